@@ -1,0 +1,63 @@
+"""Exception types of sammask.
+
+Every error the package raises on purpose derives from :class:`SammaskError`; its message says
+what was wrong and what to do. The CLI prints ``str(exc)`` on one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+
+class SammaskError(Exception):
+    """Base class of all sammask errors."""
+
+
+class InputFileError(SammaskError, FileNotFoundError):
+    """An input file (video, tracks, config, ground truth) is missing or unreadable."""
+
+
+class MediaError(SammaskError):
+    """A video could not be opened, decoded or encoded (corrupt, truncated, unsupported)."""
+
+
+class TracksFormatError(SammaskError, ValueError):
+    """A tracks file is malformed or holds invalid detections.
+
+    Attributes:
+        path: the tracks file, if known.
+        location: ``"line 12"`` (MOT text) or ``"detection 3 of frame 40"`` (JSON), if known.
+        field: the offending field name (``"bbox"``, ``"frame_idx"``...), if known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        location: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = path
+        self.location = location
+        self.field = field
+        where = ", ".join(p for p in (path, location, f"field '{field}'" if field else None) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigError(SammaskError, ValueError):
+    """A setting (CLI flag or INI key) has an invalid value."""
+
+
+class ModelLoadError(SammaskError):
+    """A segmentation model could not be built or its weights could not be loaded."""
+
+
+class WeightsNotFoundError(ModelLoadError, FileNotFoundError):
+    """Model weights are not available locally and cannot be downloaded (offline)."""
+
+
+class SegmentationError(SammaskError):
+    """A segmenter failed on a frame. The pipeline catches it and masks the boxes instead."""
+
+
+class EvalError(SammaskError, ValueError):
+    """Ground truth or applied masks for evaluation are missing or inconsistent."""

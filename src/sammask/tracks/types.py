@@ -1,0 +1,148 @@
+"""Detection and track containers.
+
+A *detection* is one object's box on one frame, as stored by the original system's export:
+``frame_idx`` (0-based), ``track_id``, ``bbox`` (x1, y1, x2, y2 pixels), ``type`` and the
+selection flag. Readers (MOT text, sammask JSON) build these; the pipeline turns them into
+segmenter prompts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from sammask.errors import TracksFormatError
+
+
+class DetectionType(IntEnum):
+    """How a detection was made (the original system's ``type`` field).
+
+    ``AUTO`` and ``USER_SELECTED`` are segmented; ``MANUAL_BOX`` and ``POLYGON`` are masked as drawn.
+    """
+
+    AUTO = 1
+    USER_SELECTED = 2
+    MANUAL_BOX = 3
+    POLYGON = 4
+
+    @property
+    def is_segmented(self) -> bool:
+        """True for the types that go through the segmenter (1 and 2)."""
+        return self in (DetectionType.AUTO, DetectionType.USER_SELECTED)
+
+
+BBox = tuple[float, float, float, float]
+"""Box ``(x1, y1, x2, y2)`` in pixels, ``x2 >= x1``, ``y2 >= y1`` (float)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One object's box on one frame.
+
+    Attributes:
+        frame_idx: 0-based frame index in decode order.
+        track_id: identity of the object across frames (>= 0).
+        bbox: ``(x1, y1, x2, y2)`` pixels, float, finite, ``x2 > x1`` and ``y2 > y1``.
+        type: :class:`DetectionType`.
+        selected: ``False`` when the user de-selected the object (original ``object == 2``).
+        score: detector confidence in [0, 1] (1.0 when unknown).
+        polygon: for ``POLYGON`` detections, the region's vertices ``((x, y), ...)`` in pixels
+            (at least 3); ``None`` otherwise.
+
+    Raises:
+        TracksFormatError: on a negative frame or track id, a non-finite coordinate, an empty or
+            inverted box, or a ``POLYGON`` detection without at least 3 points.
+    """
+
+    frame_idx: int
+    track_id: int
+    bbox: BBox
+    type: DetectionType = DetectionType.AUTO
+    selected: bool = True
+    score: float = 1.0
+    polygon: tuple[tuple[float, float], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.frame_idx < 0:
+            raise TracksFormatError(f"frame_idx must be >= 0, got {self.frame_idx}", field="frame_idx")
+        if self.track_id < 0:
+            raise TracksFormatError(f"track_id must be >= 0, got {self.track_id}", field="track_id")
+        if len(self.bbox) != 4 or not all(math.isfinite(v) for v in self.bbox):
+            raise TracksFormatError(f"bbox must be 4 finite numbers, got {self.bbox}", field="bbox")
+        x1, y1, x2, y2 = self.bbox
+        if x2 <= x1 or y2 <= y1:
+            raise TracksFormatError(
+                f"bbox must have x2 > x1 and y2 > y1 (xyxy pixels), got {self.bbox}", field="bbox"
+            )
+        if self.type == DetectionType.POLYGON:
+            if self.polygon is None or len(self.polygon) < 3:
+                raise TracksFormatError("type 4 (polygon) needs at least 3 polygon points", field="polygon")
+            if not all(len(p) == 2 and all(math.isfinite(c) for c in p) for p in self.polygon):
+                raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
+
+    @property
+    def width(self) -> float:
+        """Box width in pixels."""
+        return self.bbox[2] - self.bbox[0]
+
+    @property
+    def height(self) -> float:
+        """Box height in pixels."""
+        return self.bbox[3] - self.bbox[1]
+
+
+@dataclass(slots=True)
+class Tracks:
+    """All detections of a video, indexed by frame.
+
+    Attributes:
+        by_frame: ``frame_idx -> detections on that frame`` (frames without detections absent).
+        source: the file the detections came from (for messages), if any.
+        dropped: counts of detections dropped by lenient validation, by reason.
+    """
+
+    by_frame: dict[int, list[Detection]] = field(default_factory=dict)
+    source: str | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_detections(cls, detections: Iterable[Detection], source: str | None = None) -> Tracks:
+        """Group detections by frame (order within a frame is kept)."""
+        tracks = cls(source=source)
+        for det in detections:
+            tracks.by_frame.setdefault(det.frame_idx, []).append(det)
+        return tracks
+
+    def __iter__(self) -> Iterator[Detection]:
+        for frame_idx in sorted(self.by_frame):
+            yield from self.by_frame[frame_idx]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self.by_frame.values())
+
+    def on_frame(self, frame_idx: int) -> list[Detection]:
+        """Detections on ``frame_idx`` (empty list if none)."""
+        return self.by_frame.get(frame_idx, [])
+
+    @property
+    def track_ids(self) -> list[int]:
+        """Sorted distinct track ids."""
+        return sorted({d.track_id for d in self})
+
+    @property
+    def last_frame_idx(self) -> int:
+        """Largest frame index with a detection, -1 when empty."""
+        return max(self.by_frame, default=-1)
+
+    def span(self, track_id: int) -> tuple[int, int]:
+        """First and last frame index (inclusive) where ``track_id`` has a detection.
+
+        Raises:
+            KeyError: if the track has no detection.
+        """
+        frames = [f for f, dets in self.by_frame.items() if any(d.track_id == track_id for d in dets)]
+        if not frames:
+            raise KeyError(track_id)
+        return min(frames), max(frames)

@@ -1,0 +1,34 @@
+"""Shared fixtures: paths into ../shared/data (real clips and DAVIS ground truth)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SAMMASK_SHARED", REPO.parent / "shared")).resolve()
+DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the repo (or ``$SAMMASK_SHARED/data``). Fails if absent."""
+    if not DATA.is_dir():
+        pytest.fail(f"shared data not found at {DATA}; set SAMMASK_SHARED to the shared/ folder")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def davis_seq(shared_data: Path):
+    """Return a function ``name -> Path`` to a DAVIS sequence folder (2016 or 2017-lowres)."""
+
+    def _get(name: str) -> Path:
+        for sub in ("davis2016", "davis2017-lowres"):
+            p = shared_data / sub / name
+            if p.is_dir():
+                return p
+        pytest.fail(f"DAVIS sequence {name} not found under {shared_data}")
+
+    return _get
