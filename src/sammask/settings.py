@@ -1,0 +1,199 @@
+"""One typed settings object for a redaction run, and its INI / CLI mapping.
+
+The INI file is the original system's ``config.ini``; its ``[sam2]`` section keys map as follows
+(CLI flags override the file):
+
+=========================  ==========================================================
+``segmentation_masking``   ``yes`` -> segmenter from ``segmenter`` (default grabcut or
+                           sam2 when ``model_path`` exists); ``no`` -> ``box`` (the
+                           original rectangle behaviour)
+``segmenter``              ``box`` | ``grabcut`` | ``sam2``
+``chunk_size``             :attr:`Sam2Settings.chunk_size` (frames)
+``model_path``             :attr:`Sam2Settings.checkpoint`
+``model``                  :attr:`Sam2Settings.model`
+``device``                 :attr:`Sam2Settings.device` (``cpu`` | ``cuda`` | ``mps``)
+``strategy``               :attr:`Sam2Settings.strategy`
+``input_size``             :attr:`Sam2Settings.input_size` (pixels)
+``stride``                 :attr:`RedactSettings.stride` (frames)
+``mode``/``masking_range`` :class:`MaskMode` (``masking_range`` takes the original 1/2/3)
+``effect``/``tool``        :class:`Effect`
+``strength``/``level``     1..5
+``dilate``, ``feather``    pixels
+``crf``, ``preset``        encoder
+=========================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sammask.errors import ConfigError, InputFileError
+from sammask.masking.options import Effect, MaskingOptions, MaskMode
+from sammask.media.types import EncodeOptions
+
+SAM2_STRATEGIES = ("image", "video", "baseline")
+
+
+@dataclass(frozen=True, slots=True)
+class Sam2Settings:
+    """Settings of the SAM 2 segmenter.
+
+    Attributes:
+        model: model name, e.g. ``sam2.1_hiera_tiny`` (see ``sammask.segmentation.sam2``).
+        checkpoint: local ``.pt`` file (official format); None -> Hugging Face hub cache.
+        device: ``cpu``, ``cuda`` or ``mps``.
+        strategy: ``image`` (per-frame box prompts), ``video`` (propagation with bounded
+            memory) or ``baseline`` (the original plan: chunked propagation from first boxes).
+        input_size: model input side in pixels (1024 native; smaller is faster).
+        chunk_size: frames per chunk for ``baseline`` (the original ``chunk_size``).
+        reprompt_iou: ``video``: re-prompt a track from its box when the IoU of the mask's
+            bbox with the detector box falls below this.
+        offline: never try the hub (also when ``HF_HUB_OFFLINE=1``).
+    """
+
+    model: str = "sam2.1_hiera_tiny"
+    checkpoint: Path | None = None
+    device: str = "cpu"
+    strategy: str = "image"
+    input_size: int = 1024
+    chunk_size: int = 300
+    reprompt_iou: float = 0.5
+    offline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.strategy not in SAM2_STRATEGIES:
+            raise ConfigError(f"strategy must be one of {', '.join(SAM2_STRATEGIES)}, got '{self.strategy}'")
+        if self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ConfigError(f"device must be cpu, cuda or mps, got '{self.device}'")
+        if self.input_size < 64 or self.input_size % 16:
+            raise ConfigError(f"input_size must be a multiple of 16 and >= 64, got {self.input_size}")
+        if self.chunk_size < 1:
+            raise ConfigError(f"chunk_size must be >= 1 frame, got {self.chunk_size}")
+        if not 0.0 <= self.reprompt_iou <= 1.0:
+            raise ConfigError(f"reprompt_iou must be in [0, 1], got {self.reprompt_iou}")
+
+
+@dataclass(frozen=True, slots=True)
+class RedactSettings:
+    """Everything a redaction run needs besides its input and output paths.
+
+    Attributes:
+        masking: :class:`MaskingOptions` (mode, effect, strength, dilate, feather, fail-secure).
+        segmenter: registered segmenter name (``box``, ``grabcut``, ``sam2``).
+        stride: keyframe stride in frames: segment every ``stride``-th frame of a track and
+            carry masks by box motion in between (1 = every frame).
+        sam2: :class:`Sam2Settings` (used when ``segmenter == "sam2"``).
+        encode: :class:`EncodeOptions`.
+        lenient: drop invalid detections (counted in the report) instead of failing.
+    """
+
+    masking: MaskingOptions = field(default_factory=MaskingOptions)
+    segmenter: str = "grabcut"
+    stride: int = 1
+    sam2: Sam2Settings = field(default_factory=Sam2Settings)
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+    lenient: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stride < 1:
+            raise ConfigError(f"stride must be >= 1 frame, got {self.stride}")
+
+    def segmenter_options(self) -> dict[str, Any]:
+        """Keyword options for :func:`sammask.segmentation.build_segmenter`."""
+        if self.segmenter == "sam2":
+            return {"settings": self.sam2}
+        return {}
+
+
+_MASKING_RANGE = {"1": MaskMode.BACKGROUND, "2": MaskMode.SELECTED, "3": MaskMode.UNSELECTED}
+_BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
+
+
+def _int(section: configparser.SectionProxy, key: str) -> int:
+    try:
+        return section.getint(key)
+    except ValueError:
+        raise ConfigError(f"[{section.name}] {key} must be an integer, got '{section[key]}'") from None
+
+
+def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
+    """Read the original system's ``config.ini`` (section ``[sam2]``) into settings.
+
+    Unknown keys (e.g. the original ``crop_size``, ``forward_frames``) are ignored.
+
+    Args:
+        path: INI file.
+        base: settings to start from (defaults when None).
+
+    Raises:
+        InputFileError: if the file is missing.
+        ConfigError: if it is not valid INI, has no ``[sam2]`` section, or a value is invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"config file not found: {path}")
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: not a valid INI file ({exc.message.splitlines()[0]})") from None
+    if "sam2" not in parser:
+        raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
+    sec = parser["sam2"]
+    s = base or RedactSettings()
+    masking: dict[str, Any] = {}
+    sam2: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    encode: dict[str, Any] = {}
+    try:
+        if "mode" in sec:
+            masking["mode"] = MaskMode(sec["mode"].strip().lower())
+        if "masking_range" in sec:
+            key = sec["masking_range"].strip()
+            if key not in _MASKING_RANGE:
+                raise ConfigError(f"{path}: [sam2] masking_range must be 1, 2 or 3, got '{key}'")
+            masking["mode"] = _MASKING_RANGE[key]
+        for key in ("effect", "tool"):
+            if key in sec:
+                masking["effect"] = Effect(sec[key].strip().lower())
+    except ValueError as exc:
+        raise ConfigError(f"{path}: [sam2] {exc}") from None
+    for key, name in (("strength", "strength"), ("level", "strength"), ("dilate", "dilate"), ("feather", "feather")):
+        if key in sec:
+            masking[name] = _int(sec, key)
+    if "segmenter" in sec:
+        top["segmenter"] = sec["segmenter"].strip()
+    if "segmentation_masking" in sec:
+        val = sec["segmentation_masking"].strip().lower()
+        if val not in _BOOL:
+            raise ConfigError(f"{path}: [sam2] segmentation_masking must be yes or no, got '{val}'")
+        if not _BOOL[val]:
+            top["segmenter"] = "box"
+        elif "segmenter" not in top and s.segmenter == "box":
+            top["segmenter"] = "grabcut"
+    if "stride" in sec:
+        top["stride"] = _int(sec, "stride")
+    if "chunk_size" in sec:
+        sam2["chunk_size"] = _int(sec, "chunk_size")
+    if "input_size" in sec:
+        sam2["input_size"] = _int(sec, "input_size")
+    if "model_path" in sec:
+        p = Path(sec["model_path"].strip())
+        sam2["checkpoint"] = p if p.is_absolute() else (path.parent / p)
+    for key in ("model", "device", "strategy"):
+        if key in sec:
+            sam2[key] = sec[key].strip()
+    if "crf" in sec:
+        encode["crf"] = _int(sec, "crf")
+    if "preset" in sec:
+        encode["preset"] = sec["preset"].strip()
+    return replace(
+        s,
+        masking=replace(s.masking, **masking),
+        sam2=replace(s.sam2, **sam2),
+        encode=replace(s.encode, **encode),
+        **top,
+    )
