@@ -1,0 +1,228 @@
+"""GrabCut segmenter: a model-free silhouette from each box (OpenCV ``cv2.grabCut``).
+
+GrabCut (Rother, Kolmogorov, Blake, "GrabCut: interactive foreground extraction using iterated
+graph cuts", SIGGRAPH 2004) fits colour GMMs to the foreground (inside the box) and background
+(around it) and cuts the box ROI with a graph cut. Each track's ROI is the box grown by a margin
+and downscaled for speed; the result is upscaled and clipped to the box. When the same track had
+a mask on the previous frame it can seed the cut (the previous mask moved by the box motion).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from sammask.errors import ConfigError
+from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
+from sammask.segmentation.box import box_mask, box_pixel_bounds
+from sammask.segmentation.keyframe import carry_mask
+from sammask.tracks.types import BBox
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Previous:
+    """A track's mask and box on the previous input frame."""
+
+    frame_idx: int
+    mask: np.ndarray
+    bbox: BBox
+
+
+class GrabCutSegmenter(Segmenter):
+    """Segment each box prompt with OpenCV GrabCut, independently per track and frame.
+
+    For each prompt: the ROI is the box grown by ``margin`` times its width/height on each side
+    (clipped to the frame), downscaled (``cv2.INTER_AREA``) so that its longer side is at most
+    ``max_side`` pixels. GrabCut is initialised from the box (``GC_INIT_WITH_RECT``: outside the
+    box is definite background) or, with ``use_previous`` and a mask of the same track on the
+    previous input frame, from that mask carried by the box motion
+    (:func:`sammask.segmentation.keyframe.carry_mask`): probable foreground where it is set,
+    probable background elsewhere in the box, definite background outside the box
+    (``GC_INIT_WITH_MASK``). The cut is upscaled to the ROI (bilinear, threshold 0.5) and clipped
+    to the box pixels. The random generator is re-seeded (``cv2.setRNGSeed(seed)``) before every
+    cut, so output is deterministic and independent of the other tracks.
+
+    Fail-secure: a track whose cut raises ``cv2.error``, or whose foreground covers less than
+    ``min_fill`` of its box, gets ``None`` (the pipeline masks its box and counts it); a debug
+    line is logged. Boxes smaller than ``min_box`` pixels on a side get their box mask (too small
+    to cut). Reads no frame ahead.
+
+    Measured on DAVIS 2016 (see ``tests/test_segmenters.py`` and the report in
+    ``docs/benchmarks.md`` if present): seeding from the previous mask does not beat the box seed
+    on average, so ``use_previous`` defaults to False.
+
+    Args:
+        iterations: GrabCut iterations per cut (>= 1). Default 2.
+        max_side: longest side in pixels of the downscaled ROI (>= 16). Default 160.
+        margin: ROI growth around the box as a fraction of box width/height (>= 0). Default 0.1.
+        use_previous: seed from the track's previous-frame mask when there is one. Default False.
+        min_fill: minimum fraction of the box pixels the foreground must cover, else ``None``
+            (in [0, 1)). Default 0.02.
+        min_box: boxes narrower or shorter than this many pixels get their box mask. Default 4.
+        seed: OpenCV RNG seed set before every cut. Default 0.
+
+    Raises:
+        ConfigError: if an option is out of range.
+    """
+
+    name = "grabcut"
+
+    def __init__(
+        self,
+        *,
+        iterations: int = 2,
+        max_side: int = 160,
+        margin: float = 0.1,
+        use_previous: bool = False,
+        min_fill: float = 0.02,
+        min_box: int = 4,
+        seed: int = 0,
+    ) -> None:
+        if int(iterations) < 1:
+            raise ConfigError(f"grabcut iterations must be >= 1, got {iterations}")
+        if int(max_side) < 16:
+            raise ConfigError(f"grabcut max_side must be >= 16 pixels, got {max_side}")
+        if not math.isfinite(margin) or margin < 0:
+            raise ConfigError(f"grabcut margin must be a finite fraction >= 0, got {margin}")
+        if not 0 <= min_fill < 1:
+            raise ConfigError(f"grabcut min_fill must be in [0, 1), got {min_fill}")
+        if int(min_box) < 1:
+            raise ConfigError(f"grabcut min_box must be >= 1 pixel, got {min_box}")
+        self.iterations = int(iterations)
+        self.max_side = int(max_side)
+        self.margin = float(margin)
+        self.use_previous = bool(use_previous)
+        self.min_fill = float(min_fill)
+        self.min_box = int(min_box)
+        self.seed = int(seed)
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        """Yield one :class:`FrameMasks` per input frame, in order.
+
+        Args:
+            frames: :class:`FramePrompts` with (H, W, 3) uint8 RGB images.
+
+        Yields:
+            :class:`FrameMasks` with, for every prompt, an (H, W) bool mask inside the box or
+            ``None`` when the cut failed (see the class docstring).
+        """
+        previous: dict[int, _Previous] = {}
+        last_idx: int | None = None
+        for fp in frames:
+            out = FrameMasks(frame_idx=fp.frame_idx)
+            current: dict[int, _Previous] = {}
+            for prompt in fp.prompts:
+                prev = previous.get(prompt.track_id) if self.use_previous else None
+                if prev is not None and prev.frame_idx != last_idx:
+                    prev = None
+                mask = self.segment_box(fp.image, prompt.bbox, prev, fp.frame_idx, prompt.track_id)
+                out.masks[prompt.track_id] = mask
+                if mask is not None:
+                    current[prompt.track_id] = _Previous(fp.frame_idx, mask, prompt.bbox)
+            previous = current
+            last_idx = fp.frame_idx
+            yield out
+
+    def segment_box(
+        self,
+        image: np.ndarray,
+        bbox: BBox,
+        previous: _Previous | None = None,
+        frame_idx: int = -1,
+        track_id: int = -1,
+    ) -> np.ndarray | None:
+        """Cut one box on one frame.
+
+        Args:
+            image: (H, W, 3) uint8 RGB frame (not modified).
+            bbox: ``(x1, y1, x2, y2)`` float pixels.
+            previous: the track's mask and box on the previous frame, to seed the cut, or None.
+            frame_idx: for log messages only.
+            track_id: for log messages only.
+
+        Returns:
+            (H, W) bool mask inside the box pixels, or ``None`` when the cut failed (``cv2.error``)
+            or its foreground is smaller than ``min_fill`` of the box.
+        """
+        import cv2
+
+        h, w = image.shape[:2]
+        c0, r0, c1, r1 = box_pixel_bounds(bbox, (h, w))
+        if c1 <= c0 or r1 <= r0:
+            return np.zeros((h, w), dtype=bool)  # the box is outside the frame: nothing visible
+        bw, bh = c1 - c0, r1 - r0
+        if bw < self.min_box or bh < self.min_box:
+            return box_mask(bbox, (h, w))
+        mx, my = math.ceil(self.margin * bw), math.ceil(self.margin * bh)
+        rx0, ry0 = max(c0 - mx, 0), max(r0 - my, 0)
+        rx1, ry1 = min(c1 + mx, w), min(r1 + my, h)
+        rw, rh = rx1 - rx0, ry1 - ry0
+        scale = min(1.0, self.max_side / max(rw, rh))
+        sw, sh = max(round(rw * scale), 1), max(round(rh * scale), 1)
+        fx, fy = sw / rw, sh / rh
+        roi = np.ascontiguousarray(image[ry0:ry1, rx0:rx1])
+        small = roi if (sw, sh) == (rw, rh) else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
+        # the box inside the scaled ROI, at least 1 pixel
+        bx0 = min(int(math.floor((c0 - rx0) * fx)), sw - 1)
+        by0 = min(int(math.floor((r0 - ry0) * fy)), sh - 1)
+        bx1 = max(min(int(math.ceil((c1 - rx0) * fx)), sw), bx0 + 1)
+        by1 = max(min(int(math.ceil((r1 - ry0) * fy)), sh), by0 + 1)
+
+        gc_mask = np.full((sh, sw), cv2.GC_BGD, dtype=np.uint8)
+        seeded = False
+        if previous is not None:
+            px0, py0, px1, py1 = previous.bbox
+            if px1 > px0 and py1 > py0:
+                moved = carry_mask(previous.mask, previous.bbox, bbox, (h, w))[ry0:ry1, rx0:rx1]
+                moved_small = cv2.resize(moved.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
+                inside = gc_mask[by0:by1, bx0:bx1]
+                inside[:] = np.where(moved_small[by0:by1, bx0:bx1] > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+                seeded = bool((inside == cv2.GC_PR_FGD).any()) and bool((inside == cv2.GC_PR_BGD).any())
+        if not seeded:
+            gc_mask[by0:by1, bx0:bx1] = cv2.GC_PR_FGD
+        if not (gc_mask[:, :] != cv2.GC_PR_FGD).any():
+            # the box fills the whole ROI (box at the frame edges): give the background model the
+            # ROI border as probable background so that it has samples
+            gc_mask[0, :] = gc_mask[-1, :] = cv2.GC_PR_BGD
+            gc_mask[:, 0] = gc_mask[:, -1] = cv2.GC_PR_BGD
+        bgd_model = np.zeros((1, 65), dtype=np.float64)
+        fgd_model = np.zeros((1, 65), dtype=np.float64)
+        try:
+            cv2.setRNGSeed(self.seed)
+            cv2.grabCut(
+                small, gc_mask, None, bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
+            )
+        except cv2.error as exc:
+            logger.debug(
+                "grabcut failed on frame %d track %d (box %s): %s; no mask (the box will be masked)",
+                frame_idx,
+                track_id,
+                bbox,
+                exc,
+            )
+            return None
+        fg = ((gc_mask == cv2.GC_FGD) | (gc_mask == cv2.GC_PR_FGD)).astype(np.uint8) * 255
+        if (sw, sh) != (rw, rh):
+            fg = cv2.resize(fg, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        mask = np.zeros((h, w), dtype=bool)
+        mask[ry0:ry1, rx0:rx1] = fg >= 128
+        mask &= box_mask(bbox, (h, w))
+        area = int(mask.sum())
+        if area < self.min_fill * bw * bh or area == 0:
+            logger.debug(
+                "grabcut foreground on frame %d track %d covers %d of %d box pixels (< min_fill "
+                "%.3f); no mask (the box will be masked)",
+                frame_idx,
+                track_id,
+                area,
+                bw * bh,
+                self.min_fill,
+            )
+            return None
+        return mask
