@@ -100,12 +100,18 @@ class Tracks:
     Attributes:
         by_frame: ``frame_idx -> detections on that frame`` (frames without detections absent).
         source: the file the detections came from (for messages), if any.
-        dropped: counts of detections dropped by lenient validation, by reason.
+        dropped: counts of detections (or malformed rows) dropped by a lenient reader or
+            :func:`sammask.tracks.validate.validate_tracks`, by reason (e.g.
+            ``{"outside_frame": 3, "past_end": 2}``; reasons are listed in
+            ``sammask.tracks.validate.DropReason``).
+        clipped: number of detections whose box (or polygon) was clipped to the frame by
+            :func:`sammask.tracks.validate.validate_tracks`.
     """
 
     by_frame: dict[int, list[Detection]] = field(default_factory=dict)
     source: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    clipped: int = 0
 
     @classmethod
     def from_detections(cls, detections: Iterable[Detection], source: str | None = None) -> Tracks:

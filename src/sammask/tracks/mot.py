@@ -1,0 +1,251 @@
+"""MOTChallenge text tracks: reader and writer.
+
+Format (one detection per line, A. Milan et al., "MOT16: A Benchmark for Multi-Object
+Tracking", arXiv:1603.00831, section 3.3; same in MOT15/17/20)::
+
+    <frame>, <id>, <bb_left>, <bb_top>, <bb_width>, <bb_height>, <conf>, <x>, <y>, <z>
+
+``frame`` is 1-based; boxes are in pixels (left, top, width, height). Files in the wild separate
+values by commas or whitespace and carry 6 to 10 (or more) columns; all are accepted, columns
+after ``conf`` are ignored. Blank lines and lines starting with ``#`` are skipped.
+
+Inside sammask, ``frame_idx = frame - 1`` and ``bbox = (left, top, left + width, top + height)``;
+every MOT detection is :attr:`DetectionType.AUTO` and selected; ``conf == -1`` (unknown) or a
+missing ``conf`` column gives score 1.0, other values are clamped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+
+from sammask.errors import TracksFormatError
+from sammask.tracks.types import Detection, DetectionType, Tracks
+from sammask.tracks.validate import (
+    DropCounter,
+    DropReason,
+    RowError,
+    read_text,
+    write_text_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "conf", "x", "y", "z")
+"""MOTChallenge column names (used as field names in error messages)."""
+
+_SPLIT = re.compile(r"\s*,\s*|\s+")
+
+
+def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
+    """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
+    name = MOT_COLUMNS[col]
+    try:
+        value = float(text)
+    except ValueError:
+        raise RowError(
+            f"'{text}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
+        ) from None
+    if not math.isfinite(value):
+        raise RowError(
+            f"{text} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
+        )
+    return value
+
+
+def _parse_line(fields: list[str], ctx: dict[str, str]) -> tuple[int, int, float, float, float, float, float]:
+    """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
+
+    Raises:
+        RowError: on any malformed value, with field and reason.
+    """
+    if len(fields) < 6:
+        raise RowError(
+            f"expected at least 6 columns (frame,id,bb_left,bb_top,bb_width,bb_height[,conf,...]),"
+            f" got {len(fields)}",
+            reason=DropReason.COLUMN_COUNT,
+            field="columns",
+            **ctx,
+        )
+    values = [_parse_number(fields[c], c, ctx) for c in range(min(len(fields), 7))]
+    frame_f, id_f, left, top, w, h = values[:6]
+    if not frame_f.is_integer():
+        raise RowError(
+            f"frame must be an integer, got {fields[0]}",
+            reason=DropReason.BAD_FRAME,
+            field="frame",
+            **ctx,
+        )
+    if frame_f < 1:
+        raise RowError(
+            f"frame must be >= 1 (MOT frames are 1-based), got {fields[0]}",
+            reason=DropReason.BAD_FRAME,
+            field="frame",
+            **ctx,
+        )
+    if not id_f.is_integer() or id_f < 0:
+        hint = (
+            "; id -1 marks an untracked detection (det.txt): run a tracker first"
+            if id_f == -1
+            else ""
+        )
+        raise RowError(
+            f"track id must be an integer >= 0, got {fields[1]}{hint}",
+            reason=DropReason.BAD_TRACK_ID,
+            field="id",
+            **ctx,
+        )
+    for col, start, v in ((4, left, w), (5, top, h)):
+        if v < 0:
+            raise RowError(
+                f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (negative)",
+                reason=DropReason.NEGATIVE_SIZE,
+                field=MOT_COLUMNS[col],
+                **ctx,
+            )
+        if start + v <= start:  # zero, or too small to change the coordinate
+            raise RowError(
+                f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (zero-size box)",
+                reason=DropReason.ZERO_SIZE,
+                field=MOT_COLUMNS[col],
+                **ctx,
+            )
+    conf = values[6] if len(values) > 6 else -1.0
+    score = 1.0 if conf == -1 else min(max(conf, 0.0), 1.0)
+    return int(frame_f), int(id_f), left, top, w, h, score
+
+
+def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
+    """Read a MOTChallenge text file (``gt.txt``, tracker output) into :class:`Tracks`.
+
+    Args:
+        path: the ``.txt`` / ``.csv`` file.
+        lenient: drop malformed rows (wrong column count, non-numeric, NaN/inf, frame < 1,
+            negative or non-integer id, negative or zero size, a track id repeated on a frame)
+            and count them in :attr:`Tracks.dropped` by :class:`DropReason` value, instead of
+            raising.
+
+    Returns:
+        :class:`Tracks` with 0-based ``frame_idx``, xyxy float ``bbox`` (pixels), type
+        :attr:`DetectionType.AUTO`, ``selected=True``, ``source=str(path)``. Within a frame,
+        detections keep file order.
+
+    Raises:
+        InputFileError: the file is missing or unreadable.
+        TracksFormatError: (not lenient) a malformed row; the message names the file, the
+            1-based line number and the MOT column (``frame``, ``id``, ``bb_width``...).
+    """
+    src = str(path)
+    text = read_text(path)
+    counter = DropCounter(lenient)
+    dets: list[Detection] = []
+    seen: dict[tuple[int, int], int] = {}  # (frame_idx, track_id) -> line number
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = _SPLIT.split(line)
+        if fields and fields[-1] == "":  # trailing comma
+            fields.pop()
+        ctx = {"path": src, "location": f"line {lineno}"}
+        try:
+            frame, tid, left, top, w, h, score = _parse_line(fields, ctx)
+            key = (frame - 1, tid)
+            if key in seen:
+                raise RowError(
+                    f"track id {tid} appears twice on frame {frame} (first on line {seen[key]})",
+                    reason=DropReason.DUPLICATE_TRACK,
+                    field="id",
+                    **ctx,
+                )
+            try:
+                det = Detection(
+                    frame_idx=frame - 1,
+                    track_id=tid,
+                    bbox=(left, top, left + w, top + h),
+                    type=DetectionType.AUTO,
+                    selected=True,
+                    score=score,
+                )
+            except RowError:
+                raise
+            except TracksFormatError as exc:  # a check of Detection not covered above
+                raise RowError(
+                    str(exc), reason=DropReason.NOT_A_NUMBER, field=exc.field, **ctx
+                ) from exc
+        except RowError as err:
+            counter.handle(err)
+            continue
+        seen[key] = lineno
+        dets.append(det)
+    counter.log_summary(src)
+    tracks = Tracks.from_detections(dets, source=src)
+    tracks.dropped = dict(counter.counts)
+    logger.debug("%s: read %d MOT detections, %d tracks", src, len(dets), len(tracks.track_ids))
+    return tracks
+
+
+def _fmt(v: float) -> str:
+    """Shortest text that reads back as the same float; integral values without ``.0``."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else repr(float(v))
+
+
+def write_mot(tracks: Tracks, path: str | os.PathLike[str], *, lossy: bool = False) -> None:
+    """Write :class:`Tracks` as MOTChallenge text (10 columns, comma separated, 1-based frames).
+
+    Rows: ``frame_idx + 1, track_id, x1, y1, x2 - x1, y2 - y1, score, -1, -1, -1``, sorted by
+    frame then file order. Written atomically (temporary file + rename).
+
+    MOT cannot hold the detection type, the selection flag or polygons. Such detections
+    (type other than ``AUTO``, ``selected=False``, or a polygon) are refused unless
+    ``lossy=True``, which writes their box and logs a warning with the count.
+
+    Args:
+        tracks: the detections.
+        path: output file.
+        lossy: allow dropping type / selection / polygon information.
+
+    Raises:
+        TracksFormatError: a detection cannot be represented and ``lossy`` is False.
+        InputFileError: the output folder does not exist or is not writable.
+    """
+    lines: list[str] = []
+    lost = 0
+    for det in tracks:
+        if det.type != DetectionType.AUTO or not det.selected or det.polygon is not None:
+            if not lossy:
+                raise TracksFormatError(
+                    f"detection of track {det.track_id} has type {int(det.type)}, "
+                    f"selected={det.selected}, polygon={'yes' if det.polygon else 'no'}: MOT "
+                    "text cannot store these; write sammask JSON (write_json) or pass lossy=True",
+                    path=str(path),
+                    location=f"frame_idx {det.frame_idx}",
+                    field="type",
+                )
+            lost += 1
+        x1, y1, x2, y2 = det.bbox
+        lines.append(
+            ",".join(
+                (
+                    str(det.frame_idx + 1),
+                    str(det.track_id),
+                    _fmt(x1),
+                    _fmt(y1),
+                    _fmt(x2 - x1),
+                    _fmt(y2 - y1),
+                    _fmt(det.score),
+                    "-1",
+                    "-1",
+                    "-1",
+                )
+            )
+        )
+    if lost:
+        logger.warning(
+            "%s: %d detection(s) lost their type / selection / polygon (MOT cannot store them)",
+            path,
+            lost,
+        )
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
