@@ -1,0 +1,270 @@
+"""Applied-mask export: the exact pixels a redaction run altered, streamed to disk.
+
+Format ``sammask-applied-masks`` version 1 (documented in ``docs/masks-format.md``)::
+
+    DIR/meta.json     {"format": "sammask-applied-masks", "version": 1, "width": W, "height": H,
+                       "frames": N, "complete": true}
+    DIR/masks.jsonl   one JSON object per written frame, in increasing frame_idx order:
+                      {"frame_idx": 0,
+                       "applied": {"size": [H, W], "counts": "<COCO RLE string>"},
+                       "tracks": {"<track_id>": {"size": [H, W], "counts": "..."}, ...}}
+    DIR/ids/00000.png optional (``write_png=True``): uint8 track id per pixel, 0 = none
+                      (track ids > 255 are written as 255; where tracks overlap the larger id wins)
+
+Masks are COCO run-length encodings (pycocotools ``mask.encode`` on a Fortran-ordered uint8
+array; ``counts`` is the compressed string decoded as UTF-8), so the round trip is lossless and
+each line is small. Lines are appended and flushed one frame at a time: memory is bounded by one
+frame, whatever the video length. ``meta.json`` is written when the writer opens (``frames``
+null, ``complete`` false) and rewritten on close.
+
+Source: COCO RLE as defined by the COCO API (``pycocotools.mask``), https://cocodataset.org/#format-data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sammask.errors import EvalError, InputFileError
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "sammask-applied-masks"
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+MASKS_FILE = "masks.jsonl"
+IDS_DIR = "ids"
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedMasksMeta:
+    """Contents of ``meta.json``.
+
+    Attributes:
+        width: frame width in pixels.
+        height: frame height in pixels.
+        frames: number of frame lines written, or None if the writer was not closed (crash).
+        complete: True once the writer closed normally.
+        version: format version (1).
+    """
+
+    width: int
+    height: int
+    frames: int | None
+    complete: bool
+    version: int = FORMAT_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedFrame:
+    """The masks of one frame as a redaction run applied them.
+
+    Attributes:
+        frame_idx: 0-based frame index.
+        applied: (H, W) bool, the pixels the effect replaced (union of the tracks' final masks in
+            ``selected``/``unselected`` mode; its complement in ``background`` mode).
+        tracks: ``track_id -> (H, W) bool`` final mask used for that track (after fail-secure
+            fallback and dilation). Tracks without a detection on the frame are absent.
+    """
+
+    frame_idx: int
+    applied: np.ndarray
+    tracks: dict[int, np.ndarray] = field(default_factory=dict)
+
+
+def encode_mask(mask: np.ndarray) -> dict[str, Any]:
+    """COCO RLE of an (H, W) bool mask as a JSON-ready ``{"size": [H, W], "counts": str}``.
+
+    Raises:
+        EvalError: if ``mask`` is not 2-D.
+    """
+    from pycocotools import mask as mask_util
+
+    if mask.ndim != 2:
+        raise EvalError(f"a mask must be (H, W), got shape {mask.shape}")
+    rle = mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))
+    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("utf-8")}
+
+
+def decode_mask(rle: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_mask`: ``{"size": [H, W], "counts": str}`` -> (H, W) bool.
+
+    Raises:
+        EvalError: if the RLE is malformed.
+    """
+    from pycocotools import mask as mask_util
+
+    try:
+        coco = {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].encode("utf-8")}
+        return mask_util.decode(coco).astype(bool)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise EvalError(f"malformed RLE mask ({exc}); expected {{'size': [H, W], 'counts': str}}") from None
+
+
+class AppliedMaskWriter:
+    """Streams the applied masks of a run to ``directory`` (format in the module docstring).
+
+    Use as a context manager; :meth:`write` one frame at a time in increasing ``frame_idx``.
+
+    Args:
+        directory: output folder (created; must not already hold a ``masks.jsonl``).
+        width: frame width in pixels.
+        height: frame height in pixels.
+        write_png: also write ``ids/%05d.png`` (uint8 track ids) for viewing.
+
+    Raises:
+        EvalError: if ``directory`` already holds applied masks or the size is not positive.
+    """
+
+    def __init__(self, directory: Path, width: int, height: int, *, write_png: bool = False) -> None:
+        if width <= 0 or height <= 0:
+            raise EvalError(f"applied masks need a positive frame size, got {width}x{height}")
+        self.directory = Path(directory)
+        self.width = int(width)
+        self.height = int(height)
+        self.write_png = write_png
+        self.frames = 0
+        self._last_idx = -1
+        self.directory.mkdir(parents=True, exist_ok=True)
+        masks_path = self.directory / MASKS_FILE
+        if masks_path.exists():
+            raise EvalError(f"{masks_path} already exists: choose an empty folder for --save-masks")
+        if write_png:
+            (self.directory / IDS_DIR).mkdir(exist_ok=True)
+        self._write_meta(complete=False)
+        self._fh = masks_path.open("w", encoding="utf-8")
+
+    def _write_meta(self, *, complete: bool) -> None:
+        meta = {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "width": self.width,
+            "height": self.height,
+            "frames": self.frames if complete else None,
+            "complete": complete,
+        }
+        tmp = self.directory / (META_FILE + ".tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(self.directory / META_FILE)
+
+    def write(self, frame_idx: int, tracks: dict[int, np.ndarray], applied: np.ndarray) -> None:
+        """Append one frame.
+
+        Args:
+            frame_idx: 0-based, strictly greater than the previous call's.
+            tracks: ``track_id -> (H, W) bool`` final mask of each track on this frame.
+            applied: (H, W) bool pixels the effect replaced.
+
+        Raises:
+            EvalError: on a closed writer, a non-increasing ``frame_idx`` or a mask whose shape
+                is not (height, width).
+        """
+        if self._fh.closed:
+            raise EvalError("AppliedMaskWriter is closed; open a new one to write more frames")
+        if frame_idx <= self._last_idx:
+            raise EvalError(f"frame_idx must increase: got {frame_idx} after {self._last_idx}")
+        shape = (self.height, self.width)
+        for name, m in [("applied", applied), *((f"track {t}", m) for t, m in tracks.items())]:
+            if m.shape != shape:
+                raise EvalError(f"{name} mask of frame {frame_idx} has shape {m.shape}, expected {shape}")
+        line = {
+            "frame_idx": int(frame_idx),
+            "applied": encode_mask(applied.astype(bool, copy=False)),
+            "tracks": {str(int(t)): encode_mask(m.astype(bool, copy=False)) for t, m in sorted(tracks.items())},
+        }
+        self._fh.write(json.dumps(line, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        if self.write_png:
+            self._write_png(frame_idx, tracks)
+        self._last_idx = frame_idx
+        self.frames += 1
+
+    def _write_png(self, frame_idx: int, tracks: dict[int, np.ndarray]) -> None:
+        import cv2
+
+        ids = np.zeros((self.height, self.width), np.uint8)
+        for t, m in sorted(tracks.items()):
+            ids[m.astype(bool, copy=False)] = min(int(t), 255)
+        path = self.directory / IDS_DIR / f"{frame_idx:05d}.png"
+        if not cv2.imwrite(str(path), ids):
+            raise EvalError(f"could not write {path}: check the folder is writable")
+
+    def close(self) -> None:
+        """Flush, close and mark the export complete. Safe to call twice."""
+        if not self._fh.closed:
+            self._fh.close()
+            self._write_meta(complete=True)
+
+    def __enter__(self) -> AppliedMaskWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_applied_meta(directory: Path) -> AppliedMasksMeta:
+    """Read and check ``directory/meta.json``.
+
+    Raises:
+        InputFileError: if the folder or ``meta.json`` is missing.
+        EvalError: if it is not a ``sammask-applied-masks`` version 1 file.
+    """
+    path = Path(directory) / META_FILE
+    if not path.is_file():
+        raise InputFileError(f"no applied masks at {directory}: {META_FILE} not found (run with --save-masks)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        fmt, version = meta["format"], meta["version"]
+        width, height = int(meta["width"]), int(meta["height"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise EvalError(f"{path}: not a valid applied-masks meta file ({exc})") from None
+    if fmt != FORMAT_NAME or version != FORMAT_VERSION:
+        raise EvalError(f"{path}: format {fmt!r} version {version!r}, expected {FORMAT_NAME!r} {FORMAT_VERSION}")
+    return AppliedMasksMeta(width, height, meta.get("frames"), bool(meta.get("complete")), version)
+
+
+def read_applied_masks(directory: Path) -> Iterator[AppliedFrame]:
+    """Stream the frames of an applied-mask export (one frame in memory at a time).
+
+    Args:
+        directory: a folder written by :class:`AppliedMaskWriter`.
+
+    Yields:
+        :class:`AppliedFrame` in increasing ``frame_idx`` order; masks are (H, W) bool.
+
+    Raises:
+        InputFileError: if the folder, ``meta.json`` or ``masks.jsonl`` is missing.
+        EvalError: on a malformed line, a mask of the wrong size, or an export that was not
+            closed (``complete`` false: the run crashed; the frames before are still yielded).
+    """
+    directory = Path(directory)
+    meta = read_applied_meta(directory)
+    path = directory / MASKS_FILE
+    if not path.is_file():
+        raise InputFileError(f"no applied masks at {directory}: {MASKS_FILE} not found")
+    shape = (meta.height, meta.width)
+    count = 0
+    with path.open("r", encoding="utf-8") as fh:
+        for lineno, text in enumerate(fh, 1):
+            try:
+                rec = json.loads(text)
+                frame_idx = int(rec["frame_idx"])
+                applied = decode_mask(rec["applied"])
+                tracks = {int(t): decode_mask(r) for t, r in rec["tracks"].items()}
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise EvalError(f"{path} line {lineno}: malformed applied-mask record ({exc})") from None
+            for m in (applied, *tracks.values()):
+                if m.shape != shape:
+                    raise EvalError(f"{path} line {lineno}: mask shape {m.shape} differs from meta {shape}")
+            count += 1
+            yield AppliedFrame(frame_idx, applied, tracks)
+    if not meta.complete:
+        raise EvalError(f"{directory}: applied-mask export is incomplete (writer not closed; run crashed?)")
+    if meta.frames is not None and meta.frames != count:
+        raise EvalError(f"{directory}: meta.json says {meta.frames} frames but {MASKS_FILE} holds {count}")
