@@ -1,0 +1,377 @@
+"""sammask JSON tracks (format ``sammask-tracks``, version 1): reader and writer.
+
+The format carries what the original system's export stores per detection (see
+``docs/tracks-format.md`` for the full description and an example)::
+
+    {
+      "format": "sammask-tracks",
+      "version": 1,
+      "frames": [
+        {"frame_idx": 0, "detections": [
+          {"track_id": 1, "bbox": [x1, y1, x2, y2], "type": 1, "object": 1, "score": 0.9},
+          {"track_id": 9, "type": 4, "polygon": [[x, y], [x, y], [x, y]]}
+        ]}
+      ]
+    }
+
+Instead of ``"frames"`` a file may hold a flat ``"detections"`` list whose items carry their own
+``"frame_idx"``. ``frame_idx`` is 0-based; coordinates are float pixels, ``bbox`` is xyxy.
+``type``: 1 auto-detected, 2 user-selected, 3 manual box, 4 polygon (default 1). ``object``:
+2 = de-selected by the user, anything else or absent = selected. ``score`` in [0, 1] (default 1).
+Unknown keys (top level, frame entries, detections) are ignored with one logged warning per key,
+so that newer writers' additions do not break older readers; a higher ``version`` is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections import Counter
+from typing import Any
+
+from sammask.errors import TracksFormatError
+from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
+from sammask.tracks.validate import (
+    DropCounter,
+    DropReason,
+    RowError,
+    read_text,
+    write_text_atomic,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "sammask-tracks"
+"""Value of the top-level ``"format"`` key."""
+FORMAT_VERSION = 1
+"""The format version this module reads and writes."""
+OBJECT_DESELECTED = 2
+"""``"object"`` value of a detection the user de-selected (original system's flag)."""
+OBJECT_SELECTED = 1
+"""``"object"`` value :func:`write_json` writes for selected detections."""
+
+_TOP_KEYS = frozenset({"format", "version", "frames", "detections"})
+_FRAME_KEYS = frozenset({"frame_idx", "detections"})
+_DET_KEYS = frozenset({"frame_idx", "track_id", "bbox", "type", "object", "score", "polygon"})
+
+
+def _type_name(v: Any) -> str:
+    """JSON name of a parsed value's type (for messages)."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, (int, float)):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, list):
+        return "array"
+    return "object"
+
+
+class _Ctx:
+    """Where we are in the file, to build :class:`RowError` s."""
+
+    def __init__(self, path: str, location: str) -> None:
+        self.path = path
+        self.location = location
+
+    def error(self, message: str, reason: DropReason, field: str | None) -> RowError:
+        return RowError(message, reason=reason, path=self.path, location=self.location, field=field)
+
+
+def _number(v: Any, field: str, ctx: _Ctx) -> float:
+    """A finite JSON number (not a boolean)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ctx.error(f"must be a number, got {_type_name(v)} {v!r}", DropReason.NOT_A_NUMBER, field)
+    if not math.isfinite(v):
+        raise ctx.error(f"must be finite, got {v}", DropReason.NOT_FINITE, field)
+    return float(v)
+
+
+def _integer(v: Any, field: str, ctx: _Ctx, reason: DropReason) -> int:
+    """A JSON integer (an integral float such as ``3.0`` is accepted), ``>= 0``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ctx.error(f"must be an integer, got {_type_name(v)} {v!r}", DropReason.NOT_A_NUMBER, field)
+    if isinstance(v, float) and not v.is_integer():
+        raise ctx.error(f"must be an integer, got {v}", reason, field)
+    if v < 0:
+        raise ctx.error(f"must be >= 0, got {v}", reason, field)
+    return int(v)
+
+
+def _bbox(v: Any, ctx: _Ctx) -> BBox:
+    if not isinstance(v, list) or len(v) != 4:
+        n = f"{len(v)} values" if isinstance(v, list) else f"{_type_name(v)} {v!r}"
+        raise ctx.error(f"must be an array [x1, y1, x2, y2] of 4 numbers, got {n}",
+                        DropReason.NOT_A_NUMBER, "bbox")
+    x1, y1, x2, y2 = (_number(c, "bbox", ctx) for c in v)
+    if x2 < x1 or y2 < y1:
+        raise ctx.error(
+            f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1 (pixels), got {v}: negative "
+            "width/height (is it [left, top, width, height]? convert to corners)",
+            DropReason.NEGATIVE_SIZE,
+            "bbox",
+        )
+    if x2 == x1 or y2 == y1:
+        raise ctx.error(f"zero-size box {v}: width and height must be > 0 pixels",
+                        DropReason.ZERO_SIZE, "bbox")
+    return (x1, y1, x2, y2)
+
+
+def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
+    if not isinstance(v, list) or len(v) < 3:
+        got = f"{len(v)} points" if isinstance(v, list) else f"{_type_name(v)}"
+        raise ctx.error(f"must be an array of at least 3 [x, y] points, got {got}",
+                        DropReason.BAD_POLYGON, "polygon")
+    pts = []
+    for i, p in enumerate(v):
+        if not isinstance(p, list) or len(p) != 2:
+            raise ctx.error(f"point {i} must be [x, y], got {p!r}", DropReason.BAD_POLYGON, "polygon")
+        pts.append((_number(p[0], "polygon", ctx), _number(p[1], "polygon", ctx)))
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    if max(xs) == min(xs) or max(ys) == min(ys):
+        raise ctx.error("polygon has no area (all points on one line)", DropReason.BAD_POLYGON,
+                        "polygon")
+    return tuple(pts)
+
+
+def _detection(
+    d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str]
+) -> Detection:
+    """Parse one detection object. ``frame_idx`` is the enclosing frame's (None when flat)."""
+    if not isinstance(d, dict):
+        raise ctx.error(f"a detection must be an object, got {_type_name(d)}",
+                        DropReason.NOT_A_NUMBER, None)
+    unknown.update(k for k in d if k not in _DET_KEYS)
+    if "frame_idx" in d:
+        f = _integer(d["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
+        if frame_idx is not None and f != frame_idx:
+            raise ctx.error(f"is {f} but the detection is listed under frame_idx {frame_idx}",
+                            DropReason.BAD_FRAME, "frame_idx")
+        frame_idx = f
+    if frame_idx is None:
+        raise ctx.error("missing (each item of a flat 'detections' list needs its frame_idx)",
+                        DropReason.MISSING_FIELD, "frame_idx")
+    if "track_id" not in d:
+        raise ctx.error("missing", DropReason.MISSING_FIELD, "track_id")
+    track_id = _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
+
+    raw_type = d.get("type", int(DetectionType.AUTO))
+    if isinstance(raw_type, bool) or not isinstance(raw_type, int):
+        raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {raw_type!r}",
+                        DropReason.BAD_TYPE, "type")
+    try:
+        dtype = DetectionType(raw_type)
+    except ValueError:
+        raise ctx.error(
+            f"unknown detection type {raw_type}; known: 1 auto, 2 user-selected, 3 manual box, "
+            "4 polygon", DropReason.BAD_TYPE, "type"
+        ) from None
+
+    obj = d.get("object")
+    if obj is not None and (isinstance(obj, bool) or not isinstance(obj, int)):
+        raise ctx.error(f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} "
+                        f"{obj!r}", DropReason.NOT_A_NUMBER, "object")
+    selected = obj != OBJECT_DESELECTED
+
+    score = 1.0
+    if d.get("score") is not None:
+        score = _number(d["score"], "score", ctx)
+        if not 0.0 <= score <= 1.0:
+            raise ctx.error(f"must be in [0, 1], got {score}", DropReason.BAD_SCORE, "score")
+
+    polygon = None
+    if dtype == DetectionType.POLYGON:
+        if d.get("polygon") is None:
+            raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
+                            DropReason.BAD_POLYGON, "polygon")
+        polygon = _polygon(d["polygon"], ctx)
+    elif "polygon" in d:
+        unknown.update(["polygon (ignored for types 1-3)"])
+
+    if "bbox" in d:
+        bbox = _bbox(d["bbox"], ctx)
+    elif polygon is not None:
+        xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+        bbox = (min(xs), min(ys), max(xs), max(ys))
+    else:
+        raise ctx.error("missing: [x1, y1, x2, y2] in pixels", DropReason.MISSING_FIELD, "bbox")
+
+    try:
+        return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
+                         selected=selected, score=score, polygon=polygon)
+    except TracksFormatError as exc:  # a Detection check not covered above: keep the context
+        raise ctx.error(str(exc), DropReason.NOT_A_NUMBER, exc.field) from exc
+
+
+def _whole_file_error(message: str, path: str, field: str | None = None) -> TracksFormatError:
+    return TracksFormatError(message, path=path, location="top level", field=field)
+
+
+def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
+    """Read a sammask JSON tracks file (format ``sammask-tracks``, version 1).
+
+    Args:
+        path: the ``.json`` file.
+        lenient: drop malformed detections (wrong JSON types, NaN/inf, negative or zero size,
+            negative ids, unknown type, type 4 without polygon, missing fields, a track id
+            repeated on a frame) and count them in :attr:`Tracks.dropped` by
+            :class:`~sammask.tracks.validate.DropReason` value, instead of raising. A malformed
+            frame entry drops its detections. Errors of the whole file (JSON syntax, not an
+            object, wrong ``format``/``version``, neither ``frames`` nor ``detections``) always
+            raise.
+
+    Returns:
+        :class:`Tracks` (``source=str(path)``); within a frame, detections keep file order.
+
+    Raises:
+        InputFileError: the file is missing or unreadable.
+        TracksFormatError: malformed file; the message names the file, the place
+            (``line L column C`` for syntax errors, ``frames[i] (frame_idx F), detections[j]``
+            or ``detections[j]`` otherwise) and the field.
+    """
+    src = str(path)
+    text = read_text(path)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TracksFormatError(
+            f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except RecursionError as exc:
+        raise _whole_file_error("JSON nested too deeply", src) from exc
+    if not isinstance(doc, dict):
+        raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
+    if doc.get("format") != FORMAT_NAME:
+        raise _whole_file_error(
+            f"expected \"format\": \"{FORMAT_NAME}\", got {doc.get('format')!r} (MOT text files "
+            "need a .txt/.csv suffix or format='mot')", src, "format")
+    version = doc.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise _whole_file_error(f"must be an integer, got {version!r}", src, "version")
+    if version != FORMAT_VERSION:
+        newer = " (written by a newer sammask: upgrade)" if version > FORMAT_VERSION else ""
+        raise _whole_file_error(f"unsupported version {version}; this sammask reads version "
+                                f"{FORMAT_VERSION}{newer}", src, "version")
+    has_frames, has_flat = "frames" in doc, "detections" in doc
+    if has_frames == has_flat:
+        raise _whole_file_error(
+            "needs exactly one of 'frames' (list of {frame_idx, detections}) or 'detections' "
+            "(flat list)" + (", not both" if has_frames else ""), src, "frames")
+    key = "frames" if has_frames else "detections"
+    if not isinstance(doc[key], list):
+        raise _whole_file_error(f"must be an array, got {_type_name(doc[key])}", src, key)
+
+    unknown: dict[str, Counter[str]] = {"top level": Counter(k for k in doc if k not in _TOP_KEYS),
+                                        "frame entries": Counter(), "detections": Counter()}
+    counter = DropCounter(lenient)
+    dets: list[Detection] = []
+    seen: dict[tuple[int, int], str] = {}
+
+    def add(d: Any, frame_idx: int | None, location: str) -> None:
+        ctx = _Ctx(src, location)
+        try:
+            det = _detection(d, frame_idx, ctx, unknown["detections"])
+            k = (det.frame_idx, det.track_id)
+            if k in seen:
+                raise ctx.error(f"track_id {det.track_id} appears twice on frame_idx "
+                                f"{det.frame_idx} (first at {seen[k]})",
+                                DropReason.DUPLICATE_TRACK, "track_id")
+        except RowError as err:
+            counter.handle(err)
+            return
+        seen[k] = location
+        dets.append(det)
+
+    if has_frames:
+        for fi, entry in enumerate(doc["frames"]):
+            ctx = _Ctx(src, f"frames[{fi}]")
+            try:
+                if not isinstance(entry, dict):
+                    raise ctx.error(f"a frame entry must be an object, got {_type_name(entry)}",
+                                    DropReason.NOT_A_NUMBER, None)
+                unknown["frame entries"].update(k for k in entry if k not in _FRAME_KEYS)
+                if "frame_idx" not in entry:
+                    raise ctx.error("missing", DropReason.MISSING_FIELD, "frame_idx")
+                f = _integer(entry["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
+                items = entry.get("detections", [])
+                if not isinstance(items, list):
+                    raise ctx.error(f"must be an array, got {_type_name(items)}",
+                                    DropReason.NOT_A_NUMBER, "detections")
+            except RowError as err:
+                n = entry.get("detections") if isinstance(entry, dict) else None
+                counter.handle(err, len(n) if isinstance(n, list) and n else 1)
+                continue
+            for di, d in enumerate(items):
+                add(d, f, f"frames[{fi}] (frame_idx {f}), detections[{di}]")
+    else:
+        for di, d in enumerate(doc["detections"]):
+            f = d.get("frame_idx") if isinstance(d, dict) else None
+            where = f" (frame_idx {f})" if isinstance(f, int) and not isinstance(f, bool) else ""
+            add(d, None, f"detections[{di}]{where}")
+
+    for scope, keys in unknown.items():
+        if keys:
+            logger.warning(
+                "%s: ignoring unknown key(s) in %s: %s (this sammask reads %s version %d)",
+                src, scope, ", ".join(f"'{k}' x{n}" for k, n in sorted(keys.items())),
+                FORMAT_NAME, FORMAT_VERSION,
+            )
+    counter.log_summary(src)
+    tracks = Tracks.from_detections(dets, source=src)
+    tracks.dropped = dict(counter.counts)
+    return tracks
+
+
+def detection_to_json(det: Detection) -> dict[str, Any]:
+    """One detection as a version-1 JSON object (without ``frame_idx``).
+
+    Keys: ``track_id``, ``bbox`` (xyxy pixels), ``type`` (1..4), ``object`` (1 selected,
+    2 de-selected), ``score``, and ``polygon`` for type 4.
+
+    Raises:
+        TracksFormatError: the score is not a finite number in [0, 1].
+    """
+    if not (math.isfinite(det.score) and 0.0 <= det.score <= 1.0):
+        raise TracksFormatError(f"score must be in [0, 1], got {det.score}",
+                                location=f"frame_idx {det.frame_idx}, track_id {det.track_id}",
+                                field="score")
+    out: dict[str, Any] = {
+        "track_id": det.track_id,
+        "bbox": [float(c) for c in det.bbox],
+        "type": int(det.type),
+        "object": OBJECT_SELECTED if det.selected else OBJECT_DESELECTED,
+        "score": float(det.score),
+    }
+    if det.type == DetectionType.POLYGON and det.polygon is not None:
+        out["polygon"] = [[float(x), float(y)] for x, y in det.polygon]
+    return out
+
+
+def write_json(tracks: Tracks, path: str | os.PathLike[str]) -> None:
+    """Write :class:`Tracks` as sammask JSON version 1 (``frames`` layout, one detection per
+    line, frames in increasing ``frame_idx``), atomically (temporary file + rename).
+
+    Polygons on detections of types 1-3 are not written (the format stores polygons for type 4
+    only).
+
+    Raises:
+        TracksFormatError: a score outside [0, 1].
+        InputFileError: the output folder does not exist or is not writable.
+    """
+    dumps = json.JSONEncoder(allow_nan=False, separators=(", ", ": ")).encode
+    frames = []
+    for f in sorted(tracks.by_frame):
+        items = ",\n".join("      " + dumps(detection_to_json(d)) for d in tracks.by_frame[f])
+        frames.append(f'    {{"frame_idx": {f}, "detections": [\n{items}\n    ]}}')
+    body = ",\n".join(frames)
+    text = (
+        f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n  "frames": [\n'
+        + (body + "\n" if body else "")
+        + "  ]\n}\n"
+    )
+    write_text_atomic(path, text)
