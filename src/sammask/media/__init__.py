@@ -1,0 +1,14 @@
+"""Video I/O on PyAV: probe files, stream RGB frames out, encode H.264 with audio copied.
+
+Public API: :func:`probe`, :class:`VideoReader`, :class:`VideoWriter`, :func:`frame_count` and
+the types :class:`VideoInfo`, :class:`DecodedFrame`, :class:`EncodeOptions`.
+"""
+
+from __future__ import annotations
+
+from sammask.media.probe import frame_count, probe
+from sammask.media.reader import VideoReader
+from sammask.media.types import DecodedFrame, EncodeOptions, VideoInfo
+from sammask.media.writer import VideoWriter
+
+__all__ = ["probe", "VideoReader", "VideoWriter", "VideoInfo", "DecodedFrame", "EncodeOptions", "frame_count"]

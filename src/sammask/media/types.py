@@ -25,9 +25,15 @@ class VideoInfo:
             (``num_frames_exact`` tells which).
         num_frames_exact: True when ``num_frames`` came from the container's frame count.
         duration_s: duration in seconds.
-        rotation: display rotation in degrees (0, 90, 180, 270) from the display matrix.
+        rotation: display rotation in degrees (0, 90, 180, 270) from the display matrix,
+            counter-clockwise as FFmpeg's ``av_display_rotation_get`` and PyAV's
+            ``VideoFrame.rotation`` report it (a phone portrait clip typically reads 270).
         codec: video codec name (e.g. ``"h264"``).
         audio_streams: number of audio streams.
+        display_matrix: the stream's raw 3x3 display matrix (9 int32 in FFmpeg's
+            ``AV_PKT_DATA_DISPLAYMATRIX`` layout, 16.16 / 2.30 fixed point) when the file has one,
+            else None. Carries flips that ``rotation`` alone cannot express; the writer copies
+            it to the output unchanged.
     """
 
     path: Path
@@ -41,6 +47,7 @@ class VideoInfo:
     rotation: int
     codec: str
     audio_streams: int
+    display_matrix: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
