@@ -1,0 +1,105 @@
+"""The ``sam2`` segmenter: builds (or takes) a SAM 2 model and dispatches to a strategy.
+
+Strategies (``Sam2Settings.strategy``):
+
+- ``image``: :class:`~sammask.segmentation.sam2.image.ImageStrategy`, per-frame box prompts.
+- ``video``: ``sammask.segmentation.sam2.video.VideoStrategy``, propagation with bounded memory.
+- ``baseline``: ``sammask.segmentation.sam2.video.BaselineStrategy``, the original plan
+  (chunked propagation from each track's first box).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sammask.errors import ConfigError
+from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
+from sammask.settings import Sam2Settings
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Sam2Segmenter", "build_strategy"]
+
+
+def build_strategy(model: torch.nn.Module, settings: Sam2Settings) -> Any:
+    """Instantiate the strategy object named by ``settings.strategy`` (lazy imports).
+
+    Raises:
+        ConfigError: if the strategy is unknown.
+    """
+    if settings.strategy == "image":
+        from sammask.segmentation.sam2.image import ImageStrategy
+
+        return ImageStrategy(model, settings)
+    if settings.strategy == "video":
+        from sammask.segmentation.sam2.video import VideoStrategy
+
+        return VideoStrategy(model, settings)
+    if settings.strategy == "baseline":
+        from sammask.segmentation.sam2.video import BaselineStrategy
+
+        return BaselineStrategy(model, settings)
+    raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
+
+
+class Sam2Segmenter(Segmenter):
+    """SAM 2 segmenter front (registry name ``sam2``).
+
+    Args:
+        settings: :class:`~sammask.settings.Sam2Settings` (model, checkpoint, device, strategy,
+            input_size, ...).
+        model: an already built SAM 2 model (e.g. shared between runs, or random-init in
+            tests); None -> :func:`~sammask.segmentation.sam2.model.build_sam2_model` from
+            ``settings``. A given model keeps its own ``image_size``.
+
+    Raises:
+        ConfigError: unknown model / strategy, device not available.
+        WeightsNotFoundError: no weights found for ``settings.model``.
+        ModelLoadError: sam2 missing, or the checkpoint does not match the model.
+    """
+
+    name: ClassVar[str] = "sam2"
+
+    def __init__(self, settings: Sam2Settings, model: torch.nn.Module | None = None) -> None:
+        if model is None:
+            from sammask.segmentation.sam2.model import build_sam2_model
+
+            model = build_sam2_model(
+                settings.model,
+                checkpoint=settings.checkpoint,
+                image_size=settings.input_size,
+                device=settings.device,
+                offline=settings.offline,
+            )
+        elif int(getattr(model, "image_size", settings.input_size)) != settings.input_size:
+            logger.warning(
+                "SAM 2 model given with image_size %s; settings.input_size %d is ignored",
+                getattr(model, "image_size", None),
+                settings.input_size,
+            )
+        self.settings = settings
+        self.model: torch.nn.Module | None = model
+        self.strategy: Any = build_strategy(model, settings)
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        """Segment a stream of frames with the configured strategy (see :class:`Segmenter`).
+
+        Raises:
+            SegmentationError: if the model fails (the pipeline then masks boxes).
+        """
+        if self.strategy is None:
+            raise ConfigError("Sam2Segmenter used after close(); build a new one")
+        return self.strategy.segment(frames)
+
+    def close(self) -> None:
+        """Drop the model and strategy (frees their memory once no one else holds them)."""
+        close = getattr(self.strategy, "close", None)
+        if callable(close):
+            close()
+        self.strategy = None
+        self.model = None
