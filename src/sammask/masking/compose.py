@@ -1,0 +1,221 @@
+"""Compose an output frame: apply the masking effect on (or around) the object masks.
+
+The pipeline decides which objects to pass (by :class:`~sammask.masking.options.MaskMode`:
+``SELECTED`` -> the selected objects, ``UNSELECTED`` -> the de-selected ones, ``BACKGROUND`` ->
+the selected objects, which are then *protected*) and gives each one's final mask (segmenter
+mask after :func:`~sammask.masking.rules.secure_mask`, drawn box or polygon). :func:`compose`
+dilates the masks, applies the effect and reports exactly which pixels were fully replaced.
+
+Work is done on regions of interest (mask bounding box + dilation + feather + effect margin),
+never with full-frame float arrays per object.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sammask.errors import MediaError, SegmentationError
+from sammask.masking.effects import apply_effect, effect_margin_px, frame_object_size_px, object_size_px
+from sammask.masking.options import MaskingOptions, MaskMode
+from sammask.masking.rules import Bounds, _grow, dilate_roi
+from sammask.tracks.types import BBox
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ComposeResult", "ObjectRegion", "compose"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRegion:
+    """One object to mask (or, in ``BACKGROUND`` mode, to protect) on one frame.
+
+    Attributes:
+        track_id: the object's track.
+        mask: (H, W) bool object mask of the frame's size, *before* dilation.
+        bbox: the detection box ``(x1, y1, x2, y2)`` float pixels; sets the effect's scale
+            (:func:`~sammask.masking.effects.object_size_px`).
+    """
+
+    track_id: int
+    mask: np.ndarray
+    bbox: BBox
+
+
+@dataclass(frozen=True, slots=True)
+class ComposeResult:
+    """The composed frame.
+
+    Attributes:
+        image: (H, W, 3) uint8 RGB, a new array (the input is never modified).
+        applied: (H, W) bool, exactly the pixels fully replaced by the effect (feathered pixels
+            are not included). Evaluation measures this as "covered".
+    """
+
+    image: np.ndarray
+    applied: np.ndarray
+
+
+def _check_image(image: np.ndarray) -> tuple[int, int]:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise MediaError(
+            f"frame must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'dtype', type(image).__name__)} "
+            f"{getattr(image, 'shape', '')}"
+        )
+    return image.shape[0], image.shape[1]
+
+
+def _check_region(region: ObjectRegion, h: int, w: int) -> None:
+    m = region.mask
+    if not isinstance(m, np.ndarray) or m.dtype != np.bool_ or m.shape != (h, w):
+        raise SegmentationError(
+            f"mask of track {region.track_id} must be an ({h}, {w}) bool array, got "
+            f"{getattr(m, 'dtype', type(m).__name__)} {getattr(m, 'shape', '')}; pass segmenter masks through "
+            "sammask.masking.rules.secure_mask first"
+        )
+
+
+def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray, where: np.ndarray) -> None:
+    """``dst = alpha * src + (1 - alpha) * dst`` on the ``where`` pixels only (in place, rounded)."""
+    idx = np.nonzero(where)
+    if idx[0].size == 0:
+        return
+    a = alpha[idx][:, None]
+    mixed = a * src[idx].astype(np.float32) + (1.0 - a) * dst[idx].astype(np.float32)
+    dst[idx] = np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def _ramp(dist: np.ndarray, feather: int) -> np.ndarray:
+    """Effect weight at distance ``d`` pixels from the fully masked set: ``1 - d / (feather + 1)``."""
+    return np.clip(1.0 - dist / np.float32(feather + 1), 0.0, 1.0)
+
+
+def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
+    import cv2
+
+    h, w = image.shape[:2]
+    out = image.copy()
+    applied = np.zeros((h, w), dtype=bool)
+    items: list[tuple[float, ObjectRegion, Bounds, np.ndarray]] = []
+    for region in regions:
+        roi = dilate_roi(region.mask, options.dilate)
+        if roi is None:
+            log.debug("track %d: empty mask, nothing to mask", region.track_id)
+            continue
+        items.append((object_size_px(region.bbox), region, roi[0], roi[1]))
+    # Smaller objects first: where objects overlap, the larger object's (stronger) effect wins.
+    items.sort(key=lambda it: it[0])
+    f = options.feather
+    for size, _, (x0, y0, x1, y1), sub in items:
+        tx0, ty0, tx1, ty1 = _grow((x0, y0, x1, y1), f, h, w)
+        margin = effect_margin_px(options.effect, size, options.strength)
+        ex0, ey0, ex1, ey1 = _grow((tx0, ty0, tx1, ty1), margin, h, w)
+        # The effect always reads the original pixels (never an already-masked neighbour).
+        eff = apply_effect(
+            image[ey0:ey1, ex0:ex1],
+            options.effect,
+            object_size=size,
+            strength=options.strength,
+            color=options.color,
+        )
+        if f > 0:
+            eff_t = eff[ty0 - ey0 : ty1 - ey0, tx0 - ex0 : tx1 - ex0]
+            out_t = out[ty0:ty1, tx0:tx1]
+            inside = np.zeros((ty1 - ty0, tx1 - tx0), dtype=np.uint8)
+            inside[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0] = sub
+            # Distance (pixel centres, exact Euclidean) of every pixel to the nearest masked one.
+            dist = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            ring = (dist > 0) & (dist <= f)
+            _blend(out_t, eff_t, _ramp(dist, f), ring)
+        np.copyto(
+            out[y0:y1, x0:x1],
+            eff[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0],
+            where=sub[..., None],
+        )
+        applied[y0:y1, x0:x1] |= sub
+    return ComposeResult(image=out, applied=applied)
+
+
+def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
+    import cv2
+
+    h, w = image.shape[:2]
+    out = apply_effect(
+        image,
+        options.effect,
+        object_size=frame_object_size_px(image.shape),
+        strength=options.strength,
+        color=options.color,
+    )
+    protected = np.zeros((h, w), dtype=bool)
+    bounds: Bounds | None = None
+    for region in regions:
+        roi = dilate_roi(region.mask, options.dilate)
+        if roi is None:
+            continue
+        (x0, y0, x1, y1), sub = roi
+        protected[y0:y1, x0:x1] |= sub
+        if bounds is None:
+            bounds = (x0, y0, x1, y1)
+        else:
+            bounds = (min(bounds[0], x0), min(bounds[1], y0), max(bounds[2], x1), max(bounds[3], y1))
+    if bounds is None:
+        return ComposeResult(image=out, applied=np.ones((h, w), dtype=bool))
+    f = options.feather
+    gx0, gy0, gx1, gy1 = _grow(bounds, 1, h, w)
+    # Keep the effect under the protected objects for the feather ramp before restoring them.
+    eff_g = out[gy0:gy1, gx0:gx1].copy() if f > 0 else None
+    np.copyto(out[gy0:gy1, gx0:gx1], image[gy0:gy1, gx0:gx1], where=protected[gy0:gy1, gx0:gx1, None])
+    if eff_g is not None and not protected.all():
+        # The ramp lies inside the protected objects: background pixels stay 100 % effect. The
+        # box grown by one pixel has background on its border (except at the frame edge, where
+        # distances are to in-frame background only), so the distances are exact.
+        prot = np.ascontiguousarray(protected[gy0:gy1, gx0:gx1]).view(np.uint8)
+        dist = cv2.distanceTransform(prot, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        ring = (dist > 0) & (dist <= f)
+        _blend(out[gy0:gy1, gx0:gx1], eff_g, _ramp(dist, f), ring)
+    return ComposeResult(image=out, applied=~protected)
+
+
+def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
+    """Mask a frame.
+
+    ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate`` pixels
+    (:func:`~sammask.masking.rules.dilate_mask`) and the effect is applied there with that
+    object's own scale (its box size). Where objects overlap, every pixel is masked; the larger
+    object's effect is applied last. ``applied`` is exactly the union of the dilated masks.
+
+    ``BACKGROUND``: the effect is applied to the whole frame with a scale from the frame size
+    (:func:`~sammask.masking.effects.frame_object_size_px`), then the union of the dilated region
+    masks is restored from the original; ``applied`` is exactly its complement. With no regions
+    (or only empty masks) the whole frame is masked.
+
+    Feather ``f = options.feather > 0``: a linear ramp of width ``f`` pixels, weight
+    ``1 - d / (f + 1)`` at Euclidean distance ``d`` (1..f pixels) from the fully masked set, lies
+    *outside* it: around the dilated masks for ``SELECTED`` / ``UNSELECTED``, and inside the
+    protected objects for ``BACKGROUND`` (so it never un-masks background). Every pixel of
+    ``applied`` is 100 % effect.
+
+    Args:
+        image: (H, W, 3) uint8 RGB frame (not modified).
+        regions: objects on this frame; each mask (H, W) bool.
+        options: :class:`~sammask.masking.options.MaskingOptions`.
+
+    Returns:
+        :class:`ComposeResult` with a new image and the (H, W) bool ``applied`` mask.
+
+    Raises:
+        MediaError: if ``image`` is not an (H, W, 3) uint8 array.
+        SegmentationError: if a region's mask is not an (H, W) bool array of the frame's size.
+    """
+    h, w = _check_image(image)
+    for region in regions:
+        _check_region(region, h, w)
+    if options.mode is MaskMode.BACKGROUND:
+        return _compose_background(image, regions, options)
+    if not regions:
+        return ComposeResult(image=image.copy(), applied=np.zeros((h, w), dtype=bool))
+    return _compose_objects(image, regions, options)
