@@ -11,6 +11,7 @@ import logging
 import math
 import os
 from fractions import Fraction
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["probe", "frame_count"]
+__all__ = ["probe", "frame_count", "decode_video"]
 
 
 def check_input_file(path: Path) -> Path:
@@ -95,6 +96,52 @@ def check_not_truncated(container: av.container.InputContainer, path: Path) -> N
                 f"{path}: file is truncated: its index lists {stream.type} data up to byte {end} "
                 f"but the file has {size} bytes; re-export or repair the video"
             )
+
+
+def decode_video(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
+) -> Iterator[av.video.frame.VideoFrame]:
+    """Decode ``stream`` packet by packet, failing loudly on corrupt or truncated input.
+
+    Truncation is detected two ways: the decoder rejecting a partial packet, and the demuxer
+    reaching the end of the file before it delivered every sample the container index lists
+    (an MP4 cut between two samples ends "cleanly" otherwise).
+
+    Yields:
+        PyAV video frames in presentation order.
+
+    Raises:
+        MediaError: naming the file and the 0-based index of the frame that could not be
+            decoded (= the number of frames decoded before the failure).
+    """
+    import av
+
+    check_not_truncated(container, path)
+    n_frames = 0
+    n_packets = 0
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets, None)
+            if packet is None:
+                break
+            if packet.size:
+                n_packets += 1
+            frames = stream.decode(packet)
+        except av.FFmpegError as exc:
+            raise MediaError(
+                f"{path}: decoding failed at frame {n_frames} ({exc.strerror or exc}); "
+                "the file is corrupt or truncated"
+            ) from exc
+        for frame in frames:
+            yield frame
+            n_frames += 1
+    indexed = len(stream.index_entries)
+    if n_packets < indexed:
+        raise MediaError(
+            f"{path}: the file ended at frame {n_frames}, but its index lists {indexed} video samples "
+            f"({n_packets} were read); the file is truncated; re-export or repair the video"
+        )
 
 
 def _display_matrix(frame: av.video.frame.VideoFrame) -> tuple[int, ...] | None:
@@ -208,19 +255,11 @@ def frame_count(path: str | os.PathLike[str]) -> int:
         MediaError: if it is not a video or decoding fails part way (the message gives the
             number of frames decoded before the failure).
     """
-    import av
-
     path = check_input_file(Path(path))
     n = 0
     with open_input(path) as container:
         stream = video_stream(container, path)
-        check_not_truncated(container, path)
         stream.thread_type = "AUTO"
-        try:
-            for _ in container.decode(stream):
-                n += 1
-        except av.FFmpegError as exc:
-            raise MediaError(
-                f"{path}: decoding failed at frame {n} ({exc.strerror or exc}); the file is corrupt or truncated"
-            ) from exc
+        for _ in decode_video(container, stream, path):
+            n += 1
     return n

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from sammask.errors import MediaError
-from sammask.media.probe import check_input_file, check_not_truncated, open_input, probe, video_stream
+from sammask.media.probe import check_input_file, decode_video, open_input, probe, video_stream
 from sammask.media.types import DecodedFrame, VideoInfo
 
 logger = logging.getLogger(__name__)
@@ -78,22 +78,9 @@ class VideoReader:
         return self._frames()
 
     def _frames(self) -> Iterator[DecodedFrame]:
-        import av
-
         info = self.info
-        check_not_truncated(self._container, self.path)
         idx = 0
-        decoder = self._container.decode(self._stream)
-        while True:
-            try:
-                frame = next(decoder)
-            except StopIteration:
-                break
-            except av.FFmpegError as exc:
-                raise MediaError(
-                    f"{self.path}: decoding failed at frame {idx} ({exc.strerror or exc}); "
-                    "the file is corrupt or truncated"
-                ) from exc
+        for frame in decode_video(self._container, self._stream, self.path):
             if frame.width != info.width or frame.height != info.height:
                 raise MediaError(
                     f"{self.path}: frame {idx} is {frame.width}x{frame.height} but the video started at "
