@@ -434,3 +434,28 @@ def test_docs_example_reads_and_validates() -> None:
     # the example printed in docs/tracks-format.md is the same file
     doc = (REPO / "docs" / "tracks-format.md").read_text()
     assert EXAMPLE.read_text().strip() in doc
+
+
+def test_writers_atomic_and_errors(tmp_path: Path) -> None:
+    t = Tracks.from_detections([Detection(0, 1, (0.0, 0.0, 2.0, 2.0))])
+    write_json(t, tmp_path / "a.json")
+    write_mot(t, tmp_path / "a.txt")
+    write_json(t, tmp_path / "a.json")  # overwrite
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.txt"]  # no temp files left
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    # same permissions as an ordinarily created file (not mkstemp's 0600)
+    assert (tmp_path / "a.json").stat().st_mode == plain.stat().st_mode
+    with pytest.raises(InputFileError, match="does not exist"):
+        write_json(t, tmp_path / "missing" / "a.json")
+    (tmp_path / "d.json").mkdir()
+    with pytest.raises(InputFileError, match="cannot write"):
+        write_json(t, tmp_path / "d.json")
+
+
+def test_json_integral_floats_accepted(tmp_path: Path) -> None:
+    p = tmp_path / "f.json"
+    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "frames": [
+        {"frame_idx": 2.0, "detections": [_det(track_id=3.0, type=3.0, object=2.0)]}]}))
+    (d,) = read_json(p)
+    assert (d.frame_idx, d.track_id, d.type, d.selected) == (2, 3, DetectionType.MANUAL_BOX, False)

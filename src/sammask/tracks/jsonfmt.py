@@ -83,6 +83,13 @@ class _Ctx:
         return RowError(message, reason=reason, path=self.path, location=self.location, field=field)
 
 
+def _is_integral(v: Any) -> bool:
+    """True for a JSON integer or an integral float (``3`` or ``3.0``), not a boolean."""
+    if isinstance(v, bool):
+        return False
+    return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
+
+
 def _number(v: Any, field: str, ctx: _Ctx) -> float:
     """A finite JSON number (not a boolean)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -161,11 +168,11 @@ def _detection(
     track_id = _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
 
     raw_type = d.get("type", int(DetectionType.AUTO))
-    if isinstance(raw_type, bool) or not isinstance(raw_type, int):
+    if not _is_integral(raw_type):
         raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {raw_type!r}",
                         DropReason.BAD_TYPE, "type")
     try:
-        dtype = DetectionType(raw_type)
+        dtype = DetectionType(int(raw_type))
     except ValueError:
         raise ctx.error(
             f"unknown detection type {raw_type}; known: 1 auto, 2 user-selected, 3 manual box, "
@@ -173,7 +180,7 @@ def _detection(
         ) from None
 
     obj = d.get("object")
-    if obj is not None and (isinstance(obj, bool) or not isinstance(obj, int)):
+    if obj is not None and not _is_integral(obj):
         raise ctx.error(f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} "
                         f"{obj!r}", DropReason.NOT_A_NUMBER, "object")
     selected = obj != OBJECT_DESELECTED

@@ -63,8 +63,8 @@ def _parse_line(fields: list[str], ctx: dict[str, str]) -> tuple[int, int, float
     """
     if len(fields) < 6:
         raise RowError(
-            f"expected at least 6 columns (frame,id,bb_left,bb_top,bb_width,bb_height[,conf,...]),"
-            f" got {len(fields)}",
+            "expected at least 6 columns "
+            f"(frame,id,bb_left,bb_top,bb_width,bb_height[,conf,...]), got {len(fields)}",
             reason=DropReason.COLUMN_COUNT,
             field="columns",
             **ctx,

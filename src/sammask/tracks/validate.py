@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
@@ -150,21 +150,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     so a reader never sees a half-written file.
 
     Raises:
-        InputFileError: the folder does not exist or is not writable.
+        InputFileError: the folder does not exist, or the file cannot be written (permissions,
+            ``path`` is a directory, disk full).
     """
     p = Path(path)
     if not p.parent.is_dir():
         raise InputFileError(f"output folder does not exist: {p.parent}")
+    # a unique sibling name opened with "x" (not mkstemp: that would leave mode 0600)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    except OSError as exc:
-        raise InputFileError(f"cannot write tracks file {p}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, p)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputFileError(f"cannot write tracks file {p}: {exc}") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
