@@ -419,6 +419,7 @@ def run_eval(
     frames_limit: int | None = None,
     random_weights: bool = False,
     contact_sheets: bool = True,
+    sheet_frames: int = SHEET_FRAMES,
     progress: Callable[[str], None] | None = None,
 ) -> EvalTable:
     """Evaluate every configuration on every sequence and write the tables.
@@ -431,6 +432,7 @@ def run_eval(
         frames_limit: only the first N frames of each sequence.
         random_weights: SAM 2 specs given as strings use a random-init model.
         contact_sheets: write the contact sheets.
+        sheet_frames: frames per configuration on a contact sheet (evenly spaced).
         progress: optional callback with a one-line status per finished run.
 
     Returns:
@@ -452,7 +454,7 @@ def run_eval(
     for seq in seqs:
         n = seq.num_frames if frames_limit is None else min(seq.num_frames, frames_limit)
         gt_bboxes = {i: object_bboxes(seq.mask(i)) for i in range(n)}
-        picks = _sheet_indices(n) if contact_sheets else []
+        picks = _sheet_indices(n, sheet_frames) if contact_sheets else []
         sheet: list[SheetRow] = []
         for config in parsed:
             with tempfile.TemporaryDirectory(prefix="sammask-eval-") as tmp:
