@@ -1,0 +1,73 @@
+"""Shared SAM 2 test helpers: tiny random-init published-architecture models and checkpoints.
+
+Random weights do not depend on the input size, so the published architecture at a small input
+(``SMALL_INPUT`` pixels) is how SAM 2 tests stay fast. Use the fixtures from a test module with
+``from sam2_helpers import tiny_model, tiny_checkpoint  # noqa: F401`` (pytest puts tests/ on
+sys.path), or call the functions directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SMALL_INPUT = 256
+"""Model input side (pixels) used by tests: 16x16 tokens at the top level instead of 64x64."""
+
+TINY = "sam2.1_hiera_tiny"
+
+
+def build_random_model(name: str = TINY, image_size: int = SMALL_INPUT, seed: int = 0):
+    """Random-init published architecture ``name`` at ``image_size`` (eval, CPU), seeded."""
+    import torch
+
+    from sammask.segmentation.sam2.model import build_sam2_model
+
+    torch.manual_seed(seed)
+    return build_sam2_model(name, checkpoint=None, image_size=image_size, random_init=True)
+
+
+def save_official_checkpoint(model, path: Path) -> Path:
+    """Save ``model`` as an official-format SAM 2 checkpoint ``{"model": state_dict}``."""
+    import torch
+
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
+def read_frames(video: Path, n: int) -> list[np.ndarray]:
+    """First ``n`` frames of ``video`` as (H, W, 3) uint8 RGB arrays (PyAV)."""
+    import av
+
+    frames = []
+    with av.open(str(video)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == n:
+                break
+    return frames
+
+
+def read_gt_boxes(gt_txt: Path) -> dict[int, dict[int, tuple[float, float, float, float]]]:
+    """MOTChallenge ``gt.txt`` -> ``frame_idx (0-based) -> track_id -> xyxy float pixels``."""
+    out: dict[int, dict[int, tuple[float, float, float, float]]] = {}
+    for line in gt_txt.read_text().splitlines():
+        if not line.strip():
+            continue
+        f, tid, left, top, w, h = (float(v) for v in line.split(",")[:6])
+        out.setdefault(int(f) - 1, {})[int(tid)] = (left, top, left + w, top + h)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """Session-wide random-init ``sam2.1_hiera_tiny`` at :data:`SMALL_INPUT` (do not mutate)."""
+    return build_random_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_model, tmp_path_factory) -> Path:
+    """:func:`tiny_model` saved as an official-format checkpoint file."""
+    return save_official_checkpoint(tiny_model, tmp_path_factory.mktemp("sam2ckpt") / "sam2.1_hiera_tiny.pt")
