@@ -58,7 +58,6 @@ def main() -> None:
     doc = {
         "format": "sammask-tracks",
         "version": 1,
-        "source": "scripts/make_sample_tracks.py (background subtraction on a static camera, checked by eye)",
         "frames": [f for f in out_frames if f["detections"]],
     }
     args.out.write_text(json.dumps(doc, indent=1) + "\n")
