@@ -341,12 +341,18 @@ def test_compose_feather_selected_ramps_outside_only() -> None:
     assert all(a < b for a, b in zip(means, means[1:]))
 
 
-def test_compose_feather_background_ramps_into_objects() -> None:
+@pytest.mark.parametrize("overlapping", [False, True])
+def test_compose_feather_background_ramps_into_objects(overlapping: bool) -> None:
     img = np.full((H, W, 3), 200, np.uint8)
     mask, bbox = _ellipse(80, 60, 25, 30)
+    regions = [ObjectRegion(1, mask, bbox)]
+    if overlapping:  # a second object overlapping the first: the ramp follows the union's outline
+        other, other_box = _ellipse(110, 70, 20, 20)
+        regions.append(ObjectRegion(2, other, other_box))
+        mask = mask | other
     f = 5
     opts = MaskingOptions(mode=MaskMode.BACKGROUND, effect=Effect.SOLID, dilate=0, feather=f)
-    res = compose(img, [ObjectRegion(1, mask, bbox)], opts)
+    res = compose(img, regions, opts)
     assert (res.applied == ~mask).all()
     assert (res.image[~mask] == 0).all(), "background stays 100 % effect"
     dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)

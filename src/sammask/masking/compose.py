@@ -102,6 +102,20 @@ def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray, where: np.ndarra
     _paste(dst, mixed, where)
 
 
+def _blend_from_source(
+    dst: np.ndarray, original: np.ndarray, effect: np.ndarray, alpha: np.ndarray, where: np.ndarray
+) -> None:
+    """``dst = alpha * effect + (1 - alpha) * original`` (rounded) on the ``where`` pixels, in place.
+
+    Unlike :func:`_blend` this does not read ``dst``, so overlapping ROIs give the same result
+    whatever their order.
+    """
+    import cv2
+
+    mixed = cv2.blendLinear(effect, np.ascontiguousarray(original), alpha, 1.0 - alpha)
+    _paste(dst, mixed, where)
+
+
 def _ramp(dist: np.ndarray, feather: int) -> np.ndarray:
     """Effect weight at distance ``d`` pixels from the fully masked set: ``1 - d / (feather + 1)``."""
     return np.clip(1.0 - dist / np.float32(feather + 1), 0.0, 1.0).astype(np.float32, copy=False)
@@ -167,32 +181,35 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
         color=options.color,
     )
     protected = np.zeros((h, w), dtype=bool)
-    bounds: Bounds | None = None
+    boxes: list[Bounds] = []
     for region in regions:
         roi = dilate_roi(region.mask, options.dilate)
         if roi is None:
             continue
         (x0, y0, x1, y1), sub = roi
         protected[y0:y1, x0:x1] |= sub
-        if bounds is None:
-            bounds = (x0, y0, x1, y1)
-        else:
-            bounds = (min(bounds[0], x0), min(bounds[1], y0), max(bounds[2], x1), max(bounds[3], y1))
-    if bounds is None:
+        boxes.append((x0, y0, x1, y1))
+    if not boxes:
         return ComposeResult(image=out, applied=np.ones((h, w), dtype=bool))
     f = options.feather
-    gx0, gy0, gx1, gy1 = _grow(bounds, 1, h, w)
-    # Keep the effect under the protected objects for the feather ramp before restoring them.
-    eff_g = out[gy0:gy1, gx0:gx1].copy() if f > 0 else None
-    _paste(out[gy0:gy1, gx0:gx1], image[gy0:gy1, gx0:gx1], protected[gy0:gy1, gx0:gx1])
-    if eff_g is not None and not protected.all():
-        # The ramp lies inside the protected objects: background pixels stay 100 % effect. The
-        # box grown by one pixel has background on its border (except at the frame edge, where
-        # distances are to in-frame background only), so the distances are exact.
-        prot = np.ascontiguousarray(protected[gy0:gy1, gx0:gx1]).view(np.uint8)
-        dist = _distance(prot)  # to the nearest background pixel
-        ring = (dist > 0) & (dist <= f)
-        _blend(out[gy0:gy1, gx0:gx1], eff_g, _ramp(dist, f), ring)
+    # Per object ROI (not the union's bounding box: objects spread over the frame would make
+    # that the whole frame). Feather: keep the effect under the objects before restoring them.
+    grown = [_grow(b, f + 1, h, w) for b in boxes] if f > 0 else boxes
+    saved = [out[gy0:gy1, gx0:gx1].copy() for gx0, gy0, gx1, gy1 in grown] if f > 0 else []
+    for x0, y0, x1, y1 in boxes:
+        _paste(out[y0:y1, x0:x1], image[y0:y1, x0:x1], protected[y0:y1, x0:x1])
+    if f > 0 and not protected.all():
+        # The ramp lies inside the protected objects: background pixels stay 100 % effect.
+        # Distances to the nearest background pixel are exact for the pixels of the object's
+        # own box, since every background pixel within f of them lies in the box grown by f + 1
+        # (at the frame edge: in-frame background only); other pixels are left to their box.
+        for (x0, y0, x1, y1), (gx0, gy0, gx1, gy1), eff_g in zip(boxes, grown, saved):
+            prot = np.ascontiguousarray(protected[gy0:gy1, gx0:gx1]).view(np.uint8)
+            dist = _distance(prot)  # to the nearest background pixel
+            ring = np.zeros(dist.shape, dtype=bool)
+            ring[y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0] = True
+            ring &= (dist > 0) & (dist <= f)
+            _blend_from_source(out[gy0:gy1, gx0:gx1], image[gy0:gy1, gx0:gx1], eff_g, _ramp(dist, f), ring)
     return ComposeResult(image=out, applied=~protected)
 
 
