@@ -1,0 +1,142 @@
+"""``sammask`` command line (typer). Thin: parses flags into settings, runs the pipeline, and turns
+every sammask error into one line on stderr and a non-zero exit (``--verbose`` shows the traceback).
+
+Exit codes: 0 success, 2 bad input or settings (a :class:`~sammask.errors.SammaskError`),
+1 unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from sammask.errors import SammaskError
+from sammask.eval.command import eval_command
+from sammask.masking.options import Effect, MaskMode
+from sammask.pipeline import redact
+from sammask.settings import RedactSettings, load_ini
+
+app = typer.Typer(
+    name="sammask",
+    help="Mask people and objects in video along their silhouettes (SAM 2), not their boxes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+def _fail(exc: BaseException, verbose: bool) -> typer.Exit:
+    """Print one line for ``exc`` (traceback with ``verbose``) and return the Exit to raise."""
+    if verbose:
+        import traceback
+
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, SammaskError):
+        typer.echo(f"sammask: error: {exc}", err=True)
+        return typer.Exit(EXIT_USER_ERROR)
+    typer.echo(f"sammask: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
+    return typer.Exit(EXIT_INTERNAL_ERROR)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.ERROR if quiet else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _override(obj: Any, **values: Any) -> Any:
+    """``dataclasses.replace`` with the values that were given (not None)."""
+    given = {k: v for k, v in values.items() if v is not None}
+    return replace(obj, **given) if given else obj
+
+
+@app.command("redact")
+def redact_command(
+    input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
+    tracks: Annotated[Path, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4).")],
+    mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
+    effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
+    strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
+    segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
+    stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
+    dilate: Annotated[int | None, typer.Option(min=0, help="Safety margin around masks, pixels. [default: 4]")] = None,
+    feather: Annotated[int | None, typer.Option(min=0, help="Soft edge outside the mask, pixels. [default: 0]")] = None,
+    crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
+    preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
+    model: Annotated[str | None, typer.Option(help="SAM 2 model name, e.g. sam2.1_hiera_tiny.")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="Local SAM 2 checkpoint (.pt).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="SAM 2 strategy: image | video | baseline.")] = None,
+    input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native).")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy).")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
+    save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this directory.")] = None,
+    lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Mask the tracked objects of INPUT along their outlines and write OUTPUT."""
+    _setup_logging(verbose, quiet)
+    try:
+        settings = load_ini(config) if config is not None else RedactSettings()
+        settings = replace(
+            _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None),
+            masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),
+            encode=_override(settings.encode, crf=crf, preset=preset, copy_audio=False if no_audio else None),
+            sam2=_override(
+                settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
+                input_size=input_size, chunk_size=chunk_size, offline=offline or None,
+            ),
+        )
+        if quiet:
+            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report)
+        else:
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            with Progress(
+                TextColumn("[bold]redact"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(), transient=True,
+            ) as bar:
+                task = bar.add_task("redact", total=1.0)
+                result = redact(
+                    input, tracks, output, settings, save_masks=save_masks, report_path=report,
+                    progress=lambda f: bar.update(task, completed=f),
+                )
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+        raise _fail(exc, verbose) from None
+    fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
+    failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
+    typer.echo(
+        f"wrote {output}: {result.frames} frames, {result.tracks} tracks, {result.segmenter}, "
+        f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps){fallback}{failure}",
+        err=True,
+    )
+
+
+@functools.wraps(eval_command)
+def _eval_entry(*args: Any, **kwargs: Any) -> None:
+    _setup_logging(verbose=False, quiet=False)
+    try:
+        eval_command(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+        raise _fail(exc, verbose=False) from None
+
+
+app.command("eval")(_eval_entry)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Console entry point."""
+    app()
