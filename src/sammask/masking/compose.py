@@ -151,29 +151,29 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
         margin = effect_margin_px(options.effect, size, options.strength)
         ex0, ey0, ex1, ey1 = _grow((tx0, ty0, tx1, ty1), margin, h, w)
         # The effect always reads the original pixels (never an already-masked neighbour).
-        eff = apply_effect(
+        eff_t = apply_effect(
             image[ey0:ey1, ex0:ex1],
             options.effect,
             object_size=size,
             strength=options.strength,
             color=options.color,
+            crop=(tx0 - ex0, ty0 - ey0, tx1 - ex0, ty1 - ey0),
         )
         if f > 0:
-            eff_t = eff[ty0 - ey0 : ty1 - ey0, tx0 - ex0 : tx1 - ex0]
             out_t = out[ty0:ty1, tx0:tx1]
             inside = np.zeros((ty1 - ty0, tx1 - tx0), dtype=np.uint8)
             inside[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0] = sub
             dist = _distance(1 - inside)  # to the nearest masked pixel
             ring = (dist > 0) & (dist <= f)
             _blend(out_t, eff_t, _ramp(dist, f), ring)
-        _paste(out[y0:y1, x0:x1], eff[y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0], sub)
+        _paste(out[y0:y1, x0:x1], eff_t[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], sub)
         applied[y0:y1, x0:x1] |= sub
     return ComposeResult(image=out, applied=applied)
 
 
 def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
     h, w = image.shape[:2]
-    out = apply_effect(
+    out = apply_effect(  # a new contiguous (H, W, 3) array
         image,
         options.effect,
         object_size=frame_object_size_px(image.shape),

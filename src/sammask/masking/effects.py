@@ -14,7 +14,7 @@ onto the mask pixels. Strength is a level 1..5, and the blur sigma / mosaic cell
 - blur: ``sigma = max(3, f * s)`` pixels with ``f = 0.10, 0.13, 0.17, 0.22, 0.30`` at levels 1..5
   (:data:`BLUR_SIGMA_FRACTION`); at level 1 a 20-px face gets sigma 3 px (the floor), which
   leaves about 20 / (2.5 * 3) ~ 3 resolvable features across it. Large sigmas are computed on a
-  downscaled copy (area-averaged by ``floor(sigma / 3)``), blurred, and scaled back bilinearly:
+  downscaled copy (block-averaged by ``floor(sigma / 3)``), blurred, and scaled back bilinearly:
   the same low-pass at a fraction of the cost (measured from the 10-90 % width of a blurred
   step edge, the effective sigma is within 2 % of the target for sigma 3..80 px).
 
@@ -145,30 +145,45 @@ def _check_region(region: np.ndarray) -> None:
         )
 
 
-def _gaussian(region: np.ndarray, sigma: float) -> np.ndarray:
+def _gaussian(region: np.ndarray, sigma: float, crop: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """Gaussian blur of ``region``, returning only ``crop = (x0, y0, x1, y1)`` (default: all)."""
     import cv2
 
     h, w = region.shape[:2]
+    cx0, cy0, cx1, cy1 = crop if crop is not None else (0, 0, w, h)
     factor = int(sigma // 3.0)
-    if factor < 2:
-        return cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
-    # Large sigma: area-average by an integer factor (the region padded by reflection to whole
-    # blocks: the integer-factor INTER_AREA path is ~4x faster), blur the small image, and scale
-    # back bilinearly. The block average already low-passes with std ~ factor / sqrt(12).
-    sw, sh = -(-w // factor), -(-h // factor)
-    src = region
-    if sw * factor != w or sh * factor != h:
-        src = cv2.copyMakeBorder(region, 0, sh * factor - h, 0, sw * factor - w, cv2.BORDER_REFLECT_101)
-    small = cv2.resize(src, (sw, sh), interpolation=cv2.INTER_AREA)
+    if factor < 2 or min(h, w) < 2 * factor:
+        out = cv2.GaussianBlur(region, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+        return out if crop is None else out[cy0:cy1, cx0:cx1]
+    # Large sigma: average whole factor x factor blocks (the integer-factor INTER_AREA path; a
+    # remainder of < factor pixels at the right / bottom edge is left out and replaced by the
+    # nearest block, well inside the 3-sigma margin callers add), blur the small image with the
+    # rest of sigma (the block average already low-passes with std ~ factor / sqrt(12)), and
+    # interpolate back bilinearly, only over the requested crop.
+    sw, sh = w // factor, h // factor
+    small = cv2.resize(region[: sh * factor, : sw * factor], (sw, sh), interpolation=cv2.INTER_AREA)
     rest = math.sqrt(max(sigma * sigma - factor * factor / 12.0, 1.0)) / factor
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=rest, sigmaY=rest, borderType=cv2.BORDER_REFLECT_101)
-    big = cv2.resize(small, (sw * factor, sh * factor), interpolation=cv2.INTER_LINEAR)
-    if sw * factor != w or sh * factor != h:
-        big = np.ascontiguousarray(big[:h, :w])
-    return big
+    # Upsample only the blocks under the crop, with one extra block on each side so the
+    # bilinear interpolation at the crop's edge sees its true neighbours (edge-replicated
+    # blocks stand in beyond the image). Sub-image pixel x is region pixel (bx0 - 1) * factor + x.
+    small = cv2.copyMakeBorder(small, 1, 2, 1, 2, cv2.BORDER_REPLICATE)
+    bx0, by0 = cx0 // factor, cy0 // factor
+    bx1, by1 = -(-cx1 // factor), -(-cy1 // factor)
+    part = small[by0 : by1 + 2, bx0 : bx1 + 2]
+    big = cv2.resize(part, (part.shape[1] * factor, part.shape[0] * factor), interpolation=cv2.INTER_LINEAR)
+    ox, oy = (bx0 - 1) * factor, (by0 - 1) * factor
+    out = big[cy0 - oy : cy1 - oy, cx0 - ox : cx1 - ox]
+    return np.ascontiguousarray(out) if crop is None else out
 
 
-def blur(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarray:
+def blur(
+    region: np.ndarray,
+    *,
+    object_size: float,
+    strength: int,
+    crop: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
     """Gaussian blur of a region with sigma from :func:`blur_sigma_px`.
 
     For exact results near the object's edge the region should extend
@@ -178,9 +193,11 @@ def blur(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarray
         region: (h, w, 3) uint8 RGB (not modified).
         object_size: pixels (see :func:`object_size_px`).
         strength: 1..5.
+        crop: ``(x0, y0, x1, y1)`` pixels inside the region: compute and return only that part
+            (the blur still reads the whole region). None: the whole region.
 
     Returns:
-        New (h, w, 3) uint8 array.
+        New (h, w, 3) uint8 array (or the crop's (y1-y0, x1-x0, 3)).
 
     Raises:
         MediaError: on a region that is not (h, w, 3) uint8.
@@ -190,7 +207,11 @@ def blur(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarray
     sigma = blur_sigma_px(object_size, strength)
     if region.shape[0] == 0 or region.shape[1] == 0:
         return region.copy()
-    return _gaussian(region, sigma)
+    if crop is not None:
+        x0, y0, x1, y1 = crop
+        if not (0 <= x0 < x1 <= region.shape[1] and 0 <= y0 < y1 <= region.shape[0]):
+            raise MediaError(f"crop {crop} is not a non-empty part of the {region.shape[1]}x{region.shape[0]} region")
+    return _gaussian(region, sigma, crop)
 
 
 def mosaic(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarray:
@@ -255,12 +276,18 @@ def solid(region: np.ndarray, *, color: tuple[int, int, int]) -> np.ndarray:
     return out.reshape(h, w, 3)
 
 
-_EffectFn = Callable[[np.ndarray, float, int, tuple[int, int, int]], np.ndarray]
+_Crop = tuple[int, int, int, int]
+_EffectFn = Callable[[np.ndarray, float, int, tuple[int, int, int], "_Crop | None"], np.ndarray]
+
+
+def _sliced(out: np.ndarray, crop: _Crop | None) -> np.ndarray:
+    return out if crop is None else out[crop[1] : crop[3], crop[0] : crop[2]]
+
 
 _EFFECTS: dict[Effect, _EffectFn] = {
-    Effect.BLUR: lambda r, s, k, c: blur(r, object_size=s, strength=k),
-    Effect.MOSAIC: lambda r, s, k, c: mosaic(r, object_size=s, strength=k),
-    Effect.SOLID: lambda r, s, k, c: solid(r, color=c),
+    Effect.BLUR: lambda r, s, k, c, crop: blur(r, object_size=s, strength=k, crop=crop),
+    Effect.MOSAIC: lambda r, s, k, c, crop: _sliced(mosaic(r, object_size=s, strength=k), crop),
+    Effect.SOLID: lambda r, s, k, c, crop: _sliced(solid(r, color=c), crop),
 }
 
 
@@ -271,6 +298,7 @@ def apply_effect(
     object_size: float,
     strength: int,
     color: tuple[int, int, int] = (0, 0, 0),
+    crop: tuple[int, int, int, int] | None = None,
 ) -> np.ndarray:
     """Apply one :class:`~sammask.masking.options.Effect` to a region.
 
@@ -280,9 +308,12 @@ def apply_effect(
         object_size: pixels (see :func:`object_size_px`).
         strength: 1..5.
         color: ``(r, g, b)`` for ``SOLID``.
+        crop: ``(x0, y0, x1, y1)`` pixels inside the region: return only that part (the effect
+            still reads the whole region; blur then computes only the crop). None: all of it.
 
     Returns:
-        New (h, w, 3) uint8 array.
+        (h, w, 3) uint8 array, or the crop's (y1-y0, x1-x0, 3); new memory or a view of new
+        memory, never of ``region``.
 
     Raises:
         MediaError: on a region that is not (h, w, 3) uint8.
@@ -292,4 +323,4 @@ def apply_effect(
         fn = _EFFECTS[Effect(effect)]
     except (KeyError, ValueError):
         raise ConfigError(f"unknown effect {effect!r}; use one of {', '.join(e.value for e in Effect)}") from None
-    return fn(region, object_size, strength, color)
+    return fn(region, object_size, strength, color, crop)
