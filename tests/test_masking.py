@@ -235,8 +235,7 @@ def test_mosaic_output_has_flat_cells_of_the_computed_size(size: int) -> None:
             cell = out[y0 : y0 + c, x0 : x0 + c].reshape(-1, 3)
             assert (cell == cell[0]).all(), "each cell is one colour"
             mean = region[y0 : y0 + c, x0 : x0 + c].reshape(-1, 3).mean(0)
-            if y0 + c <= 90 and x0 + c <= 130:  # full cells hold the mean of their pixels
-                assert np.abs(cell[0] - mean).max() <= 1.0
+            assert np.abs(cell[0] - mean).max() <= 1.0, "a cell (also a partial one) is its pixels' mean"
     # distinct colours along a row == number of cells across
     runs = 1 + np.count_nonzero((out[0, 1:] != out[0, :-1]).any(1))
     assert runs == math.ceil(130 / c)
@@ -425,13 +424,20 @@ def test_real_davis_frame_gt_pixels_all_changed(davis_seq, name: str) -> None:
     gt, regions = _gt_regions(seq)
     assert img.shape[:2] == gt.shape and regions
     obj = gt > 0
+    magenta = np.array([255, 0, 255], np.uint8)
+    assert not (img[obj] == magenta).all(1).any()
     for effect in Effect:
         for strength in (1, 5):
             opts = MaskingOptions(effect=effect, strength=strength, dilate=4, color=(255, 0, 255))
             res = compose(img, regions, opts)
             assert res.applied[obj].all()
-            changed = (res.image != img).any(2)
-            assert changed[obj].all(), f"{effect.value} level {strength}: GT pixels left unchanged"
+            unchanged = int((res.image[obj] == img[obj]).all(1).sum())
+            if effect is Effect.SOLID:
+                assert unchanged == 0
+            else:
+                # Every GT pixel is replaced; on real data a replaced pixel can by chance equal
+                # its cell mean / local blur (measured: at most 1 of 32397 here), no more.
+                assert unchanged <= 2, f"{effect.value} level {strength}: {unchanged} GT pixels unchanged"
             assert (res.image[~res.applied] == img[~res.applied]).all()
     # background mode protects exactly the (dilated) people
     res = compose(img, regions, MaskingOptions(mode=MaskMode.BACKGROUND, effect=Effect.BLUR, dilate=4))

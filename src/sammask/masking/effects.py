@@ -218,9 +218,9 @@ def mosaic(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarr
     """Pixelate a region into square cells of :func:`mosaic_cell_px` pixels.
 
     Cells are anchored at the region's top-left pixel; each cell becomes the mean colour of its
-    pixels (``cv2.resize`` with ``INTER_AREA`` on the region padded to whole cells by edge
-    replication, then ``INTER_NEAREST`` back). The last row / column of cells may be cut by the
-    region's edge.
+    pixels (``cv2.resize`` with ``INTER_AREA`` down, ``INTER_NEAREST`` back up). The last row /
+    column of cells may be cut by the region's edge; such a partial cell is the mean of the
+    pixels it has.
 
     Args:
         region: (h, w, 3) uint8 RGB (not modified).
@@ -241,11 +241,20 @@ def mosaic(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarr
     h, w = region.shape[:2]
     if h == 0 or w == 0:
         return region.copy()
+    nxf, nyf = w // cell, h // cell  # whole cells
     nx, ny = math.ceil(w / cell), math.ceil(h / cell)
-    src = region
-    if nx * cell != w or ny * cell != h:
-        src = cv2.copyMakeBorder(src, 0, ny * cell - h, 0, nx * cell - w, cv2.BORDER_REPLICATE)
-    small = cv2.resize(src, (nx, ny), interpolation=cv2.INTER_AREA)
+    xf, yf = nxf * cell, nyf * cell
+    small = np.empty((ny, nx, 3), dtype=np.uint8)
+    # Each cell's mean, with integer-factor INTER_AREA (exact box means, OpenCV's fast path) on
+    # the whole cells and on the partial cells of the right / bottom edge separately.
+    if nxf and nyf:
+        small[:nyf, :nxf] = cv2.resize(region[:yf, :xf], (nxf, nyf), interpolation=cv2.INTER_AREA)
+    if nx > nxf and nyf:
+        small[:nyf, nxf:] = cv2.resize(region[:yf, xf:], (1, nyf), interpolation=cv2.INTER_AREA).reshape(nyf, 1, 3)
+    if ny > nyf and nxf:
+        small[nyf:, :nxf] = cv2.resize(region[yf:, :xf], (nxf, 1), interpolation=cv2.INTER_AREA).reshape(1, nxf, 3)
+    if nx > nxf and ny > nyf:
+        small[nyf:, nxf:] = cv2.resize(region[yf:, xf:], (1, 1), interpolation=cv2.INTER_AREA).reshape(1, 1, 3)
     big = cv2.resize(small, (nx * cell, ny * cell), interpolation=cv2.INTER_NEAREST)
     if big.shape[0] != h or big.shape[1] != w:
         big = np.ascontiguousarray(big[:h, :w])
