@@ -92,3 +92,19 @@ def test_oracle_every_frame_is_perfect_and_stride_leaks(davis_seq) -> None:
 
     text = oracle_markdown([OracleRow(4, 0, combine([k4[0]]))])
     assert text.splitlines()[2].startswith("| 4 | 0 | ")
+
+
+def test_run_eval_sam2_random_weights_goes_through_the_pipeline(davis_seq, tmp_path: Path) -> None:
+    table = run_eval(
+        ["sam2:strategy=image,input_size=128"],
+        [davis_seq("dogs-jump")],
+        tmp_path / "out",
+        frames_limit=2,
+        random_weights=True,
+        contact_sheets=False,
+    )
+    (run,) = table.runs
+    assert run.config.random_weights and run.metrics.frames == 2
+    assert run.segment_seconds > 0  # the model really ran
+    assert 0.0 <= run.metrics.leak <= 1.0 and run.matching.obj_to_track == {1: 1, 2: 2, 3: 3}
+    assert RANDOM_NOTE in (tmp_path / "out" / "summary.md").read_text()
