@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SMALL_INPUT = 256
-"""Model input side (pixels) used by tests: 16x16 tokens at the top level instead of 64x64."""
+SMALL_INPUT = 128
+"""Model input side (pixels) used by tests: 8x8 tokens at the top level instead of 64x64."""
 
 TINY = "sam2.1_hiera_tiny"
 

@@ -134,7 +134,7 @@ def test_built_modules_match_hydra_instantiation_of_the_yaml(name):
     # the post-processing of build_sam2_video_predictor(apply_postprocessing=True)
     assert ours.sam_mask_decoder.dynamic_multimask_via_stability is True
     assert ours.binarize_mask_from_pts_for_mem_enc is True and ours.fill_hole_area == 8
-    assert ours.image_size == SMALL_INPUT and ours.sam_prompt_encoder.image_embedding_size == (16, 16)
+    assert ours.image_size == SMALL_INPUT and ours.sam_prompt_encoder.image_embedding_size == (SMALL_INPUT // 16,) * 2
 
 
 def test_checkpoint_roundtrip_gives_equal_weights_and_identical_outputs(tiny_model, tiny_checkpoint, shared_data):
