@@ -191,13 +191,16 @@ class ImageStrategy:
         Yields:
             One :class:`FrameMasks` per input item: ``masks[track_id]`` is an (H, W) bool mask
             for every prompted track, ``scores[track_id]`` the predicted IoU in [0, 1]. Frames
-            without prompts yield empty masks and do not run the model.
+            without prompts yield empty masks and do not run the model. SAM 2's object-presence
+            score is ignored (as in ``SAM2ImagePredictor``): a prompted box always gets the
+            decoder's mask, never an "object absent" empty answer.
 
         Raises:
             SegmentationError: if the model fails on a frame (message names the frame).
         """
         import torch
 
+        self.reset()  # a new stream: previous masks of another stream must not leak in
         for fp in frames:
             if not fp.prompts:
                 yield FrameMasks(frame_idx=fp.frame_idx)
