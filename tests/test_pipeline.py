@@ -216,3 +216,19 @@ def test_unselected_and_manual_types(rollerblade: Path, tmp_path: Path) -> None:
     f0 = decode_all(tmp_path / "u.mp4")[0]
     assert is_colour(f0, MAGENTA)[104:196, 104:196].all()
     assert not is_colour(f0, MAGENTA)[104:196, 404:496].any()
+
+
+def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(shared_data: Path, tmp_path: Path) -> None:
+    """A truncated input that probes fine but fails while decoding must fail the run (MediaError)
+    even though the error surfaces inside the segmenter's generator, and leave no output."""
+    from sammask.errors import MediaError
+
+    src = shared_data / "videos" / "pingpong-720p.mp4"  # index at the front: probe succeeds
+    cut = tmp_path / "cut.mp4"
+    data = src.read_bytes()
+    cut.write_bytes(data[: int(len(data) * 0.3)])
+    tracks = Path(__file__).resolve().parents[1] / "samples" / "pingpong.tracks.json"
+    out = tmp_path / "o.mp4"
+    with pytest.raises(MediaError):
+        redact(cut, tracks, out, solid_settings("box"), segmenter=LaggingSegmenter())
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]

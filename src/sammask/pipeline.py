@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -123,6 +125,61 @@ class _Stopwatch:
 class _Pending:
     frame: DecodedFrame
     detections: list[Detection]
+
+
+class _Worker:
+    """Runs ``fn(item)`` for each item on one background thread, in order, with a bounded queue.
+
+    The pipeline composes and encodes frame ``i`` here while the main thread decodes and segments
+    frame ``i + 1`` (PyAV, OpenCV and torch release the GIL), so wall-clock time approaches the
+    slower of the two halves instead of their sum. At most ``maxsize`` frames wait in the queue.
+    The first exception raised by ``fn`` is re-raised in the main thread by :meth:`put` or
+    :meth:`close`; items after it are discarded.
+    """
+
+    _STOP = object()
+
+    def __init__(self, fn: Callable[[object], None], maxsize: int = 4) -> None:
+        self._fn = fn
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sammask-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._STOP:
+                return
+            if self._error is None:
+                try:
+                    self._fn(item)
+                except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+                    self._error = exc
+
+    def _raise_if_failed(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, item: object) -> None:
+        """Queue an item (blocks while the queue is full); raises the worker's error if any."""
+        self._raise_if_failed()
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Process the queued items, stop the thread, and raise the worker's error if any."""
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
+        self._raise_if_failed()
+
+    def abort(self) -> None:
+        """Discard the queued items and stop the thread (after a failure in the main thread)."""
+        if self._error is None:
+            self._error = SammaskError("aborted")
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
 
 
 def _region_for(
@@ -238,12 +295,17 @@ def redact(
             output_path, info, settings.encode, audio_source=input_path
         ) as writer:
             pending: dict[int, _Pending] = {}
+            stream_error: list[BaseException | None] = [None]  # set when decoding fails
 
             def frame_stream() -> Iterator[FramePrompts]:
                 it = iter(reader)
                 while True:
                     t0 = time.perf_counter()
-                    frame = next(it, None)
+                    try:
+                        frame = next(it, None)
+                    except BaseException as exc:
+                        stream_error[0] = exc
+                        raise
                     clock.add("decode", t0)
                     if frame is None:
                         return
@@ -252,8 +314,8 @@ def redact(
                     prompts = [TrackPrompt(d.track_id, d.bbox) for d in dets if d.type.is_segmented]
                     yield FramePrompts(frame.frame_idx, frame.image, prompts)
 
-            def finish(frame_idx: int, masks: FrameMasks | None) -> None:
-                item = pending.pop(frame_idx)
+            def compose_and_encode(job: object) -> None:
+                item, masks = job  # type: ignore[misc]
                 t0 = time.perf_counter()
                 image = item.frame.image
                 shape = image.shape[:2]
@@ -261,7 +323,7 @@ def redact(
                 result = compose(image, regions, settings.masking)
                 if mask_writer is not None:
                     per_track = {r.track_id: dilate_mask(r.mask, settings.masking.dilate) for r in regions}
-                    mask_writer.write(frame_idx, per_track, result.applied)
+                    mask_writer.write(item.frame.frame_idx, per_track, result.applied)
                 t0 = clock.add("compose", t0)
                 writer.write(result.image, item.frame.pts)
                 clock.add("encode", t0)
@@ -270,47 +332,50 @@ def redact(
                 acted_tracks.update(d.track_id for d in item.detections)
                 _progress(report.frames)
 
-            stream = frame_stream()
-            results = seg.segment(stream)
-            while True:
-                t0 = time.perf_counter()
-                decode_before = report.stage_seconds["decode"]
-                try:
-                    masks = next(results, None)
-                except SammaskError as exc:
-                    # The segmenter died: fail secure. Frames it held and all later frames are
-                    # masked with boxes; the failure is reported, never swallowed silently.
-                    if isinstance(exc, TracksFormatError):
-                        raise
-                    report.segmenter_error = f"{type(exc).__name__}: {exc}"
-                    logger.warning("segmenter failed (%s); masking boxes for the rest of the video", exc)
-                    masks = None
-                    results = None
-                except Exception as exc:  # noqa: BLE001 - any segmenter failure must fail secure
-                    report.segmenter_error = f"{type(exc).__name__}: {exc}"
-                    logger.warning("segmenter failed (%r); masking boxes for the rest of the video", exc)
-                    masks = None
-                    results = None
-                decode_in_segment = report.stage_seconds["decode"] - decode_before
-                report.stage_seconds["segment"] += time.perf_counter() - t0 - decode_in_segment
-                if results is None:
-                    break
-                if masks is None:
-                    break
-                if masks.frame_idx not in pending:
-                    raise SammaskError(
-                        f"segmenter '{report.segmenter}' returned frame {masks.frame_idx}, which it was "
-                        "not given or already answered: this is a bug in the segmenter"
-                    )
-                # A segmenter answers in order: anything older still pending got no answer.
-                for idx in sorted(i for i in pending if i < masks.frame_idx):
+            worker = _Worker(compose_and_encode)
+            try:
+
+                def finish(frame_idx: int, masks: FrameMasks | None) -> None:
+                    worker.put((pending.pop(frame_idx), masks))
+
+                stream = frame_stream()
+                results = seg.segment(stream)
+                while True:
+                    t0 = time.perf_counter()
+                    decode_before = report.stage_seconds["decode"]
+                    try:
+                        masks = next(results, None)
+                    except Exception as exc:  # noqa: BLE001 - any segmenter failure must fail secure
+                        if exc is stream_error[0]:
+                            raise  # a decode error surfaced through the segmenter: not its failure
+                        # The segmenter died: fail secure. Frames it held and all later frames are
+                        # masked with boxes; the failure is reported, never swallowed silently.
+                        report.segmenter_error = f"{type(exc).__name__}: {exc}"
+                        logger.warning("segmenter failed (%r); masking boxes for the rest of the video", exc)
+                        masks = None
+                        results = None
+                    decode_in_segment = report.stage_seconds["decode"] - decode_before
+                    report.stage_seconds["segment"] += time.perf_counter() - t0 - decode_in_segment
+                    if results is None or masks is None:
+                        break
+                    if masks.frame_idx not in pending:
+                        raise SammaskError(
+                            f"segmenter '{report.segmenter}' returned frame {masks.frame_idx}, which it was "
+                            "not given or already answered: this is a bug in the segmenter"
+                        )
+                    # A segmenter answers in order: anything older still pending got no answer.
+                    for idx in sorted(i for i in pending if i < masks.frame_idx):
+                        finish(idx, None)
+                    finish(masks.frame_idx, masks)
+                # Fail-secure tail: frames held by a failed segmenter, then the rest of the stream.
+                for idx in sorted(pending):
                     finish(idx, None)
-                finish(masks.frame_idx, masks)
-            # Fail-secure tail: frames held by a failed segmenter, then the rest of the stream.
-            for idx in sorted(pending):
-                finish(idx, None)
-            for frame_prompts in stream:
-                finish(frame_prompts.frame_idx, None)
+                for frame_prompts in stream:
+                    finish(frame_prompts.frame_idx, None)
+            except BaseException:
+                worker.abort()
+                raise
+            worker.close()
             if tracks.last_frame_idx >= report.frames:
                 raise TracksFormatError(
                     f"detections on frame {tracks.last_frame_idx} but the video has only {report.frames} "
