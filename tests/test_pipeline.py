@@ -218,17 +218,22 @@ def test_unselected_and_manual_types(rollerblade: Path, tmp_path: Path) -> None:
     assert not is_colour(f0, MAGENTA)[104:196, 404:496].any()
 
 
-def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(shared_data: Path, tmp_path: Path) -> None:
-    """A truncated input that probes fine but fails while decoding must fail the run (MediaError)
-    even though the error surfaces inside the segmenter's generator, and leave no output."""
+def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(rollerblade: Path, tmp_path: Path, monkeypatch) -> None:
+    """A decode failure mid-stream must fail the run (MediaError) even though it surfaces inside the
+    segmenter's generator (the segmenter pulls the frames), and must leave no output."""
+    import sammask.pipeline as pipeline
     from sammask.errors import MediaError
 
-    src = shared_data / "videos" / "pingpong-720p.mp4"  # index at the front: probe succeeds
-    cut = tmp_path / "cut.mp4"
-    data = src.read_bytes()
-    cut.write_bytes(data[: int(len(data) * 0.3)])
-    tracks = Path(__file__).resolve().parents[1] / "samples" / "pingpong.tracks.json"
+    real_iter = pipeline.VideoReader.__iter__
+
+    def failing_iter(self):
+        for frame in real_iter(self):
+            if frame.frame_idx == 12:
+                raise MediaError("simulated decode failure at frame 12")
+            yield frame
+
+    monkeypatch.setattr(pipeline.VideoReader, "__iter__", failing_iter)
     out = tmp_path / "o.mp4"
-    with pytest.raises(MediaError):
-        redact(cut, tracks, out, solid_settings("box"), segmenter=LaggingSegmenter())
-    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4"]
+    with pytest.raises(MediaError, match="frame 12"):
+        redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box"), segmenter=LaggingSegmenter())
+    assert list(tmp_path.iterdir()) == []
