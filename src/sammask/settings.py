@@ -52,6 +52,8 @@ class Sam2Settings:
         reprompt_iou: ``video``: re-prompt a track from its box when the IoU of the mask's
             bbox with the detector box falls below this.
         offline: never try the hub (also when ``HF_HUB_OFFLINE=1``).
+        use_previous_mask: ``image``: also prompt each track with its previous frame's mask
+            logits (temporal stability; effect on quality needs real weights to judge).
     """
 
     model: str = "sam2.1_hiera_tiny"
@@ -62,6 +64,7 @@ class Sam2Settings:
     chunk_size: int = 300
     reprompt_iou: float = 0.5
     offline: bool = False
+    use_previous_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in SAM2_STRATEGIES:

@@ -35,7 +35,7 @@ def build_strategy(model: torch.nn.Module, settings: Sam2Settings) -> Any:
     if settings.strategy == "image":
         from sammask.segmentation.sam2.image import ImageStrategy
 
-        return ImageStrategy(model, settings)
+        return ImageStrategy(model, settings, use_previous_mask=settings.use_previous_mask)
     if settings.strategy == "video":
         from sammask.segmentation.sam2.video import VideoStrategy
 
