@@ -36,30 +36,17 @@ BoxesByFrame = dict[int, dict[int, tuple[float, float, float, float]]]
 def read_mot_boxes(path: Path) -> BoxesByFrame:
     """Read a MOTChallenge text file into ``frame_idx -> {id: xyxy}`` (0-based frames).
 
+    Uses the package's MOT reader (:func:`sammask.tracks.mot.read_mot`): ``x2 = left + width``.
+
     Raises:
         InputFileError: if the file is missing.
-        EvalError: on a malformed line (fewer than 6 fields, non-numbers, frame < 1, size <= 0)
-            or a duplicate (frame, id).
+        TracksFormatError: on a malformed line (the message names the line and column).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"ground-truth boxes not found: {path}")
+    from sammask.tracks.mot import read_mot
+
     out: BoxesByFrame = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(",")
-        try:
-            frame, obj = int(float(parts[0])), int(float(parts[1]))
-            left, top, width, height = (float(v) for v in parts[2:6])
-        except (ValueError, IndexError):
-            raise EvalError(f"{path} line {lineno}: expected 'frame,id,left,top,width,height,...', got {line!r}") from None
-        if frame < 1 or width <= 0 or height <= 0:
-            raise EvalError(f"{path} line {lineno}: frame must be >= 1 (1-based) and width/height > 0, got {line!r}")
-        boxes = out.setdefault(frame - 1, {})
-        if obj in boxes:
-            raise EvalError(f"{path} line {lineno}: duplicate box for id {obj} on frame {frame}")
-        boxes[obj] = (left, top, left + width, top + height)
+    for det in read_mot(Path(path)):
+        out.setdefault(det.frame_idx, {})[det.track_id] = tuple(float(v) for v in det.bbox)
     return out
 
 
