@@ -264,6 +264,14 @@ def test_export_rejects_bad_writes_and_flags_incomplete_runs(tmp_path: Path) -> 
         AppliedMaskWriter(tmp_path / "x", 8, 4)
     with pytest.raises(InputFileError, match="meta.json not found"):
         list(read_applied_masks(tmp_path / "nothing"))
+    # a run that fails inside the with block leaves an incomplete export
+    with pytest.raises(RuntimeError):
+        with AppliedMaskWriter(tmp_path / "y", 8, 4) as w:
+            w.write(0, {}, np.zeros((4, 8), bool))
+            raise RuntimeError("encoder died")
+    assert not read_applied_meta(tmp_path / "y").complete
+    with pytest.raises(EvalError, match="incomplete"):
+        list(read_applied_masks(tmp_path / "y"))
 
 
 # --- ground truth and matching on real data ------------------------------------------------

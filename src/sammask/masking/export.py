@@ -15,7 +15,8 @@ Masks are COCO run-length encodings (pycocotools ``mask.encode`` on a Fortran-or
 array; ``counts`` is the compressed string decoded as UTF-8), so the round trip is lossless and
 each line is small. Lines are appended and flushed one frame at a time: memory is bounded by one
 frame, whatever the video length. ``meta.json`` is written when the writer opens (``frames``
-null, ``complete`` false) and rewritten on close.
+null, ``complete`` false) and rewritten by :meth:`AppliedMaskWriter.close` (``complete`` true);
+:meth:`AppliedMaskWriter.abort` (or leaving the ``with`` block on an exception) keeps it false.
 
 Source: COCO RLE as defined by the COCO API (``pycocotools.mask``), https://cocodataset.org/#format-data.
 """
@@ -201,11 +202,25 @@ class AppliedMaskWriter:
             self._fh.close()
             self._write_meta(complete=True)
 
+    def abort(self) -> None:
+        """Close *without* marking the export complete (the run failed). Safe to call twice.
+
+        The frames written so far stay readable; :func:`read_applied_masks` yields them and then
+        raises :class:`EvalError` (incomplete export), so a failed run is never taken for a
+        finished one.
+        """
+        if not self._fh.closed:
+            self._fh.close()
+            self._write_meta(complete=False)
+
     def __enter__(self) -> AppliedMaskWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def read_applied_meta(directory: Path) -> AppliedMasksMeta:
