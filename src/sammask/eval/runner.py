@@ -42,6 +42,7 @@ from sammask.eval.metrics import (
     summarize,
 )
 from sammask.masking.options import MaskMode
+from sammask.segmentation.base import Segmenter
 from sammask.settings import RedactSettings
 
 logger = logging.getLogger(__name__)
@@ -308,11 +309,12 @@ def _decode_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     return out
 
 
-def _random_sam2_segmenter(settings: RedactSettings):
-    """A SAM 2 segmenter with a random-init model (the pipeline's ``segmenter=`` hook).
+def _random_sam2_segmenter(settings: RedactSettings) -> Segmenter:
+    """A SAM 2 segmenter with a random-init model, for :func:`redact`'s ``segmenter=`` hook.
 
     Raises:
-        ModelLoadError: sam2 missing. ConfigError: if the SAM 2 segmenter takes no prebuilt model.
+        ModelLoadError: if sam2 is not installed.
+        ConfigError: if the SAM 2 segmenter does not take a prebuilt model.
     """
     from sammask.segmentation.registry import build_segmenter
     from sammask.segmentation.sam2.model import build_sam2_model
@@ -439,8 +441,9 @@ def run_eval(
         The :class:`EvalTable`.
 
     Raises:
-        ConfigError: bad specs. InputFileError / EvalError: bad sequences. Pipeline errors
-        (MediaError, ModelLoadError...) propagate.
+        ConfigError: bad specs or no configuration.
+        InputFileError, EvalError: missing or inconsistent sequences / applied masks.
+        MediaError, ModelLoadError: pipeline failures (propagated).
     """
     if not configs:
         raise ConfigError("no configuration to evaluate: give at least one --config")
