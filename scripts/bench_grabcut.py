@@ -54,6 +54,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "grow0.03": {"max_side": 160, "grow": 0.03},
     "grow0.06": {"max_side": 160, "grow": 0.06},
     "gmm0": {"max_side": 160, "fg_margin": 0.0},
+    "gmm-1": {"max_side": 160, "fg_margin": -1.0},
+    "gmm-2": {"max_side": 160, "fg_margin": -2.0},
     "it2_gmm0": {"max_side": 160, "iterations": 2, "fg_margin": 0.0},
     "it2_gmm1": {"max_side": 160, "iterations": 2, "fg_margin": 1.0},
     "it2_gmm2": {"max_side": 160, "iterations": 2, "fg_margin": 2.0},
