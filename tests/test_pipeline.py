@@ -235,5 +235,12 @@ def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(rollerblad
     monkeypatch.setattr(pipeline.VideoReader, "__iter__", failing_iter)
     out = tmp_path / "o.mp4"
     with pytest.raises(MediaError, match="frame 12"):
-        redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box"), segmenter=LaggingSegmenter())
-    assert list(tmp_path.iterdir()) == []
+        redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box"),
+               segmenter=LaggingSegmenter(), save_masks=tmp_path / "masks")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
+    # The applied-mask export of a failed run is marked incomplete: reading it fails at the end.
+    from sammask.errors import EvalError
+    from sammask.masking.export import read_applied_masks
+
+    with pytest.raises(EvalError):
+        list(read_applied_masks(tmp_path / "masks"))

@@ -290,6 +290,7 @@ def redact(
 
     seg = _build_segmenter(settings, segmenter)
     mask_writer = AppliedMaskWriter(Path(save_masks), info.width, info.height) if save_masks else None
+    succeeded = False
     try:
         with VideoReader(input_path) as reader, VideoWriter(
             output_path, info, settings.encode, audio_source=input_path
@@ -383,10 +384,12 @@ def redact(
                     path=tracks.source,
                     field="frame_idx",
                 )
+        succeeded = True
     finally:
         seg.close()
         if mask_writer is not None:
-            mask_writer.close()
+            # A failed run's export is marked incomplete, so it is never taken for a finished one.
+            mask_writer.close() if succeeded else mask_writer.abort()
     report.tracks = len(acted_tracks)
     report.seconds = time.perf_counter() - t_start
     if progress is not None:
