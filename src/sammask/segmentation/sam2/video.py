@@ -628,28 +628,44 @@ class BaselineStrategy:
         state = new_inference_state(
             model, images=images, num_frames=len(chunk), video_height=h, video_width=w
         )
-        for tid, (i, bbox) in first.items():
-            model.add_new_points_or_box(
-                state, frame_idx=i, obj_id=tid, box=np.asarray(bbox, dtype=np.float32)
-            )
-            self.prompt_count += 1
-        for i, obj_ids, _video_res_masks in model.propagate_in_video(state):
-            wanted = boxes[i]
-            if not wanted:
-                continue
-            for k, tid in enumerate(obj_ids):
-                if tid not in wanted:
-                    continue
-                obj_idx = state["obj_id_to_idx"][tid]
-                od = state["output_dict_per_obj"][obj_idx]
-                out = od["cond_frame_outputs"].get(i) or od["non_cond_frame_outputs"].get(i)
-                if out is None:  # propagate_in_video stores every frame it yields
-                    raise SegmentationError(f"SAM 2 kept no output for track {tid} on chunk frame {i}")
-                mask = logits_to_mask(out["pred_masks"], h, w).reshape(h, w)
-                results[i].masks[tid] = mask if mask.any() else None
-                results[i].scores[tid] = _score(out)
+        # Tracks are added when the propagation reaches their first prompt (SAM 2 allows adding
+        # objects after tracking started). Adding them all up front, as the original did, makes
+        # sam2 1.1.0 run a track on frames *before* its prompt with only bf16 spatial memories
+        # and no object pointer, which fails on CPU (bf16 / float matmul); those frames have no
+        # box for the track, so no output is lost.
+        starts = sorted({i for i, _ in first.values()})
+        for k, s0 in enumerate(starts):
+            for tid, (i, bbox) in first.items():
+                if i == s0:
+                    model.add_new_points_or_box(
+                        state, frame_idx=i, obj_id=tid, box=np.asarray(bbox, dtype=np.float32)
+                    )
+                    self.prompt_count += 1
+            end = starts[k + 1] - 1 if k + 1 < len(starts) else len(chunk) - 1
+            for i, obj_ids, _video_res_masks in model.propagate_in_video(
+                state, start_frame_idx=s0, max_frame_num_to_track=end - s0
+            ):
+                self._collect(state, i, obj_ids, boxes[i], results[i], h, w)
         for r, b in zip(results, boxes):
             for tid in b:
                 r.masks.setdefault(tid, None)
         del state, images
         return results
+
+    @staticmethod
+    def _collect(
+        state: dict[str, Any], i: int, obj_ids: list[int], wanted: dict[int, BBox], result: FrameMasks, h: int, w: int
+    ) -> None:
+        """Store the masks of chunk frame ``i`` for the tracks prompted on it."""
+        from sammask.segmentation.sam2.model import logits_to_mask
+
+        for tid in obj_ids:
+            if tid not in wanted:
+                continue
+            od = state["output_dict_per_obj"][state["obj_id_to_idx"][tid]]
+            out = od["cond_frame_outputs"].get(i) or od["non_cond_frame_outputs"].get(i)
+            if out is None:  # propagate_in_video stores every frame it yields
+                raise SegmentationError(f"SAM 2 kept no output for track {tid} on chunk frame {i}")
+            mask = logits_to_mask(out["pred_masks"], h, w).reshape(h, w)
+            result.masks[tid] = mask if mask.any() else None
+            result.scores[tid] = _score(out)
