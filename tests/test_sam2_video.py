@@ -54,6 +54,9 @@ def _quiet_fill_holes():
 
 @pytest.fixture(scope="module")
 def model():
+    import torch
+
+    torch.manual_seed(0)  # random weights, but the same ones every run
     return build_sam2_model("sam2.1_hiera_tiny", checkpoint=None, image_size=SIZE, random_init=True)
 
 
@@ -317,7 +320,9 @@ def test_keyframes_only_are_consecutive_for_sam2(model, dogs, monkeypatch):
     out = list(s.segment(iter(fed)))
     check_outputs(out, fed)
     assert [(f, tid) for _, f, tid in calls] == [(0, 4)]
-    assert all(o.masks[4] is not None for o in out)
+    # Frame 0 is the box-prompted frame (random-weight output: may be empty -> None, which the
+    # pipeline masks with the box); every later keyframe is propagated and has the controlled mask.
+    assert 4 in out[0].masks and all(o.masks[4] is not None for o in out[1:])
 
 
 def test_video_reads_no_frame_ahead_baseline_one_chunk(model, dogs):
