@@ -20,7 +20,7 @@ from sammask.errors import SammaskError
 from sammask.eval.command import eval_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
-from sammask.settings import RedactSettings, load_ini
+from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
 
 app = typer.Typer(
     name="sammask",
@@ -91,6 +91,8 @@ def redact_command(
     _setup_logging(verbose, quiet)
     try:
         settings = load_ini(config) if config is not None else RedactSettings()
+        if model_path is not None and model is None:
+            model = model_from_checkpoint(model_path)  # sam2.1_hiera_small.pt -> sam2.1_hiera_small
         settings = replace(
             _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None),
             masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from sammask.errors import SammaskError, TracksFormatError
 from sammask.masking.compose import ObjectRegion, compose

@@ -4,12 +4,13 @@ The INI file is the original system's ``config.ini``; its ``[sam2]`` section key
 (CLI flags override the file):
 
 =========================  ==========================================================
-``segmentation_masking``   ``yes`` -> segmenter from ``segmenter`` (default grabcut or
-                           sam2 when ``model_path`` exists); ``no`` -> ``box`` (the
-                           original rectangle behaviour)
+``segmentation_masking``   ``yes`` -> segmenter from ``segmenter``, else ``sam2`` when
+                           ``model_path`` is set (the original plan), else ``grabcut``;
+                           ``no`` -> ``box`` (the original rectangle behaviour)
 ``segmenter``              ``box`` | ``grabcut`` | ``sam2``
 ``chunk_size``             :attr:`Sam2Settings.chunk_size` (frames)
-``model_path``             :attr:`Sam2Settings.checkpoint`
+``model_path``             :attr:`Sam2Settings.checkpoint` (relative to the INI file's
+                           folder); an official file name also sets ``model``
 ``model``                  :attr:`Sam2Settings.model`
 ``device``                 :attr:`Sam2Settings.device` (``cpu`` | ``cuda`` | ``mps``)
 ``strategy``               :attr:`Sam2Settings.strategy`
@@ -26,6 +27,7 @@ The INI file is the original system's ``config.ini``; its ``[sam2]`` section key
 from __future__ import annotations
 
 import configparser
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -111,6 +113,18 @@ class RedactSettings:
         return {}
 
 
+_OFFICIAL_CHECKPOINT = re.compile(r"^sam2(\.1)?_hiera_(tiny|small|base_plus|large)$")
+
+
+def model_from_checkpoint(path: Path) -> str | None:
+    """The model name an official checkpoint file name implies, else None.
+
+    ``model/sam2.1_hiera_base_plus.pt`` -> ``"sam2.1_hiera_base_plus"`` (Meta's published names).
+    """
+    stem = Path(path).stem
+    return stem if _OFFICIAL_CHECKPOINT.match(stem) else None
+
+
 _MASKING_RANGE = {"1": MaskMode.BACKGROUND, "2": MaskMode.SELECTED, "3": MaskMode.UNSELECTED}
 _BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
 
@@ -175,8 +189,8 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
             raise ConfigError(f"{path}: [sam2] segmentation_masking must be yes or no, got '{val}'")
         if not _BOOL[val]:
             top["segmenter"] = "box"
-        elif "segmenter" not in top and s.segmenter == "box":
-            top["segmenter"] = "grabcut"
+        elif "segmenter" not in top:
+            top["segmenter"] = "sam2" if "model_path" in sec else ("grabcut" if s.segmenter == "box" else s.segmenter)
     if "stride" in sec:
         top["stride"] = _int(sec, "stride")
     if "chunk_size" in sec:
@@ -186,6 +200,9 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
     if "model_path" in sec:
         p = Path(sec["model_path"].strip())
         sam2["checkpoint"] = p if p.is_absolute() else (path.parent / p)
+        implied = model_from_checkpoint(p)
+        if implied is not None and "model" not in sec:
+            sam2["model"] = implied
     for key in ("model", "device", "strategy"):
         if key in sec:
             sam2[key] = sec[key].strip()

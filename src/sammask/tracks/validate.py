@@ -13,7 +13,6 @@ machinery here: :class:`RowError` (a :class:`TracksFormatError` carrying a drop 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 from collections.abc import Sequence

@@ -50,7 +50,7 @@ from sammask.settings import Sam2Settings
 from sammask.tracks.types import BBox
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -612,7 +612,7 @@ class BaselineStrategy:
     def _propagate_chunk(self, chunk: list[FramePrompts]) -> list[FrameMasks]:
         import torch
 
-        from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
+        from sammask.segmentation.sam2.model import preprocess_frame
 
         model = self.model
         h, w = chunk[0].image.shape[:2]
