@@ -25,7 +25,7 @@ MAGENTA = (255, 0, 255)
 
 @pytest.mark.parametrize(
     "strategy, extra",
-    [("image", []), ("image", ["--stride", "4"]), ("video", []), ("baseline", ["--chunk-size", "20"])],
+    [("image", []), ("image", ["--stride", "4", "--use-previous-mask"]), ("video", []), ("baseline", ["--chunk-size", "20"])],
 )
 def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_path: Path, strategy: str, extra: list[str]) -> None:
     seq = davis_seq("dogs-jump")  # 432x240, 66 frames, 3 instances

@@ -80,6 +80,9 @@ def redact_command(
     input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native).")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    use_previous_mask: Annotated[
+        bool, typer.Option("--use-previous-mask", help="SAM 2 image strategy: also prompt with the previous mask.")
+    ] = False,
     config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
     save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this directory.")] = None,
@@ -100,6 +103,7 @@ def redact_command(
             sam2=_override(
                 settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
                 input_size=input_size, chunk_size=chunk_size, offline=offline or None,
+                use_previous_mask=use_previous_mask or None,
             ),
         )
         if quiet:
