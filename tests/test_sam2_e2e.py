@@ -34,7 +34,7 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
         "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out),
         "--segmenter", "sam2", "--model", TINY, "--model-path", str(tiny_checkpoint),
         "--strategy", strategy, "--input-size", str(SMALL_INPUT), "--effect", "solid",
-        "--preset", "ultrafast", "--report", str(report), "--quiet", *extra,
+        "--preset", "ultrafast", "--dilate", "4", "--report", str(report), "--quiet", *extra,
     ])
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())

@@ -68,7 +68,7 @@ def redact_command(
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
     segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
-    dilate: Annotated[int | None, typer.Option(min=0, help="Safety margin around masks, pixels. [default: 4]")] = None,
+    dilate: Annotated[int | None, typer.Option(min=0, help="Safety margin around masks, pixels. [default: 8]")] = None,
     feather: Annotated[int | None, typer.Option(min=0, help="Soft edge outside the mask, pixels. [default: 0]")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
     preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
