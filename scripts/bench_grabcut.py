@@ -98,12 +98,11 @@ class SeqResult:
 
 
 def read_boxes(path: Path) -> dict[int, list[tuple[int, tuple[float, float, float, float]]]]:
-    out: dict[int, list[tuple[int, tuple[float, float, float, float]]]] = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            f, i, left, top, w, h = (float(v) for v in line.split(",")[:6])
-            out.setdefault(int(f) - 1, []).append((int(i), (left, top, left + w, top + h)))
-    return out
+    """``frame_idx -> [(track_id, xyxy bbox)]`` from a MOT file (sammask's own reader)."""
+    from sammask.tracks import read_mot
+
+    tracks = read_mot(path)
+    return {f: [(d.track_id, d.bbox) for d in dets] for f, dets in tracks.by_frame.items()}
 
 
 def load(seq: Path, step: int) -> tuple[list[int], list[np.ndarray], list[np.ndarray], dict]:

@@ -19,6 +19,7 @@ from sam2_helpers import SMALL_INPUT, TINY, tiny_checkpoint, tiny_model  # noqa:
 from typer.testing import CliRunner
 
 from sammask.cli import app
+from sammask.tracks import read_mot
 
 MAGENTA = (255, 0, 255)
 
@@ -46,13 +47,10 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
     assert len(frames) == n_masks
     with av.open(str(seq / "video.mp4")) as c:
         src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-    boxes: dict[int, list[list[float]]] = {}
-    for line in (seq / "gt.txt").read_text().splitlines():
-        f, _, x, y, w, h = (float(v) for v in line.split(",")[:6])
-        boxes.setdefault(int(f) - 1, []).append([x, y, x + w, y + h])
+    gt_tracks = read_mot(seq / "gt.txt")
     for i in range(0, n_masks, 5):
         inside = np.zeros(src[i].shape[:2], bool)
-        for x1, y1, x2, y2 in boxes.get(i, []):
+        for x1, y1, x2, y2 in (d.bbox for d in gt_tracks.on_frame(i)):
             inside[max(int(y1) - 4, 0) : int(y2) + 5, max(int(x1) - 4, 0) : int(x2) + 5] = True
         changed = np.abs(src[i].astype(int) - frames[i].astype(int)).max(axis=2) > 60
         # Masks are clipped to their (dilated) boxes: nothing outside them is filled...
