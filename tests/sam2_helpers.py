@@ -52,13 +52,9 @@ def read_frames(video: Path, n: int) -> list[np.ndarray]:
 
 def read_gt_boxes(gt_txt: Path) -> dict[int, dict[int, tuple[float, float, float, float]]]:
     """MOTChallenge ``gt.txt`` -> ``frame_idx (0-based) -> track_id -> xyxy float pixels``."""
-    out: dict[int, dict[int, tuple[float, float, float, float]]] = {}
-    for line in gt_txt.read_text().splitlines():
-        if not line.strip():
-            continue
-        f, tid, left, top, w, h = (float(v) for v in line.split(",")[:6])
-        out.setdefault(int(f) - 1, {})[int(tid)] = (left, top, left + w, top + h)
-    return out
+    from sammask.tracks import read_mot
+
+    return {f: {d.track_id: d.bbox for d in dets} for f, dets in read_mot(gt_txt).by_frame.items()}
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ import torch
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, TrackPrompt
 from sammask.segmentation.sam2.model import build_sam2_model, logits_to_mask
+from sammask.tracks import read_mot
 from sammask.segmentation.sam2.video import (
     FRAME_OUTPUT_KEYS,
     INFERENCE_STATE_KEYS,
@@ -72,10 +73,8 @@ def dogs(davis_seq) -> tuple[list[np.ndarray], dict[int, list[TrackPrompt]]]:
             frames.append(f.to_ndarray(format="rgb24"))
             if len(frames) == 24:
                 break
-    boxes: dict[int, list[TrackPrompt]] = {}
-    for line in (seq / "gt.txt").read_text().splitlines():
-        f, tid, left, top, w, h = (float(v) for v in line.split(",")[:6])
-        boxes.setdefault(int(f) - 1, []).append(TrackPrompt(int(tid), (left, top, left + w, top + h)))
+    gt = read_mot(seq / "gt.txt")
+    boxes = {f: [TrackPrompt(d.track_id, d.bbox) for d in dets] for f, dets in gt.by_frame.items()}
     assert frames[0].shape == (240, 432, 3)
     return frames, boxes
 

@@ -15,17 +15,12 @@ from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter, Track
 from sammask.segmentation.box import BoxSegmenter, box_mask
 from sammask.segmentation.grabcut import GrabCutSegmenter
 from sammask.segmentation.registry import build_segmenter
+from sammask.tracks import read_mot
 
 
 def read_gt_boxes(path: Path) -> dict[int, list[TrackPrompt]]:
     """MOTChallenge ``frame,id,left,top,width,height,...`` (1-based frames) -> 0-based prompts."""
-    out: dict[int, list[TrackPrompt]] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        f, i, left, top, w, h = (float(v) for v in line.split(",")[:6])
-        out.setdefault(int(f) - 1, []).append(TrackPrompt(int(i), (left, top, left + w, top + h)))
-    return out
+    return {f: [TrackPrompt(d.track_id, d.bbox) for d in dets] for f, dets in read_mot(path).by_frame.items()}
 
 
 def load_davis(seq_dir: Path, n: int) -> tuple[list[FramePrompts], list[np.ndarray]]:
