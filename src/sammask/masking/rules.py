@@ -18,7 +18,7 @@ from enum import Enum
 import numpy as np
 
 from sammask.errors import ConfigError, SegmentationError, TracksFormatError
-from sammask.segmentation.box import Bounds, _hw, box_mask, box_pixel_bounds
+from sammask.segmentation.box import Bounds, box_mask, box_pixel_bounds, frame_hw
 from sammask.tracks.types import BBox
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.
     """
     import cv2
 
-    h, w = _hw(shape)
+    h, w = frame_hw(shape)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[0] < 3 or pts.shape[1] != 2:
         raise TracksFormatError(
@@ -280,7 +280,7 @@ def secure_mask(
     """
     if not 0.0 <= min_coverage <= 1.0:
         raise ConfigError(f"min_coverage must be in [0, 1], got {min_coverage}")
-    h, w = _hw(shape)
+    h, w = frame_hw(shape)
     reason: FailSecureReason | None = None
     if mask is None:
         reason = FailSecureReason.MISSING

@@ -19,7 +19,12 @@ Bounds = tuple[int, int, int, int]
 """Integer pixel bounds ``(x0, y0, x1, y1)``: columns ``x0..x1-1`` and rows ``y0..y1-1``."""
 
 
-def _hw(shape: Sequence[int]) -> tuple[int, int]:
+def frame_hw(shape: Sequence[int]) -> tuple[int, int]:
+    """``(H, W)`` from a frame or mask shape ``(H, W, ...)``.
+
+    Raises:
+        MediaError: if the shape has fewer than 2 dimensions or a negative size.
+    """
     if len(shape) < 2 or int(shape[0]) < 0 or int(shape[1]) < 0:
         raise MediaError(f"frame shape must start with (H, W) >= 0, got {tuple(shape)}")
     return int(shape[0]), int(shape[1])
@@ -43,7 +48,7 @@ def box_pixel_bounds(bbox: BBox, shape: Sequence[int]) -> Bounds:
     Raises:
         TracksFormatError: if the box is not 4 finite numbers or is inverted (``x2 < x1``).
     """
-    h, w = _hw(shape)
+    h, w = frame_hw(shape)
     if len(bbox) != 4 or not all(math.isfinite(float(v)) for v in bbox):
         raise TracksFormatError(f"bbox must be 4 finite numbers (x1, y1, x2, y2), got {bbox}", field="bbox")
     bx1, by1, bx2, by2 = (float(v) for v in bbox)
@@ -74,7 +79,7 @@ def box_mask(bbox: BBox, shape: Sequence[int]) -> np.ndarray:
     Raises:
         TracksFormatError: if the box is not 4 finite numbers or is inverted.
     """
-    h, w = _hw(shape)
+    h, w = frame_hw(shape)
     x0, y0, x1, y1 = box_pixel_bounds(bbox, (h, w))
     out = np.zeros((h, w), dtype=bool)
     out[y0:y1, x0:x1] = True

@@ -141,14 +141,3 @@ class Tracks:
     def last_frame_idx(self) -> int:
         """Largest frame index with a detection, -1 when empty."""
         return max(self.by_frame, default=-1)
-
-    def span(self, track_id: int) -> tuple[int, int]:
-        """First and last frame index (inclusive) where ``track_id`` has a detection.
-
-        Raises:
-            KeyError: if the track has no detection.
-        """
-        frames = [f for f, dets in self.by_frame.items() if any(d.track_id == track_id for d in dets)]
-        if not frames:
-            raise KeyError(track_id)
-        return min(frames), max(frames)
