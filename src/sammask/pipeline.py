@@ -353,10 +353,9 @@ def redact(
                         report.segmenter_error = f"{type(exc).__name__}: {exc}"
                         logger.warning("segmenter failed (%r); masking boxes for the rest of the video", exc)
                         masks = None
-                        results = None
                     decode_in_segment = report.stage_seconds["decode"] - decode_before
                     report.stage_seconds["segment"] += time.perf_counter() - t0 - decode_in_segment
-                    if results is None or masks is None:
+                    if masks is None:  # segmenter finished or failed
                         break
                     if masks.frame_idx not in pending:
                         raise SammaskError(
