@@ -32,7 +32,6 @@ from pathlib import Path
 
 import av
 
-from sammask.media import VideoReader, VideoWriter
 from sammask.media.types import EncodeOptions
 from sammask.segmentation import FramePrompts, Segmenter, TrackPrompt
 from sammask.segmentation.keyframe import KeyframeSegmenter
@@ -107,6 +106,7 @@ def matrix(args: argparse.Namespace) -> None:
 
 
 def e2e(args: argparse.Namespace) -> None:
+    from sammask.eval.runner import trim_video
     from sammask.pipeline import redact
 
     frames = load_frames(args.frames)
@@ -114,11 +114,7 @@ def e2e(args: argparse.Namespace) -> None:
     model = build_sam2_model("sam2.1_hiera_tiny", checkpoint=None, image_size=args.input_size, random_init=True)
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "clip.mp4"
-        with VideoReader(VIDEO) as reader, VideoWriter(clip, reader.info, EncodeOptions(crf=0, preset="ultrafast"), audio_source=None) as w:
-            for fr in reader:
-                if fr.frame_idx >= len(frames):
-                    break
-                w.write(fr.image, fr.pts)
+        trim_video(VIDEO, clip, len(frames))
         bare_total, _ = bare_run(make_segmenter(args.strategy, args.input_size, args.stride, args.reprompt, model), frames, tracks)
         settings = RedactSettings(segmenter="sam2", stride=1, encode=EncodeOptions(preset=args.preset))
         seg = make_segmenter(args.strategy, args.input_size, args.stride, args.reprompt, model)
