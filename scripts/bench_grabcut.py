@@ -123,7 +123,8 @@ def run_sequence(seq: Path, variants: list[str], dilations: list[int], step: int
                  min_coverage: float) -> list[SeqResult]:
     import cv2
 
-    from sammask.masking.rules import box_mask, clip_to_box, dilate_mask, secure_mask
+    from sammask.geometry import box_mask
+    from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
     from sammask.segmentation.base import FramePrompts, TrackPrompt
     from sammask.segmentation.grabcut import GrabCutSegmenter
 

@@ -106,7 +106,7 @@ def matrix(args: argparse.Namespace) -> None:
 
 
 def e2e(args: argparse.Namespace) -> None:
-    from sammask.eval.runner import trim_video
+    from sammask.media import trim_video
     from sammask.pipeline import redact
 
     frames = load_frames(args.frames)

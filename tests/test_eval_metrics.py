@@ -12,7 +12,8 @@ import pytest
 
 from sammask.errors import EvalError, InputFileError
 from sammask.eval.groundtruth import GroundTruthSequence, object_bboxes, read_mot_boxes
-from sammask.eval.matching import box_iou, match_tracks
+from sammask.eval.matching import match_tracks
+from sammask.geometry import box_iou
 from sammask.eval.metrics import (
     boundary_map,
     boundary_score,

@@ -11,7 +11,8 @@ import pytest
 from sammask.errors import ConfigError, EvalError
 from sammask.eval.groundtruth import GroundTruthSequence
 from sammask.eval.oracle import oracle_markdown, oracle_sequence
-from sammask.eval.runner import RANDOM_NOTE, _decode_frames, parse_config, run_eval, trim_video
+from sammask.eval.runner import RANDOM_NOTE, _decode_frames, parse_config, run_eval
+from sammask.media import trim_video
 from sammask.masking.options import MaskMode
 
 

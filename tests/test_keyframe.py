@@ -10,7 +10,7 @@ import pytest
 
 from sammask.errors import ConfigError, SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter, TrackPrompt
-from sammask.segmentation.box import box_mask
+from sammask.geometry import box_mask
 from sammask.segmentation.grabcut import GrabCutSegmenter
 from sammask.segmentation.keyframe import KeyframeSegmenter, carry_mask
 from test_segmenters import iou, load_davis

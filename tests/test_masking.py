@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from sammask.errors import ConfigError, MediaError, SegmentationError, TracksFormatError
+from sammask.geometry import box_mask, polygon_mask
 from sammask.masking import (
     ComposeResult,
     Effect,
@@ -22,14 +23,12 @@ from sammask.masking import (
     blur,
     blur_sigma_px,
     box_coverage,
-    box_mask,
     clip_to_box,
     compose,
     dilate_mask,
     mosaic,
     mosaic_cell_px,
     object_size_px,
-    polygon_mask,
     secure_mask,
     solid,
 )

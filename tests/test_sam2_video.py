@@ -22,6 +22,7 @@ import torch
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, TrackPrompt
 from sammask.segmentation.sam2.model import build_sam2_model, logits_to_mask
+from sammask.geometry import box_iou, mask_bbox
 from sammask.tracks import read_mot
 from sammask.segmentation.sam2.video import (
     FRAME_OUTPUT_KEYS,
@@ -29,8 +30,6 @@ from sammask.segmentation.sam2.video import (
     MAX_COND_FRAMES,
     BaselineStrategy,
     VideoStrategy,
-    box_iou,
-    mask_bbox,
     new_inference_state,
 )
 from sammask.settings import Sam2Settings

@@ -12,7 +12,8 @@ import pytest
 
 from sammask.errors import ConfigError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter, TrackPrompt
-from sammask.segmentation.box import BoxSegmenter, box_mask
+from sammask.geometry import box_mask
+from sammask.segmentation.box import BoxSegmenter
 from sammask.segmentation.grabcut import GrabCutSegmenter
 from sammask.segmentation.registry import build_segmenter
 from sammask.tracks import read_mot

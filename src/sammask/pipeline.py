@@ -26,7 +26,8 @@ from sammask.errors import SammaskError, TracksFormatError
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.export import AppliedMaskWriter
 from sammask.masking.options import MaskMode
-from sammask.masking.rules import box_mask, clip_to_box, dilate_mask, polygon_mask, secure_mask
+from sammask.geometry import box_mask, polygon_mask
+from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
 from sammask.media import VideoReader, VideoWriter, probe
 from sammask.media.types import DecodedFrame
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter

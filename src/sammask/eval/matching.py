@@ -17,21 +17,12 @@ from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
-Box = tuple[float, float, float, float]
+from sammask.geometry import BBox as Box, box_iou
 BoxesByFrame = Mapping[int, Mapping[int, Box]]
 """``frame_idx -> {id: (x1, y1, x2, y2)}`` xyxy float pixels."""
 
 EXHAUSTIVE_LIMIT = 100_000
 """Largest number of candidate assignments searched exhaustively (7 vs 7 ids: 5040)."""
-
-
-def box_iou(a: Box, b: Box) -> float:
-    """IoU of two xyxy boxes (continuous pixel coordinates); 0 when the union is empty."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -171,11 +171,12 @@ def boxes_mask(
 ) -> np.ndarray:
     """The box-masking baseline: union of xyxy boxes as an (H, W) bool mask, dilated by ``dilate`` px.
 
-    Uses the masking room's own rules (:func:`sammask.masking.rules.box_mask`: every pixel a box
+    Uses the masking room's own rules (:func:`sammask.geometry.box_mask`: every pixel a box
     touches; :func:`sammask.masking.rules.dilate_mask`: elliptical kernel of radius ``dilate``),
     so it equals what the pipeline masks with the ``box`` segmenter.
     """
-    from sammask.masking.rules import box_mask, dilate_mask
+    from sammask.geometry import box_mask
+    from sammask.masking.rules import dilate_mask
 
     h, w = shape
     out = np.zeros((h, w), bool)

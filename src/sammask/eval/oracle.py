@@ -50,7 +50,8 @@ def oracle_sequence(
     Raises:
         EvalError: on inconsistent ground truth (see :class:`GroundTruthSequence`).
     """
-    from sammask.masking.rules import box_mask, dilate_mask
+    from sammask.geometry import box_mask
+    from sammask.masking.rules import dilate_mask
     from sammask.segmentation.keyframe import carry_mask
 
     results: dict[int, list[FrameResult]] = {d: [] for d in dilations}

@@ -19,10 +19,8 @@ from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.masking.rules import (
     FailSecureReason,
     box_coverage,
-    box_mask,
     clip_to_box,
     dilate_mask,
-    polygon_mask,
     secure_mask,
 )
 
@@ -37,7 +35,6 @@ __all__ = [
     "blur",
     "blur_sigma_px",
     "box_coverage",
-    "box_mask",
     "clip_to_box",
     "compose",
     "dilate_mask",
@@ -46,7 +43,6 @@ __all__ = [
     "mosaic",
     "mosaic_cell_px",
     "object_size_px",
-    "polygon_mask",
     "secure_mask",
     "solid",
 ]

@@ -21,7 +21,8 @@ import numpy as np
 from sammask.errors import MediaError, SegmentationError
 from sammask.masking.effects import apply_effect, effect_margin_px, frame_object_size_px, object_size_px
 from sammask.masking.options import MaskingOptions, MaskMode
-from sammask.masking.rules import Bounds, _grow, dilate_roi
+from sammask.geometry import Bounds
+from sammask.masking.rules import _grow, dilate_roi
 from sammask.tracks.types import BBox
 
 log = logging.getLogger(__name__)

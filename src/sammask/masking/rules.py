@@ -18,87 +18,18 @@ from enum import Enum
 import numpy as np
 
 from sammask.errors import ConfigError, SegmentationError, TracksFormatError
-from sammask.segmentation.box import Bounds, box_mask, box_pixel_bounds, frame_hw
-from sammask.tracks.types import BBox
+from sammask.geometry import BBox, Bounds, box_mask, box_pixel_bounds, frame_hw, mask_bounds, polygon_mask
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "FailSecureReason",
-    "box_mask",
-    "box_pixel_bounds",
     "box_coverage",
     "clip_to_box",
     "dilate_mask",
-    "mask_bounds",
-    "polygon_mask",
     "secure_mask",
 ]
 
-
-
-def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.ndarray:
-    """Mask of a polygon, generous at its edges.
-
-    The polygon is filled with ``cv2.fillPoly`` at sub-pixel precision (1/256 pixel) in OpenCV's
-    pixel-centre convention (which sets the pixels whose centre lies inside or on the outline),
-    and the result is grown by one pixel (3 x 3 square) so that pixels the outline merely touches
-    are covered too. Guarantee: every pixel whose unit square overlaps the polygon is set, and
-    every set pixel's centre lies within 2.5 pixels of the polygon. For the square
-    ``(10, 10) (20, 10) (20, 20) (10, 20)`` the result is rows and columns 9..21 (the box's
-    10..19 plus the generous edge). Self-intersecting outlines follow ``fillPoly`` semantics.
-
-    Args:
-        points: ``((x, y), ...)`` vertices in float pixels, at least 3; parts outside the frame
-            are clipped.
-        shape: ``(H, W, ...)`` of the frame (pixels).
-
-    Returns:
-        (H, W) bool mask.
-
-    Raises:
-        TracksFormatError: if there are fewer than 3 points or a coordinate is not finite.
-    """
-    import cv2
-
-    h, w = frame_hw(shape)
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[0] < 3 or pts.shape[1] != 2:
-        raise TracksFormatError(
-            f"polygon needs at least 3 (x, y) points, got array of shape {pts.shape}", field="polygon"
-        )
-    if not np.isfinite(pts).all():
-        raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
-    out = np.zeros((h, w), dtype=np.uint8)
-    if h == 0 or w == 0:
-        return out.view(bool)
-    shift = 8
-    # OpenCV puts pixel centres on integer coordinates: ours are at +0.5. Clamp far-away points so
-    # the fixed-point coordinates stay well inside int32 (clamping a vertex to a line well outside
-    # the frame does not change the in-frame part of the fill for convex pieces; for the rest the
-    # one-pixel growth below and the frame clip keep it generous).
-    lim = 4.0 * max(h, w) + 16.0
-    fixed = np.round((np.clip(pts, -lim, lim) - 0.5) * (1 << shift)).astype(np.int32)
-    cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
-    out = cv2.dilate(out, np.ones((3, 3), np.uint8))
-    return out.view(bool)
-
-
-def mask_bounds(mask: np.ndarray) -> Bounds | None:
-    """Tight integer bounds of a mask's True pixels, or None for an empty mask.
-
-    Args:
-        mask: (H, W) bool.
-
-    Returns:
-        ``(x0, y0, x1, y1)`` with the True pixels in columns ``x0..x1-1``, rows ``y0..y1-1``.
-    """
-    import cv2
-
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
-    if bw == 0 or bh == 0:
-        return None
-    return x, y, x + bw, y + bh
 
 
 def _grow(bounds: Bounds, margin: int, h: int, w: int) -> Bounds:

@@ -1,6 +1,6 @@
 """Video I/O on PyAV: probe files, stream RGB frames out, encode H.264 with audio copied.
 
-Public API: :func:`probe`, :class:`VideoReader`, :class:`VideoWriter`, :func:`frame_count` and
+Public API: :func:`probe`, :class:`VideoReader`, :class:`VideoWriter`, :func:`frame_count`, :func:`trim_video` and
 the types :class:`VideoInfo`, :class:`DecodedFrame`, :class:`EncodeOptions`.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from sammask.media.probe import frame_count, probe
 from sammask.media.reader import VideoReader
 from sammask.media.types import DecodedFrame, EncodeOptions, VideoInfo
+from sammask.media.trim import trim_video
 from sammask.media.writer import VideoWriter
 
-__all__ = ["probe", "VideoReader", "VideoWriter", "VideoInfo", "DecodedFrame", "EncodeOptions", "frame_count"]
+__all__ = ["probe", "VideoReader", "VideoWriter", "VideoInfo", "DecodedFrame", "EncodeOptions", "frame_count", "trim_video"]

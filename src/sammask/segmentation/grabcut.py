@@ -19,7 +19,7 @@ import numpy as np
 
 from sammask.errors import ConfigError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
-from sammask.segmentation.box import box_mask, box_pixel_bounds
+from sammask.geometry import box_mask, box_pixel_bounds
 from sammask.segmentation.keyframe import carry_mask
 from sammask.tracks.types import BBox
 

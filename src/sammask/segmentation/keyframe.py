@@ -16,7 +16,7 @@ import numpy as np
 
 from sammask.errors import ConfigError, SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
-from sammask.segmentation.box import box_mask
+from sammask.geometry import box_mask
 from sammask.tracks.types import BBox
 
 logger = logging.getLogger(__name__)

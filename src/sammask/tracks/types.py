@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from sammask.errors import TracksFormatError
+from sammask.geometry import BBox
 
 
 class DetectionType(IntEnum):
@@ -31,10 +32,6 @@ class DetectionType(IntEnum):
     def is_segmented(self) -> bool:
         """True for the types that go through the segmenter (1 and 2)."""
         return self in (DetectionType.AUTO, DetectionType.USER_SELECTED)
-
-
-BBox = tuple[float, float, float, float]
-"""Box ``(x1, y1, x2, y2)`` in pixels, ``x2 >= x1``, ``y2 >= y1`` (float)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ import numpy as np
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts
 from sammask.settings import Sam2Settings
-from sammask.tracks.types import BBox
+from sammask.geometry import BBox, box_iou, mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     pass
@@ -143,32 +143,6 @@ def new_inference_state(
         "temp_output_dict_per_obj": {},
         "frames_tracked_per_obj": {},
     }
-
-
-def mask_bbox(mask: np.ndarray) -> BBox | None:
-    """Tight box of a mask's pixels.
-
-    Args:
-        mask: (H, W) bool.
-
-    Returns:
-        ``(x1, y1, x2, y2)`` float pixels with pixel column ``c`` covering ``[c, c + 1)`` (so a
-        single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
-    """
-    cols = np.flatnonzero(mask.any(axis=0))
-    if cols.size == 0:
-        return None
-    rows = np.flatnonzero(mask.any(axis=1))
-    return float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)
-
-
-def box_iou(a: BBox, b: BBox) -> float:
-    """Intersection over union of two ``(x1, y1, x2, y2)`` pixel boxes, in [0, 1]."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    inter = max(iw, 0.0) * max(ih, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:

@@ -1,0 +1,181 @@
+"""Pixel geometry shared by every room: boxes, polygons and masks, and conversions between them.
+
+Pixel convention: pixel ``(row i, column j)`` is the unit square ``[j, j + 1) x [i, i + 1)`` in
+image coordinates, so its centre is ``(j + 0.5, i + 0.5)``. Boxes are ``(x1, y1, x2, y2)`` float
+pixels (xyxy), polygons ``((x, y), ...)`` float pixels, masks (H, W) ``bool`` arrays. Every
+rounding from a shape to pixels is generous (a touched pixel is covered): privacy first.
+
+This module imports nothing of sammask's but :mod:`sammask.errors`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from sammask.errors import MediaError, TracksFormatError
+
+BBox = tuple[float, float, float, float]
+"""``(x1, y1, x2, y2)`` float pixels (xyxy)."""
+
+Bounds = tuple[int, int, int, int]
+"""Integer pixel bounds ``(x0, y0, x1, y1)``: columns ``x0..x1-1`` and rows ``y0..y1-1``."""
+
+
+def frame_hw(shape: Sequence[int]) -> tuple[int, int]:
+    """``(H, W)`` from a frame or mask shape ``(H, W, ...)``.
+
+    Raises:
+        MediaError: if the shape has fewer than 2 dimensions or a negative size.
+    """
+    if len(shape) < 2 or int(shape[0]) < 0 or int(shape[1]) < 0:
+        raise MediaError(f"frame shape must start with (H, W) >= 0, got {tuple(shape)}")
+    return int(shape[0]), int(shape[1])
+
+
+def box_pixel_bounds(bbox: BBox, shape: Sequence[int]) -> Bounds:
+    """Integer pixel bounds of the pixels a box touches, clipped to the frame.
+
+    Columns ``floor(x1) .. ceil(x2) - 1`` and rows ``floor(y1) .. ceil(y2) - 1`` (inclusive), i.e.
+    every pixel whose unit square overlaps the box by a positive width and height; a degenerate
+    (zero-width) box still covers one column / row. The result is clipped to ``[0, W] x [0, H]``
+    and is empty (``x0 == x1`` or ``y0 == y1``) for a box entirely outside the frame.
+
+    Args:
+        bbox: ``(x1, y1, x2, y2)`` float pixels.
+        shape: ``(H, W, ...)`` of the frame (pixels).
+
+    Returns:
+        ``(x0, y0, x1, y1)`` ints with ``0 <= x0 <= x1 <= W`` and ``0 <= y0 <= y1 <= H``.
+
+    Raises:
+        TracksFormatError: if the box is not 4 finite numbers or is inverted (``x2 < x1``).
+    """
+    h, w = frame_hw(shape)
+    if len(bbox) != 4 or not all(math.isfinite(float(v)) for v in bbox):
+        raise TracksFormatError(f"bbox must be 4 finite numbers (x1, y1, x2, y2), got {bbox}", field="bbox")
+    bx1, by1, bx2, by2 = (float(v) for v in bbox)
+    if bx2 < bx1 or by2 < by1:
+        raise TracksFormatError(f"bbox must have x2 >= x1 and y2 >= y1 (xyxy pixels), got {bbox}", field="bbox")
+    x0, y0 = math.floor(bx1), math.floor(by1)
+    x1, y1 = max(math.ceil(bx2), x0 + 1), max(math.ceil(by2), y0 + 1)
+    x0, x1 = min(max(x0, 0), w), min(max(x1, 0), w)
+    y0, y1 = min(max(y0, 0), h), min(max(y1, 0), h)
+    return x0, y0, x1, y1
+
+
+def box_mask(bbox: BBox, shape: Sequence[int]) -> np.ndarray:
+    """Mask of the pixels an xyxy box touches (generous rounding, privacy first).
+
+    A box touching a pixel covers it: columns ``floor(x1) .. ceil(x2) - 1`` and rows
+    ``floor(y1) .. ceil(y2) - 1`` are set (see :func:`box_pixel_bounds`). For an integer box
+    ``(10, 20, 30, 40)`` that is exactly columns 10..29 and rows 20..39 (the pixels whose centres
+    lie inside the box); a fractional edge such as ``x2 = 30.2`` adds column 30.
+
+    Args:
+        bbox: ``(x1, y1, x2, y2)`` float pixels; parts outside the frame are clipped.
+        shape: ``(H, W, ...)`` of the frame (pixels).
+
+    Returns:
+        (H, W) bool mask.
+
+    Raises:
+        TracksFormatError: if the box is not 4 finite numbers or is inverted.
+    """
+    h, w = frame_hw(shape)
+    x0, y0, x1, y1 = box_pixel_bounds(bbox, (h, w))
+    out = np.zeros((h, w), dtype=bool)
+    out[y0:y1, x0:x1] = True
+    return out
+
+
+def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.ndarray:
+    """Mask of a polygon, generous at its edges.
+
+    The polygon is filled with ``cv2.fillPoly`` at sub-pixel precision (1/256 pixel) in OpenCV's
+    pixel-centre convention (which sets the pixels whose centre lies inside or on the outline),
+    and the result is grown by one pixel (3 x 3 square) so that pixels the outline merely touches
+    are covered too. Guarantee: every pixel whose unit square overlaps the polygon is set, and
+    every set pixel's centre lies within 2.5 pixels of the polygon. For the square
+    ``(10, 10) (20, 10) (20, 20) (10, 20)`` the result is rows and columns 9..21 (the box's
+    10..19 plus the generous edge). Self-intersecting outlines follow ``fillPoly`` semantics.
+
+    Args:
+        points: ``((x, y), ...)`` vertices in float pixels, at least 3; parts outside the frame
+            are clipped.
+        shape: ``(H, W, ...)`` of the frame (pixels).
+
+    Returns:
+        (H, W) bool mask.
+
+    Raises:
+        TracksFormatError: if there are fewer than 3 points or a coordinate is not finite.
+    """
+    import cv2
+
+    h, w = frame_hw(shape)
+    pts = np.asarray(points, dtype=np.float64)
+    if pts.ndim != 2 or pts.shape[0] < 3 or pts.shape[1] != 2:
+        raise TracksFormatError(
+            f"polygon needs at least 3 (x, y) points, got array of shape {pts.shape}", field="polygon"
+        )
+    if not np.isfinite(pts).all():
+        raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
+    out = np.zeros((h, w), dtype=np.uint8)
+    if h == 0 or w == 0:
+        return out.view(bool)
+    shift = 8
+    # OpenCV puts pixel centres on integer coordinates: ours are at +0.5. Clamp far-away points so
+    # the fixed-point coordinates stay well inside int32 (clamping a vertex to a line well outside
+    # the frame does not change the in-frame part of the fill for convex pieces; for the rest the
+    # one-pixel growth below and the frame clip keep it generous).
+    lim = 4.0 * max(h, w) + 16.0
+    fixed = np.round((np.clip(pts, -lim, lim) - 0.5) * (1 << shift)).astype(np.int32)
+    cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
+    out = cv2.dilate(out, np.ones((3, 3), np.uint8))
+    return out.view(bool)
+
+
+def mask_bounds(mask: np.ndarray) -> Bounds | None:
+    """Tight integer bounds of a mask's True pixels, or None for an empty mask.
+
+    Args:
+        mask: (H, W) bool.
+
+    Returns:
+        ``(x0, y0, x1, y1)`` with the True pixels in columns ``x0..x1-1``, rows ``y0..y1-1``.
+    """
+    import cv2
+
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    if bw == 0 or bh == 0:
+        return None
+    return x, y, x + bw, y + bh
+
+
+def mask_bbox(mask: np.ndarray) -> BBox | None:
+    """Tight xyxy box of a mask's pixels, or None when the mask is empty.
+
+    Args:
+        mask: (H, W) bool.
+
+    Returns:
+        ``(x1, y1, x2, y2)`` float pixels with pixel column ``c`` covering ``[c, c + 1)`` (so a
+        single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
+    """
+    bounds = mask_bounds(mask)
+    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]
+
+
+def box_iou(a: BBox, b: BBox) -> float:
+    """Intersection over union of two xyxy boxes (continuous pixel coordinates), in [0, 1].
+
+    Returns 0 when the union is empty (two degenerate boxes).
+    """
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
