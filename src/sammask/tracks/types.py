@@ -47,6 +47,8 @@ class Detection:
         score: detector confidence in [0, 1] (1.0 when unknown).
         polygon: for ``POLYGON`` detections, the region's vertices ``((x, y), ...)`` in pixels
             (at least 3); ``None`` otherwise.
+        class_name: the detector's class (``"face"``, ``"person"``, ``"car"``...), ``None`` when
+            the source does not say.
 
     Raises:
         TracksFormatError: on a negative frame or track id, a non-finite coordinate, an empty or
@@ -60,6 +62,7 @@ class Detection:
     selected: bool = True
     score: float = 1.0
     polygon: tuple[tuple[float, float], ...] | None = None
+    class_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.frame_idx < 0:

@@ -1,0 +1,116 @@
+"""Name -> detector registry, and ``--detect`` / ``--detector`` spec parsing.
+
+A new detector is one new file plus one line in :data:`DETECTORS`. Classes are imported lazily.
+
+Spec grammar (comma separated, each item one of):
+
+- ``faces``: :class:`~sammask.detection.faces.CenterFaceDetector` (class ``face``);
+- a COCO class name (``person``, ``car``, ...): the hub detector
+  (:class:`~sammask.detection.hub.HubDetector`, default model) restricted to those classes;
+- ``hub:ID_OR_PATH``: the hub detector with that Hugging Face id or local folder.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from sammask.detection.base import Detector
+from sammask.errors import ConfigError
+
+DETECTORS: dict[str, str] = {
+    "faces": "sammask.detection.faces:CenterFaceDetector",
+    "hub": "sammask.detection.hub:HubDetector",
+}
+
+
+def _load(name: str) -> type[Detector]:
+    module_name, _, class_name = DETECTORS[name].partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorSpec:
+    """A parsed ``--detect`` value.
+
+    Attributes:
+        faces: the faces detector is wanted.
+        hub_model: hub id or local path of the object detector, None when not wanted.
+        hub_classes: COCO class names asked for by name (None: all the model reports).
+    """
+
+    faces: bool = False
+    hub_model: str | None = None
+    hub_classes: tuple[str, ...] | None = None
+
+    @property
+    def classes(self) -> tuple[str, ...] | None:
+        """Class names to keep (None: everything the detectors report)."""
+        if self.hub_model is not None and self.hub_classes is None:
+            return None
+        return (("face",) if self.faces else ()) + (self.hub_classes or ())
+
+
+def parse_spec(text: str, default_hub_model: str) -> DetectorSpec:
+    """Parse ``faces``, ``faces,person,car``, ``hub:PekingU/rtdetr_r18vd``...
+
+    Raises:
+        ConfigError: an empty spec or an empty item.
+    """
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise ConfigError(f"--detect takes comma-separated names (faces, person, car, hub:ID), got '{text}'")
+    faces, hub_model, names = False, None, []
+    for item in items:
+        if item in ("faces", "face"):
+            faces = True
+        elif item.startswith("hub:"):
+            hub_model = item[4:]
+            if not hub_model:
+                raise ConfigError("hub: needs a Hugging Face model id or a local folder, e.g. hub:PekingU/rtdetr_r18vd")
+        else:
+            names.append(item)
+    if names and hub_model is None:
+        hub_model = default_hub_model
+    return DetectorSpec(faces=faces, hub_model=hub_model, hub_classes=tuple(names) if names else None)
+
+
+def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None) -> list[Detector]:  # type: ignore[no-untyped-def]
+    """Build the detectors a :class:`DetectorSpec` asks for.
+
+    Args:
+        spec: the parsed spec.
+        face_options: :class:`~sammask.detection.faces.FaceDetectorOptions` (defaults if None).
+        hub_options: :class:`~sammask.detection.hub.HubDetectorOptions` (defaults if None);
+            its ``model`` is replaced by ``spec.hub_model``.
+
+    Raises:
+        ConfigError: the spec asks for nothing, or a class the hub model does not know.
+        WeightsNotFoundError, ModelLoadError: a model could not be loaded.
+    """
+    out: list[Detector] = []
+    try:
+        if spec.faces:
+            out.append(_load("faces")(face_options))
+        if spec.hub_model is not None:
+            from dataclasses import replace
+
+            from sammask.detection.hub import HubDetectorOptions
+
+            opts = replace(hub_options or HubDetectorOptions(), model=spec.hub_model)
+            det = _load("hub")(opts)
+            missing = [c for c in spec.hub_classes or () if c not in det.classes]
+            if missing:
+                det.close()
+                raise ConfigError(
+                    f"class(es) {', '.join(missing)} unknown to {spec.hub_model}; it knows: "
+                    f"{', '.join(det.classes[:20])}{' ...' if len(det.classes) > 20 else ''}"
+                )
+            out.append(det)
+    except BaseException:
+        for d in out:
+            d.close()
+        raise
+    if not out:
+        raise ConfigError("no detector asked for: use --detect faces, a COCO class (person, car) or hub:ID")
+    return out
