@@ -12,32 +12,42 @@ from sammask.tracks.mot import read_mot, write_mot
 from sammask.tracks.types import Tracks
 from sammask.tracks.validate import read_text
 
-TracksFormat = Literal["auto", "mot", "json"]
-"""``"mot"`` (MOTChallenge text), ``"json"`` (sammask JSON) or ``"auto"`` (by suffix/content)."""
+TracksFormat = Literal["auto", "mot", "json", "supervision"]
+"""``"mot"`` (MOTChallenge text), ``"json"`` (sammask JSON, or the original export's top-level
+list), ``"supervision"`` (``sv.CSVSink`` / ``sv.JSONSink`` files, read only) or ``"auto"``."""
 
 MOT_SUFFIXES = (".txt", ".csv")
 JSON_SUFFIXES = (".json",)
 
 
-def detect_format(path: str | os.PathLike[str]) -> Literal["mot", "json"]:
+def detect_format(path: str | os.PathLike[str]) -> Literal["mot", "json", "supervision"]:
     """Guess a tracks file's format: ``.txt``/``.csv`` -> ``"mot"``, ``.json`` -> ``"json"``;
-    any other suffix: ``"json"`` if the first non-blank character is ``{``, else ``"mot"``.
+    any other suffix: ``"json"`` if the first non-blank character is ``{`` or ``[``, else
+    ``"mot"``. For ``.csv`` and ``.json``/other files the content is checked first: a
+    supervision sink file (header / keys starting with ``x_min``) -> ``"supervision"``.
 
     Raises:
         InputFileError: the file is missing or unreadable (only when the content is sniffed).
         TracksFormatError: the file is not UTF-8 text (only when the content is sniffed).
     """
+    from sammask.tracks.supervision import looks_like_sink
+
     suffix = Path(path).suffix.lower()
+    if suffix == ".txt":
+        return "mot"
+    text = read_text(path)
+    if looks_like_sink(text):
+        return "supervision"
     if suffix in MOT_SUFFIXES:
         return "mot"
     if suffix in JSON_SUFFIXES:
         return "json"
-    return "json" if read_text(path).lstrip().startswith("{") else "mot"
+    return "json" if text.lstrip()[:1] in ("{", "[") else "mot"
 
 
 def _check_format(format: str) -> None:
-    if format not in ("auto", "mot", "json"):
-        raise ConfigError(f"tracks format must be 'auto', 'mot' or 'json', got {format!r}")
+    if format not in ("auto", "mot", "json", "supervision"):
+        raise ConfigError(f"tracks format must be 'auto', 'mot', 'json' or 'supervision', got {format!r}")
 
 
 def read_tracks(
@@ -64,6 +74,10 @@ def read_tracks(
     fmt = detect_format(path) if format == "auto" else format
     if fmt == "mot":
         return read_mot(path, lenient=lenient)
+    if fmt == "supervision":
+        from sammask.tracks.supervision import read_supervision
+
+        return read_supervision(path, lenient=lenient)
     return read_json(path, lenient=lenient)
 
 
@@ -79,6 +93,8 @@ def write_tracks(
         ConfigError: ``format`` is not one of the three values.
     """
     _check_format(format)
+    if format == "supervision":
+        raise ConfigError("supervision sink files are read only; write 'json' or 'mot'")
     if format == "mot" or (format == "auto" and Path(path).suffix.lower() in MOT_SUFFIXES):
         write_mot(tracks, path)
     else:

@@ -228,6 +228,9 @@ def _whole_file_error(message: str, path: str, field: str | None = None) -> Trac
 def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     """Read a sammask JSON tracks file (format ``sammask-tracks``, version 1).
 
+    The original system's export (the same detections as a top-level list, without the
+    ``format`` / ``version`` wrapper, see :func:`original_export_doc`) is read too.
+
     Args:
         path: the ``.json`` file.
         lenient: drop malformed detections (wrong JSON types, NaN/inf, negative or zero size,
@@ -257,6 +260,8 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         ) from exc
     except RecursionError as exc:
         raise _whole_file_error("JSON nested too deeply", src) from exc
+    if isinstance(doc, list):  # the original system's export: the list without the wrapper
+        doc = original_export_doc(doc)
     if not isinstance(doc, dict):
         raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
     if doc.get("format") != FORMAT_NAME:
@@ -338,6 +343,18 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     tracks = Tracks.from_detections(dets, source=src)
     tracks.dropped = dict(counter.counts)
     return tracks
+
+
+def original_export_doc(items: list[Any]) -> dict[str, Any]:
+    """Wrap the original system's export (a top-level JSON list) as a version-1 document.
+
+    The export stores either per-frame entries ``[{"frame_idx": 0, "detections": [...]}, ...]``
+    or a flat list of detections that carry their own ``frame_idx``; the first item tells
+    which. Detections have the same keys as version 1 (``track_id``, ``bbox``, ``type``,
+    ``object``, ``score``, ``polygon``).
+    """
+    per_frame = bool(items) and isinstance(items[0], dict) and "detections" in items[0]
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "frames" if per_frame else "detections": items}
 
 
 def detection_to_json(det: Detection) -> dict[str, Any]:

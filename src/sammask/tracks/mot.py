@@ -38,6 +38,28 @@ MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "con
 
 _SPLIT = re.compile(r"\s*,\s*|\s+")
 
+MOT17_CLASSES = {
+    1: "pedestrian", 2: "person_on_vehicle", 3: "car", 4: "bicycle", 5: "motorbike",
+    6: "non_motorized_vehicle", 7: "static_person", 8: "distractor", 9: "occluder",
+    10: "occluder_on_ground", 11: "occluder_full", 12: "reflection",
+}
+"""Class ids of MOT16/17 ground truth (Milan et al. 2016, table 2; column 8 of ``gt.txt``)."""
+
+
+def _mot17_gt(fields: list[str]) -> tuple[int, str] | None:
+    """``(consider_flag, class_name)`` when a row has MOT16/17 ground-truth layout
+    (``frame,id,l,t,w,h,consider,class,visibility``: 9 columns, flag 0/1, class 1-12,
+    visibility in [0, 1]), else None (results / detection layout ``conf,x,y,z``)."""
+    if len(fields) != 9:
+        return None
+    try:
+        flag, cls, vis = float(fields[6]), float(fields[7]), float(fields[8])
+    except ValueError:
+        return None
+    if flag in (0.0, 1.0) and cls.is_integer() and int(cls) in MOT17_CLASSES and 0.0 <= vis <= 1.0:
+        return int(flag), MOT17_CLASSES[int(cls)]
+    return None
+
 
 def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
     """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
@@ -142,6 +164,7 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     counter = DropCounter(lenient)
     dets: list[Detection] = []
     seen: dict[tuple[int, int], int] = {}  # (frame_idx, track_id) -> line number
+    not_considered = 0
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -160,6 +183,10 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
                     field="id",
                     **ctx,
                 )
+            gt = _mot17_gt(fields)
+            if gt is not None:  # MOT16/17 gt: column 7 is the consider flag, not a score
+                score = 1.0
+                not_considered += gt[0] == 0
             try:
                 det = Detection(
                     frame_idx=frame - 1,
@@ -168,6 +195,7 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
                     type=DetectionType.AUTO,
                     selected=True,
                     score=score,
+                    class_name=None if gt is None else gt[1],
                 )
             except RowError:
                 raise
@@ -181,6 +209,9 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         seen[key] = lineno
         dets.append(det)
     counter.log_summary(src)
+    if not_considered:
+        logger.warning("%s: kept %d MOT ground-truth row(s) with consider flag 0 (privacy first: they are masked)",
+                       src, not_considered)
     tracks = Tracks.from_detections(dets, source=src)
     tracks.dropped = dict(counter.counts)
     logger.debug("%s: read %d MOT detections, %d tracks", src, len(dets), len(tracks.track_ids))

@@ -9,9 +9,10 @@ segmenter prompts.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 from sammask.errors import TracksFormatError
 from sammask.geometry import BBox
@@ -120,6 +121,39 @@ class Tracks:
         for det in detections:
             tracks.by_frame.setdefault(det.frame_idx, []).append(det)
         return tracks
+
+    @classmethod
+    def from_arrays(
+        cls,
+        frame_idx: Any,
+        track_id: Any,
+        xyxy: Any,
+        *,
+        scores: Any = None,
+        class_names: Sequence[str | None] | None = None,
+        types: Any = None,
+        source: str | None = None,
+    ) -> Tracks:
+        """Detections from parallel arrays (numpy arrays or lists; numpy scalars accepted).
+
+        Args:
+            frame_idx: (N,) integers >= 0, 0-based frames.
+            track_id: (N,) integers >= 0.
+            xyxy: (N, 4) float pixels ``x1, y1, x2, y2``.
+            scores: (N,) in [0, 1] (None: 1.0).
+            class_names: N class names or None entries.
+            types: (N,) :class:`DetectionType` values 1-3 (None: 1, auto-detected).
+            source: name for messages.
+
+        Raises:
+            TracksFormatError: on any shape mismatch, non-integer or negative id / frame,
+                non-finite value, empty or inverted box, score outside [0, 1], a track twice on
+                a frame, or a polygon type; checked for all rows before any is built.
+        """
+        from sammask.tracks.arrays import tracks_from_arrays
+
+        return tracks_from_arrays(frame_idx, track_id, xyxy, scores=scores, class_names=class_names, types=types,
+                                  source=source)
 
     def __iter__(self) -> Iterator[Detection]:
         for frame_idx in sorted(self.by_frame):
