@@ -290,3 +290,31 @@ def test_redact_without_tracks_rejects_tracks_only_flags(pedestrians_short: Path
     res = runner.invoke(app, ["redact", str(pedestrians_short), "-o", str(tmp_path / "o.mp4"), "--classes", "face", "-q"])
     assert res.exit_code == 2 and "--detect" in res.output
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_preview_writes_a_sheet_and_no_video(pedestrians_short: Path, tmp_path: Path) -> None:
+    import cv2
+
+    out = tmp_path / "o.mp4"
+    res = runner.invoke(app, ["redact", str(pedestrians_short), "-o", str(out), "--preview", "2", "--effect", "solid"])
+    assert res.exit_code == 0, res.output
+    assert not out.exists()
+    sheet = cv2.imread(str(tmp_path / "o.mp4.preview.png"))
+    panel_h = round(1080 * 420 / 1920)
+    assert sheet.shape == (2 * (panel_h + 20), 3 * 420, 3)
+    # the output panel differs from the input panel where faces were found (solid fill)
+    row = sheet[20:20 + panel_h]
+    assert (np.abs(row[:, 840:].astype(int) - row[:, :420].astype(int)).max(axis=2) > 60).mean() > 0.005
+    res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "t.txt"), "--preview", "1"])
+    assert res.exit_code == 0 and (tmp_path / "t.txt.preview.png").exists() and not (tmp_path / "t.txt").exists()
+
+
+def test_detect_writes_mot_and_reports(pedestrians_short: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "t.txt"), "--scale", "960x540",
+                              "--max-gap", "2", "--report", str(tmp_path / "s.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((tmp_path / "s.json").read_text())
+    tracks = read_tracks(tmp_path / "t.txt")
+    assert stats["frames"] == 8 and len(tracks) == stats["detections"] + stats["coasted_total"]
+    res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "x.json"), "--detector", "faces,,", "-q"])
+    assert res.exit_code == 2 and "comma-separated" in res.output and not (tmp_path / "x.json").exists()

