@@ -94,7 +94,7 @@ class HubDetector(Detector):
         except OSError as exc:  # transformers' "not found / cannot connect" errors
             where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {_hub_cache_dir()}, {'offline' if offline else 'online'})"
             raise WeightsNotFoundError(
-                f"detector model {model} not found: looked in {where} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); {fix}"
+                f"detector model {model} not found: looked in {where} ({_first_sentence(exc)}); {fix}"
             ) from exc
         except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable error
             raise ModelLoadError(f"cannot load detector model {model}: {type(exc).__name__}: {exc}") from exc
@@ -128,6 +128,11 @@ class HubDetector(Detector):
         keep = valid_boxes(boxes)
         names = tuple(self._labels.get(int(lab), str(int(lab))) for lab in labels[keep])
         return Detections(boxes[keep], scores[keep], names)
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(". ")[0]
 
 
 def _hub_cache_dir() -> str:
