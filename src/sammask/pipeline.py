@@ -26,7 +26,7 @@ from sammask.errors import SammaskError, TracksFormatError
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.export import AppliedMaskWriter
 from sammask.masking.options import MaskMode
-from sammask.geometry import box_mask, polygon_mask
+from sammask.geometry import box_mask, polygon_mask, stored_transform
 from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
 from sammask.media import VideoReader, VideoWriter, probe
 from sammask.media.types import DecodedFrame
@@ -64,6 +64,10 @@ class RunReport:
             later track-frames were masked with boxes (counted under ``error``).
         dropped: detections dropped by ``lenient`` validation, by reason.
         clipped: boxes clipped to the frame.
+        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``).
+        tracks_transform: how they were mapped onto the stored frames (``identity``,
+            ``rotate 90 clockwise``, ... see :class:`sammask.geometry.DisplayTransform`).
+        dilate_px: dilation applied, pixels (the resolution-aware default or ``--dilate``).
         stage_seconds: wall-clock seconds per stage (decode, segment, compose, encode).
         seconds: total wall-clock seconds.
     """
@@ -80,6 +84,9 @@ class RunReport:
     segmenter_error: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
+    tracks_space: str = "display"
+    tracks_transform: str = "identity"
+    dilate_px: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     seconds: float = 0.0
 
@@ -259,9 +266,11 @@ def redact(
     input_path, output_path = Path(input_path), Path(output_path)
     t_start = time.perf_counter()
     info = probe(input_path)
+    settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     if not isinstance(tracks, Tracks):
         tracks = read_tracks(Path(tracks), lenient=settings.lenient)
-    tracks = validate_tracks(tracks, info.width, info.height, info.num_frames if info.num_frames_exact else None,
+    to_stored = stored_transform(settings.tracks_space, info.display_matrix, info.width, info.height)
+    tracks = validate_tracks(tracks.to_stored(to_stored), info.width, info.height, info.num_frames if info.num_frames_exact else None,
                              lenient=settings.lenient)
     mode = settings.masking.mode
     report = RunReport(
@@ -271,6 +280,9 @@ def redact(
         mode=mode.value,
         dropped=dict(tracks.dropped),
         clipped=tracks.clipped,
+        tracks_space=settings.tracks_space.value,
+        tracks_transform=to_stored.name,
+        dilate_px=settings.masking.dilate,
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"

@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from sammask.errors import ConfigError, InputFileError
+from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskingOptions, MaskMode
-from sammask.media.types import EncodeOptions
+from sammask.media.types import EncodeOptions, VideoInfo
 
 SAM2_STRATEGIES = ("image", "video", "baseline")
 
@@ -93,6 +94,10 @@ class RedactSettings:
         sam2: :class:`Sam2Settings` (used when ``segmenter == "sam2"``).
         encode: :class:`EncodeOptions`.
         lenient: drop invalid detections (counted in the report) instead of failing.
+        tracks_space: :class:`~sammask.geometry.TracksSpace` the detections' coordinates are in:
+            ``display`` (default: the upright frame OpenCV and ffmpeg deliver for a rotated
+            clip) or ``stored`` (the frame as decoded without rotation); see
+            docs/tracks-format.md.
     """
 
     masking: MaskingOptions = field(default_factory=MaskingOptions)
@@ -101,10 +106,25 @@ class RedactSettings:
     sam2: Sam2Settings = field(default_factory=Sam2Settings)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     lenient: bool = False
+    tracks_space: TracksSpace = TracksSpace.DISPLAY
 
     def __post_init__(self) -> None:
         if self.stride < 1:
             raise ConfigError(f"stride must be >= 1 frame, got {self.stride}")
+        try:
+            object.__setattr__(self, "tracks_space", TracksSpace(self.tracks_space))
+        except ValueError:
+            raise ConfigError(f"tracks_space must be display or stored, got '{self.tracks_space}'") from None
+
+    def for_video(self, info: VideoInfo) -> RedactSettings:
+        """These settings with the frame-dependent values resolved for a video.
+
+        ``masking.dilate`` becomes the pixels :meth:`MaskingOptions.dilate_px` gives for the
+        video's frame (the resolution-aware default, or the explicit value capped at the frame
+        diagonal).
+        """
+        px = self.masking.dilate_px(info.height, info.width)
+        return self if px == self.masking.dilate else replace(self, masking=replace(self.masking, dilate=px))
 
     def segmenter_options(self) -> dict[str, Any]:
         """Keyword options for :func:`sammask.segmentation.build_segmenter`."""

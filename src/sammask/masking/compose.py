@@ -139,7 +139,7 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
     applied = np.zeros((h, w), dtype=bool)
     items: list[tuple[float, ObjectRegion, Bounds, np.ndarray]] = []
     for region in regions:
-        roi = dilate_roi(region.mask, options.dilate)
+        roi = dilate_roi(region.mask, options.dilate_px(h, w))
         if roi is None:
             log.debug("track %d: empty mask, nothing to mask", region.track_id)
             continue
@@ -184,7 +184,7 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
     protected = np.zeros((h, w), dtype=bool)
     boxes: list[Bounds] = []
     for region in regions:
-        roi = dilate_roi(region.mask, options.dilate)
+        roi = dilate_roi(region.mask, options.dilate_px(h, w))
         if roi is None:
             continue
         (x0, y0, x1, y1), sub = roi
@@ -217,7 +217,7 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
 def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
     """Mask a frame.
 
-    ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate`` pixels
+    ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate_px(H, W)`` pixels
     (:func:`~sammask.masking.rules.dilate_mask`) and the effect is applied there with that
     object's own scale (its box size). Where objects overlap, every pixel is masked; the larger
     object's effect is applied last. ``applied`` is exactly the union of the dilated masks.

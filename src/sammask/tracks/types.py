@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from sammask.errors import TracksFormatError
-from sammask.geometry import BBox
+from sammask.geometry import BBox, DisplayTransform
 
 
 class DetectionType(IntEnum):
@@ -133,6 +133,30 @@ class Tracks:
     def track_ids(self) -> list[int]:
         """Sorted distinct track ids."""
         return sorted({d.track_id for d in self})
+
+    def to_stored(self, transform: DisplayTransform) -> Tracks:
+        """These tracks with every box and polygon mapped from display to stored coordinates.
+
+        Args:
+            transform: the video's :class:`~sammask.geometry.DisplayTransform` (see
+                :func:`sammask.geometry.stored_transform`); the identity returns ``self``.
+
+        Returns:
+            A new :class:`Tracks` (same ``source``, ``dropped`` and ``clipped``) unless identity.
+        """
+        if transform.is_identity:
+            return self
+        out = Tracks(source=self.source, dropped=dict(self.dropped), clipped=self.clipped)
+        for frame_idx, dets in self.by_frame.items():
+            out.by_frame[frame_idx] = [
+                replace(
+                    det,
+                    bbox=transform.box_to_stored(det.bbox),
+                    polygon=None if det.polygon is None else transform.points_to_stored(det.polygon),
+                )
+                for det in dets
+            ]
+        return out
 
     @property
     def last_frame_idx(self) -> int:
