@@ -18,6 +18,7 @@ import typer
 
 from sammask.errors import SammaskError
 from sammask.eval.command import eval_command
+from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
@@ -86,6 +87,10 @@ def redact_command(
     config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
     save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this directory.")] = None,
+    tracks_space: Annotated[
+        TracksSpace | None,
+        typer.Option(help="Coordinates of the tracks on a rotated clip: display (upright, as OpenCV/ffmpeg decode it) or stored. [default: display]"),
+    ] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -97,7 +102,7 @@ def redact_command(
         if model_path is not None and model is None:
             model = model_from_checkpoint(model_path)  # sam2.1_hiera_small.pt -> sam2.1_hiera_small
         settings = replace(
-            _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None),
+            _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None, tracks_space=tracks_space),
             masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),
             encode=_override(settings.encode, crf=crf, preset=preset, copy_audio=False if no_audio else None),
             sam2=_override(
