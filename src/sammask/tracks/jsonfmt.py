@@ -251,6 +251,8 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         ) from exc
     except RecursionError as exc:
         raise _whole_file_error("JSON nested too deeply", src) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (Python's int limit)
+        raise _whole_file_error(f"a number in the file cannot be read ({exc})", src) from exc
     if not isinstance(doc, dict):
         raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
     if doc.get("format") != FORMAT_NAME:
