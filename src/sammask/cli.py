@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sammask.errors import SammaskError
+from sammask.errors import Interrupted, SammaskError
 from sammask.eval.command import eval_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
@@ -87,6 +87,7 @@ def redact_command(
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
     save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this directory.")] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output / report.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -107,7 +108,7 @@ def redact_command(
             ),
         )
         if quiet:
-            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report)
+            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report, overwrite=overwrite)
         else:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -118,10 +119,16 @@ def redact_command(
                 task = bar.add_task("redact", total=1.0)
                 result = redact(
                     input, tracks, output, settings, save_masks=save_masks, report_path=report,
-                    progress=lambda f: bar.update(task, completed=f),
+                    progress=lambda f: bar.update(task, completed=f), overwrite=overwrite,
                 )
+    except KeyboardInterrupt as exc:  # SIGINT / SIGTERM / SIGHUP: exit 128 + signal, nothing written
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        typer.echo(f"sammask: error: {exc or 'interrupted'}; no output written", err=True)
+        raise typer.Exit(code) from None
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
+    if result.pass_through:
+        typer.echo(f"sammask: no detections in {tracks}: {output} is the input unmasked (pass-through)", err=True)
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
     typer.echo(

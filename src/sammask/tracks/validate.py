@@ -187,7 +187,8 @@ def read_text(path: str | os.PathLike[str]) -> str:
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and a rename,
-    so a reader never sees a half-written file.
+    so a reader never sees a half-written file (tracks files, run reports). The temporary name
+    stays within the 255-byte file-name limit.
 
     Raises:
         InputFileError: the folder does not exist, or the file cannot be written (permissions,
@@ -196,15 +197,18 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     p = Path(path)
     if not p.parent.is_dir():
         raise InputFileError(f"output folder does not exist: {p.parent}")
-    # a unique sibling name opened with "x" (not mkstemp: that would leave mode 0600)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    # a unique sibling name opened with "x" (not mkstemp: that would leave mode 0600), cut to fit
+    # the 255-byte name limit
+    tag = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    name = os.fsencode(p.name)[: 255 - 1 - len(tag)].decode("utf-8", "ignore")
+    tmp = p.with_name(f".{name}{tag}")
     try:
         with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.replace(tmp, p)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise InputFileError(f"cannot write tracks file {p}: {exc}") from exc
+        raise InputFileError(f"cannot write {p}: {exc}") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
