@@ -208,7 +208,8 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, clip: Path) -> None
     res = cli("redact", clip, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "o.mp4", *FAST)
     assert res.exit_code == 2 and "same file" in one_error_line(res)
     (tmp_path / "m").mkdir()
-    res = cli("redact", clip, "-t", tracks, "-o", tmp_path / "m" / "masks.jsonl", "--save-masks", tmp_path / "m", *FAST)
+    res = cli("redact", clip, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "m" / "meta.json",
+              "--save-masks", tmp_path / "m", *FAST)
     assert res.exit_code == 2 and "--save-masks" in one_error_line(res)
     assert (clip.read_bytes(), tracks.read_bytes()) == before
     only(tmp_path, "in.mp4", "t.txt", "hard.mp4", "sym.mp4", "m")
