@@ -1,4 +1,5 @@
-"""Resolution-aware default dilation (class 10): 8 px per 480 px of the shorter side, on decoded output."""
+"""Resolution-aware default dilation (class 10): 8 px per 480 px of the shorter side, at least 8 px,
+checked on decoded output."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from sammask.masking.options import MaskingOptions, auto_dilate_px, max_dilate_p
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("w,h,px", [(854, 480, 8), (640, 480, 8), (432, 240, 4), (1280, 720, 12), (1920, 1080, 18),
-                                    (1080, 1920, 18), (3840, 2160, 36), (64, 48, 1), (2, 2, 1)])
+@pytest.mark.parametrize("w,h,px", [(854, 480, 8), (640, 480, 8), (432, 240, 8), (1280, 720, 12), (1920, 1080, 18),
+                                    (1080, 1920, 18), (3840, 2160, 36), (64, 48, 8), (1200, 600, 10)])
 def test_auto_dilation_follows_the_shorter_side(w: int, h: int, px: int) -> None:
     assert auto_dilate_px(h, w) == px
     assert MaskingOptions().dilate_px(h, w) == px
@@ -27,6 +28,7 @@ def test_explicit_dilation_overrides_and_is_capped() -> None:
     assert MaskingOptions(dilate=3).dilate_px(1080, 1920) == 3
     assert MaskingOptions(dilate=0).dilate_px(1080, 1920) == 0
     assert MaskingOptions(dilate=10**9).dilate_px(1080, 1920) == max_dilate_px(1080, 1920) == 2203
+    assert MaskingOptions().dilate_px(2, 2) == 3  # the 8 px floor, capped at a tiny frame's diagonal
 
 
 def _clip(path: Path, side: int) -> Path:
@@ -53,7 +55,7 @@ def _dark_run_through_centre(path: Path, side: int) -> int:
     return int((row < 110).sum())
 
 
-@pytest.mark.parametrize("side,dilate_args,px", [(240, [], 4), (720, [], 12), (720, ["--dilate", "3"], 3)])
+@pytest.mark.parametrize("side,dilate_args,px", [(240, [], 8), (720, [], 12), (960, [], 16), (720, ["--dilate", "3"], 3)])
 def test_default_margin_scales_with_resolution_in_decoded_output(tmp_path: Path, side: int, dilate_args, px: int) -> None:
     video = _clip(tmp_path / "in.mp4", side)
     c = side // 2

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import re
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +25,7 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as _click_errors
 
 from sammask import __version__
-from sammask.errors import ConfigError, SammaskError
+from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.eval.command import eval_command
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
@@ -123,80 +121,12 @@ _FLAGS = {
 }
 _LEADING_NAME = re.compile(r"^([a-z_]+)( must )")
 
-NAME_MAX_BYTES = 255
-"""Longest file name most file systems (ext4, APFS, NTFS) accept, bytes."""
-TEMP_NAME_OVERHEAD = len(".") + len(".tmp-") + 8
-"""Bytes the writer's temporary name (``.<stem>.tmp-XXXXXXXX<suffix>``) adds to the output's name."""
-
-
 def _flag_error(exc: ConfigError) -> ConfigError:
     """A settings error raised while applying flags, with the attribute named as its flag."""
     m = _LEADING_NAME.match(str(exc))
     if m and m.group(1) in _FLAGS:
         return ConfigError(_FLAGS[m.group(1)] + str(exc)[len(m.group(1)):])
     return exc
-
-
-def _check_output_location(path: Path, flag: str, *, extra_name_bytes: int = 0) -> None:
-    """Refuse an output path that cannot be written, before any decoding (exit 2, naming ``flag``).
-
-    Raises:
-        ConfigError: the name is too long, the folder is missing, not a folder or not writable.
-    """
-    name_bytes = len(os.fsencode(path.name))
-    if name_bytes + extra_name_bytes > NAME_MAX_BYTES:
-        raise ConfigError(
-            f"{flag} {path}: the file name is {name_bytes} bytes; at most {NAME_MAX_BYTES - extra_name_bytes} "
-            f"are possible here (file systems allow {NAME_MAX_BYTES}"
-            + (f", the temporary name adds {extra_name_bytes}" if extra_name_bytes else "") + "); choose a shorter name"
-        )
-    parent = path.parent
-    if not parent.is_dir():
-        what = "is not a folder" if parent.exists() else "does not exist"
-        raise ConfigError(f"{flag} {path}: the folder {parent} {what}; create it first")
-    try:
-        fd, probe_path = tempfile.mkstemp(prefix=".sammask-write-check-", dir=parent)
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot write into {parent} ({exc.strerror}); choose another folder") from None
-    os.close(fd)
-    os.unlink(probe_path)
-
-
-def _check_video_suffix(path: Path, codec: str) -> None:
-    """Refuse an ``-o`` suffix whose container FFmpeg cannot write ``codec`` video into.
-
-    Asks PyAV the question the writer will ask (open a container for the suffix, add the encoder
-    stream) on a scratch file in the system temp folder: nothing is created beside the output.
-
-    Raises:
-        ConfigError: unknown suffix or a container that cannot hold the video codec.
-    """
-    import av
-
-    suffix = path.suffix.lower()
-    hint = "use .mp4, .mov or .mkv"
-    if not suffix:
-        raise ConfigError(f"-o/--output {path}: no file suffix, so no container is known; {hint}")
-    with tempfile.TemporaryDirectory(prefix="sammask-suffix-") as tmp:
-        try:
-            with av.open(str(Path(tmp) / f"check{suffix}"), mode="w") as container:
-                container.add_stream(codec, rate=24)
-        except (av.FFmpegError, ValueError) as exc:
-            raise ConfigError(
-                f"-o/--output {path}: FFmpeg cannot write {codec} video into a '{suffix}' file ({exc}); {hint}"
-            ) from None
-
-
-def _check_outputs(output: Path, report: Path | None, save_masks: Path | None, codec: str) -> None:
-    """Pre-flight of every output the flags name (before decoding anything)."""
-    _check_video_suffix(output, codec)
-    _check_output_location(output, "-o/--output", extra_name_bytes=TEMP_NAME_OVERHEAD)
-    if report is not None:
-        _check_output_location(report, "--report")
-    if save_masks is not None:
-        if save_masks.exists() and not save_masks.is_dir():
-            raise ConfigError(f"--save-masks {save_masks}: a file of that name exists; give a folder (new or empty)")
-        _check_output_location(save_masks, "--save-masks")
 
 
 @app.command("redact")
@@ -212,7 +142,7 @@ def redact_command(
     dilate: Annotated[
         int | None,
         typer.Option(min=0, metavar="PX", help="Safety margin around masks, pixels (capped at the frame diagonal). "
-                     "[default: 8 px per 480 px of the frame's shorter side: 8 at 480p, 18 at 1080p]"),
+                     "[default: 8 px per 480 px of the frame's shorter side, at least 8: 8 at 480p, 18 at 1080p]"),
     ] = None,
     feather: Annotated[int | None, typer.Option(min=0, metavar="PX", help="Soft edge outside the mask, pixels. [default: 0]")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
@@ -239,6 +169,7 @@ def redact_command(
                      "decode it) or stored (as decoded without rotation). [default: display]"),
     ] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output / report.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -261,9 +192,8 @@ def redact_command(
             )
         except ConfigError as exc:
             raise _flag_error(exc) from None
-        _check_outputs(output, report, save_masks, settings.encode.codec)
         if quiet:
-            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report)
+            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report, overwrite=overwrite)
         else:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -274,10 +204,16 @@ def redact_command(
                 task = bar.add_task("redact", total=1.0)
                 result = redact(
                     input, tracks, output, settings, save_masks=save_masks, report_path=report,
-                    progress=lambda f: bar.update(task, completed=f),
+                    progress=lambda f: bar.update(task, completed=f), overwrite=overwrite,
                 )
+    except KeyboardInterrupt as exc:  # SIGINT / SIGTERM / SIGHUP: exit 128 + signal, nothing written
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        typer.echo(f"sammask: error: {exc or 'interrupted'}; no output written", err=True)
+        raise typer.Exit(code) from None
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
+    if result.pass_through:
+        typer.echo(f"sammask: no detections in {tracks}: {output} is the input unmasked (pass-through)", err=True)
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
     typer.echo(

@@ -213,6 +213,13 @@ class AppliedMaskWriter:
             self._fh.close()
             self._write_meta(complete=False)
 
+    def mark_incomplete(self) -> None:
+        """Close (if open) and mark the export incomplete, also after :meth:`close` (the run failed
+        after its masks were all written, e.g. the video could not be moved into place)."""
+        if not self._fh.closed:
+            self._fh.close()
+        self._write_meta(complete=False)
+
     def __enter__(self) -> AppliedMaskWriter:
         return self
 

@@ -103,12 +103,19 @@ class Tracks:
             ``sammask.tracks.validate.DropReason``).
         clipped: number of detections whose box (or polygon) was clipped to the frame by
             :func:`sammask.tracks.validate.validate_tracks`.
+        repaired: counts of flawed rows that were kept and masked anyway (duplicates, padded
+            zero-size boxes, polygons masked as boxes...), by
+            ``sammask.tracks.validate.RepairReason`` value.
+        rows: detection rows the source held (kept, repaired or dropped) when read from a file;
+            None when the tracks were built in code (then ``len(self)`` plus the drops).
     """
 
     by_frame: dict[int, list[Detection]] = field(default_factory=dict)
     source: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
+    repaired: dict[str, int] = field(default_factory=dict)
+    rows: int | None = None
 
     @classmethod
     def from_detections(cls, detections: Iterable[Detection], source: str | None = None) -> Tracks:
@@ -157,6 +164,11 @@ class Tracks:
                 for det in dets
             ]
         return out
+
+    @property
+    def row_count(self) -> int:
+        """Detection rows given (``rows`` when read from a file, else detections plus drops)."""
+        return self.rows if self.rows is not None else len(self) + sum(self.dropped.values())
 
     @property
     def last_frame_idx(self) -> int:
