@@ -9,10 +9,9 @@ import json
 import math
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videos import make_video
 
 from sammask import __version__
 from sammask.cli import app
@@ -22,25 +21,9 @@ runner = CliRunner()
 FAST = ["--preset", "ultrafast", "--quiet", "--segmenter", "box"]
 
 
-def _clip(path: Path, w: int = 64, h: int = 48, frames: int = 2) -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=24)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        s.options = {"preset": "ultrafast"}
-        img = np.full((h, w, 3), 200, np.uint8)
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
-
-
 @pytest.fixture()
 def job(tmp_path: Path) -> tuple[Path, Path]:
-    video = _clip(tmp_path / "in.mp4")
+    video = make_video(tmp_path / "in.mp4", 2)
     tracks = tmp_path / "t.txt"
     tracks.write_text("1,1,10,10,8,8,1,-1,-1,-1\n2,1,10,10,8,8,1,-1,-1,-1\n")
     return video, tracks

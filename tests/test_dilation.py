@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videos import make_video
 
 from sammask.cli import app
 from sammask.masking.options import MaskingOptions, auto_dilate_px, max_dilate_px
@@ -31,23 +31,6 @@ def test_explicit_dilation_overrides_and_is_capped() -> None:
     assert MaskingOptions().dilate_px(2, 2) == 3  # the 8 px floor, capped at a tiny frame's diagonal
 
 
-def _clip(path: Path, side: int) -> Path:
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=24)
-        s.width = s.height = side
-        s.pix_fmt = "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "10"}
-        img = np.full((side, side, 3), 220, np.uint8)
-        for i in range(2):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
-
-
 def _dark_run_through_centre(path: Path, side: int) -> int:
     with av.open(str(path)) as c:
         img = next(c.decode(video=0)).to_ndarray(format="rgb24")
@@ -57,7 +40,7 @@ def _dark_run_through_centre(path: Path, side: int) -> int:
 
 @pytest.mark.parametrize("side,dilate_args,px", [(240, [], 8), (720, [], 12), (960, [], 16), (720, ["--dilate", "3"], 3)])
 def test_default_margin_scales_with_resolution_in_decoded_output(tmp_path: Path, side: int, dilate_args, px: int) -> None:
-    video = _clip(tmp_path / "in.mp4", side)
+    video = make_video(tmp_path / "in.mp4", 2, (side, side))
     c = side // 2
     tracks = tmp_path / "t.txt"
     tracks.write_text("".join(f"{i},1,{c - 10},{c - 10},20,20,1,-1,-1,-1\n" for i in (1, 2)))

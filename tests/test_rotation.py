@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videos import make_video
 
 from sammask.cli import app
 from sammask.geometry import DisplayTransform, display_transform, stored_transform
@@ -32,23 +33,9 @@ def _make_clip(path: Path, *, rotation: int | None = None, matrix: list[int] | N
     obj = np.zeros((H, W), dtype=bool)
     obj[OBJ] = True
     obj[OBJ[0].start, OBJ[1].start] = False  # not a perfect rectangle: a corner pixel is missing
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=24)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.options = {"preset": "ultrafast", "crf": "10"}
-        if rotation is not None:
-            s.set_display_rotation(rotation)
-        if matrix is not None:
-            s.set_display_matrix(matrix)
-        img = np.full((H, W, 3), 40, np.uint8)
-        img[obj] = 250
-        for i in range(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
+    img = np.full((H, W, 3), 40, np.uint8)
+    img[obj] = 250
+    make_video(path, frames, (W, H), image=img, rotation=rotation, display_matrix=matrix)
     return obj
 
 

@@ -22,10 +22,16 @@ def make_video(
     audio: str | None = None,
     audio_seconds: float | None = None,
     fragmented: bool = False,
+    image: np.ndarray | None = None,
+    rotation: int | None = None,
+    display_matrix: list[int] | None = None,
 ) -> Path:
     """Encode ``frames`` bright (value +- texture) frames of ``size`` (W, H) into ``path``.
 
     Args:
+        image: (H, W, 3) uint8 RGB to encode on every frame instead of the bright texture.
+        rotation / display_matrix: display rotation (degrees, counter-clockwise) or raw 9-int
+            display matrix to put on the video stream (PyAV ``set_display_rotation`` / ``_matrix``).
         audio: audio codec to add (``aac``, ``pcm_s16le``, ``pcm_u8``), or None.
         audio_seconds: audio length (default: as long as the video).
         fragmented: MP4 with ``frag_keyframe+empty_moov`` (no frame count in the header).
@@ -35,6 +41,10 @@ def make_video(
     with av.open(str(path), "w", options=options) as c:
         v = c.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "10", "g": "5"})
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        if rotation is not None:
+            v.set_display_rotation(rotation)
+        if display_matrix is not None:
+            v.set_display_matrix(display_matrix)
         a = None
         if audio is not None:
             fmt = {"aac": "fltp", "pcm_s16le": "s16", "pcm_u8": "u8"}[audio]
@@ -42,8 +52,11 @@ def make_video(
             a_fmt = fmt
         yy, xx = np.mgrid[0:h, 0:w]
         for i in range(frames):
-            img = np.full((h, w, 3), value, np.int16)
-            img[..., 0] += ((xx + i) % 7) - 3  # a little texture, still bright
+            if image is not None:
+                img = image.astype(np.int16)
+            else:
+                img = np.full((h, w, 3), value, np.int16)
+                img[..., 0] += ((xx + i) % 7) - 3  # a little texture, still bright
             f = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
             f.pts = i
             f.time_base = Fraction(1, fps)
