@@ -164,3 +164,13 @@ def test_help_shows_defaults_and_literal_brackets_and_version() -> None:
         assert default in text, default
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"sammask {__version__}"
+
+
+def test_huge_mot_numbers_are_one_short_line(job, tmp_path: Path) -> None:
+    video, _ = job
+    for row, field in (("1," + "9" * 5000 + ",1,1,5,5", "'id'"), ("1,1e5000,1,1,5,5", "'id'"),
+                       ("1,1," + "9" * 5000 + ",1,5,5", "'bb_left'")):
+        tracks = tmp_path / "t.txt"
+        tracks.write_text(row + ",1,-1,-1,-1\n")
+        line = _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", *FAST), "line 1", field)
+        assert len(line) < 300

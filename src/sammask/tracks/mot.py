@@ -41,6 +41,11 @@ MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "con
 _SPLIT = re.compile(r"\s*,\s*|\s+")
 
 
+def _shown(text: str) -> str:
+    """``text`` for a message, shortened when very long (a 5000-digit number stays one short line)."""
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
     """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
     name = MOT_COLUMNS[col]
@@ -48,11 +53,11 @@ def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
         value = float(text)
     except ValueError:
         raise RowError(
-            f"'{text}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
+            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
         ) from None
     if not math.isfinite(value):
         raise RowError(
-            f"{text} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
+            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
         )
     return value
 
@@ -68,11 +73,16 @@ def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         raise RowError(
-            f"'{text}' is not a number", reason=DropReason.NOT_A_NUMBER, field=MOT_COLUMNS[col], **ctx
+            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=MOT_COLUMNS[col], **ctx
         ) from None
     if not value.is_finite():
         raise RowError(
-            f"{text} is not a finite number", reason=DropReason.NOT_FINITE, field=MOT_COLUMNS[col], **ctx
+            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=MOT_COLUMNS[col], **ctx
+        )
+    if value.adjusted() >= 4000:  # int() refuses more than 4300 digits (CPython's int_max_str_digits)
+        raise RowError(
+            f"{_shown(text)} is too large for a frame number or id", reason=DropReason.NOT_A_NUMBER,
+            field=MOT_COLUMNS[col], **ctx,
         )
     return int(value) if value == value.to_integral_value() else None
 
