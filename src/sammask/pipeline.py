@@ -236,6 +236,21 @@ def _check_something_to_mask(tracks: Tracks, mode: MaskMode, decoded: int | None
     )
 
 
+def track_prompts(detections: list[Detection]) -> list[TrackPrompt]:
+    """One segmenter prompt per track among the segmented detections (types 1 and 2) of a frame.
+
+    A track listed more than once on the frame (duplicate rows, kept by the readers) is prompted
+    once with the enclosing box of its rows; each row is then checked against its own box.
+    """
+    boxes: dict[int, tuple[float, float, float, float]] = {}
+    for d in detections:
+        if d.type.is_segmented:
+            b = boxes.get(d.track_id)
+            boxes[d.track_id] = d.bbox if b is None else (
+                min(b[0], d.bbox[0]), min(b[1], d.bbox[1]), max(b[2], d.bbox[2]), max(b[3], d.bbox[3]))
+    return [TrackPrompt(tid, box) for tid, box in boxes.items()]
+
+
 @dataclass(slots=True)
 class _Pending:
     frame: DecodedFrame
@@ -271,8 +286,7 @@ class _Prompts:
             self.decoded += 1
             dets = select_detections(self._tracks.on_frame(frame.frame_idx), self._mode)
             self.pending[frame.frame_idx] = _Pending(frame, dets)
-            prompts = [TrackPrompt(d.track_id, d.bbox) for d in dets if d.type.is_segmented]
-            yield FramePrompts(frame.frame_idx, frame.image, prompts)
+            yield FramePrompts(frame.frame_idx, frame.image, track_prompts(dets))
 
     def raise_decode_error(self) -> None:
         """Re-raise a decode error seen by the stream, if any (a corrupt input fails the run)."""
