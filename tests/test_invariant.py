@@ -174,7 +174,12 @@ def cases(draw):
 
 
 def _outside(det: Detection, h: int, w: int) -> bool:
-    return not expected_region(det, h, w).any() and not box_pixels(det.bbox, h, w).any()
+    """No pixel overlaps the detection with positive area (a polygon: judged by its points)."""
+    if det.type == DetectionType.POLYGON:
+        xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
+        bounds = (min(xs), min(ys), max(xs), max(ys))
+        return not winding_pixels(det.polygon, h, w).any() and not box_pixels(bounds, h, w).any()
+    return not box_pixels(det.bbox, h, w).any()
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
