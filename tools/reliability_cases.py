@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -38,12 +39,19 @@ def show(args: list[str], d: Path) -> str:
     return "sammask " + " ".join(a.replace(str(d) + "/", "") for a in args)
 
 
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:  # name too long
+        return False
+
+
 def clean(out_dir: Path, out: Path | None, ok: bool, existed: bool = False) -> str:
     """'clean': no temp file in the folder and, after a failure, nothing new at the output path."""
     temps = [p.name for p in out_dir.iterdir() if ".tmp" in p.name]
     if temps:
         return f"TEMP LEFT {temps}"
-    if not ok and out is not None and out.exists() and not existed:
+    if not ok and out is not None and _exists(out) and not existed:
         return "OUTPUT LEFT"
     return "clean"
 
@@ -51,9 +59,10 @@ def clean(out_dir: Path, out: Path | None, ok: bool, existed: bool = False) -> s
 def run(cls: str, case: str, d: Path, args: list[str], report: Path | None = None, note: str = "") -> int:
     out_dir = d / "out"
     out = Path(args[args.index("-o") + 1])
-    existed = out.exists()
+    existed = _exists(out)
     res = subprocess.run([SAMMASK, "redact", *args], capture_output=True, text=True)
     err = [ln.replace(str(d) + "/", "") for ln in res.stderr.splitlines() if ln.strip()]
+    err = [re.sub(r", [0-9.]+ s \([0-9.]+ fps\)", "", ln) for ln in err]  # timings: not measured here
     if res.returncode == 0:
         outcome = "written"
         if report is not None and report.exists():
