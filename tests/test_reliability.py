@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videos import audio_packets, dark, decode, make_video
+from videos import audio_packets, dark, decode, lie_about_frame_count, make_video
 
 import sammask.pipeline as pipeline
 from sammask.cli import app
@@ -72,6 +72,20 @@ def test_lying_header_count_never_drops_frames_that_exist(tmp_path: Path, monkey
     rep = redact(src, tracks, tmp_path / "o.mp4", replace(SOLID, lenient=lenient))
     assert rep.frames == 24 and rep.masked_track_frames == 1 and rep.dropped == {}
     assert dark(decode(tmp_path / "o.mp4")[20])[10:30, 10:30].all()
+
+
+@pytest.mark.parametrize("flags", [[], ["--lenient"]])
+def test_avi_whose_header_says_6_frames_of_12(tmp_path: Path, flags: list[str]) -> None:
+    from sammask.media import probe
+
+    src = lie_about_frame_count(make_video(tmp_path / "in.avi", 12), 6)
+    assert (probe(src).num_frames, probe(src).num_frames_exact) == (6, True)  # the header lies
+    tracks = mot(tmp_path / "t.txt", "11,1,10,10,20,20", "12,1,30,20,20,20")  # frame_idx 10 and 11
+    res = cli("redact", src, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "r.json", *flags, *FAST)
+    assert res.exit_code == 0, res.output
+    out = decode(tmp_path / "o.mp4")
+    assert len(out) == 12 and dark(out[10])[10:30, 10:30].all() and dark(out[11])[20:40, 30:50].all()
+    assert json.loads((tmp_path / "r.json").read_text())["dropped"] == {}
 
 
 def test_lenient_without_container_count_drops_past_end_after_decoding(tmp_path: Path) -> None:

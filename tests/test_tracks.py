@@ -353,7 +353,8 @@ def test_validate_masks_degenerate_polygons_as_boxes_and_keeps_duplicates() -> N
     xs, ys = [p[0] for p in star], [p[1] for p in star]
     assert f0[2].bbox == (min(xs), min(ys), max(xs), max(ys))  # the pentagram's centre is covered
     f1 = out.on_frame(1)
-    assert [(d.type, d.bbox) for d in f1] == [(DetectionType.AUTO, (1.0, 1.0, 30.0, 28.0)),
+    assert [(d.type, d.bbox) for d in f1] == [(DetectionType.AUTO, (1.0, 1.0, 5.0, 5.0)),
+                                            (DetectionType.AUTO, (20.0, 20.0, 30.0, 28.0)),
                                             (DetectionType.MANUAL_BOX, (50.0, 50.0, 60.0, 59.0))]
     assert out.repaired == {"polygon_as_box": 3, "duplicate": 2} and out.dropped == {}
 

@@ -83,6 +83,19 @@ def make_video(
     return path
 
 
+def lie_about_frame_count(avi: Path, frames: int) -> Path:
+    """Rewrite an AVI's header frame counts (``avih`` dwTotalFrames, ``strh`` dwLength) to
+    ``frames``: a container header that lies, as some recorders write them."""
+    import struct
+
+    data = bytearray(avi.read_bytes())
+    i, j = data.find(b"avih"), data.find(b"strh")
+    struct.pack_into("<I", data, i + 8 + 16, frames)
+    struct.pack_into("<I", data, j + 8 + 32, frames)
+    avi.write_bytes(bytes(data))
+    return avi
+
+
 def decode(path: Path) -> list[np.ndarray]:
     """Every frame of the first video stream, (H, W, 3) uint8 RGB."""
     with av.open(str(path)) as c:

@@ -212,8 +212,6 @@ def redact_command(
         raise typer.Exit(code) from None
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
-    if result.pass_through:
-        typer.echo(f"sammask: no detections in {tracks}: {output} is the input unmasked (pass-through)", err=True)
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
     typer.echo(
@@ -222,6 +220,8 @@ def redact_command(
         f"{fallback}{failure}",
         err=True,
     )
+    if result.pass_through:  # said even with -q: nothing was masked
+        typer.echo(f"sammask: no detections in {tracks}: {output} is the input unmasked (pass-through)", err=True)
 
 
 @functools.wraps(eval_command)

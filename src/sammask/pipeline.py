@@ -30,12 +30,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from sammask.errors import Interrupted, MediaError, NothingMaskedError, SammaskError, TracksFormatError
-from sammask.geometry import DisplayTransform, box_mask, polygon_mask, stored_transform
+from sammask.geometry import DisplayTransform, box_pixel_bounds, polygon_mask, stored_transform
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.export import AppliedMaskWriter
 from sammask.masking.options import MaskMode
-from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
+from sammask.masking.rules import secure_mask
 from sammask.media import VideoReader, VideoWriter, probe
 from sammask.media.paths import check_output_paths
 from sammask.media.types import DecodedFrame, VideoInfo
@@ -246,6 +248,21 @@ def _check_something_to_mask(tracks: Tracks, mode: MaskMode, decoded: int | None
     )
 
 
+def track_prompts(detections: list[Detection]) -> list[TrackPrompt]:
+    """One segmenter prompt per track among the segmented detections (types 1 and 2) of a frame.
+
+    A track listed more than once on the frame (duplicate rows, kept by the readers) is prompted
+    once with the enclosing box of its rows; each row is then checked against its own box.
+    """
+    boxes: dict[int, tuple[float, float, float, float]] = {}
+    for d in detections:
+        if d.type.is_segmented:
+            b = boxes.get(d.track_id)
+            boxes[d.track_id] = d.bbox if b is None else (
+                min(b[0], d.bbox[0]), min(b[1], d.bbox[1]), max(b[2], d.bbox[2]), max(b[3], d.bbox[3]))
+    return [TrackPrompt(tid, box) for tid, box in boxes.items()]
+
+
 @dataclass(slots=True)
 class _Pending:
     frame: DecodedFrame
@@ -281,8 +298,7 @@ class _Prompts:
             self.decoded += 1
             dets = select_detections(self._tracks.on_frame(frame.frame_idx), self._mode)
             self.pending[frame.frame_idx] = _Pending(frame, dets)
-            prompts = [TrackPrompt(d.track_id, d.bbox) for d in dets if d.type.is_segmented]
-            yield FramePrompts(frame.frame_idx, frame.image, prompts)
+            yield FramePrompts(frame.frame_idx, frame.image, track_prompts(dets))
 
     def raise_decode_error(self) -> None:
         """Re-raise a decode error seen by the stream, if any (a corrupt input fails the run)."""
@@ -336,23 +352,32 @@ def _segment(seg: Segmenter, prompts: _Prompts, report: RunReport) -> Iterator[t
 
 def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], settings: RedactSettings,
             report: RunReport) -> ObjectRegion:
-    """Stage 4: the object mask for one detection, with the fail-secure rule (types 1 and 2)."""
-    if det.type == DetectionType.MANUAL_BOX:
-        mask = box_mask(det.bbox, shape)
-    elif det.type == DetectionType.POLYGON:
+    """Stage 4: the object mask for one detection, with the fail-secure rule (types 1 and 2).
+
+    The result is a region of interest (the detection's box, or the polygon's bounds), not a
+    full-frame mask: memory per frame grows with the objects' sizes, not with
+    detections x frame size. A segmenter's full-frame mask is cropped to the box here and
+    released with its frame.
+    """
+    h, w = shape
+    if det.type == DetectionType.POLYGON:
         assert det.polygon is not None  # validated by Detection
-        mask = polygon_mask(det.polygon, shape)
-    else:
+        xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
+        # polygon_mask grows the fill by one pixel: two pixels of margin hold it
+        x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
+        local = [(x - x0, y - y0) for x, y in det.polygon]
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0))
+    x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
+    if det.type.is_segmented:
         report.segmented += 1
         candidate = None if masks is None else masks.masks.get(det.track_id)
-        mask, reason = secure_mask(candidate, det.bbox, shape, settings.masking.min_coverage)
-        reason_key = ("error" if masks is None else reason.value) if reason is not None else None
-        if reason_key is not None:
-            report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
-            logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
-        else:
-            mask = clip_to_box(mask, det.bbox, 0)
-    return ObjectRegion(track_id=det.track_id, mask=mask, bbox=det.bbox)
+        mask, reason = secure_mask(candidate, det.bbox, (h, w), settings.masking.min_coverage)
+        if reason is None:  # a plausible mask, clipped to its box (never spreads over the frame)
+            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0))
+        reason_key = "error" if masks is None else reason.value
+        report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
+        logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0))
 
 
 class _Encoder:
@@ -381,11 +406,7 @@ class _Encoder:
         masking = self._settings.masking
         result = compose(frame.image, regions, masking)
         if self._mask_writer is not None:
-            per_track: dict[int, object] = {}
-            for r in regions:
-                m = dilate_mask(r.mask, masking.dilate)
-                per_track[r.track_id] = m | per_track[r.track_id] if r.track_id in per_track else m
-            self._mask_writer.write(frame.frame_idx, per_track, result.applied)
+            self._mask_writer.write_rois(frame.frame_idx, result.dilated, result.applied)
         t1 = time.perf_counter()
         self.seconds["compose"] += t1 - t0
         self._writer.write(result.image, frame.pts)

@@ -115,7 +115,13 @@ def check_output_paths(
         OutputPathError: naming the flag (``-o``, ``--report``, ``--save-masks``), the problem and
             the fix.
     """
-    inp, out = Path(input_path), Path(output_path)
+    try:
+        _check(Path(input_path), Path(output_path), tracks_path, report_path, save_masks, overwrite)
+    except OSError as exc:  # e.g. a folder name over the limit: ENAMETOOLONG from stat()
+        raise OutputPathError(f"cannot use output location {exc.filename}: {exc.strerror}; choose another path") from None
+
+
+def _check(inp: Path, out: Path, tracks_path, report_path, save_masks, overwrite: bool) -> None:
     inputs = [("the input video", inp)] + ([("the tracks file", Path(tracks_path))] if tracks_path else [])
     outputs: list[tuple[str, Path]] = [("-o", out)]
     if report_path is not None:

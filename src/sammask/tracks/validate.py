@@ -73,8 +73,8 @@ class RepairReason(str, Enum):
     """
 
     DUPLICATE = "duplicate"
-    """The same track id more than once on a frame: all are masked (segmented rows of one track
-    are merged into one prompt with their enclosing box)."""
+    """The same track id more than once on a frame: all are masked (a segmenter gets one prompt
+    per track, the enclosing box; each row's own box gets the fail-secure rule)."""
     ZERO_SIZE_PADDED = "zero_size_padded"
     """A zero-width or zero-height box grown to 1 pixel (lenient)."""
     BAD_SCORE = "bad_score"
@@ -353,28 +353,16 @@ def _enclosing(a: BBox, b: BBox) -> BBox:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-def _merge_duplicates(dets: list[Detection], repaired: dict[str, int]) -> list[Detection]:
-    """Keep every detection of a ``(frame_idx, track_id)`` seen more than once (all are masked);
-    segmented rows (types 1/2) of one track, frame and selection are merged into one detection
-    with their enclosing box, so a segmenter gets one prompt per track."""
-    seen: dict[tuple[int, int], int] = {}
-    merged_at: dict[tuple[int, int, bool], int] = {}
-    out: list[Detection] = []
+def _count_duplicates(dets: list[Detection], repaired: dict[str, int]) -> None:
+    """Count detections repeating a ``(frame_idx, track_id)``: all are kept and masked (the
+    pipeline prompts a segmenter once per track with the enclosing box, and applies the
+    fail-secure rule to each detection's own box)."""
+    seen: set[tuple[int, int]] = set()
     for det in dets:
         key = (det.frame_idx, det.track_id)
         if key in seen:
             repaired[RepairReason.DUPLICATE.value] = repaired.get(RepairReason.DUPLICATE.value, 0) + 1
-        seen[key] = seen.get(key, 0) + 1
-        if det.type.is_segmented:
-            mkey = (det.frame_idx, det.track_id, det.selected)
-            if mkey in merged_at:
-                i = merged_at[mkey]
-                prev = out[i]
-                out[i] = replace(prev, bbox=_enclosing(prev.bbox, det.bbox), score=max(prev.score, det.score))
-                continue
-            merged_at[mkey] = len(out)
-        out.append(det)
-    return out
+        seen.add(key)
 
 
 def validate_tracks(
@@ -396,8 +384,8 @@ def validate_tracks(
     - A ``POLYGON`` that is self-intersecting (:func:`is_simple_polygon`) or has no area inside
       the frame (collinear points, a degenerate bow-tie) but whose bounding box does is masked as
       that box: it becomes a ``MANUAL_BOX`` detection (:attr:`RepairReason.POLYGON_AS_BOX`).
-    - The same track id more than once on a frame: every detection is kept (masked); segmented
-      ones are merged into their enclosing box (:attr:`RepairReason.DUPLICATE`).
+    - The same track id more than once on a frame: every detection is kept and masked
+      (:attr:`RepairReason.DUPLICATE`).
     - A detection on ``frame_idx >= num_frames`` is an error (:attr:`DropReason.PAST_END`).
       Container frame counts are not facts (fragmented MP4, AVI headers lie): the pipeline passes
       ``None`` and checks against the frames it actually decoded.
@@ -490,7 +478,7 @@ def validate_tracks(
             clipped += 1
             det = replace(det, bbox=new_bbox, polygon=new_poly)
         kept.append(det)
-    kept = _merge_duplicates(kept, repaired)
+    _count_duplicates(kept, repaired)
 
     if errors:
         if not lenient:
