@@ -5,12 +5,15 @@ covered in the written output (solid black fill on bright input: every covered p
 any failure => a sammask error (never an internal one), justified by the input (a strict-mode
 violation or nothing to mask), nothing at the output path and no temp file left.
 
-Hypothesis generates small videos (sizes, frame counts, containers mp4/mkv/avi) and tracks
+Hypothesis generates small videos (sizes, frame counts, containers mp4/mkv/avi, display rotations
+0/90/180/270 with the tracks in display coordinates, the default) and tracks
 (boxes partly or fully outside the frame, past the end, duplicates, polygons including
 self-intersecting ones, types 1-4, de-selected rows) and injects segmenter failures (raising,
 stopping early, empty / malformed / implausible masks). The expected coverage is computed here,
 independently of sammask's geometry: a box covers every pixel whose unit square it overlaps; a
-polygon covers at least every pixel whose centre has a non-zero winding number.
+polygon covers at least every pixel whose centre has a non-zero winding number; on a rotated clip
+that display-space mask is turned onto the stored frame with ``np.rot90`` (PyAV's rotation is
+counter-clockwise: display = ``np.rot90(stored, rotation // 90)``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
@@ -58,6 +62,11 @@ def winding_pixels(points, h: int, w: int) -> np.ndarray:
         down = (ay > py) & (by <= py) & (cross < 0)
         wn += up.astype(int) - down.astype(int)
     return wn != 0
+
+
+def to_stored(display_mask: np.ndarray, rotation: int) -> np.ndarray:
+    """A display-space mask on the stored frame (display = np.rot90(stored, rotation // 90))."""
+    return np.rot90(display_mask, -(rotation // 90))
 
 
 def expected_region(det: Detection, h: int, w: int) -> np.ndarray:
@@ -104,15 +113,16 @@ class Injected(Segmenter):
             yield FrameMasks(fp.frame_idx, masks)
 
 
-def expected_cover(det: Detection, seg: Injected, h: int, w: int) -> np.ndarray:
-    """What the promise says must be covered: drawn types as drawn; segmented types by the
-    segmenter's mask when it is a plausible (H, W) bool mask covering >= 10 % of the box
-    (fail-secure rule, README), else by the whole box."""
-    box = box_pixels(det.bbox, h, w)
+def expected_cover(det: Detection, seg: Injected, h: int, w: int, rotation: int = 0) -> np.ndarray:
+    """What the promise says must be covered, on the stored frame (``h`` x ``w``: the display
+    size the detection's coordinates refer to): drawn types as drawn; segmented types by the
+    segmenter's (stored-frame) mask when it is a plausible bool mask of the frame's shape covering
+    >= 10 % of the box (fail-secure rule, README), else by the whole box."""
+    box = to_stored(box_pixels(det.bbox, h, w), rotation)
     if not det.type.is_segmented:
-        return expected_region(det, h, w)
+        return to_stored(expected_region(det, h, w), rotation)
     m = seg.answers.get((det.frame_idx, det.track_id))
-    if isinstance(m, np.ndarray) and m.dtype == bool and m.shape == (h, w) and box.any():
+    if isinstance(m, np.ndarray) and m.dtype == bool and m.shape == box.shape and box.any():
         if (m & box).sum() >= 0.10 * box.sum():
             return m & box
     return box
@@ -127,22 +137,30 @@ class Video:
     height: int
     frames: int
     container: str
-    rotation: int  # hook for the coordinate-space contract (display vs stored); 0 here
+    rotation: int  # display rotation, counter-clockwise degrees; tracks are in display coordinates
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(W, H) of the upright frame the tracks refer to."""
+        return (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
 
 
-videos = st.builds(
-    Video,
-    width=st.integers(8, 40).map(lambda v: 2 * v),
-    height=st.integers(8, 30).map(lambda v: 2 * v),
-    frames=st.integers(1, 6),
-    container=st.sampled_from(["mp4", "mkv", "avi"]),
-    rotation=st.just(0),
-)
+@st.composite
+def videos(draw) -> Video:
+    container = draw(st.sampled_from(["mp4", "mkv", "avi"]))
+    return Video(
+        width=2 * draw(st.integers(8, 40)),
+        height=2 * draw(st.integers(8, 30)),
+        frames=draw(st.integers(1, 6)),
+        container=container,
+        # a display matrix needs MP4/MOV (AVI has no place for one)
+        rotation=draw(st.sampled_from([0, 0, 90, 180, 270])) if container == "mp4" else 0,
+    )
 
 
 @st.composite
 def detections(draw, video: Video) -> Detection:
-    w, h = video.width, video.height
+    w, h = video.display_size
     past_end = draw(st.integers(0, 9)) == 0  # sometimes on a frame the video does not have
     frame_idx = draw(st.integers(video.frames, video.frames + 1) if past_end else st.integers(0, video.frames - 1))
     track_id = draw(st.integers(0, 3))  # few ids: duplicates on a frame happen
@@ -163,7 +181,7 @@ def detections(draw, video: Video) -> Detection:
 
 @st.composite
 def cases(draw):
-    video = draw(videos)
+    video = draw(videos())
     dets = draw(st.lists(detections(video), min_size=1, max_size=6))
     mode = draw(st.sampled_from([MaskMode.SELECTED, MaskMode.SELECTED, MaskMode.UNSELECTED]))
     lenient = draw(st.booleans())
@@ -189,7 +207,10 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
     video, dets, mode, lenient, dilate, fault, at = case
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        src = make_video(folder / f"in.{video.container}", video.frames, (video.width, video.height))
+        src = make_video(folder / f"in.{video.container}", video.frames, (video.width, video.height),
+                         rotation=video.rotation or None)
+        with av.open(str(src)) as c:  # the clip carries the rotation meant (PyAV, not sammask, reads it)
+            assert next(c.decode(video=0)).rotation % 360 == video.rotation
         out = folder / "out" / f"o.{video.container}"
         out.parent.mkdir()
         settings_ = RedactSettings(
@@ -197,6 +218,7 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
             segmenter="box", lenient=lenient, encode=EncodeOptions(preset="ultrafast", crf=0),
         )
         h, w, n = video.height, video.width, video.frames
+        dw, dh = video.display_size
         acted = [d for d in dets if d.selected == (mode is MaskMode.SELECTED)]
         seg = Injected(fault, at)
         try:
@@ -206,10 +228,10 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
             assert not out.exists() and list(out.parent.iterdir()) == [], "a failed run left a file"
             # the refusal must be justified by the input
             if isinstance(exc, NothingMaskedError):
-                maskable = [d for d in acted if d.frame_idx < n and not _outside(d, h, w)]
+                maskable = [d for d in acted if d.frame_idx < n and not _outside(d, dh, dw)]
                 assert dets and not maskable, f"refused although {maskable} can be masked"
             elif isinstance(exc, TracksFormatError):
-                assert not lenient and any(d.frame_idx >= n or _outside(d, h, w) for d in dets), str(exc)
+                assert not lenient and any(d.frame_idx >= n or _outside(d, dh, dw) for d in dets), str(exc)
             else:
                 raise
             return
@@ -219,10 +241,12 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
         for d in acted:
             if d.frame_idx >= n:
                 continue
-            need = expected_cover(d, seg, h, w)
+            need = expected_cover(d, seg, dh, dw, video.rotation)
             got = frames[d.frame_idx][:h, :w].max(axis=2) <= DARK
             missed = need & ~got
-            assert not missed.any(), f"{d}: {int(missed.sum())} pixel(s) left unmasked ({fault} at {at})"
+            assert not missed.any(), (
+                f"{d}: {int(missed.sum())} pixel(s) left unmasked ({fault} at {at}, rotation {video.rotation})"
+            )
         if not dets:
             assert report.masked_track_frames == 0 and report.pass_through
             assert all((f[:h, :w].max(axis=2) > DARK).all() for f in frames)

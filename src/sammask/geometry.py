@@ -125,19 +125,23 @@ def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.
         )
     if not np.isfinite(pts).all():
         raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
-    out = np.zeros((h, w), dtype=np.uint8)
     if h == 0 or w == 0:
-        return out.view(bool)
+        return np.zeros((h, w), dtype=bool)
     shift = 8
-    # OpenCV puts pixel centres on integer coordinates: ours are at +0.5. Clamp far-away points so
-    # the fixed-point coordinates stay well inside int32 (clamping a vertex to a line well outside
-    # the frame does not change the in-frame part of the fill for convex pieces; for the rest the
-    # one-pixel growth below and the frame clip keep it generous).
+    # Filled on a canvas with a border of `pad` pixels, then cropped: OpenCV clips outlines at the
+    # image edge and then drops slivers thinner than a pixel that touch it (measured: the triangle
+    # (14, 16) (16, 16) (16, 0) on a 16 x 16 frame lost column 15 on rows 0-5), so the frame edge
+    # must not be the canvas edge. OpenCV puts pixel centres on integer coordinates: ours are at
+    # +0.5. Far-away points are clamped so that the fixed-point coordinates stay well inside int32
+    # (clamping a vertex to a line well outside the frame does not change the in-frame part of the
+    # fill for convex pieces; for the rest the one-pixel growth below keeps it generous).
+    pad = 2
+    out = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.uint8)
     lim = 4.0 * max(h, w) + 16.0
-    fixed = np.round((np.clip(pts, -lim, lim) - 0.5) * (1 << shift)).astype(np.int32)
+    fixed = np.round((np.clip(pts, -lim, lim) + pad - 0.5) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
     out = cv2.dilate(out, np.ones((3, 3), np.uint8))
-    return out.view(bool)
+    return np.ascontiguousarray(out[pad : pad + h, pad : pad + w]).view(bool)
 
 
 def mask_bounds(mask: np.ndarray) -> Bounds | None:
