@@ -21,6 +21,7 @@ from videos import make_video
 from sammask.cli import app
 from sammask.geometry import DisplayTransform, display_transform, stored_transform
 from sammask.media import probe
+from sammask.tracks import Detection, DetectionType, Tracks
 
 runner = CliRunner()
 W, H = 96, 64
@@ -151,3 +152,17 @@ def test_transform_round_trips_and_maps_pixels_onto_pixels() -> None:
         assert t.box_to_stored(t.box_to_display(box)) == box
     assert stored_transform("stored", [0, ONE, 0, -ONE, 0, 0, 0, 0, 1 << 30], W, H).is_identity
     assert display_transform(None, W, H).is_identity
+
+
+def test_to_stored_keeps_every_count_of_the_tracks() -> None:
+    det = Detection(0, 1, (60.0, 6.0, 84.0, 22.0))
+    poly = Detection(0, 2, (0.0, 0.0, 10.0, 10.0), DetectionType.POLYGON, polygon=((0.0, 0.0), (10.0, 0.0), (0.0, 10.0)))
+    tracks = Tracks.from_detections([det, poly], source="t.json")
+    tracks.dropped, tracks.repaired, tracks.clipped, tracks.rows = {"outside_frame": 2}, {"duplicate": 1}, 3, 9
+    t = DisplayTransform(0, 1, -1, 0, width=W, height=H)  # rotate 90 clockwise: display is H x W
+    out = tracks.to_stored(t)
+    assert (out.source, out.dropped, out.repaired, out.clipped, out.rows) == ("t.json", {"outside_frame": 2},
+                                                                            {"duplicate": 1}, 3, 9)
+    a, b = out.on_frame(0)
+    assert a.bbox == t.box_to_stored(det.bbox) and b.polygon == t.points_to_stored(poly.polygon)
+    assert tracks.on_frame(0)[0].bbox == det.bbox  # the input is not changed

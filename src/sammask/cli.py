@@ -121,6 +121,7 @@ _FLAGS = {
 }
 _LEADING_NAME = re.compile(r"^([a-z_]+)( must )")
 
+
 def _flag_error(exc: ConfigError) -> ConfigError:
     """A settings error raised while applying flags, with the attribute named as its flag."""
     m = _LEADING_NAME.match(str(exc))

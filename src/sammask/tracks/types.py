@@ -149,13 +149,13 @@ class Tracks:
                 :func:`sammask.geometry.stored_transform`); the identity returns ``self``.
 
         Returns:
-            A new :class:`Tracks` (same ``source``, ``dropped`` and ``clipped``) unless identity.
+            A new :class:`Tracks` with every other attribute (source, counts) copied, unless
+            identity.
         """
         if transform.is_identity:
             return self
-        out = Tracks(source=self.source, dropped=dict(self.dropped), clipped=self.clipped)
-        for frame_idx, dets in self.by_frame.items():
-            out.by_frame[frame_idx] = [
+        by_frame = {
+            frame_idx: [
                 replace(
                     det,
                     bbox=transform.box_to_stored(det.bbox),
@@ -163,7 +163,9 @@ class Tracks:
                 )
                 for det in dets
             ]
-        return out
+            for frame_idx, dets in self.by_frame.items()
+        }
+        return replace(self, by_frame=by_frame, dropped=dict(self.dropped), repaired=dict(self.repaired))
 
     @property
     def row_count(self) -> int:
