@@ -583,10 +583,10 @@ def redact(
                     if value > last_progress:
                         last_progress = value
                         progress(value)
-        except BaseException:
+            encoder.close()
+        except BaseException:  # also a signal while waiting for the worker: stop it before cleanup
             encoder.abort()
             raise
-        encoder.close()
         for stage, seconds in encoder.seconds.items():
             report.stage_seconds[stage] += seconds
         _check_past_end(tracks, prompts.decoded, settings.lenient, report)
