@@ -67,4 +67,6 @@ def filter_tracks(
     out = Tracks.from_detections(kept, source=tracks.source)
     out.dropped = dict(tracks.dropped)
     out.clipped = tracks.clipped
+    if hasattr(tracks, "repaired"):
+        out.repaired = dict(tracks.repaired)
     return out, removed
