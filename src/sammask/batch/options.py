@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sammask.masking.options import Effect, MaskMode
+from sammask.segmentation.registry import SEGMENTERS
 from sammask.settings import RedactSettings
 
 
@@ -46,6 +47,13 @@ class JobSettings(BaseModel):
     chunk_size: int | None = Field(None, ge=1, description="Frames per chunk (baseline strategy).")
     use_previous_mask: bool = Field(False, description="SAM 2 image strategy: also prompt with the previous mask.")
     save_masks: bool = Field(False, description="Also export the applied masks (downloadable as a zip).")
+
+    @field_validator("segmenter")
+    @classmethod
+    def _known_segmenter(cls, name: str | None) -> str | None:
+        if name is not None and name not in SEGMENTERS:
+            raise ValueError(f"unknown segmenter '{name}': choose one of {', '.join(sorted(SEGMENTERS))}")
+        return name
 
     def to_redact_settings(self, base: RedactSettings | None = None) -> RedactSettings:
         """The :class:`RedactSettings` these options give on top of ``base`` (defaults when None).

@@ -109,6 +109,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     """
     data_dir = Path(config.data_dir).resolve()
     store = JobStore(data_dir)
+    for sub in ("jobs", "incoming"):
+        (data_dir / sub).mkdir(exist_ok=True)
     retention_s = None if config.retention_hours is None else config.retention_hours * 3600.0
     scheduler = Scheduler(store, data_dir, config.workers, retention_s)
 
