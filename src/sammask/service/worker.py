@@ -11,6 +11,7 @@ races an orphan for the same job.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import shutil
@@ -63,8 +64,6 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
     files = JobFiles.of(data_dir, job_id)
     store.set_worker(job_id, attempt, os.getpid())
     if files.output.is_file() and files.report.is_file():  # killed after the final rename
-        import json
-
         store.finish(job_id, attempt, JobState.DONE, report=json.loads(files.report.read_text(encoding="utf-8")))
         return 0
     shutil.rmtree(files.work, ignore_errors=True)
@@ -107,8 +106,10 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
     if task.save_masks is not None:
         _zip_dir(task.save_masks, files.work / "masks.zip")
         shutil.rmtree(task.save_masks)
+    report = dict(result.report or {}, output=str(files.output))  # where the video is once moved
+    (files.work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     files.work.rename(files.result)
-    store.finish(job_id, attempt, JobState.DONE, report=result.report, replayed=result.replayed)
+    store.finish(job_id, attempt, JobState.DONE, report=report, replayed=result.replayed)
     shutil.rmtree(files.input_dir, ignore_errors=True)
     return 0
 
