@@ -27,7 +27,8 @@ from sammask.batch.task import VideoTask, run_task
 from sammask.geometry import box_mask
 from sammask.masking.export import read_applied_masks
 from sammask.service.layout import JobFiles
-from sammask.service.store import JobStore
+from sammask.service.scheduler import Scheduler
+from sammask.service.store import JobState, JobStore
 from sammask.tracks.io import read_tracks
 from service_helpers import Server, decoded_frames, make_clip, pid_alive, wait_for
 
@@ -217,3 +218,19 @@ def test_server_killed_mid_job_resumes_on_restart(clips, reference_long, tmp_pat
             assert_same_as_reference(c, job_id, reference_long, tmp_path)
     finally:
         srv.stop()
+
+
+def test_retention_deletes_finished_jobs_and_their_files(tmp_path: Path) -> None:
+    store = JobStore(tmp_path)
+    ids = []
+    for n in range(2):
+        rec, _ = store.create(job_id=f"{n:032x}", settings={}, video_path="v", filename="v.mp4", idempotency_key=None)
+        JobFiles.of(tmp_path, rec.id).result.mkdir(parents=True)
+        ids.append(rec.id)
+    claimed = store.claim_next()
+    assert claimed.id == ids[0] and store.finish(claimed.id, claimed.attempts, JobState.DONE, report={})
+    sched = Scheduler(store, tmp_path, workers=1, retention_s=0.0)
+    store.cancel(ids[1])  # terminal too
+    sched._expire()
+    assert store.get(ids[0]) is None and store.get(ids[1]) is None
+    assert not JobFiles.of(tmp_path, ids[0]).root.exists() and not JobFiles.of(tmp_path, ids[1]).root.exists()

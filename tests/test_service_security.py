@@ -1,5 +1,5 @@
 """Security of the job service (a real server on 127.0.0.1 with a token, a 1 MiB upload limit and
-an ``--allow-root``): 401 without the token, 413 over the limit, no path traversal through
+an ``--allow-root``, a queue of 2): 401 without the token, 413 over the limit, no path traversal through
 ``video_path`` or upload names, a non-video upload fails its job (not the server), bad settings 422."""
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def setup(davis_seq, tmp_path_factory):
     outside = root / "outside.mp4"
     outside.write_bytes(video.read_bytes())
     (allowed / "escape.mp4").symlink_to(outside)
-    srv = Server(root / "data", "--token", TOKEN, "--max-upload-mb", "1", "--allow-root", str(allowed)).start()
+    srv = Server(root / "data", "--token", TOKEN, "--max-upload-mb", "1", "--allow-root", str(allowed),
+                 "--queue-size", "2").start()
     yield {"server": srv, "allowed": allowed, "tracks": tracks, "root": root}
     srv.stop()
 
@@ -114,3 +115,13 @@ def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) 
     assert client.get("/v1/jobs/" + "f" * 32).status_code == 404
     assert client.get("/v1/jobs/..%2F..%2Fjobs.sqlite").status_code in (404, 422)
     assert os.path.isfile(setup["server"].data_dir / "jobs.sqlite")
+
+
+def test_a_full_queue_answers_503_with_retry_after(setup, client: httpx.Client) -> None:
+    answers = [post_path(client, setup["tracks"], "clip/video.mp4", {"segmenter": "grabcut"}) for _ in range(5)]
+    codes = [a.status_code for a in answers]
+    assert 503 in codes and codes.count(201) >= 2, codes
+    assert all(a.headers["retry-after"] == "10" for a in answers if a.status_code == 503)
+    for a in answers:
+        if a.status_code == 201:
+            assert client.delete(f"/v1/jobs/{a.json()['id']}").status_code in (200, 204)
