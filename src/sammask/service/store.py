@@ -8,7 +8,7 @@ connection); progress updates use ``synchronous=NORMAL`` (WAL: survives a proces
 States::
 
     queued -> running -> done | failed
-       \\         \\-> queued (its worker died; resumed from the checkpoint) 
+       \\         \\-> queued (its worker died; resumed from the checkpoint)
         \\-> cancelled (DELETE; also from running)
 """
 
@@ -258,16 +258,17 @@ class JobStore:
         """Cancel a queued or running job. Returns its state before, or None if unknown."""
         with self._connect(durable=True) as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
+            try:
+                row = db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                before = None if row is None else JobState(row["state"])
+                if before is not None and not before.terminal:
+                    now = time.time()
+                    db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, eta_s = NULL WHERE id = ?",
+                               (JobState.CANCELLED.value, now, now, job_id))
                 db.execute("COMMIT")
-                return None
-            before = JobState(row["state"])
-            if not before.terminal:
-                now = time.time()
-                db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, eta_s = NULL WHERE id = ?",
-                           (JobState.CANCELLED.value, now, now, job_id))
-            db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             return before
 
     def delete(self, job_id: str) -> bool:
