@@ -59,6 +59,10 @@ def test_token_required_on_the_api_but_not_on_health_and_page(setup) -> None:
     assert httpx.get(url + "/healthz", timeout=10).status_code == 200
     page = httpx.get(url + "/", timeout=10)
     assert page.status_code == 200 and "sammask jobs" in page.text
+    schema = httpx.get(url + "/openapi.json", timeout=10).json()
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/events", "/v1/jobs/{job_id}/result"} <= set(schema["paths"])
+    assert "JobSettings" in schema["components"]["schemas"]
+    assert httpx.get(url + "/docs", timeout=10).status_code == 200
     assert httpx.get(url + "/v1/jobs", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10).status_code == 200
 
 
