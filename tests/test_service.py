@@ -149,6 +149,20 @@ def test_job_lifecycle_over_http(client: httpx.Client, server: Server, clips, tm
         for det in tracks.on_frame(a.frame_idx):
             assert a.applied[box_mask(det.bbox, a.applied.shape)].all()
 
+    # The downloaded masks as input of a new job (instead of tracks): applied exactly (dilate 0).
+    video = clips["short"][0]
+    with video.open("rb") as v:
+        again = client.post("/v1/jobs", files={"video": ("v.mp4", v), "masks": ("m.zip", masks.content)},
+                            data={"settings": json.dumps({"dilate": 0, "effect": "solid", "save_masks": True})})
+    assert again.status_code == 201, again.text
+    redone = wait_state(client, again.json()["id"], {"done", "failed"}, 60)
+    assert redone["state"] == "done", redone["error"]
+    assert redone["report"]["segmenter"] == "masks" and redone["report"]["fallback_total"] == 0
+    zipfile.ZipFile(io.BytesIO(client.get(f"/v1/jobs/{redone['id']}/masks").content)).extractall(tmp_path / "again")
+    reapplied = list(read_applied_masks(tmp_path / "again"))
+    assert len(reapplied) == SHORT and all(np.array_equal(a.applied, b.applied) for a, b in zip(applied, reapplied))
+    client.delete(f"/v1/jobs/{redone['id']}")
+
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
     assert client.get(f"/v1/jobs/{job['id']}").status_code == 404
     assert not JobFiles.of(server.data_dir, job["id"]).root.exists()

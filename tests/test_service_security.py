@@ -107,6 +107,11 @@ def test_upload_names_are_never_paths_and_a_non_video_fails_its_job(setup, clien
     files = JobFiles.of(data_dir, job["id"])
     assert not files.input_dir.exists() and not files.work.exists() and not files.checkpoint.exists()
     assert client.get(f"/v1/jobs/{job['id']}/result").status_code == 409
+    bad_masks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
+                            files={"masks": ("../m.zip", b"not a zip archive")})
+    assert bad_masks.status_code == 201
+    failed = wait_terminal(client, bad_masks.json()["id"])
+    assert failed["state"] == "failed" and "applied-mask export" in failed["error"]
 
 
 def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) -> None:
@@ -115,6 +120,9 @@ def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) 
         resp = post_path(client, tracks, "clip/video.mp4", settings)
         assert resp.status_code == 422, (settings, resp.text)
     assert client.post("/v1/jobs", data={"video_path": "clip/video.mp4"}).status_code == 422  # no tracks
+    both = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
+                       files={"tracks": ("gt.txt", tracks.read_bytes()), "masks": ("m.zip", b"PK")})
+    assert both.status_code == 422  # tracks and masks
     assert client.post("/v1/jobs", files={"tracks": ("gt.txt", tracks.read_bytes())}).status_code == 422  # no video
     assert client.get("/v1/jobs/" + "f" * 32).status_code == 404
     assert client.get("/v1/jobs/..%2F..%2Fjobs.sqlite").status_code in (404, 422)

@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from sammask.batch.checkpoint import CheckpointSegmenter
+from sammask.batch.masks_input import MaskFileSegmenter, tracks_from_masks
 from sammask.errors import InputFileError, SammaskError
 from sammask.masking.export import META_FILE
 from sammask.media.probe import check_input_file
 from sammask.pipeline import ProgressCallback, redact
-from sammask.segmentation import build_segmenter
+from sammask.segmentation import Segmenter, build_segmenter
 from sammask.settings import RedactSettings
+from sammask.tracks import Tracks
 
 logger = logging.getLogger(__name__)
 
@@ -34,21 +36,25 @@ class VideoTask:
 
     Attributes:
         input: input video.
-        tracks: tracks file (MOT ``.txt`` or sammask ``.json``, detected by content).
+        tracks: tracks file (MOT ``.txt`` or sammask ``.json``, detected by content); None
+            when ``masks`` is given.
         output: output video (written atomically).
         settings: :class:`RedactSettings`.
         report: where to write the run report (JSON), or None.
         save_masks: folder for the applied-mask export, or None.
         checkpoint: segmentation checkpoint file, or None (no resume).
+        masks: an applied-mask export folder to apply instead of tracks + segmentation
+            (:mod:`sammask.batch.masks_input`), or None.
     """
 
     input: Path
-    tracks: Path
+    tracks: Path | None
     output: Path
     settings: RedactSettings = field(default_factory=RedactSettings)
     report: Path | None = None
     save_masks: Path | None = None
     checkpoint: Path | None = None
+    masks: Path | None = None
 
 
 @dataclass(slots=True)
@@ -128,11 +134,16 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
     result = TaskResult(input=str(task.input), output=str(task.output), ok=False)
     seg: CheckpointSegmenter | None = None
     try:
-        segmenter = None
-        if task.checkpoint is not None:
+        segmenter: Segmenter | None = None
+        tracks: Tracks | Path | None = task.tracks
+        if task.masks is not None:
+            tracks, segmenter = tracks_from_masks(task.masks), MaskFileSegmenter(task.masks)
+        elif tracks is None:
+            raise InputFileError("a task needs a tracks file or a masks export")
+        elif task.checkpoint is not None:
             check_input_file(task.input)
-            if not task.tracks.is_file():
-                raise InputFileError(f"tracks file not found: {task.tracks}")
+            if not tracks.is_file():
+                raise InputFileError(f"tracks file not found: {tracks}")
             inner = build_segmenter(task.settings.segmenter, **task.settings.segmenter_options())
             try:
                 seg = CheckpointSegmenter(inner, task.checkpoint, task_fingerprint(task))
@@ -142,7 +153,7 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
             segmenter = seg
         if task.save_masks is not None:
             _clear_crashed_export(task.save_masks)
-        report = redact(task.input, task.tracks, task.output, task.settings, progress=progress,
+        report = redact(task.input, tracks, task.output, task.settings, progress=progress,
                         save_masks=task.save_masks, report_path=task.report, segmenter=segmenter)
         result.ok = True
         result.report = json.loads(report.to_json())

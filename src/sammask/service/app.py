@@ -4,7 +4,7 @@ Routes (OpenAPI at ``/docs``; all ``/v1`` routes need ``Authorization: Bearer <t
 server has a token):
 
 - ``POST /v1/jobs`` multipart: ``video`` (file) or ``video_path`` (under ``--allow-root``),
-  ``tracks`` (file), ``settings`` (JSON of :class:`~sammask.batch.options.JobSettings`);
+  ``tracks`` (file) or ``masks`` (zipped applied-mask export), ``settings`` (JSON of :class:`~sammask.batch.options.JobSettings`);
   header ``Idempotency-Key`` -> ``201`` job (``200`` with the same job on a retry).
 - ``GET /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events),
   ``GET /v1/jobs/{id}/result`` | ``/report`` | ``/masks``, ``DELETE /v1/jobs/{id}``.
@@ -160,6 +160,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     def create_job(
         video: Annotated[UploadFile | None, File(description="The video (any container FFmpeg reads).")] = None,
         tracks: Annotated[UploadFile | None, File(description="Tracks: MOT .txt or sammask .json.")] = None,
+        masks: Annotated[UploadFile | None, File(
+            description="Instead of tracks: masks to apply, a zipped applied-mask export (docs/masks-format.md).")] = None,
         video_path: Annotated[str | None, Form(description="A server-side video under --allow-root.")] = None,
         settings: Annotated[str | None, Form(description="JSON object of JobSettings.")] = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)] = None,
@@ -176,8 +178,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             raise HTTPException(422, f"invalid settings: {exc}") from None
         if (video is None) == (video_path is None):
             raise HTTPException(422, "send exactly one of 'video' (file) and 'video_path'")
-        if tracks is None:
-            raise HTTPException(422, "a 'tracks' file is required (MOT .txt or sammask .json)")
+        if (tracks is None) == (masks is None):
+            raise HTTPException(422, "send exactly one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
+                                     "(zipped applied-mask export)")
         if store.count(JobState.QUEUED) >= config.queue_size:
             raise HTTPException(503, f"queue full ({config.queue_size} jobs waiting); retry later",
                                 headers={"Retry-After": "10"})
@@ -193,8 +196,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
             else:
                 source = _resolve_under(config.allow_root, video_path or "")
                 name = display_name(source.name)
-            if _copy(tracks.file, incoming / "input" / "tracks") == 0:
-                raise HTTPException(422, "the uploaded tracks file is empty")
+            upload, stored = (tracks, "tracks") if tracks is not None else (masks, "masks.zip")
+            if _copy(upload.file, incoming / "input" / stored) == 0:
+                raise HTTPException(422, f"the uploaded {stored} file is empty")
             files.root.parent.mkdir(parents=True, exist_ok=True)
             incoming.rename(files.root)
         finally:

@@ -5,6 +5,7 @@
     DATA/jobs.sqlite                 job state (see store.py)
     DATA/jobs/<id>/input/video       the uploaded video (client file names are never used as paths)
     DATA/jobs/<id>/input/tracks      the uploaded tracks file (format detected by content)
+    DATA/jobs/<id>/input/masks.zip   or an uploaded applied-mask export (extracted to input/masks/)
     DATA/jobs/<id>/checkpoint.jsonl  segmentation checkpoint while the job runs
     DATA/jobs/<id>/work/             the current attempt's outputs (removed when an attempt starts)
     DATA/jobs/<id>/result/           output.mp4, report.json, masks.zip once done
@@ -51,6 +52,14 @@ class JobFiles:
     @property
     def tracks(self) -> Path:
         return self.input_dir / "tracks"
+
+    @property
+    def masks_upload(self) -> Path:
+        return self.input_dir / "masks.zip"
+
+    @property
+    def masks_input(self) -> Path:
+        return self.input_dir / "masks"
 
     @property
     def checkpoint(self) -> Path:

@@ -21,8 +21,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from sammask.batch.masks_input import extract_masks_zip
 from sammask.batch.options import JobSettings
 from sammask.batch.task import VideoTask, run_task
+from sammask.errors import SammaskError
 from sammask.service.layout import JobFiles
 from sammask.service.store import JobState, JobStore
 
@@ -75,14 +77,23 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
     except Exception as exc:  # noqa: BLE001 - validated at submission; recorded if it fails anyway
         store.finish(job_id, attempt, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
         return 0
+    masks = None
+    if files.masks_upload.is_file():
+        try:
+            masks = extract_masks_zip(files.masks_upload, files.masks_input)
+        except SammaskError as exc:
+            store.finish(job_id, attempt, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
+            shutil.rmtree(files.input_dir, ignore_errors=True)
+            return 0
     task = VideoTask(
         input=Path(rec.video_path),
-        tracks=files.tracks,
+        tracks=None if masks is not None else files.tracks,
         output=files.work / "output.mp4",
         settings=settings,
         report=files.work / "report.json",
         save_masks=files.work / "masks" if options.save_masks else None,
-        checkpoint=files.checkpoint,
+        checkpoint=None if masks is not None else files.checkpoint,
+        masks=masks,
     )
     t_start = time.monotonic()
     last = [0.0]
