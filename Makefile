@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean chromium
 
 # torch is pinned to 2.13.0 (the local CPU build on our machines; any other version pulls CUDA).
 # sam2 is the official code, hash-pinned, built without CUDA and without build isolation so that
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,detect,dev]"
+	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,dev]"
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/detect.txt
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt
 	touch $(STAMP)
@@ -28,7 +28,11 @@ demo: $(STAMP)
 		-o out/pingpong-redacted.mp4 --report out/pingpong-report.json -y
 	@echo "output: out/pingpong-redacted.mp4 (report: out/pingpong-report.json)"
 
-test: $(STAMP)
+# Browser tests drive Debian's chromium through Playwright (its own browser download fails here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium)
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 clean:

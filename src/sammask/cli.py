@@ -27,11 +27,13 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as _click_errors
 
 from sammask import __version__
+from sammask.batch.command import batch_command
 from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.eval.command import eval_command
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
+from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
 
 EXIT_USER_ERROR = 2
@@ -362,16 +364,25 @@ def detect_command(
     )
 
 
-@functools.wraps(eval_command)
-def _eval_entry(*args: Any, **kwargs: Any) -> None:
-    _setup_logging(verbose=False, quiet=False)
-    try:
-        eval_command(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
-        raise _fail(exc, verbose=False) from None
+def _entry(command: Any) -> Any:
+    """``command`` with sammask errors turned into one line and an exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        _setup_logging(verbose=False, quiet=False)
+        try:
+            command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+            raise _fail(exc, verbose=False) from None
+
+    return run
 
 
-app.command("eval")(_eval_entry)
+app.command("eval")(_entry(eval_command))
+app.command("serve")(_entry(serve_command))
+app.command("batch")(_entry(batch_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,236 @@
+"""``sammask batch``: plan the videos of a batch, run them (serial, process pool or Ray), summarize.
+
+Every video is one :class:`~sammask.batch.task.VideoTask` run by
+:func:`~sammask.batch.task.run_task`, the same function ``serve``'s workers run. Outputs land in
+``OUT_DIR/<name>.mp4`` (+ ``<name>.report.json``, ``<name>.masks/``) where ``<name>`` is the file's
+stem, or for a file found inside a directory argument its path below that directory with ``/``
+replaced by ``-`` (``davis/bus/video.mp4`` -> ``bus-video``). A video whose output and report
+both exist is skipped (outputs are written atomically, so a present output is a finished one);
+an interrupted video resumes from its checkpoint in ``OUT_DIR/.checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sammask.batch.task import TaskResult, VideoTask, run_task
+from sammask.errors import ConfigError, InputFileError
+from sammask.settings import RedactSettings
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+TRACKS_NAMES = ("{name}.tracks.json", "{name}.tracks.txt", "{name}.json", "{name}.txt")
+SIDECAR_NAMES = ("{stem}.tracks.json", "{stem}.tracks.txt", "{stem}.json", "{stem}.txt", "gt.txt", "gt/gt.txt")
+SUMMARY_FILE = "batch-summary.json"
+CHECKPOINT_DIR = ".checkpoints"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One video of a batch.
+
+    Attributes:
+        name: output base name (unique in the batch).
+        input: the video.
+        tracks: its tracks file, or None when none was found (the video then fails).
+        looked_for: where tracks were looked for (for the error message).
+    """
+
+    name: str
+    input: Path
+    tracks: Path | None
+    looked_for: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """What a batch did.
+
+    Attributes:
+        results: one :class:`TaskResult` per video, in plan order.
+        skipped: names of videos skipped because their output already existed.
+        seconds: wall-clock seconds of the whole batch.
+        backend: ``serial``, ``pool:N`` or ``ray:ADDRESS``.
+    """
+
+    results: list[TaskResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    backend: str = "serial"
+
+    @property
+    def failed(self) -> list[TaskResult]:
+        """Results of the videos that failed."""
+        return [r for r in self.results if not r.ok]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (``videos``, ``done``, ``failed``, ``skipped``, ``frames``, per-video results)."""
+        frames = sum((r.report or {}).get("frames", 0) for r in self.results if r.ok)
+        return {
+            "backend": self.backend,
+            "seconds": round(self.seconds, 3),
+            "videos": len(self.results),
+            "done": sum(r.ok for r in self.results),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "frames": frames,
+            "fps": round(frames / self.seconds, 3) if self.seconds > 0 else None,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+def _expand(arg: str) -> list[tuple[Path, str]]:
+    """``(video, name)`` pairs of one INPUTS argument (file, directory or glob)."""
+    p = Path(arg)
+    if p.is_dir():
+        found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_SUFFIXES)
+        return [(f, "-".join(f.relative_to(p).with_suffix("").parts)) for f in found]
+    if p.is_file():
+        return [(p, p.stem)]
+    matches = sorted(Path(m) for m in glob.glob(arg, recursive=True))
+    return [(m, m.stem) for m in matches if m.is_file() and m.suffix.lower() in VIDEO_SUFFIXES]
+
+
+def _find_tracks(video: Path, name: str, tracks_dir: Path | None) -> tuple[Path | None, tuple[str, ...]]:
+    if tracks_dir is not None:
+        candidates = [tracks_dir / t.format(name=name) for t in TRACKS_NAMES]
+    else:
+        candidates = [video.parent / t.format(stem=video.stem) for t in SIDECAR_NAMES]
+    for c in candidates:
+        if c.is_file():
+            return c, ()
+    return None, tuple(str(c) for c in candidates)
+
+
+def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None) -> list[BatchItem]:
+    """The videos named by ``inputs`` (files, directories searched recursively, globs).
+
+    Tracks: ``tracks_dir/<name>{.tracks,}.{json,txt}`` with ``tracks_dir``, else beside the
+    video: ``<stem>{.tracks,}.{json,txt}``, ``gt.txt`` or ``gt/gt.txt`` (DAVIS / MOTChallenge).
+
+    Raises:
+        InputFileError: an argument matches no video, or ``tracks_dir`` is not a folder.
+        ConfigError: two videos would get the same output name.
+    """
+    if tracks_dir is not None and not tracks_dir.is_dir():
+        raise InputFileError(f"--tracks-dir {tracks_dir} is not a folder")
+    items: list[BatchItem] = []
+    seen: dict[Path, str] = {}
+    names: dict[str, Path] = {}
+    for arg in inputs:
+        pairs = _expand(arg)
+        if not pairs:
+            raise InputFileError(f"no video found for input '{arg}' (files, folders or globs of {', '.join(VIDEO_SUFFIXES)})")
+        for video, name in pairs:
+            key = video.resolve()
+            if key in seen:
+                continue
+            if name in names:
+                raise ConfigError(f"{video} and {names[name]} would both be written as '{name}.mp4'; "
+                                  "pass their folders separately or rename one")
+            seen[key], names[name] = name, video
+            tracks, looked = _find_tracks(video, name, tracks_dir)
+            items.append(BatchItem(name, video, tracks, looked))
+    return items
+
+
+def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool) -> VideoTask:
+    return VideoTask(
+        input=item.input,
+        tracks=item.tracks or Path(os.devnull),
+        output=out_dir / f"{item.name}.mp4",
+        settings=settings,
+        report=out_dir / f"{item.name}.report.json",
+        save_masks=out_dir / f"{item.name}.masks" if save_masks else None,
+        checkpoint=out_dir / CHECKPOINT_DIR / f"{item.name}.jsonl",
+    )
+
+
+def run_batch(
+    items: list[BatchItem],
+    out_dir: Path,
+    settings: RedactSettings,
+    *,
+    jobs: int = 1,
+    ray_address: str | None = None,
+    save_masks: bool = False,
+    on_result: Callable[[TaskResult], None] | None = None,
+) -> BatchSummary:
+    """Run a planned batch and write ``OUT_DIR/batch-summary.json``.
+
+    Args:
+        items: from :func:`plan_batch`.
+        out_dir: output folder (created).
+        settings: settings of every video.
+        jobs: concurrent videos (``1`` runs in this process; more: a process pool; with Ray,
+            the CPUs of a local Ray started here).
+        ray_address: None (no Ray), ``"auto"`` (``$RAY_ADDRESS`` or a new local Ray) or a
+            cluster address: each video is a Ray task.
+        save_masks: also export each video's applied masks.
+        on_result: called with each :class:`TaskResult` as it completes.
+
+    Returns:
+        The :class:`BatchSummary` (per-video failures are in it; nothing is raised for them).
+    """
+    t0 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
+    summary = BatchSummary(backend="serial" if jobs <= 1 and ray_address is None else
+                           f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}")
+    by_name: dict[str, TaskResult] = {}
+    todo: list[tuple[BatchItem, VideoTask]] = []
+    for item in items:
+        task = _task(item, out_dir, settings, save_masks)
+        if item.tracks is None:
+            by_name[item.name] = TaskResult(
+                str(item.input), str(task.output), ok=False,
+                error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)})")
+        elif task.output.is_file() and task.report is not None and task.report.is_file():
+            summary.skipped.append(item.name)
+        else:
+            todo.append((item, task))
+
+    def record(name: str, result: TaskResult) -> None:
+        by_name[name] = result
+        if on_result is not None:
+            on_result(result)
+
+    if ray_address is not None:
+        from sammask.batch.ray_backend import run_on_ray
+
+        for name, result in zip([i.name for i, _ in todo], run_on_ray([t for _, t in todo], ray_address, jobs)):
+            record(name, result)
+    elif jobs <= 1:
+        for item, task in todo:
+            record(item.name, run_task(task))
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(run_task, task): (item.name, task) for item, task in todo}
+            for fut in as_completed(futures):
+                name, task = futures[fut]
+                try:
+                    result = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a worker process died: that video failed
+                    result = TaskResult(str(task.input), str(task.output), ok=False, user_error=False,
+                                        error=f"{type(exc).__name__}: worker process failed ({exc})")
+                record(name, result)
+    summary.results = [by_name[i.name] for i in items if i.name in by_name]
+    summary.seconds = time.perf_counter() - t0
+    path = out_dir / SUMMARY_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return summary
+

@@ -1,0 +1,152 @@
+"""Segmentation checkpoints, and ``sammask batch`` (serial, process pool, local Ray) over clips cut
+from shared DAVIS sequences."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from typer.testing import CliRunner
+
+from sammask.batch.checkpoint import CheckpointError, CheckpointSegmenter
+from sammask.batch.options import JobSettings
+from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
+from sammask.cli import app
+from sammask.masking.export import read_applied_masks
+from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
+from service_helpers import decoded_frames, make_clip
+
+
+class RandomMasks(Segmenter):
+    """Masks from a seeded RNG per frame (so every frame's answer is known), counting the frames it sees."""
+
+    name = "random"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        for fp in frames:
+            self.seen.append(fp.frame_idx)
+            rng = np.random.default_rng(fp.frame_idx)
+            masks = {p.track_id: rng.random(fp.image.shape[:2]) > 0.5 for p in fp.prompts}
+            if fp.frame_idx % 3 == 0 and fp.prompts:
+                masks[fp.prompts[0].track_id] = None  # "no mask": must come back as None
+            yield FrameMasks(fp.frame_idx, masks, {t: 0.5 for t in masks})
+
+
+def stream(n: int) -> Iterator[FramePrompts]:
+    image = np.zeros((6, 8, 3), np.uint8)
+    for i in range(n):
+        yield FramePrompts(i, image, [TrackPrompt(t, (0.0, 0.0, 4.0, 4.0)) for t in range(1 + i % 2)])
+
+
+def same(a: FrameMasks, b: FrameMasks) -> bool:
+    return a.frame_idx == b.frame_idx and a.masks.keys() == b.masks.keys() and all(
+        (a.masks[t] is None and b.masks[t] is None) or np.array_equal(a.masks[t], b.masks[t]) for t in a.masks)
+
+
+@settings(max_examples=20, deadline=None)
+@given(total=st.integers(1, 12), stop=st.integers(0, 12), torn=st.booleans())
+def test_checkpoint_resume_replays_finished_frames_and_equals_an_uninterrupted_run(total, stop, torn, tmp_path_factory):
+    stop = min(stop, total)
+    path = tmp_path_factory.mktemp("ck") / "ck.jsonl"
+    expected = list(RandomMasks().segment(stream(total)))
+    first = CheckpointSegmenter(RandomMasks(), path, "fp")
+    gen = first.segment(stream(total))
+    for _ in range(stop):
+        next(gen)
+    gen.close()  # the run stops here (a kill leaves the same file: lines are flushed one by one)
+    if torn:
+        with path.open("a") as fh:
+            fh.write('{"frame_idx": 99, "masks": {"1": {"size": [6, 8], "cou')
+    inner = RandomMasks()
+    second = CheckpointSegmenter(inner, path, "fp")
+    got = list(second.segment(stream(total)))
+    assert second.replayed == stop and second.segmented == total - stop
+    assert inner.seen == list(range(stop, total))  # finished frames are not segmented again
+    assert len(got) == total and all(same(a, b) for a, b in zip(got, expected))
+
+
+def test_checkpoint_of_another_run_is_discarded_and_a_mismatch_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "ck.jsonl"
+    list(CheckpointSegmenter(RandomMasks(), path, "run-a").segment(stream(4)))
+    inner = RandomMasks()
+    other = CheckpointSegmenter(inner, path, "run-b")
+    assert other.available == 0 and len(list(other.segment(stream(4)))) == 4 and inner.seen == [0, 1, 2, 3]
+    shifted = (FramePrompts(fp.frame_idx + 1, fp.image, fp.prompts) for fp in stream(4))
+    with pytest.raises(CheckpointError, match="frame 0"):
+        list(CheckpointSegmenter(RandomMasks(), path, "run-b").segment(shifted))
+
+
+@pytest.fixture(scope="module")
+def videos(davis_seq, tmp_path_factory) -> Path:
+    """A folder of three short clips in DAVIS layout (``<seq>/video.mp4`` + ``gt.txt``)."""
+    root = tmp_path_factory.mktemp("batch-in")
+    for seq in ("hike", "bus", "car-turn"):
+        make_clip(davis_seq(seq), root / seq, 8)
+    return root
+
+
+def outputs(out_dir: Path, names: list[str]) -> dict[str, list[np.ndarray]]:
+    return {n: decoded_frames(out_dir / f"{n}.mp4") for n in names}
+
+
+def test_batch_serial_pool_and_ray_write_the_same_masked_videos(videos: Path, tmp_path: Path) -> None:
+    items = plan_batch([str(videos)])
+    names = [i.name for i in items]
+    assert names == ["bus-video", "car-turn-video", "hike-video"]
+    settings = JobSettings(segmenter="box").to_redact_settings()
+    serial = run_batch(items, tmp_path / "serial", settings, save_masks=True)
+    assert serial.backend == "serial" and not serial.failed and len(serial.results) == 3
+    pool = run_batch(items, tmp_path / "pool", settings, jobs=2, save_masks=True)
+    ray = run_batch(items, tmp_path / "ray", settings, jobs=2, ray_address="auto", save_masks=True)
+    assert pool.backend == "pool:2" and ray.backend == "ray:auto"
+    assert not pool.failed and not ray.failed
+    ref = outputs(tmp_path / "serial", names)
+    for other in ("pool", "ray"):
+        for name in names:
+            ref_masks = [a.applied for a in read_applied_masks(tmp_path / "serial" / f"{name}.masks")]
+            masks = [a.applied for a in read_applied_masks(tmp_path / other / f"{name}.masks")]
+            assert len(masks) == len(ref_masks) == 8
+            assert all(np.array_equal(a, b) for a, b in zip(masks, ref_masks)), (other, name)
+        got = outputs(tmp_path / other, names)
+        for name in names:
+            assert len(got[name]) == 8
+            worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12))
+                        for a, b in zip(got[name], ref[name]))
+            assert worst >= 35.0, (other, name, worst)  # x264 is not bit-reproducible under load
+    summary = json.loads((tmp_path / "ray" / SUMMARY_FILE).read_text())
+    assert summary["done"] == 3 and summary["failed"] == 0 and summary["frames"] == 24
+    assert not any((tmp_path / "ray" / ".checkpoints").iterdir())  # checkpoints removed once done
+
+
+def test_batch_cli_reports_per_video_failures_and_skips_finished_outputs(videos: Path, tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for seq in ("hike", "bus"):
+        (inputs / f"{seq}.mp4").write_bytes((videos / seq / "video.mp4").read_bytes())
+    (inputs / "hike.txt").write_bytes((videos / "hike" / "gt.txt").read_bytes())  # bus has no tracks
+    (inputs / "broken.mp4").write_bytes(b"not a video")
+    (inputs / "broken.txt").write_bytes((videos / "hike" / "gt.txt").read_bytes())
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["batch", str(inputs / "*.mp4"), "-o", str(out), "--segmenter", "box"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 2, first.output
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    by_name = {Path(r["output"]).stem: r for r in summary["results"]}
+    assert by_name["hike"]["ok"] and by_name["hike"]["report"]["frames"] == 8
+    assert not by_name["bus"]["ok"] and "no tracks found" in by_name["bus"]["error"]
+    assert not by_name["broken"]["ok"] and by_name["broken"]["error"].startswith("MediaError")
+    assert not (out / "bus.mp4").exists() and not (out / "broken.mp4").exists()
+    assert "failed" in first.output and "hike" in first.output
+    mtime = (out / "hike.mp4").stat().st_mtime_ns
+    second = runner.invoke(app, args)
+    assert second.exit_code == 2
+    again = json.loads((out / SUMMARY_FILE).read_text())
+    assert again["skipped"] == 1 and again["failed"] == 2 and (out / "hike.mp4").stat().st_mtime_ns == mtime
