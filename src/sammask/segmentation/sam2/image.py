@@ -23,7 +23,7 @@ import numpy as np
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, TrackPrompt
 from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
-from sammask.settings import Sam2Settings
+from sammask.segmentation.sam2.options import Sam2Options
 
 if TYPE_CHECKING:
     import torch
@@ -156,7 +156,7 @@ class ImageStrategy:
     Args:
         model: a ``SAM2Base`` / ``SAM2VideoPredictor`` (eval mode) whose ``image_size`` is the
             input side used.
-        settings: :class:`~sammask.settings.Sam2Settings` (only informative here: the model
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options` (only informative here: the model
             already carries device and input size).
         use_previous_mask: feed each track's low-res logits from the last frame it was prompted
             on as the dense mask prompt alongside its box (temporal stability; only tracks
@@ -167,7 +167,7 @@ class ImageStrategy:
     def __init__(
         self,
         model: torch.nn.Module,
-        settings: Sam2Settings,
+        settings: Sam2Options,
         *,
         use_previous_mask: bool = False,
         on_frame: Callable[[int, int], None] | None = None,

@@ -1,6 +1,6 @@
 """The ``sam2`` segmenter: builds (or takes) a SAM 2 model and dispatches to a strategy.
 
-Strategies (``Sam2Settings.strategy``):
+Strategies (``Sam2Options.strategy``):
 
 - ``image``: :class:`~sammask.segmentation.sam2.image.ImageStrategy`, per-frame box prompts.
 - ``video``: ``sammask.segmentation.sam2.video.VideoStrategy``, propagation with bounded memory.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sammask.errors import ConfigError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
-from sammask.settings import Sam2Settings
+from sammask.segmentation.sam2.options import Sam2Options
 
 if TYPE_CHECKING:
     import torch
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Sam2Segmenter", "build_strategy"]
 
 
-def build_strategy(model: torch.nn.Module, settings: Sam2Settings) -> Any:
+def build_strategy(model: torch.nn.Module, settings: Sam2Options) -> Any:
     """Instantiate the strategy object named by ``settings.strategy`` (lazy imports).
 
     Raises:
@@ -51,7 +51,7 @@ class Sam2Segmenter(Segmenter):
     """SAM 2 segmenter front (registry name ``sam2``).
 
     Args:
-        settings: :class:`~sammask.settings.Sam2Settings` (model, checkpoint, device, strategy,
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options` (model, checkpoint, device, strategy,
             input_size, ...).
         model: an already built SAM 2 model (e.g. shared between runs, or random-init in
             tests); None -> :func:`~sammask.segmentation.sam2.model.build_sam2_model` from
@@ -65,7 +65,7 @@ class Sam2Segmenter(Segmenter):
 
     name: ClassVar[str] = "sam2"
 
-    def __init__(self, settings: Sam2Settings, model: torch.nn.Module | None = None) -> None:
+    def __init__(self, settings: Sam2Options, model: torch.nn.Module | None = None) -> None:
         if model is None:
             from sammask.segmentation.sam2.model import build_sam2_model
 
