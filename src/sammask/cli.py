@@ -80,6 +80,13 @@ def redact_command(
     input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native).")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy).")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    runtime: Annotated[
+        str | None, typer.Option(help="SAM 2 image-encoder runtime: auto | torch | compile | onnx | openvino. [default: auto]")
+    ] = None,
+    precision: Annotated[str | None, typer.Option(help="SAM 2 image-encoder precision: fp32 | bf16 | int8. [default: bf16]")] = None,
+    crop: Annotated[
+        bool | None, typer.Option("--crop/--no-crop", help="SAM 2 image strategy: encode a square around the boxes when it fits. [default: crop]")
+    ] = None,
     use_previous_mask: Annotated[
         bool, typer.Option("--use-previous-mask", help="SAM 2 image strategy: also prompt with the previous mask.")
     ] = False,
@@ -103,7 +110,7 @@ def redact_command(
             sam2=_override(
                 settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
                 input_size=input_size, chunk_size=chunk_size, offline=offline or None,
-                use_previous_mask=use_previous_mask or None,
+                use_previous_mask=use_previous_mask or None, runtime=runtime, precision=precision, crop=crop,
             ),
         )
         if quiet:

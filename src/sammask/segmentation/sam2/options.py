@@ -48,8 +48,8 @@ class Sam2Options:
             mask decoder under bf16 autocast with the torch-based runtimes).
         crop: ``image``: encode a square crop around the frame's boxes instead of the whole
             frame when the crop fits in the frame (see :func:`~sammask.segmentation.sam2.crop.plan_crop`).
-        export_cache: folder for exported encoders; None -> ``$XDG_CACHE_HOME/sammask/exports``
-            (``~/.cache/sammask/exports``).
+        export_cache: folder for exported encoders; None -> ``$SAMMASK_EXPORT_CACHE``, else
+            ``$XDG_CACHE_HOME/sammask/exports`` (``~/.cache/sammask/exports``).
 
     Raises:
         ConfigError: on an unknown strategy / device / runtime / precision, or an out-of-range

@@ -29,22 +29,38 @@ __all__ = ["Sam2Segmenter", "build_strategy"]
 def build_strategy(model: torch.nn.Module, settings: Sam2Options) -> Any:
     """Instantiate the strategy object named by ``settings.strategy`` (lazy imports).
 
+    Every strategy's image encoder runs on ``settings.runtime`` / ``settings.precision``
+    (:func:`~sammask.segmentation.sam2.runtime.build_encoder_runtime`). ``image`` calls it
+    directly (and alone uses ``settings.crop``); ``video`` and ``baseline`` get a shallow copy of
+    the model whose ``forward_image`` is the runtime's (:func:`~sammask.segmentation.sam2.runtime.with_encoder`),
+    so sam2's own predictor code runs unchanged around it. Memory attention, memory encoder,
+    prompt encoder and mask decoder stay torch fp32 in those two (they live inside
+    ``SAM2VideoPredictor``'s per-frame step, which cannot be swapped without forking it), and
+    crops are not used there (SAM 2's memory bank is in frame coordinates).
+
     Raises:
-        ConfigError: if the strategy is unknown.
+        ConfigError: if the strategy is unknown, or the runtime does not support the precision /
+            device (``RuntimeUnavailableError`` when it is not installed).
+        ModelLoadError: if the runtime's export fails.
     """
+    from sammask.segmentation.sam2.runtime import build_encoder_runtime, with_encoder
+
+    if settings.strategy not in ("image", "video", "baseline"):
+        raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
+    runtime = build_encoder_runtime(model, settings)
     if settings.strategy == "image":
         from sammask.segmentation.sam2.image import ImageStrategy
 
-        return ImageStrategy(model, settings, use_previous_mask=settings.use_previous_mask)
+        return ImageStrategy(model, settings, use_previous_mask=settings.use_previous_mask, runtime=runtime)
+    if not (runtime.name == "torch" and runtime.precision == "fp32"):
+        model = with_encoder(model, runtime)
     if settings.strategy == "video":
         from sammask.segmentation.sam2.video import VideoStrategy
 
         return VideoStrategy(model, settings)
-    if settings.strategy == "baseline":
-        from sammask.segmentation.sam2.video import BaselineStrategy
+    from sammask.segmentation.sam2.video import BaselineStrategy
 
-        return BaselineStrategy(model, settings)
-    raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
+    return BaselineStrategy(model, settings)
 
 
 class Sam2Segmenter(Segmenter):
