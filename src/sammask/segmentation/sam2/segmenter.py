@@ -76,12 +76,17 @@ class Sam2Segmenter(Segmenter):
     Raises:
         ConfigError: unknown model / strategy, device not available.
         WeightsNotFoundError: no weights found for ``settings.model``.
-        ModelLoadError: sam2 missing, or the checkpoint does not match the model.
+        ModelLoadError: sam2 missing, the checkpoint does not match the model, or the
+            runtime's export failed.
+        RuntimeUnavailableError: the runtime is not installed (checked before loading weights).
     """
 
     name: ClassVar[str] = "sam2"
 
     def __init__(self, settings: Sam2Options, model: torch.nn.Module | None = None) -> None:
+        from sammask.segmentation.sam2.runtime import resolve_runtime
+
+        resolve_runtime(settings, settings.device)  # a missing runtime fails before the weights load
         if model is None:
             from sammask.segmentation.sam2.model import build_sam2_model
 
