@@ -21,12 +21,14 @@ from sammask.segmentation.sam2.options import Sam2Options
 if TYPE_CHECKING:
     import torch
 
+    from sammask.segmentation.sam2.runtime import ImageEncoderRuntime
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["Sam2Segmenter", "build_strategy"]
 
 
-def build_strategy(model: torch.nn.Module, settings: Sam2Options) -> Any:
+def build_strategy(model: torch.nn.Module, settings: Sam2Options, runtime: ImageEncoderRuntime | None = None) -> Any:
     """Instantiate the strategy object named by ``settings.strategy`` (lazy imports).
 
     Every strategy's image encoder runs on ``settings.runtime`` / ``settings.precision``
@@ -47,7 +49,8 @@ def build_strategy(model: torch.nn.Module, settings: Sam2Options) -> Any:
 
     if settings.strategy not in ("image", "video", "baseline"):
         raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
-    runtime = build_encoder_runtime(model, settings)
+    if runtime is None:
+        runtime = build_encoder_runtime(model, settings)
     if settings.strategy == "image":
         from sammask.segmentation.sam2.image import ImageStrategy
 
@@ -72,6 +75,8 @@ class Sam2Segmenter(Segmenter):
         model: an already built SAM 2 model (e.g. shared between runs, or random-init in
             tests); None -> :func:`~sammask.segmentation.sam2.model.build_sam2_model` from
             ``settings``. A given model keeps its own ``image_size``.
+        runtime: an image-encoder runtime already built for ``model`` (shared between runs, so
+            that an export or compilation is not redone); None -> built from ``settings``.
 
     Raises:
         ConfigError: unknown model / strategy, device not available.
@@ -83,7 +88,12 @@ class Sam2Segmenter(Segmenter):
 
     name: ClassVar[str] = "sam2"
 
-    def __init__(self, settings: Sam2Options, model: torch.nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        settings: Sam2Options,
+        model: torch.nn.Module | None = None,
+        runtime: ImageEncoderRuntime | None = None,
+    ) -> None:
         from sammask.segmentation.sam2.runtime import resolve_runtime
 
         resolve_runtime(settings, settings.device)  # a missing runtime fails before the weights load
@@ -105,7 +115,7 @@ class Sam2Segmenter(Segmenter):
             )
         self.settings = settings
         self.model: torch.nn.Module | None = model
-        self.strategy: Any = build_strategy(model, settings)
+        self.strategy: Any = build_strategy(model, settings, runtime)
 
     def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
         """Segment a stream of frames with the configured strategy (see :class:`Segmenter`).
