@@ -144,7 +144,7 @@ def decode_boxes(
         rows = [i for i, m in enumerate(mask_prompts) if m is not None]
         masks_in = torch.stack([mask_prompts[i].to(dev, torch.float32) for i in rows])  # (k, 1, h, w)
         dense = dense.expand(n, -1, -1, -1).clone()
-        dense[rows] = pe._embed_masks(masks_in)
+        dense[rows] = pe._embed_masks(masks_in).to(dense.dtype)  # bf16 under autocast
     low_res, iou, _, _ = model.sam_mask_decoder(
         image_embeddings=features.image_embed,
         image_pe=pe.get_dense_pe(),
