@@ -197,6 +197,11 @@ def export_key(model: Any, runtime: str, artifact: str, image_size: int) -> str:
     return h.hexdigest()
 
 
+def _export_name(model: Any, runtime: str, artifact: str, size: int) -> str:
+    """Cache folder name of an export: ``{runtime}-{size}-{artifact}-{key prefix}``."""
+    return f"{runtime}-{size}-{artifact}-{export_key(model, runtime, artifact, size)[:24]}"
+
+
 def _cached_export(root: Path, name: str, filename: str, export: Callable[[Path], None]) -> tuple[Path, bool]:
     """Path of ``root/name/filename``, exporting it with ``export(tmp_folder)`` when absent.
 
@@ -338,9 +343,7 @@ class _OnnxEncoder(ImageEncoderRuntime):
         import torch
 
         ort = _require("onnx")
-        graph = _encoder_graph(model).to("cpu")
-        size = self.image_size
-        fp32_name = f"onnx-{size}-fp32-{export_key(model, 'onnx', 'fp32', size)[:24]}"
+        graph, size = _encoder_graph(model).to("cpu"), self.image_size
 
         def export_fp32(folder: Path) -> None:
             x = torch.zeros(1, 3, size, size)
@@ -351,18 +354,17 @@ class _OnnxEncoder(ImageEncoderRuntime):
                     output_names=["fpn0", "fpn1", "fpn2"], dynamo=False, opset_version=17,
                 )
 
-        path, hit = _cached_export(cache, fp32_name, "encoder.onnx", export_fp32)
+        path, hit = _cached_export(cache, _export_name(model, "onnx", "fp32", size), "encoder.onnx", export_fp32)
         if precision == "int8":
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            int8_name = f"onnx-{size}-int8-{export_key(model, 'onnx', 'int8', size)[:24]}"
             src = path
 
             def export_int8(folder: Path) -> None:
                 logger.info("quantizing the ONNX image encoder to dynamic int8 (%s)", folder)
                 quantize_dynamic(str(src), str(folder / "encoder.onnx"), weight_type=QuantType.QInt8)
 
-            path, hit = _cached_export(cache, int8_name, "encoder.onnx", export_int8)
+            path, hit = _cached_export(cache, _export_name(model, "onnx", "int8", size), "encoder.onnx", export_int8)
         so = ort.SessionOptions()
         so.intra_op_num_threads = _threads()
         so.inter_op_num_threads = 1
@@ -384,9 +386,7 @@ class _OpenVinoEncoder(ImageEncoderRuntime):
         import torch
 
         ov = _require("openvino")
-        graph = _encoder_graph(model).to("cpu")
-        size = self.image_size
-        name = f"openvino-{size}-fp32-{export_key(model, 'openvino', 'fp32', size)[:24]}"
+        graph, size = _encoder_graph(model).to("cpu"), self.image_size
 
         def export(folder: Path) -> None:
             logger.info("converting the SAM 2 image encoder at %d px to OpenVINO (%s)", size, folder)
@@ -394,7 +394,7 @@ class _OpenVinoEncoder(ImageEncoderRuntime):
                 converted = ov.convert_model(graph, example_input=torch.zeros(1, 3, size, size))
             ov.save_model(converted, str(folder / "encoder.xml"), compress_to_fp16=False)
 
-        path, hit = _cached_export(cache, name, "encoder.xml", export)
+        path, hit = _cached_export(cache, _export_name(model, "openvino", "fp32", size), "encoder.xml", export)
         config: dict[str, Any] = {"INFERENCE_NUM_THREADS": _threads(), "PERFORMANCE_HINT": "LATENCY"}
         if precision == "fp32":
             config["INFERENCE_PRECISION_HINT"] = "f32"
