@@ -259,3 +259,27 @@ def test_video_strategy_runs_its_encoder_on_the_runtime(tiny_model, schoolgirls)
     assert len(calls) == len(schoolgirls)
     ious = [_iou(g.masks[t], w.masks[t]) for g, w in zip(got, want) for t in w.masks]
     assert min(ious) >= 0.999
+
+
+def test_ini_and_cli_map_runtime_precision_crop(tmp_path):
+    from typer.testing import CliRunner
+
+    from sammask.cli import app
+    from sammask.settings import load_ini
+
+    ini = tmp_path / "config.ini"
+    ini.write_text("[sam2]\nruntime = onnx\nprecision = int8\ncrop = no\n")
+    s = load_ini(ini).sam2
+    assert (s.runtime, s.precision, s.crop) == ("onnx", "int8", False)
+    ini.write_text("[sam2]\ncrop = maybe\n")
+    with pytest.raises(ConfigError, match="crop must be yes or no"):
+        load_ini(ini)
+    ini.write_text("[sam2]\nruntime = tensorrt\n")
+    with pytest.raises(ConfigError, match="runtime must be one of"):
+        load_ini(ini)
+    res = CliRunner().invoke(app, [
+        "redact", "samples/pingpong-720p.mp4", "-t", "samples/pingpong.tracks.json", "-o", str(tmp_path / "o.mp4"),
+        "--segmenter", "sam2", "--runtime", "onnx", "--precision", "bf16", "--quiet",
+    ])
+    assert res.exit_code == 2 and "supports precision fp32 or int8" in res.output
+    assert not (tmp_path / "o.mp4").exists()
