@@ -54,7 +54,7 @@ from sammask.tracks.io import read_tracks
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "videos" / "pingpong-720p.mp4"
 TRACKS = REPO / "samples" / "pingpong.tracks.json"
-CLUSTER_BOXES = [(440.0, 120.0, 560.0, 420.0), (700.0, 100.0, 820.0, 400.0), (480.0, 380.0, 620.0, 560.0), (660.0, 400.0, 800.0, 580.0)]
+CLUSTER_BOXES = [(720.0, 150.0, 800.0, 350.0), (1100.0, 120.0, 1180.0, 330.0), (900.0, 420.0, 1000.0, 590.0), (780.0, 400.0, 860.0, 560.0)]
 EXTRA_BOXES = [(40.0, 60.0, 240.0, 420.0), (300.0, 80.0, 460.0, 300.0), (100.0, 450.0, 400.0, 700.0), (1080.0, 100.0, 1260.0, 500.0)]
 
 

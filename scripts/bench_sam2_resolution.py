@@ -8,7 +8,9 @@ encoded (the whole frame resized to S x S, or the square crop of
 The best such answer is the ground-truth mask area-averaged onto that grid (a cell's value is the
 object's share of it), minus 0.5, upsampled the same way. Its leak after ``d`` px of dilation
 is a lower bound for a real SAM 2 run at input S: whatever dilation this needs, real weights
-need at least as much.
+need at least as much. As in the pipeline, a mask that is empty or covers less than
+``min_coverage`` of its box is replaced by the box (``secure_mask``), then clipped to the box,
+then dilated.
 
 Frames are scaled to 1280x720 (nearest) so that the figures hold for the 720p footage of
 docs/benchmarks.md; boxes are gt.txt's, scaled the same. Every ``--every``-th frame is scored.
@@ -30,10 +32,12 @@ import numpy as np
 
 from sammask.eval.groundtruth import GroundTruthSequence
 from sammask.eval.metrics import boxes_mask, combine, evaluate_frame, summarize
-from sammask.masking.rules import dilate_mask
+from sammask.masking.options import MaskingOptions
+from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
 from sammask.segmentation.sam2.crop import plan_crop
 
 OUT_H, OUT_W = 720, 1280
+MIN_COVERAGE = MaskingOptions().min_coverage
 
 
 def sam2_resolution_mask(obj: np.ndarray, size: int) -> np.ndarray:
@@ -71,6 +75,9 @@ def study(seqs: list[GroundTruthSequence], size: int, crop: bool, dilations: lis
                             sam2_resolution_mask(window.cut(ids) == t, size)
                         )
                         masks[t] = m
+                for t, bbox in boxes.items():  # the pipeline's rule: fail-secure box, then clip to the box
+                    m, reason = secure_mask(masks[t], bbox, (OUT_H, OUT_W), MIN_COVERAGE)
+                    masks[t] = m if reason is not None else clip_to_box(m, bbox, 0)
             for d in dilations:
                 dil = {t: dilate_mask(m, d) for t, m in masks.items()}
                 applied = np.zeros((OUT_H, OUT_W), bool)
