@@ -15,6 +15,16 @@ Usage::
     python scripts/bench_sam2.py matrix --frames 8 [--sizes 1024 512] [--strides 1 4 8]
     python scripts/bench_sam2.py e2e --strategy image --tracks 5 --input-size 512 --stride 4 --frames 48
 
+    python scripts/bench_sam2.py runtimes --frames 20 --sizes 1024 512 384 --configs torch:fp32 openvino:bf16 ...
+
+``runtimes`` (issue 11) runs, for each input size and each ``runtime:precision[:crop][:preset]``
+config, the image strategy with 5 tracks at stride 1: the runtime's build time (export /
+conversion / compilation, cache bypassed), bare seconds per frame (after one warm-up frame), the
+end-to-end ``redact`` frames/s of the same frames and the ratio, the share of frames encoded as a
+crop, and the mask IoU against torch eager fp32 without crop at the same input size (random
+weights: a numerical agreement check, not a quality figure). ``--layout cluster`` puts the four
+extra boxes around the player (so crops apply) instead of spreading them over the frame.
+
 ``matrix`` prints one JSON line per (strategy, tracks, input size, stride): seconds per frame
 over all frames (warm-up included: a real run pays it too; the first frame is also reported).
 ``e2e`` times the bare segmenter over the clip's first N frames, then ``redact`` of the same N
@@ -44,6 +54,7 @@ from sammask.tracks.io import read_tracks
 REPO = Path(__file__).resolve().parents[1]
 VIDEO = REPO.parent / "shared" / "data" / "videos" / "pingpong-720p.mp4"
 TRACKS = REPO / "samples" / "pingpong.tracks.json"
+CLUSTER_BOXES = [(720.0, 150.0, 800.0, 350.0), (1100.0, 120.0, 1180.0, 330.0), (900.0, 420.0, 1000.0, 590.0), (780.0, 400.0, 860.0, 560.0)]
 EXTRA_BOXES = [(40.0, 60.0, 240.0, 420.0), (300.0, 80.0, 460.0, 300.0), (100.0, 450.0, 400.0, 700.0), (1080.0, 100.0, 1260.0, 500.0)]
 
 
@@ -57,12 +68,13 @@ def load_frames(n: int) -> list:
     return out
 
 
-def tracks_for(n_frames: int, n_tracks: int) -> Tracks:
+def tracks_for(n_frames: int, n_tracks: int, layout: str = "spread") -> Tracks:
     player = read_tracks(TRACKS)
+    extra = CLUSTER_BOXES if layout == "cluster" else EXTRA_BOXES
     dets = []
     for i in range(n_frames):
         dets += [d for d in player.on_frame(i)]
-        dets += [Detection(i, 2 + k, box) for k, box in enumerate(EXTRA_BOXES[: n_tracks - 1])]
+        dets += [Detection(i, 2 + k, box) for k, box in enumerate(extra[: n_tracks - 1])]
     return Tracks.from_detections(dets)
 
 
@@ -129,10 +141,89 @@ def e2e(args: argparse.Namespace) -> None:
     }), flush=True)
 
 
+def _iou_stats(masks: list, ref: list) -> tuple[float, float]:
+    ious = []
+    for fm, rm in zip(masks, ref):
+        for t, m in rm.items():
+            a, b = fm[t], m
+            union = (a | b).sum()
+            ious.append(float((a & b).sum() / union) if union else 1.0)
+    return sum(ious) / len(ious), min(ious)
+
+
+def runtimes(args: argparse.Namespace) -> None:
+    import os
+    import shutil
+
+    import torch
+
+    from sammask.media import trim_video
+    from sammask.pipeline import redact
+    from sammask.segmentation.sam2.runtime import build_encoder_runtime
+
+    frames = load_frames(args.frames + 1)  # frame 0 warms up
+    tracks = tracks_for(len(frames), 5, args.layout)
+    stream = [
+        FramePrompts(i, img, [TrackPrompt(d.track_id, d.bbox) for d in tracks.on_frame(i)]) for i, img in enumerate(frames)
+    ]
+    load = os.getloadavg()
+    print(json.dumps({"uptime_load": [round(x, 2) for x in load], "torch_threads": torch.get_num_threads(),
+                      "frames": args.frames, "layout": args.layout}), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        trim_video(VIDEO, clip, len(frames))
+        for size in args.sizes:
+            model = build_sam2_model("sam2.1_hiera_tiny", checkpoint=None, image_size=size, random_init=True)
+            ref = None
+            for cfg in args.configs:
+                parts = cfg.split(":")
+                runtime, precision = parts[0], parts[1]
+                crop = len(parts) > 2 and parts[2] == "crop"
+                preset = parts[3] if len(parts) > 3 else args.preset
+                if size in args.skip.get(cfg, ()):
+                    continue
+                opts = Sam2Settings(input_size=size, runtime=runtime, precision=precision, crop=crop,
+                                    export_cache=Path(tmp) / "exports")
+                shutil.rmtree(Path(tmp) / "exports", ignore_errors=True)
+                t0 = time.perf_counter()
+                rt = build_encoder_runtime(model, opts)
+                seg = Sam2Segmenter(opts, model=model, runtime=rt)
+                it = seg.segment(iter(stream))
+                next(it)  # warm-up frame (lazy compilation happens here)
+                build_s = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                masks = [fm.masks for fm in it]
+                bare = time.perf_counter() - t0
+                crops = seg.strategy.crops - (1 if seg.strategy.crops and len(masks) + 1 == seg.strategy.crops else 0)
+                if runtime == "torch" and precision == "fp32" and not crop:
+                    ref = masks
+                iou_mean, iou_min = _iou_stats(masks, ref) if ref is not None else (None, None)
+                settings = RedactSettings(segmenter="sam2", sam2=opts, encode=EncodeOptions(preset=preset))
+                seg2 = Sam2Segmenter(opts, model=model, runtime=rt)
+                t0 = time.perf_counter()
+                redact(clip, tracks, Path(tmp) / "out.mp4", settings, segmenter=seg2)
+                e2e_s = time.perf_counter() - t0
+                n = len(frames)
+                bare_pf = bare / args.frames
+                print(json.dumps({
+                    "size": size, "runtime": runtime, "precision": precision, "crop": crop, "preset": preset,
+                    "build_s": round(build_s, 1), "bare_s_per_frame": round(bare_pf, 3),
+                    "e2e_fps": round(n / e2e_s, 2), "ratio": round((e2e_s / n) / bare_pf, 3),
+                    "crop_frames": f"{seg.strategy.crops}/{n}",
+                    "iou_mean": None if iou_mean is None else round(iou_mean, 4),
+                    "iou_min": None if iou_min is None else round(iou_min, 4),
+                    "load": round(os.getloadavg()[0], 2),
+                }), flush=True)
+            del model
+
+
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=("matrix", "e2e"))
+    ap.add_argument("kind", choices=("matrix", "e2e", "runtimes"))
+    ap.add_argument("--configs", nargs="+", default=["torch:fp32", "openvino:bf16"])
+    ap.add_argument("--layout", choices=("spread", "cluster"), default="spread")
+    ap.add_argument("--skip", type=json.loads, default={}, help='JSON {"config": [sizes]} to leave out')
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 512])
     ap.add_argument("--strategies", nargs="+", default=["image", "video", "baseline"])
@@ -144,7 +235,9 @@ def main() -> None:
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--reprompt", action="store_true")
     args = ap.parse_args()
-    if args.kind == "e2e":
+    if args.kind == "runtimes":
+        runtimes(args)
+    elif args.kind == "e2e":
         args.tracks = args.tracks[0] if isinstance(args.tracks, list) else args.tracks
         e2e(args)
     else:

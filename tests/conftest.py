@@ -32,3 +32,15 @@ def davis_seq(shared_data: Path):
         pytest.fail(f"DAVIS sequence {name} not found under {shared_data}")
 
     return _get
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _export_cache(tmp_path_factory):
+    """SAM 2 runtime exports of this test session go to one temporary folder, not ~/.cache."""
+    old = os.environ.get("SAMMASK_EXPORT_CACHE")
+    os.environ["SAMMASK_EXPORT_CACHE"] = str(tmp_path_factory.mktemp("sam2-exports"))
+    yield
+    if old is None:
+        os.environ.pop("SAMMASK_EXPORT_CACHE", None)
+    else:
+        os.environ["SAMMASK_EXPORT_CACHE"] = old

@@ -18,6 +18,10 @@ SMALL_INPUT = 128
 
 TINY = "sam2.1_hiera_tiny"
 
+EXACT = {"runtime": "torch", "precision": "fp32", "crop": False}
+"""Sam2Options keywords for sam2's own code path (torch eager fp32, whole frame): tests that compare
+against sam2's predictors or pin exact outputs use these; the runtimes have their own tests."""
+
 
 def build_random_model(name: str = TINY, image_size: int = SMALL_INPUT, seed: int = 0):
     """Random-init published architecture ``name`` at ``image_size`` (eval, CPU), seeded."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sam2_helpers import SMALL_INPUT, read_frames, read_gt_boxes, tiny_checkpoint, tiny_model  # noqa: F401
+from sam2_helpers import EXACT, SMALL_INPUT, read_frames, read_gt_boxes, tiny_checkpoint, tiny_model  # noqa: F401
 
 from sammask.errors import SegmentationError
 from sammask.segmentation import build_segmenter
@@ -58,7 +58,7 @@ def test_one_mask_per_prompted_track_per_frame_and_no_encoder_without_prompts(
     frames, gt = schoolgirls
     assert len(frames) == N_FRAMES and frames[0].shape == (240, 432, 3)
     items = _prompts(frames, gt, skip={1})
-    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT))
+    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT))
     out = list(strategy.segment(iter(items)))
     assert [fm.frame_idx for fm in out] == list(range(N_FRAMES))
     assert all(isinstance(fm, FrameMasks) for fm in out)
@@ -93,7 +93,7 @@ def test_batched_decoder_equals_one_box_at_a_time(tiny_model, schoolgirls, encod
     assert torch.allclose(batched.iou, torch.cat([s.iou for s in singles]), atol=1e-5)
     assert torch.equal(batched.low_res_logits > 0, one_by_one > 0)
     # and the strategy's full-resolution masks are those of the batched call
-    fm = next(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT)).segment(_prompts(frames[:1], gt)))
+    fm = next(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT)).segment(_prompts(frames[:1], gt)))
     from sammask.segmentation.sam2.model import logits_to_mask
 
     for i, t in enumerate(tids):
@@ -103,7 +103,7 @@ def test_batched_decoder_equals_one_box_at_a_time(tiny_model, schoolgirls, encod
 def test_works_on_every_kth_frame_and_is_deterministic(tiny_model, schoolgirls):
     frames, gt = schoolgirls
     items = _prompts(frames, gt)
-    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT))
+    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT))
     every = list(strategy.segment(items))
     strided = list(strategy.segment(items[::2]))  # frames 0 and 2 only
     assert [fm.frame_idx for fm in strided] == [0, 2]
@@ -116,9 +116,9 @@ def test_works_on_every_kth_frame_and_is_deterministic(tiny_model, schoolgirls):
 def test_previous_mask_prompt_changes_later_frames_only(tiny_model, schoolgirls):
     frames, gt = schoolgirls
     items = _prompts(frames[:2], gt)
-    plain = list(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT)).segment(items))
+    plain = list(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT)).segment(items))
     prev = list(
-        ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT), use_previous_mask=True).segment(items)
+        ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT), use_previous_mask=True).segment(items)
     )
     # frame 0: no previous mask yet -> identical
     assert all(np.array_equal(plain[0].masks[t], prev[0].masks[t]) for t in gt[0])
@@ -132,13 +132,13 @@ def test_duplicate_track_prompt_uses_first_box(tiny_model, schoolgirls):
     b1, b2 = gt[0][1], gt[0][2]
     item = FramePrompts(0, frames[0], [TrackPrompt(1, b1), TrackPrompt(1, b2)])
     ref = FramePrompts(0, frames[0], [TrackPrompt(1, b1)])
-    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT))
+    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT))
     got, want = next(strategy.segment([item])), next(strategy.segment([ref]))
     assert list(got.masks) == [1] and np.array_equal(got.masks[1], want.masks[1])
 
 
 def test_bad_frame_raises_segmentation_error_naming_the_frame(tiny_model):
-    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT))
+    strategy = ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT))
     bad = FramePrompts(5, np.zeros((20, 30), dtype=np.uint8), [TrackPrompt(1, (1.0, 1.0, 10.0, 10.0))])
     with pytest.raises(SegmentationError, match=r"\(H, W, 3\) uint8"):
         next(strategy.segment([bad]))
@@ -146,7 +146,7 @@ def test_bad_frame_raises_segmentation_error_naming_the_frame(tiny_model):
 
 def test_sam2_segmenter_builds_from_settings_and_dispatches(tiny_model, tiny_checkpoint, schoolgirls):
     frames, gt = schoolgirls
-    settings = Sam2Settings(checkpoint=tiny_checkpoint, input_size=SMALL_INPUT, strategy="image", offline=True)
+    settings = Sam2Settings(checkpoint=tiny_checkpoint, input_size=SMALL_INPUT, strategy="image", offline=True, **EXACT)
     with build_segmenter("sam2", settings=settings) as seg:  # the registry path: loads the file
         assert isinstance(seg, Sam2Segmenter) and isinstance(seg.strategy, ImageStrategy)
         assert seg.model.image_size == SMALL_INPUT
@@ -159,6 +159,6 @@ def test_sam2_segmenter_builds_from_settings_and_dispatches(tiny_model, tiny_che
     from sammask.segmentation.sam2 import video
 
     for strategy, cls_name in (("video", "VideoStrategy"), ("baseline", "BaselineStrategy")):
-        s = Sam2Segmenter(Sam2Settings(input_size=SMALL_INPUT, strategy=strategy), model=tiny_model)
+        s = Sam2Segmenter(Sam2Settings(input_size=SMALL_INPUT, strategy=strategy, **EXACT), model=tiny_model)
         assert type(s.strategy) is getattr(video, cls_name)
         s.close()

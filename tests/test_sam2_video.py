@@ -33,6 +33,7 @@ from sammask.segmentation.sam2.video import (
     new_inference_state,
 )
 from sammask.settings import Sam2Settings
+from sam2_helpers import EXACT
 
 SIZE = 128  # model input side: published architecture, small input -> fast
 LOW = SIZE // 4  # SAM 2 low-res mask side
@@ -79,7 +80,7 @@ def dogs(davis_seq) -> tuple[list[np.ndarray], dict[int, list[TrackPrompt]]]:
 
 
 def settings(**kw) -> Sam2Settings:
-    return Sam2Settings(input_size=SIZE, strategy="video", **kw)
+    return Sam2Settings(input_size=SIZE, strategy="video", **{**EXACT, **kw})
 
 
 def box_logits(bbox, height: int, width: int) -> torch.Tensor:

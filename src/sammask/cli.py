@@ -122,6 +122,7 @@ _FLAGS = {
     "strength": "--strength", "dilate": "--dilate", "feather": "--feather", "stride": "--stride",
     "crf": "--crf", "preset": "--preset", "device": "--device", "strategy": "--strategy",
     "input_size": "--input-size", "chunk_size": "--chunk-size", "tracks_space": "--tracks-space",
+    "runtime": "--runtime", "precision": "--precision",
 }
 _LEADING_NAME = re.compile(r"^([a-z_]+)( must )")
 
@@ -174,6 +175,13 @@ def redact_command(
     input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native). [default: 1024]")] = None,
     chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy). [default: 300]")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    runtime: Annotated[
+        str | None, typer.Option(help="SAM 2 image-encoder runtime: auto | torch | compile | onnx | openvino. [default: auto]")
+    ] = None,
+    precision: Annotated[str | None, typer.Option(help="SAM 2 image-encoder precision: fp32 | bf16 | int8. [default: bf16]")] = None,
+    crop: Annotated[
+        bool | None, typer.Option("--crop/--no-crop", help="SAM 2 image strategy: encode a square around the boxes when it fits. [default: crop]")
+    ] = None,
     use_previous_mask: Annotated[
         bool, typer.Option("--use-previous-mask", help="SAM 2 image strategy: also prompt with the previous mask.")
     ] = False,
@@ -206,7 +214,7 @@ def redact_command(
                 sam2=_override(
                     settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
                     input_size=input_size, chunk_size=chunk_size, offline=offline or None,
-                    use_previous_mask=use_previous_mask or None,
+                    use_previous_mask=use_previous_mask or None, runtime=runtime, precision=precision, crop=crop,
                 ),
             )
         except ConfigError as exc:

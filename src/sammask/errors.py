@@ -47,6 +47,10 @@ class ConfigError(SammaskError, ValueError):
     """A setting (CLI flag or INI key) has an invalid value."""
 
 
+class RuntimeUnavailableError(ConfigError):
+    """A requested inference runtime (e.g. OpenVINO) is not installed; the message names the extra."""
+
+
 class ModelLoadError(SammaskError):
     """A segmentation model could not be built or its weights could not be loaded."""
 

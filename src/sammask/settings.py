@@ -8,13 +8,18 @@ The INI file is the original system's ``config.ini``; its ``[sam2]`` section key
                            ``model_path`` is set (the original plan), else ``grabcut``;
                            ``no`` -> ``box`` (the original rectangle behaviour)
 ``segmenter``              ``box`` | ``grabcut`` | ``sam2``
-``chunk_size``             :attr:`Sam2Settings.chunk_size` (frames)
-``model_path``             :attr:`Sam2Settings.checkpoint` (relative to the INI file's
+``chunk_size``             :attr:`Sam2Options.chunk_size` (frames)
+``model_path``             :attr:`Sam2Options.checkpoint` (relative to the INI file's
                            folder); an official file name also sets ``model``
-``model``                  :attr:`Sam2Settings.model`
-``device``                 :attr:`Sam2Settings.device` (``cpu`` | ``cuda`` | ``mps``)
-``strategy``               :attr:`Sam2Settings.strategy`
-``input_size``             :attr:`Sam2Settings.input_size` (pixels)
+``model``                  :attr:`Sam2Options.model`
+``device``                 :attr:`Sam2Options.device` (``cpu`` | ``cuda`` | ``mps``)
+``strategy``               :attr:`Sam2Options.strategy`
+``input_size``             :attr:`Sam2Options.input_size` (pixels)
+``runtime``                :attr:`Sam2Options.runtime` (``auto`` | ``torch`` | ``compile`` |
+                           ``onnx`` | ``openvino``)
+``precision``              :attr:`Sam2Options.precision` (``fp32`` | ``bf16`` | ``int8``)
+``crop``                   :attr:`Sam2Options.crop` (``yes`` | ``no``; the original
+                           ``crop_size`` is ignored: the crop is encoded at ``input_size``)
 ``stride``                 :attr:`RedactSettings.stride` (frames)
 ``mode``/``masking_range`` :class:`MaskMode` (``masking_range`` takes the original 1/2/3)
 ``effect``/``tool``        :class:`Effect`
@@ -39,52 +44,13 @@ from sammask.errors import ConfigError, InputFileError
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.media.types import EncodeOptions, VideoInfo
+from sammask.segmentation.sam2.options import Sam2Options
 
 logger = logging.getLogger(__name__)
 
-SAM2_STRATEGIES = ("image", "video", "baseline")
-
-
-@dataclass(frozen=True, slots=True)
-class Sam2Settings:
-    """Settings of the SAM 2 segmenter.
-
-    Attributes:
-        model: model name, e.g. ``sam2.1_hiera_tiny`` (see ``sammask.segmentation.sam2``).
-        checkpoint: local ``.pt`` file (official format); None -> Hugging Face hub cache.
-        device: ``cpu``, ``cuda`` or ``mps``.
-        strategy: ``image`` (per-frame box prompts), ``video`` (propagation with bounded
-            memory) or ``baseline`` (the original plan: chunked propagation from first boxes).
-        input_size: model input side in pixels (1024 native; smaller is faster).
-        chunk_size: frames per chunk for ``baseline`` (the original ``chunk_size``).
-        reprompt_iou: ``video``: re-prompt a track from its box when the IoU of the mask's
-            bbox with the detector box falls below this.
-        offline: never try the hub (also when ``HF_HUB_OFFLINE=1``).
-        use_previous_mask: ``image``: also prompt each track with its previous frame's mask
-            logits (temporal stability; effect on quality needs real weights to judge).
-    """
-
-    model: str = "sam2.1_hiera_tiny"
-    checkpoint: Path | None = None
-    device: str = "cpu"
-    strategy: str = "image"
-    input_size: int = 1024
-    chunk_size: int = 300
-    reprompt_iou: float = 0.5
-    offline: bool = False
-    use_previous_mask: bool = False
-
-    def __post_init__(self) -> None:
-        if self.strategy not in SAM2_STRATEGIES:
-            raise ConfigError(f"strategy must be one of {', '.join(SAM2_STRATEGIES)}, got '{self.strategy}'")
-        if self.device.split(":")[0] not in ("cpu", "cuda", "mps"):
-            raise ConfigError(f"device must be cpu, cuda or mps, got '{self.device}'")
-        if self.input_size < 64 or self.input_size % 16:
-            raise ConfigError(f"input_size must be a multiple of 16 and >= 64, got {self.input_size}")
-        if self.chunk_size < 1:
-            raise ConfigError(f"chunk_size must be >= 1 frame, got {self.chunk_size}")
-        if not 0.0 <= self.reprompt_iou <= 1.0:
-            raise ConfigError(f"reprompt_iou must be in [0, 1], got {self.reprompt_iou}")
+Sam2Settings = Sam2Options
+"""The SAM 2 segmenter's options, owned by the segmentation room
+(:class:`sammask.segmentation.sam2.options.Sam2Options`); this name is kept for callers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +62,7 @@ class RedactSettings:
         segmenter: registered segmenter name (``box``, ``grabcut``, ``sam2``).
         stride: keyframe stride in frames: segment every ``stride``-th frame of a track and
             carry masks by box motion in between (1 = every frame).
-        sam2: :class:`Sam2Settings` (used when ``segmenter == "sam2"``).
+        sam2: :class:`~sammask.segmentation.sam2.options.Sam2Options` (used when ``segmenter == "sam2"``).
         encode: :class:`EncodeOptions`.
         lenient: drop invalid detections (counted in the report) instead of failing.
         tracks_space: :class:`~sammask.geometry.TracksSpace` the detections' coordinates are in:
@@ -108,7 +74,7 @@ class RedactSettings:
     masking: MaskingOptions = field(default_factory=MaskingOptions)
     segmenter: str = "grabcut"
     stride: int = 1
-    sam2: Sam2Settings = field(default_factory=Sam2Settings)
+    sam2: Sam2Options = field(default_factory=Sam2Options)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     lenient: bool = False
     tracks_space: TracksSpace = TracksSpace.DISPLAY
@@ -264,9 +230,14 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         implied = model_from_checkpoint(p)
         if implied is not None and "model" not in sec:
             sam2["model"] = implied
-    for key in ("model", "device", "strategy"):
+    for key in ("model", "device", "strategy", "runtime", "precision"):
         if key in sec:
             sam2[key] = sec[key].strip()
+    if "crop" in sec:
+        val = sec["crop"].strip().lower()
+        if val not in _BOOL:
+            raise ConfigError(f"{path}: [sam2] crop must be yes or no, got '{val}'")
+        sam2["crop"] = _BOOL[val]
     if "crf" in sec:
         encode["crf"] = _int(sec, "crf")
     if "preset" in sec:

@@ -22,11 +22,14 @@ import numpy as np
 
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts, TrackPrompt
+from sammask.segmentation.sam2.crop import CropWindow, paste_masks, plan_crop
 from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
-from sammask.settings import Sam2Settings
+from sammask.segmentation.sam2.options import Sam2Options
 
 if TYPE_CHECKING:
     import torch
+
+    from sammask.segmentation.sam2.runtime import ImageEncoderRuntime
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +72,16 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def encode_image(model: torch.nn.Module, image: np.ndarray) -> ImageFeatures:
+def encode_image(
+    model: torch.nn.Module, image: np.ndarray, runtime: ImageEncoderRuntime | None = None
+) -> ImageFeatures:
     """Run SAM 2's image encoder on one frame (as ``SAM2ImagePredictor.set_image``).
 
     Args:
         model: a ``SAM2Base`` (e.g. from :func:`~sammask.segmentation.sam2.model.build_sam2_model`).
-        image: (H, W, 3) uint8 RGB frame.
+        image: (H, W, 3) uint8 RGB frame (or a crop of one).
+        runtime: the image encoder to run (:mod:`~sammask.segmentation.sam2.runtime`); None ->
+            ``model.forward_image`` (torch eager, fp32).
 
     Returns:
         :class:`ImageFeatures`.
@@ -84,7 +91,7 @@ def encode_image(model: torch.nn.Module, image: np.ndarray) -> ImageFeatures:
     """
     size = int(model.image_size)
     x = preprocess_frame(image, size, _model_device(model))[None]
-    backbone_out = model.forward_image(x)
+    backbone_out = (runtime.forward_image if runtime is not None else model.forward_image)(x)
     _, vision_feats, _, feat_sizes = model._prepare_backbone_features(backbone_out)
     if model.directly_add_no_mem_embed:
         vision_feats[-1] = vision_feats[-1] + model.no_mem_embed
@@ -137,7 +144,7 @@ def decode_boxes(
         rows = [i for i, m in enumerate(mask_prompts) if m is not None]
         masks_in = torch.stack([mask_prompts[i].to(dev, torch.float32) for i in rows])  # (k, 1, h, w)
         dense = dense.expand(n, -1, -1, -1).clone()
-        dense[rows] = pe._embed_masks(masks_in)
+        dense[rows] = pe._embed_masks(masks_in).to(dense.dtype)  # bf16 under autocast
     low_res, iou, _, _ = model.sam_mask_decoder(
         image_embeddings=features.image_embed,
         image_pe=pe.get_dense_pe(),
@@ -147,35 +154,59 @@ def decode_boxes(
         repeat_image=n > 1,
         high_res_features=features.high_res_feats,
     )
-    return DecodedMasks(low_res_logits=torch.clamp(low_res, -32.0, 32.0), iou=iou[:, 0].clamp(0.0, 1.0))
+    return DecodedMasks(
+        low_res_logits=torch.clamp(low_res.float(), -32.0, 32.0), iou=iou[:, 0].float().clamp(0.0, 1.0)
+    )
 
 
 class ImageStrategy:
     """SAM 2 per-frame box-prompted segmentation (strategy ``image``).
 
+    The image encoder runs on ``settings.runtime`` / ``settings.precision`` (built here from the
+    loaded model, see :func:`~sammask.segmentation.sam2.runtime.build_encoder_runtime`); the
+    prompt encoder and mask decoder run in torch, batched over the frame's boxes (bf16 autocast
+    when the precision is bf16). With ``settings.crop`` a frame whose boxes fit in a square
+    inside the frame is encoded as that square (:func:`~sammask.segmentation.sam2.crop.plan_crop`)
+    and the masks are pasted back in frame pixels; not combined with ``use_previous_mask``
+    (the previous logits are in another crop's coordinates).
+
     Args:
         model: a ``SAM2Base`` / ``SAM2VideoPredictor`` (eval mode) whose ``image_size`` is the
             input side used.
-        settings: :class:`~sammask.settings.Sam2Settings` (only informative here: the model
-            already carries device and input size).
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options` (``runtime``,
+            ``precision``, ``crop``, ``export_cache``; the model carries device and input size).
         use_previous_mask: feed each track's low-res logits from the last frame it was prompted
             on as the dense mask prompt alongside its box (temporal stability; only tracks
             prompted on the previous prompted frame are remembered, so memory is bounded).
         on_frame: optional callback ``(frame_idx, n_prompts) -> None`` after each frame.
+        runtime: an already built image-encoder runtime for ``model`` (shared between runs);
+            None -> built from ``settings``.
+
+    Raises:
+        RuntimeUnavailableError: the runtime is not installed (the message names the extra).
+        ConfigError: the runtime does not support the precision or the device.
+        ModelLoadError: the runtime's export failed.
     """
 
     def __init__(
         self,
         model: torch.nn.Module,
-        settings: Sam2Settings,
+        settings: Sam2Options,
         *,
         use_previous_mask: bool = False,
         on_frame: Callable[[int, int], None] | None = None,
+        runtime: ImageEncoderRuntime | None = None,
     ) -> None:
+        from sammask.segmentation.sam2.runtime import build_encoder_runtime
+
         self.model = model
         self.settings = settings
         self.use_previous_mask = use_previous_mask
         self.on_frame = on_frame
+        self.runtime = runtime if runtime is not None else build_encoder_runtime(model, settings)
+        self.crop = settings.crop and not use_previous_mask
+        self.crops = 0
+        """Frames encoded as a crop since the last :meth:`segment` started."""
         self._previous: dict[int, torch.Tensor] = {}
 
     def reset(self) -> None:
@@ -201,6 +232,7 @@ class ImageStrategy:
         import torch
 
         self.reset()  # a new stream: previous masks of another stream must not leak in
+        self.crops = 0
         for fp in frames:
             if not fp.prompts:
                 yield FrameMasks(frame_idx=fp.frame_idx)
@@ -226,15 +258,26 @@ class ImageStrategy:
     def _segment_frame(
         self, image: np.ndarray, prompts: list[TrackPrompt]
     ) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
-        features = encode_image(self.model, image)
+        height, width = image.shape[:2]
         boxes = np.array([p.bbox for p in prompts], dtype=np.float32).reshape(-1, 4)
+        window: CropWindow | None = None
+        if self.crop:
+            window = plan_crop(boxes, height, width, int(self.model.image_size))
+        if window is not None:
+            self.crops += 1
+            image = window.cut(image)
+            boxes = boxes - np.array([window.x0, window.y0, window.x0, window.y0], dtype=np.float32)
+        features = encode_image(self.model, image, self.runtime)
         mask_prompts = None
         if self.use_previous_mask:
             mask_prompts = [self._previous.get(p.track_id) for p in prompts]
-        out = decode_boxes(self.model, features, boxes, mask_prompts)
+        with self.runtime.decoder_context():
+            out = decode_boxes(self.model, features, boxes, mask_prompts)
         if self.use_previous_mask:
-            self._previous = {p.track_id: out.low_res_logits[i].clone() for i, p in enumerate(prompts)}
-        full = logits_to_mask(out.low_res_logits[:, 0], features.height, features.width)  # (N, H, W)
+            self._previous = {p.track_id: out.low_res_logits[i].float().clone() for i, p in enumerate(prompts)}
+        full = logits_to_mask(out.low_res_logits[:, 0], features.height, features.width)  # (N, h, w)
+        if window is not None:
+            full = paste_masks(full, window, height, width)  # (N, H, W)
         ious = out.iou.float().cpu().numpy()
         masks: dict[int, np.ndarray | None] = {}
         scores: dict[int, float] = {}

@@ -1,6 +1,6 @@
 """The ``sam2`` segmenter: builds (or takes) a SAM 2 model and dispatches to a strategy.
 
-Strategies (``Sam2Settings.strategy``):
+Strategies (``Sam2Options.strategy``):
 
 - ``image``: :class:`~sammask.segmentation.sam2.image.ImageStrategy`, per-frame box prompts.
 - ``video``: ``sammask.segmentation.sam2.video.VideoStrategy``, propagation with bounded memory.
@@ -16,56 +16,87 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sammask.errors import ConfigError
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
-from sammask.settings import Sam2Settings
+from sammask.segmentation.sam2.options import Sam2Options
 
 if TYPE_CHECKING:
     import torch
+
+    from sammask.segmentation.sam2.runtime import ImageEncoderRuntime
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Sam2Segmenter", "build_strategy"]
 
 
-def build_strategy(model: torch.nn.Module, settings: Sam2Settings) -> Any:
+def build_strategy(model: torch.nn.Module, settings: Sam2Options, runtime: ImageEncoderRuntime | None = None) -> Any:
     """Instantiate the strategy object named by ``settings.strategy`` (lazy imports).
 
+    Every strategy's image encoder runs on ``settings.runtime`` / ``settings.precision``
+    (:func:`~sammask.segmentation.sam2.runtime.build_encoder_runtime`). ``image`` calls it
+    directly (and alone uses ``settings.crop``); ``video`` and ``baseline`` get a shallow copy of
+    the model whose ``forward_image`` is the runtime's (:func:`~sammask.segmentation.sam2.runtime.with_encoder`),
+    so sam2's own predictor code runs unchanged around it. Memory attention, memory encoder,
+    prompt encoder and mask decoder stay torch fp32 in those two (they live inside
+    ``SAM2VideoPredictor``'s per-frame step, which cannot be swapped without forking it), and
+    crops are not used there (SAM 2's memory bank is in frame coordinates).
+
     Raises:
-        ConfigError: if the strategy is unknown.
+        ConfigError: if the strategy is unknown, or the runtime does not support the precision /
+            device (``RuntimeUnavailableError`` when it is not installed).
+        ModelLoadError: if the runtime's export fails.
     """
+    from sammask.segmentation.sam2.runtime import build_encoder_runtime, with_encoder
+
+    if settings.strategy not in ("image", "video", "baseline"):
+        raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
+    if runtime is None:
+        runtime = build_encoder_runtime(model, settings)
     if settings.strategy == "image":
         from sammask.segmentation.sam2.image import ImageStrategy
 
-        return ImageStrategy(model, settings, use_previous_mask=settings.use_previous_mask)
+        return ImageStrategy(model, settings, use_previous_mask=settings.use_previous_mask, runtime=runtime)
+    if not (runtime.name == "torch" and runtime.precision == "fp32"):
+        model = with_encoder(model, runtime)
     if settings.strategy == "video":
         from sammask.segmentation.sam2.video import VideoStrategy
 
         return VideoStrategy(model, settings)
-    if settings.strategy == "baseline":
-        from sammask.segmentation.sam2.video import BaselineStrategy
+    from sammask.segmentation.sam2.video import BaselineStrategy
 
-        return BaselineStrategy(model, settings)
-    raise ConfigError(f"unknown SAM 2 strategy '{settings.strategy}': choose image, video or baseline")
+    return BaselineStrategy(model, settings)
 
 
 class Sam2Segmenter(Segmenter):
     """SAM 2 segmenter front (registry name ``sam2``).
 
     Args:
-        settings: :class:`~sammask.settings.Sam2Settings` (model, checkpoint, device, strategy,
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options` (model, checkpoint, device, strategy,
             input_size, ...).
         model: an already built SAM 2 model (e.g. shared between runs, or random-init in
             tests); None -> :func:`~sammask.segmentation.sam2.model.build_sam2_model` from
             ``settings``. A given model keeps its own ``image_size``.
+        runtime: an image-encoder runtime already built for ``model`` (shared between runs, so
+            that an export or compilation is not redone); None -> built from ``settings``.
 
     Raises:
         ConfigError: unknown model / strategy, device not available.
         WeightsNotFoundError: no weights found for ``settings.model``.
-        ModelLoadError: sam2 missing, or the checkpoint does not match the model.
+        ModelLoadError: sam2 missing, the checkpoint does not match the model, or the
+            runtime's export failed.
+        RuntimeUnavailableError: the runtime is not installed (checked before loading weights).
     """
 
     name: ClassVar[str] = "sam2"
 
-    def __init__(self, settings: Sam2Settings, model: torch.nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        settings: Sam2Options,
+        model: torch.nn.Module | None = None,
+        runtime: ImageEncoderRuntime | None = None,
+    ) -> None:
+        from sammask.segmentation.sam2.runtime import resolve_runtime
+
+        resolve_runtime(settings, settings.device)  # a missing runtime fails before the weights load
         if model is None:
             from sammask.segmentation.sam2.model import build_sam2_model
 
@@ -84,7 +115,7 @@ class Sam2Segmenter(Segmenter):
             )
         self.settings = settings
         self.model: torch.nn.Module | None = model
-        self.strategy: Any = build_strategy(model, settings)
+        self.strategy: Any = build_strategy(model, settings, runtime)
 
     def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
         """Segment a stream of frames with the configured strategy (see :class:`Segmenter`).

@@ -46,7 +46,7 @@ import numpy as np
 
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts
-from sammask.settings import Sam2Settings
+from sammask.segmentation.sam2.options import Sam2Options
 from sammask.geometry import BBox, box_iou, mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -253,10 +253,10 @@ class VideoStrategy:
     Args:
         model: a ``SAM2VideoPredictor`` (from :func:`~sammask.segmentation.sam2.model.build_sam2_model`)
             in eval mode; its ``image_size`` is the input size used.
-        settings: :class:`~sammask.settings.Sam2Settings`; ``reprompt_iou`` is used.
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options`; ``reprompt_iou`` is used.
     """
 
-    def __init__(self, model: Any, settings: Sam2Settings) -> None:
+    def __init__(self, model: Any, settings: Sam2Options) -> None:
         self.model = model
         self.settings = settings
         self.reprompt_iou = settings.reprompt_iou
@@ -527,10 +527,10 @@ class BaselineStrategy:
 
     Args:
         model: a ``SAM2VideoPredictor`` in eval mode (its ``image_size`` is the input size).
-        settings: :class:`~sammask.settings.Sam2Settings`; ``chunk_size`` (frames) is used.
+        settings: :class:`~sammask.segmentation.sam2.options.Sam2Options`; ``chunk_size`` (frames) is used.
     """
 
-    def __init__(self, model: Any, settings: Sam2Settings) -> None:
+    def __init__(self, model: Any, settings: Sam2Options) -> None:
         self.model = model
         self.settings = settings
         self.chunk_size = settings.chunk_size
