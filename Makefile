@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test clean chromium
 
 # torch is pinned to 2.13.0 (the local CPU build on our machines; any other version pulls CUDA).
 # sam2 is the official code, hash-pinned, built without CUDA and without build isolation so that
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml requirements/sam2.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,dev]"
+	$(BIN)/pip install -q -e ".[sam2,dev,ui]"
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt
 	touch $(STAMP)
 
@@ -25,7 +25,12 @@ demo: $(STAMP)
 		-o out/pingpong-redacted.mp4 --report out/pingpong-report.json
 	@echo "output: out/pingpong-redacted.mp4 (report: out/pingpong-report.json)"
 
-test: $(STAMP)
+# Browser tests drive Debian's chromium through Playwright (Playwright's own browser download
+# is not available): install it when missing (CI runs as root).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
 clean:

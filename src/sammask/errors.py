@@ -61,3 +61,7 @@ class SegmentationError(SammaskError):
 
 class EvalError(SammaskError, ValueError):
     """Ground truth or applied masks for evaluation are missing or inconsistent."""
+
+
+class ExportError(SammaskError, ValueError):
+    """Masks could not be exported or an exported mask file could not be read back."""
