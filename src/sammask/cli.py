@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from sammask.errors import SammaskError
+from sammask.errors import ConfigError, SammaskError
 from sammask.eval.command import eval_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
@@ -61,8 +61,12 @@ def _override(obj: Any, **values: Any) -> Any:
 @app.command("redact")
 def redact_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
-    tracks: Annotated[Path, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4).")],
+    tracks: Annotated[Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json.")] = None,
+    masks: Annotated[
+        Path | None,
+        typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
+    ] = None,
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
     effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
@@ -106,8 +110,20 @@ def redact_command(
                 use_previous_mask=use_previous_mask or None,
             ),
         )
+        if (tracks is None) == (masks is None):
+            raise ConfigError("give exactly one of --tracks FILE or --masks FILE")
+        if masks is not None:
+            from sammask.annotate.redact import redact_masks
+
+            def run(**kw: Any) -> Any:
+                return redact_masks(input, masks, output, settings, **kw)
+        else:
+
+            def run(**kw: Any) -> Any:
+                return redact(input, tracks, output, settings, **kw)
+
         if quiet:
-            result = redact(input, tracks, output, settings, save_masks=save_masks, report_path=report)
+            result = run(save_masks=save_masks, report_path=report)
         else:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -116,9 +132,8 @@ def redact_command(
                 TextColumn("ETA"), TimeRemainingColumn(), transient=True,
             ) as bar:
                 task = bar.add_task("redact", total=1.0)
-                result = redact(
-                    input, tracks, output, settings, save_masks=save_masks, report_path=report,
-                    progress=lambda f: bar.update(task, completed=f),
+                result = run(
+                    save_masks=save_masks, report_path=report, progress=lambda f: bar.update(task, completed=f)
                 )
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
@@ -141,6 +156,27 @@ def _eval_entry(*args: Any, **kwargs: Any) -> None:
 
 
 app.command("eval")(_eval_entry)
+
+
+def _command_entry(module: str, name: str) -> Any:
+    """A CLI command from ``module`` whose errors become one line and an exit code."""
+    import importlib
+
+    fn = getattr(importlib.import_module(module), name)
+
+    @functools.wraps(fn)
+    def entry(*args: Any, **kwargs: Any) -> None:
+        _setup_logging(verbose=False, quiet=False)
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
+            raise _fail(exc, verbose=False) from None
+
+    return entry
+
+
+app.command("annotate")(_command_entry("sammask.annotate.command", "annotate_command"))
+app.command("ui")(_command_entry("sammask.ui.command", "ui_command"))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
 from sammask.geometry import BBox
 from sammask.masking.export import decode_mask, encode_mask
+
+if TYPE_CHECKING:
+    from sammask.export import MaskSource
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +351,17 @@ class Session:
         (empty dict for frames without masks); decoded one frame at a time."""
         for idx in range(self.num_frames):
             yield idx, {o: decode_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
+
+    def mask_source(self) -> MaskSource:
+        """The session's masks as a :class:`~sammask.export.MaskSource` (for ``redact_masks``)."""
+        from sammask.export import MaskFrame, MaskSource
+
+        def frames() -> Iterator[MaskFrame]:
+            for idx, masks in self.iter_masks():
+                if masks:
+                    yield MaskFrame(idx, masks)
+
+        return MaskSource(self.frames.path, "session", self.shape[1], self.shape[0], frames)
 
     def export(self, path: str | Path, format: str, **options: Any) -> Path:
         """Write the masks with :func:`sammask.export.write_masks` (``coco``, ``png``, ``yolo``,
