@@ -57,9 +57,10 @@ def score(session, seq, objs, frames=None):
     return J, F, per_frame, {o: v[0] for o, v in per.items()}
 
 
-def correction(session, seq, objs, per_obj):
-    """Click once on the worst frame and re-propagate forward; returns (frame, label, J_before, J_after)."""
-    n = session.num_frames
+def correction(session, seq, objs, per_obj, stop):
+    """Click once on the worst frame (of 0..stop) and re-propagate forward to ``stop``; returns
+    (frame, obj_id, label, J of the frame before)."""
+    n = stop + 1
     frame_j = [np.mean([per_obj[o][f] for o in objs]) for f in range(n)]
     k = int(np.argmin(frame_j))
     worst = min(objs, key=lambda o: per_obj[o][k])
@@ -83,7 +84,7 @@ def correction(session, seq, objs, per_obj):
     region = rfn if label == 1 else rfp
     before = frame_j[k]
     session.add_points(k, worst, [interior(region)], [label])
-    for _ in session.propagate("forward", start=k, obj_ids=objs):
+    for _ in session.propagate("forward", start=k, obj_ids=objs, max_frames=stop - k):
         pass
     return k, worst, label, float(before)
 
@@ -130,7 +131,7 @@ def main() -> None:
                 row[protocol] = {"J": J, "F": F, "JF": (J + F) / 2, "seconds": secs,
                                  "fps": (stop + 1) / secs, "J_frame0": per_frame[0]}
                 if protocol == "click":
-                    k, obj, label, before = correction(s, seq, objs, {o: v for o, v in per_obj.items()})
+                    k, obj, label, before = correction(s, seq, objs, per_obj, stop)
                     J2, F2, per_frame2, _ = score(s, seq, objs, frames)
                     row["corrected"] = {"frame": k, "obj_id": obj, "label": label, "J_frame_before": before,
                                         "J_frame_after": per_frame2[k], "J": J2, "F": F2, "JF": (J2 + F2) / 2}
