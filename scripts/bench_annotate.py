@@ -89,15 +89,42 @@ def correction(session, seq, objs, per_obj, stop):
     return k, worst, label, float(before)
 
 
+def markdown(summary: dict) -> str:
+    """Per-sequence table (J, F, J&F of the click, box and corrected runs) and the mean row."""
+    head = ("| sequence | objects | frames | click J | click F | click J&F | box J | box F | box J&F "
+            "| corrected frame (J before -> after) | corrected J&F | frames/s (click) |")
+    lines = [head, "|" + "---|" * 12]
+    for r in summary["rows"]:
+        c, b, k = r["click"], r["box"], r["corrected"]
+        lines.append(
+            f"| {r['sequence']} | {r['objects']} | {r['frames']} | {c['J']:.3f} | {c['F']:.3f} | {c['JF']:.3f} "
+            f"| {b['J']:.3f} | {b['F']:.3f} | {b['JF']:.3f} | {k['frame']} ({'+' if k['label'] else '-'} click: "
+            f"{k['J_frame_before']:.2f} -> {k['J_frame_after']:.2f}) | {k['JF']:.3f} | {c['fps']:.2f} |"
+        )
+    m = summary["mean"]
+    lines.append(
+        f"| **mean** | | | **{m['click']['J']:.3f}** | **{m['click']['F']:.3f}** | **{m['click']['JF']:.3f}** "
+        f"| **{m['box']['J']:.3f}** | **{m['box']['F']:.3f}** | **{m['box']['JF']:.3f}** | "
+        f"| **{m['corrected']['JF']:.3f}** | |"
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("sequences", nargs="+", type=Path)
-    ap.add_argument("-o", "--out", type=Path, required=True)
+    ap.add_argument("sequences", nargs="*", type=Path)
+    ap.add_argument("-o", "--out", type=Path)
+    ap.add_argument("--table", type=Path, help="print the markdown table of a results JSON and exit")
     ap.add_argument("--backend", default="classical")
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--input-size", type=int, default=1024)
     ap.add_argument("--frames-limit", type=int, default=None)
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text(encoding="utf-8"))))
+        return
+    if not args.sequences or args.out is None:
+        ap.error("give sequence folders and -o OUT.json (or --table RESULTS.json)")
 
     from sammask.annotate import Session, build_backend
     from sammask.eval.groundtruth import GroundTruthSequence

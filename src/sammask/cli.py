@@ -17,7 +17,6 @@ from typing import Annotated, Any
 import typer
 
 from sammask.errors import ConfigError, SammaskError
-from sammask.eval.command import eval_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
@@ -146,18 +145,6 @@ def redact_command(
     )
 
 
-@functools.wraps(eval_command)
-def _eval_entry(*args: Any, **kwargs: Any) -> None:
-    _setup_logging(verbose=False, quiet=False)
-    try:
-        eval_command(*args, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
-        raise _fail(exc, verbose=False) from None
-
-
-app.command("eval")(_eval_entry)
-
-
 def _command_entry(module: str, name: str) -> Any:
     """A CLI command from ``module`` whose errors become one line and an exit code."""
     import importlib
@@ -175,6 +162,7 @@ def _command_entry(module: str, name: str) -> Any:
     return entry
 
 
+app.command("eval")(_command_entry("sammask.eval.command", "eval_command"))
 app.command("annotate")(_command_entry("sammask.annotate.command", "annotate_command"))
 app.command("ui")(_command_entry("sammask.ui.command", "ui_command"))
 
