@@ -91,7 +91,7 @@ def test_browser_click_propagate_download(server, davis_seq, tmp_path):
             target = tmp_path / "downloaded.json"
             info.value.save_as(target)
             page.locator("#sammask-redact").click()
-            wait_status(page, "Redacted 80 frames, 1 objects (0 box fallbacks)")
+            wait_status(page, "Redacted 80 frames, 1 object (0 box fallbacks)")
             with page.expect_download() as info:
                 page.locator("#sammask-redacted a").first.click()
             redacted = tmp_path / "redacted.mp4"

@@ -264,7 +264,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                                   progress=lambda x: progress(x, desc="redact"))
         except SammaskError as exc:
             return None, f"Error: {exc}"
-        return str(out), (f"Redacted {report.frames} frames, {report.tracks} objects "
+        objects = f"{report.tracks} object{'' if report.tracks == 1 else 's'}"
+        return str(out), (f"Redacted {report.frames} frames, {objects} "
                           f"({report.fallback_total} box fallbacks): {out.name}.")
 
     with gr.Blocks(title="sammask annotator") as app:

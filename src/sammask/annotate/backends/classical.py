@@ -5,8 +5,9 @@ Prompted frame (:meth:`ClassicalBackend.predict`): OpenCV GrabCut (Rother, Kolmo
 region of interest, seeded by
 
 - a box: probable foreground inside, definite background outside (a margin of the box around it);
-- the object's current mask on the frame (a correction): probable foreground where it is set,
-  probable background elsewhere in the region;
+- the object's current mask on the frame (a correction): probable foreground where it is set
+  and in a disc (``click_radius``) around each positive click outside it, probable background
+  elsewhere in the region;
 - clicks only: probable foreground in a disc around the positive clicks (radius
   ``click_radius`` x the frame's shorter side), probable background elsewhere in the frame;
 
@@ -142,14 +143,18 @@ class ClassicalBackend(AnnotateBackend):
         elif current is not None and current.any():
             b = mask_bounds(current)
             assert b is not None
+            radius = round(self.click_radius * min(h, w))
             pts = np.concatenate([pos, neg]) if len(pos) + len(neg) else np.zeros((0, 2))
-            xs = [b[0], b[2], *pts[:, 0].tolist()]
-            ys = [b[1], b[3], *pts[:, 1].tolist()]
+            xs = [b[0], b[2], *(pts[:, 0] - radius).tolist(), *(pts[:, 0] + radius).tolist()]
+            ys = [b[1], b[3], *(pts[:, 1] - radius).tolist(), *(pts[:, 1] + radius).tolist()]
             bx0, bx1, by0, by1 = min(xs), max(xs), min(ys), max(ys)
             mx, my = math.ceil(0.25 * (bx1 - bx0)) + 8, math.ceil(0.25 * (by1 - by0)) + 8
             roi = (max(int(bx0) - mx, 0), max(int(by0) - my, 0), min(int(bx1) + mx, w), min(int(by1) + my, h))
             seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
             seed[current] = cv2.GC_PR_FGD
+            # a positive click where the mask is not: the object is (also) there
+            _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]],
+                  radius, cv2.GC_PR_FGD)
             keep_box = None
         else:
             roi = (0, 0, w, h)
@@ -166,7 +171,7 @@ class ClassicalBackend(AnnotateBackend):
                 fg = seed == cv2.GC_PR_FGD
             else:
                 raise SegmentationError(f"GrabCut failed on frame {frame_idx} for object {obj_id}")
-        fg = _keep_touching(fg, pos, keep_box)
+        fg = _keep_touching(fg, pos, keep_box, current)
         # the clicks are hard labels whatever the cut did
         hard = np.full((h, w), 255, np.uint8)
         _disc(hard, pos, self.hard_radius, 1)
@@ -303,9 +308,12 @@ def _warp(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
     return out >= 0.5
 
 
-def _keep_touching(fg: np.ndarray, positive: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
-    """Keep the connected components of ``fg`` that hold a positive click or, without clicks,
-    the largest one (within ``box`` when given)."""
+def _keep_touching(
+    fg: np.ndarray, positive: np.ndarray, box: tuple[int, int, int, int] | None, prior: np.ndarray | None = None
+) -> np.ndarray:
+    """Keep the connected components of ``fg`` that hold a positive click or overlap the
+    ``prior`` mask (a correction keeps the object it corrects); without either, every component
+    with a box, else the largest one."""
     import cv2
 
     n, labels = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
@@ -317,6 +325,8 @@ def _keep_touching(fg: np.ndarray, positive: np.ndarray, box: tuple[int, int, in
         c, r = min(max(int(x), 0), w - 1), min(max(int(y), 0), h - 1)
         if labels[r, c] > 0:
             keep.add(int(labels[r, c]))
+    if prior is not None:
+        keep.update(int(v) for v in np.unique(labels[prior & fg]) if v > 0)
     if not keep:
         counts = np.bincount(labels.ravel(), minlength=n)
         counts[0] = 0
