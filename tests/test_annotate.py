@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sammask.annotate import Session
 from sammask.annotate.frames import FrameSource
@@ -174,3 +176,70 @@ def test_frame_source_random_access_matches_the_reader(seq):
         assert len(src._cache) <= 8  # bounded
         with pytest.raises(MediaError):
             src.frame(len(reference))
+
+
+@pytest.fixture(scope="module")
+def square_clip(tmp_path_factory):
+    """A 10-frame 64x48 clip of a bright square moving right on a dark textured background."""
+    import av
+
+    path = tmp_path_factory.mktemp("sq") / "square.mp4"
+    rng = np.random.default_rng(0)
+    bg = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
+        st.options = {"qp": "0"}
+        for i in range(10):
+            img = bg.copy()
+            img[14:34, 8 + 3 * i : 28 + 3 * i] = (230, 200, 40)
+            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def _snapshot(s: Session):
+    return (
+        {k: (p.points.tolist(), p.labels.tolist(), p.box) for k, p in s.prompts().items()},
+        {f: {o: m.tobytes() for o, m in s.mask(f).items()} for f in range(s.num_frames)},
+    )
+
+
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("point"), st.integers(0, 9), st.integers(1, 3), st.integers(0, 1)),
+        st.tuples(st.just("box"), st.integers(0, 9), st.integers(1, 3), st.just(0)),
+        st.tuples(st.just("propagate"), st.integers(0, 9), st.sampled_from(["forward", "backward", "both"]), st.just(0)),
+        st.tuples(st.just("remove"), st.just(0), st.integers(1, 3), st.just(0)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(ops=_ops)
+def test_undo_restores_every_earlier_state(square_clip, ops):
+    with Session.open(square_clip) as s:
+        snapshots = []
+        for kind, f, a, b in ops:
+            x = 18 + 3 * f
+            if kind == "propagate":
+                if s.mask(f):
+                    list(s.propagate(a, start=f, max_frames=3))
+                continue
+            if kind == "remove" and a not in s.objects:
+                continue
+            snapshots.append(_snapshot(s))
+            if kind == "point":
+                s.add_points(f, a, [[x, 24 if b else 5]], [1 - b if b else 1])
+            elif kind == "box":
+                s.add_box(f, a, (x - 10, 14, x + 10, 34))
+            else:
+                s.remove_object(a)
+        for before in reversed(snapshots):
+            assert s.undo() is not None
+            assert _snapshot(s) == before
+        assert s.undo() is None and s.objects == []

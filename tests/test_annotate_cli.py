@@ -110,6 +110,10 @@ def test_annotate_cli_errors_are_one_line(girls, tmp_path):
     assert res.exit_code == 2 and "unknown export format" in res.output
     res = run("annotate", clip, "--prompts", bad, "-o", tmp_path / "o")
     assert res.exit_code == 2 and "outside the video" in res.output
+    res = run("annotate", clip, "--prompts", bad, "-o", tmp_path / "o", "--device", "cuda")
+    assert res.exit_code == 2 and "--backend sam2" in res.output
+    res = run("ui", "--backend", "yolo")
+    assert res.exit_code == 2 and "unknown annotation backend 'yolo'" in res.output
 
 
 def settings() -> RedactSettings:

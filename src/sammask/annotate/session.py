@@ -363,7 +363,7 @@ class Session:
 
         return MaskSource(self.frames.path, "session", self.shape[1], self.shape[0], frames)
 
-    def export(self, path: str | Path, format: str, **options: Any) -> Path:
+    def export(self, path: str | Path, format: str) -> Path:
         """Write the masks with :func:`sammask.export.write_masks` (``coco``, ``png``, ``yolo``,
         ``mots``, ``tracks``); returns the written path.
 
@@ -375,7 +375,7 @@ class Session:
 
         return write_masks(
             self.iter_masks(), Path(path), format, width=self.shape[1], height=self.shape[0],
-            frames=self.frames.frame, **options,
+            frames=self.frames.frame,
         )
 
     # -- editing -----------------------------------------------------------------------------

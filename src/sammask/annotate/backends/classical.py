@@ -123,7 +123,8 @@ class ClassicalBackend(AnnotateBackend):
         """GrabCut from the prompt (see the module docstring).
 
         Returns:
-            (H, W) bool mask; contains every positive click's pixel and no negative click's.
+            (H, W) bool mask; contains every positive click's pixel and no negative click's
+            (empty for negative clicks alone on a frame where the object has no mask).
 
         Raises:
             SegmentationError: if OpenCV's GrabCut fails.
@@ -156,6 +157,8 @@ class ClassicalBackend(AnnotateBackend):
             _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]],
                   radius, cv2.GC_PR_FGD)
             keep_box = None
+        elif len(pos) == 0:
+            return np.zeros((h, w), bool)  # negative clicks only: nothing is the object
         else:
             roi = (0, 0, w, h)
             seed[:] = cv2.GC_PR_BGD
