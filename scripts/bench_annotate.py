@@ -119,9 +119,18 @@ def main() -> None:
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--input-size", type=int, default=1024)
     ap.add_argument("--frames-limit", type=int, default=None)
+    ap.add_argument("--protocols", default="click,box", help="comma list of click, box (the correction needs click)")
+    ap.add_argument("--box-from", type=Path, help="--table: take the box columns from this results JSON")
     args = ap.parse_args()
     if args.table:
-        print(markdown(json.loads(args.table.read_text(encoding="utf-8"))))
+        summary = json.loads(args.table.read_text(encoding="utf-8"))
+        if args.box_from:
+            other = json.loads(args.box_from.read_text(encoding="utf-8"))
+            boxes = {r["sequence"]: r["box"] for r in other["rows"]}
+            for r in summary["rows"]:
+                r["box"] = boxes[r["sequence"]]
+            summary["mean"]["box"] = other["mean"]["box"]
+        print(markdown(summary))
         return
     if not args.sequences or args.out is None:
         ap.error("give sequence folders and -o OUT.json (or --table RESULTS.json)")
@@ -141,7 +150,7 @@ def main() -> None:
         ids0 = seq.mask(0)
         objs = [o for o in seq.object_ids if (ids0 == o).any()]
         row = {"sequence": seq.name, "objects": len(objs), "frames": seq.num_frames}
-        for protocol in ("click", "box"):
+        for protocol in args.protocols.split(","):
             with Session.open(seq.video_path, make_backend()) as s:
                 t0 = time.perf_counter()
                 for o in objs:
@@ -168,7 +177,7 @@ def main() -> None:
     summary = {
         "backend": args.backend, "random_weights": args.random_weights, "sequences": len(rows),
         "load_avg": os.getloadavg(), "seconds": time.perf_counter() - t_all,
-        "mean": {p: {k: mean(p, k) for k in ("J", "F", "JF")} for p in ("click", "box", "corrected")},
+        "mean": {p: {k: mean(p, k) for k in ("J", "F", "JF")} for p in ("click", "box", "corrected") if p in rows[0]},
         "rows": rows,
     }
     args.out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -53,8 +53,8 @@ def annotate_command(
                                      "offline": offline or None}.items() if v is not None}
     elif any(v is not None for v in (model, model_path, device)) or offline:
         raise ConfigError("--model, --model-path, --device and --offline are for --backend sam2")
-    out.mkdir(parents=True, exist_ok=True)
     with Session.open(video, backend, **options) as session:
+        out.mkdir(parents=True, exist_ok=True)
         last = [-1]
 
         def progress(done: int, total: int) -> None:

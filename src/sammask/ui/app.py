@@ -64,9 +64,20 @@ class TabState:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sammask-ui-")))
 
     def close(self) -> None:
+        """Close the session (the video stays where it is)."""
         if self.session is not None:
             self.session.close()
             self.session = None
+
+    def discard(self) -> None:
+        """Close the session and delete the tab's exports and videos (the tab went away)."""
+        self.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _discard(state: TabState | None) -> None:
+    if state is not None:
+        state.discard()
 
 
 def overlay(state: TabState, frame_idx: int) -> np.ndarray | None:
@@ -269,7 +280,7 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                           f"({report.fallback_total} box fallbacks): {out.name}.")
 
     with gr.Blocks(title="sammask annotator") as app:
-        state = gr.State(None)
+        state = gr.State(None, delete_callback=_discard)  # called when the tab's session ends
         gr.Markdown("## sammask annotator\nOpen a video, click an object, propagate, correct, export.")
         with gr.Row():
             upload = gr.File(label="Video", file_types=["video"], type="filepath", elem_id="sammask-upload")
