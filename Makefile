@@ -22,7 +22,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	mkdir -p out
 	$(BIN)/sammask redact samples/pingpong-720p.mp4 --tracks samples/pingpong.tracks.json \
-		-o out/pingpong-redacted.mp4 --report out/pingpong-report.json
+		-o out/pingpong-redacted.mp4 --report out/pingpong-report.json -y
 	@echo "output: out/pingpong-redacted.mp4 (report: out/pingpong-report.json)"
 
 # Browser tests drive Debian's chromium through Playwright (Playwright's own browser download

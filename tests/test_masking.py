@@ -392,8 +392,27 @@ def test_compose_rejects_bad_inputs() -> None:
     bad = ObjectRegion(1, region.mask.astype(np.uint8), region.bbox)
     with pytest.raises(SegmentationError):
         compose(img, [bad], MaskingOptions())
+    with pytest.raises(SegmentationError):  # an ROI must fit in the frame at its offset
+        compose(img, [ObjectRegion(1, region.mask[:-1], region.bbox, offset=(0, 2))], MaskingOptions())
     with pytest.raises(SegmentationError):
-        compose(img, [ObjectRegion(1, region.mask[:-1], region.bbox)], MaskingOptions())
+        compose(img, [ObjectRegion(1, np.zeros((img.shape[0] + 1, 4), bool), region.bbox)], MaskingOptions())
+
+
+def test_compose_with_roi_regions_equals_full_frame_regions() -> None:
+    from sammask.geometry import mask_bounds
+
+    img = _noise()
+    full = _regions()
+    rois = []
+    for r in full:
+        x0, y0, x1, y1 = mask_bounds(r.mask)
+        rois.append(ObjectRegion(r.track_id, r.mask[y0:y1, x0:x1], r.bbox, offset=(x0, y0)))
+    for mode in MaskMode:
+        for feather in (0, 3):
+            opts = MaskingOptions(mode=mode, effect=Effect.MOSAIC, dilate=4, feather=feather)
+            a, b = compose(img, full, opts), compose(img, rois, opts)
+            assert (a.image == b.image).all() and (a.applied == b.applied).all()
+            assert [(t, bb) for t, bb, _ in a.dilated] == [(t, bb) for t, bb, _ in b.dilated]
 
 
 # --- real data ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from sammask.tracks import (
     write_mot,
     write_tracks,
 )
-from sammask.tracks.validate import clip_polygon
+from sammask.tracks.validate import clip_polygon, is_simple_polygon
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "examples" / "tracks-example.json"
@@ -280,31 +280,91 @@ def test_json_unknown_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture
 # --- lenient reading -------------------------------------------------------------------------
 
 
-def test_mot_lenient_drops_and_counts(tmp_path: Path) -> None:
+def test_mot_lenient_drops_only_what_cannot_be_placed(tmp_path: Path) -> None:
     p = tmp_path / "mixed.txt"
-    p.write_text(MOT_OK + "".join(row for _, row, _, _ in MOT_BAD) + "3,2,1,1,4,4\n")
+    bad = [row for name, row, _, _ in MOT_BAD if name != "neg_id"]
+    p.write_text(MOT_OK + "".join(bad) + "3,2,1,1,4,4\n")
     t = read_mot(p, lenient=True)
-    assert [(d.frame_idx, d.track_id) for d in t] == [(0, 1), (2, 2)]
-    assert t.dropped == {
-        "column_count": 1, "not_a_number": 1, "not_finite": 3, "negative_size": 2, "zero_size": 1,
-        "bad_frame": 2, "bad_track_id": 1, "duplicate_track": 1,
-    }
-    assert sum(t.dropped.values()) == len(MOT_BAD)
+    # kept: the duplicate (both masked), the zero-size box (grown to 1 px), the row with a NaN conf
+    assert [(d.frame_idx, d.track_id) for d in t] == [(0, 1), (0, 1), (1, 1), (1, 1), (2, 2)]
+    assert [d.bbox for d in t.on_frame(1)] == [(10.0, 10.0, 11.0, 30.0), (10.0, 10.0, 30.0, 30.0)]
+    assert t.dropped == {"column_count": 1, "not_a_number": 1, "not_finite": 2, "negative_size": 2, "bad_frame": 2}
+    assert t.repaired == {"zero_size_padded": 1, "bad_score": 1}
+    assert t.rows == 1 + len(bad) + 1
+    assert sum(t.dropped.values()) + len(t) == t.rows
 
 
-def test_json_lenient_drops_and_counts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("row", ["2,-1,10,10,20,20,1,-1,-1,-1", "2,1.5,10,10,20,20", "2,x,10,10,20,20"])
+def test_mot_rows_without_a_track_id_are_refused_even_lenient(tmp_path: Path, row: str) -> None:
+    p = tmp_path / "det.txt"
+    p.write_text(MOT_OK + row + "\n")
+    for lenient in (False, True):
+        with pytest.raises(TracksFormatError, match="line 2.*field 'id'"):
+            read_mot(p, lenient=lenient)
+
+
+def test_mot_ids_are_exact_integers(tmp_path: Path) -> None:
+    p = tmp_path / "big.txt"
+    p.write_text(f"1,{2**53},1,1,4,4\n1,{2**53 + 1},1,1,4,4\n2,7.0,1,1,4,4\n")
+    t = read_mot(p)
+    assert [d.track_id for d in t] == [2**53, 2**53 + 1, 7]
+
+
+def test_json_lenient_drops_only_what_cannot_be_placed(tmp_path: Path) -> None:
     p = tmp_path / "mixed.json"
     p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "frames": [
         {"frame_idx": 0, "detections": [
             _det(track_id=1), _det(track_id=1), _det(track_id=2, type=9), _det(track_id=3, type=4),
-            _det(track_id=4, bbox=[5, 5, 1, 9]), _det(track_id=5, score=None, object=2)]},
+            _det(track_id=4, bbox=[5, 5, 1, 9]), _det(track_id=5, score=None, object=2),
+            _det(track_id=6, score=3.0), _det(track_id=7, bbox=[10, 10, 10, 20])]},
         {"frame_idx": -2, "detections": [_det(), _det(track_id=8)]},
         {"frame_idx": 1, "detections": "nope"},
     ]}))
     t = read_json(p, lenient=True)
-    assert [(d.frame_idx, d.track_id, d.selected) for d in t] == [(0, 1, True), (0, 5, False)]
-    assert t.dropped == {"duplicate_track": 1, "bad_type": 1, "bad_polygon": 1,
-                         "negative_size": 1, "bad_frame": 2, "not_a_number": 1}
+    got = [(d.frame_idx, d.track_id, d.selected, int(d.type)) for d in t]
+    assert got == [(0, 1, True, 1), (0, 1, True, 1), (0, 2, True, 3), (0, 3, True, 3), (0, 5, False, 1),
+                   (0, 6, True, 1), (0, 7, True, 1)]
+    assert t.on_frame(0)[5].score == 1.0 and t.on_frame(0)[6].bbox == (10.0, 10.0, 11.0, 20.0)
+    assert t.dropped == {"negative_size": 1, "bad_frame": 2, "not_a_number": 1}
+    assert t.repaired == {"bad_type_as_box": 1, "polygon_as_box": 1, "bad_score": 1, "zero_size_padded": 1}
+    for bad in (_det(track_id=-1), _det(track_id=...)):
+        q = tmp_path / "noid.json"
+        q.write_text(_json_doc(bad))
+        with pytest.raises(TracksFormatError, match="track_id"):
+            read_json(q, lenient=True)
+
+
+def test_validate_masks_degenerate_polygons_as_boxes_and_keeps_duplicates() -> None:
+    bowtie = ((10.0, 10.0), (30.0, 30.0), (30.0, 10.0), (10.0, 30.0))  # signed area 0
+    line = ((40.0, 5.0), (50.0, 15.0), (60.0, 25.0))  # collinear
+    star = tuple((50 + 20 * np.cos(a), 30 + 20 * np.sin(a)) for a in np.arange(5) * 4 * np.pi / 5)
+    t = _tracks(
+        Detection(0, 1, (10.0, 10.0, 30.0, 30.0), DetectionType.POLYGON, polygon=bowtie),
+        Detection(0, 2, (40.0, 5.0, 60.0, 25.0), DetectionType.POLYGON, polygon=line),
+        Detection(0, 3, (30.0, 10.0, 70.0, 50.0), DetectionType.POLYGON, polygon=star),
+        Detection(1, 4, (1.0, 1.0, 5.0, 5.0)),
+        Detection(1, 4, (20.0, 20.0, 30.0, 28.0)),
+        Detection(1, 4, (50.0, 50.0, 60.0, 59.0), DetectionType.MANUAL_BOX),
+    )
+    out = validate_tracks(t, 100, 60, None)
+    f0 = out.on_frame(0)
+    assert [d.type for d in f0] == [DetectionType.MANUAL_BOX] * 3
+    assert f0[0].bbox == (10.0, 10.0, 30.0, 30.0) and f0[1].bbox == (40.0, 5.0, 60.0, 25.0)
+    xs, ys = [p[0] for p in star], [p[1] for p in star]
+    assert f0[2].bbox == (min(xs), min(ys), max(xs), max(ys))  # the pentagram's centre is covered
+    f1 = out.on_frame(1)
+    assert [(d.type, d.bbox) for d in f1] == [(DetectionType.AUTO, (1.0, 1.0, 5.0, 5.0)),
+                                            (DetectionType.AUTO, (20.0, 20.0, 30.0, 28.0)),
+                                            (DetectionType.MANUAL_BOX, (50.0, 50.0, 60.0, 59.0))]
+    assert out.repaired == {"polygon_as_box": 3, "duplicate": 2} and out.dropped == {}
+
+
+def test_is_simple_polygon() -> None:
+    assert is_simple_polygon(((0, 0), (10, 0), (10, 10), (0, 10)))
+    assert is_simple_polygon(((2, -4), (4, -4), (4, 6), (6, 6), (6, -4), (8, -4), (8, 8), (2, 8)))
+    assert not is_simple_polygon(((0, 0), (10, 10), (10, 0), (0, 10)))
+    assert not is_simple_polygon(((0, 0), (5, 5), (10, 10)))
+    assert not is_simple_polygon(((0, 0), (0, 0), (10, 10), (0, 10)))
 
 
 # --- read_tracks dispatch --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``sammask`` command line (typer). Thin: parses flags into settings, runs the pipeline, and turns
-every sammask error into one line on stderr and a non-zero exit (``--verbose`` shows the traceback).
+every failure into one line on stderr and a non-zero exit (``--verbose`` shows the traceback).
 
-Exit codes: 0 success, 2 bad input or settings (a :class:`~sammask.errors.SammaskError`),
+Exit codes: 0 success, 2 bad input, flag or settings (a :class:`~sammask.errors.SammaskError` or
+a usage error: ``sammask: error: ...`` naming the flag as typed on the command line),
 1 unexpected internal error.
 """
 
@@ -9,28 +10,82 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
-from sammask.errors import ConfigError, SammaskError
+try:  # typer >= 0.24 ships its own copy of click
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click import exceptions as _click_errors
+
+from sammask import __version__
+from sammask.errors import ConfigError, Interrupted, SammaskError
+from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
 
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
+
+
+class _OneLineErrors(TyperGroup):
+    """Usage errors (bad option values, missing or unknown options) as one ``sammask: error:`` line.
+
+    Typer draws them in a multi-line box by default; scripts and log scrapers want one line, the
+    flag's command-line name and exit code 2, like every other user error.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _click_errors.NoArgsIsHelpError as exc:  # bare `sammask` / `sammask redact`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        except _click_errors.ClickException as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
+            message = " ".join(exc.format_message().split())
+            typer.echo(f"sammask: error: {message}{hint}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except _click_errors.Abort:
+            typer.echo("sammask: error: aborted", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
     name="sammask",
     help="Mask people and objects in video along their silhouettes (SAM 2), not their boxes.",
+    cls=_OneLineErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich markup would eat "[sam2]" and "[default: ...]"
 )
 
-EXIT_USER_ERROR = 2
-EXIT_INTERNAL_ERROR = 1
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"sammask {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Mask people and objects in video along their silhouettes (SAM 2), not their boxes."""
 
 
 def _fail(exc: BaseException, verbose: bool) -> typer.Exit:
@@ -40,7 +95,7 @@ def _fail(exc: BaseException, verbose: bool) -> typer.Exit:
 
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, SammaskError):
-        typer.echo(f"sammask: error: {exc}", err=True)
+        typer.echo(f"sammask: error: {' '.join(str(exc).split())}", err=True)
         return typer.Exit(EXIT_USER_ERROR)
     typer.echo(f"sammask: internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", err=True)
     return typer.Exit(EXIT_INTERNAL_ERROR)
@@ -57,10 +112,27 @@ def _override(obj: Any, **values: Any) -> Any:
     return replace(obj, **given) if given else obj
 
 
+# Settings attributes whose validation message starts with their name -> the flag that sets them.
+_FLAGS = {
+    "strength": "--strength", "dilate": "--dilate", "feather": "--feather", "stride": "--stride",
+    "crf": "--crf", "preset": "--preset", "device": "--device", "strategy": "--strategy",
+    "input_size": "--input-size", "chunk_size": "--chunk-size", "tracks_space": "--tracks-space",
+}
+_LEADING_NAME = re.compile(r"^([a-z_]+)( must )")
+
+
+def _flag_error(exc: ConfigError) -> ConfigError:
+    """A settings error raised while applying flags, with the attribute named as its flag."""
+    m = _LEADING_NAME.match(str(exc))
+    if m and m.group(1) in _FLAGS:
+        return ConfigError(_FLAGS[m.group(1)] + str(exc)[len(m.group(1)):])
+    return exc
+
+
 @app.command("redact")
 def redact_command(
-    input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4).")],
+    input: Annotated[Path, typer.Argument(help="Input video.", show_default=False, metavar="INPUT")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4, .mov, .mkv).")],
     tracks: Annotated[Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json.")] = None,
     masks: Annotated[
         Path | None,
@@ -71,25 +143,37 @@ def redact_command(
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
     segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
-    dilate: Annotated[int | None, typer.Option(min=0, help="Safety margin around masks, pixels. [default: 8]")] = None,
-    feather: Annotated[int | None, typer.Option(min=0, help="Soft edge outside the mask, pixels. [default: 0]")] = None,
+    dilate: Annotated[
+        int | None,
+        typer.Option(min=0, metavar="PX", help="Safety margin around masks, pixels (capped at the frame diagonal). "
+                     "[default: 8 px per 480 px of the frame's shorter side, at least 8: 8 at 480p, 18 at 1080p]"),
+    ] = None,
+    feather: Annotated[int | None, typer.Option(min=0, metavar="PX", help="Soft edge outside the mask, pixels. [default: 0]")] = None,
     crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
     preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
-    model: Annotated[str | None, typer.Option(help="SAM 2 model name, e.g. sam2.1_hiera_tiny.")] = None,
-    model_path: Annotated[Path | None, typer.Option(help="Local SAM 2 checkpoint (.pt).")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="SAM 2 strategy: image | video | baseline.")] = None,
-    input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native).")] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy).")] = None,
+    model: Annotated[str | None, typer.Option(help="SAM 2 model name. [default: sam2.1_hiera_tiny]")] = None,
+    model_path: Annotated[Path | None, typer.Option(help="Local SAM 2 checkpoint (.pt). [default: the Hugging Face cache]")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps. [default: cpu]")] = None,
+    strategy: Annotated[str | None, typer.Option(help="SAM 2 strategy: image | video | baseline. [default: image]")] = None,
+    input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native). [default: 1024]")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy). [default: 300]")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
     use_previous_mask: Annotated[
         bool, typer.Option("--use-previous-mask", help="SAM 2 image strategy: also prompt with the previous mask.")
     ] = False,
-    config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="INI file with a [sam2] section (the original config.ini); flags override it.")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
-    save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this directory.")] = None,
+    save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this folder (new or empty).")] = None,
+    tracks_space: Annotated[
+        TracksSpace | None,
+        typer.Option(help="Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg "
+                     "decode it) or stored (as decoded without rotation). [default: display]"),
+    ] = None,
     lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output / report.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -99,16 +183,19 @@ def redact_command(
         settings = load_ini(config) if config is not None else RedactSettings()
         if model_path is not None and model is None:
             model = model_from_checkpoint(model_path)  # sam2.1_hiera_small.pt -> sam2.1_hiera_small
-        settings = replace(
-            _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None),
-            masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),
-            encode=_override(settings.encode, crf=crf, preset=preset, copy_audio=False if no_audio else None),
-            sam2=_override(
-                settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
-                input_size=input_size, chunk_size=chunk_size, offline=offline or None,
-                use_previous_mask=use_previous_mask or None,
-            ),
-        )
+        try:
+            settings = replace(
+                _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None, tracks_space=tracks_space),
+                masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),
+                encode=_override(settings.encode, crf=crf, preset=preset, copy_audio=False if no_audio else None),
+                sam2=_override(
+                    settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
+                    input_size=input_size, chunk_size=chunk_size, offline=offline or None,
+                    use_previous_mask=use_previous_mask or None,
+                ),
+            )
+        except ConfigError as exc:
+            raise _flag_error(exc) from None
         if (tracks is None) == (masks is None):
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE")
         if masks is not None:
@@ -122,7 +209,7 @@ def redact_command(
                 return redact(input, tracks, output, settings, **kw)
 
         if quiet:
-            result = run(save_masks=save_masks, report_path=report)
+            result = run(save_masks=save_masks, report_path=report, overwrite=overwrite)
         else:
             from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -132,17 +219,25 @@ def redact_command(
             ) as bar:
                 task = bar.add_task("redact", total=1.0)
                 result = run(
-                    save_masks=save_masks, report_path=report, progress=lambda f: bar.update(task, completed=f)
+                    save_masks=save_masks, report_path=report, progress=lambda f: bar.update(task, completed=f),
+                    overwrite=overwrite,
                 )
+    except KeyboardInterrupt as exc:  # SIGINT / SIGTERM / SIGHUP: exit 128 + signal, nothing written
+        code = exc.exit_code if isinstance(exc, Interrupted) else 130
+        typer.echo(f"sammask: error: {exc or 'interrupted'}; no output written", err=True)
+        raise typer.Exit(code) from None
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
     typer.echo(
         f"wrote {output}: {result.frames} frames, {result.tracks} tracks, {result.segmenter}, "
-        f"{result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps){fallback}{failure}",
+        f"dilate {result.dilate_px} px, {result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps)"
+        f"{fallback}{failure}",
         err=True,
     )
+    if result.pass_through:  # said even with -q: nothing was masked
+        typer.echo(f"sammask: no detections in {tracks or masks}: {output} is the input unmasked (pass-through)", err=True)
 
 
 def _command_entry(module: str, name: str) -> Any:

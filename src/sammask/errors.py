@@ -63,5 +63,40 @@ class EvalError(SammaskError, ValueError):
     """Ground truth or applied masks for evaluation are missing or inconsistent."""
 
 
+class OutputPathError(SammaskError, ValueError):
+    """An output location is unusable (missing or unwritable folder, unknown suffix, name too
+    long) or would destroy a file (the input, another output, an existing file without
+    ``overwrite``)."""
+
+
+class NothingMaskedError(SammaskError):
+    """The tracks file held detections but the run would mask none of them (all dropped, or the
+    mode selects none): exit 0 would falsely claim the objects are hidden."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP); nothing was written.
+
+    Derives from ``KeyboardInterrupt`` (not ``Exception``) so that no ``except Exception`` in a
+    segmenter or library can swallow it.
+
+    Attributes:
+        signum: the signal number.
+        exit_code: the conventional shell exit status, ``128 + signum`` (130, 143, 129).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = int(signum)
+        self.exit_code = 128 + self.signum
+        try:
+            name = signal.Signals(self.signum).name
+        except ValueError:
+            name = f"signal {self.signum}"
+        self.signal_name = name
+        super().__init__(f"interrupted by {name}")
+
+
 class ExportError(SammaskError, ValueError):
     """Masks could not be exported or an exported mask file could not be read back."""

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
 
 import numpy as np
 
@@ -123,19 +125,23 @@ def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.
         )
     if not np.isfinite(pts).all():
         raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
-    out = np.zeros((h, w), dtype=np.uint8)
     if h == 0 or w == 0:
-        return out.view(bool)
+        return np.zeros((h, w), dtype=bool)
     shift = 8
-    # OpenCV puts pixel centres on integer coordinates: ours are at +0.5. Clamp far-away points so
-    # the fixed-point coordinates stay well inside int32 (clamping a vertex to a line well outside
-    # the frame does not change the in-frame part of the fill for convex pieces; for the rest the
-    # one-pixel growth below and the frame clip keep it generous).
+    # Filled on a canvas with a border of `pad` pixels, then cropped: OpenCV clips outlines at the
+    # image edge and then drops slivers thinner than a pixel that touch it (measured: the triangle
+    # (14, 16) (16, 16) (16, 0) on a 16 x 16 frame lost column 15 on rows 0-5), so the frame edge
+    # must not be the canvas edge. OpenCV puts pixel centres on integer coordinates: ours are at
+    # +0.5. Far-away points are clamped so that the fixed-point coordinates stay well inside int32
+    # (clamping a vertex to a line well outside the frame does not change the in-frame part of the
+    # fill for convex pieces; for the rest the one-pixel growth below keeps it generous).
+    pad = 2
+    out = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.uint8)
     lim = 4.0 * max(h, w) + 16.0
-    fixed = np.round((np.clip(pts, -lim, lim) - 0.5) * (1 << shift)).astype(np.int32)
+    fixed = np.round((np.clip(pts, -lim, lim) + pad - 0.5) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
     out = cv2.dilate(out, np.ones((3, 3), np.uint8))
-    return out.view(bool)
+    return np.ascontiguousarray(out[pad : pad + h, pad : pad + w]).view(bool)
 
 
 def mask_bounds(mask: np.ndarray) -> Bounds | None:
@@ -179,3 +185,158 @@ def box_iou(a: BBox, b: BBox) -> float:
     inter = iw * ih
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union > 0 else 0.0
+
+
+class TracksSpace(str, Enum):
+    """The pixel coordinate space detections are given in.
+
+    - ``DISPLAY`` (the default): the upright frame a player shows, i.e. the decoded frame with the
+      stream's display matrix applied. This is what OpenCV (``CAP_PROP_ORIENTATION_AUTO``, on by
+      default) and the ffmpeg CLI (``-autorotate``, on by default) hand a detector or tracker.
+    - ``STORED``: the frame as stored in the file and decoded without rotation (what PyAV and
+      sammask's own reader decode).
+
+    For a video without a display matrix the two are the same.
+    """
+
+    DISPLAY = "display"
+    STORED = "stored"
+
+
+# (a, b, c, d) of FFmpeg's display matrix (display x' = a x + c y, y' = b x + d y, then a shift
+# that puts the frame back at the origin) for the 8 axis-aligned maps, and their names.
+_DIHEDRAL: dict[tuple[int, int, int, int], str] = {
+    (1, 0, 0, 1): "identity",
+    (0, 1, -1, 0): "rotate 90 clockwise",
+    (-1, 0, 0, -1): "rotate 180",
+    (0, -1, 1, 0): "rotate 90 counter-clockwise",
+    (-1, 0, 0, 1): "horizontal flip",
+    (1, 0, 0, -1): "vertical flip",
+    (0, 1, 1, 0): "transpose",
+    (0, -1, -1, 0): "anti-transpose",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DisplayTransform:
+    """The map from stored (decoded) frame coordinates to display (upright) coordinates.
+
+    One of the 8 axis-aligned maps (rotations by multiples of 90 degrees, with or without a
+    flip) in continuous pixel coordinates: the stored frame ``[0, W] x [0, H]`` maps onto the
+    display frame ``[0, W'] x [0, H']`` (``W' = H, H' = W`` for 90 / 270 degrees), so every pixel
+    square maps exactly onto a pixel square and boxes stay boxes. Display ``x' = a x + c y + tx``,
+    ``y' = b x + d y + ty`` (FFmpeg's ``AV_PKT_DATA_DISPLAYMATRIX`` convention, the same map the
+    ffmpeg CLI's autorotate applies: ``transpose``/``hflip``/``vflip``).
+
+    Attributes:
+        a, b, c, d: the linear part, each -1, 0 or 1.
+        width, height: stored frame size in pixels.
+    """
+
+    a: int = 1
+    b: int = 0
+    c: int = 0
+    d: int = 1
+    width: int = 0
+    height: int = 0
+
+    @property
+    def name(self) -> str:
+        """``identity``, ``rotate 90 clockwise``, ``rotate 180``, ``horizontal flip``, ..."""
+        return _DIHEDRAL[(self.a, self.b, self.c, self.d)]
+
+    @property
+    def is_identity(self) -> bool:
+        """True when display and stored coordinates are the same."""
+        return (self.a, self.b, self.c, self.d) == (1, 0, 0, 1)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``(width, height)`` of the display frame, pixels."""
+        return (self.height, self.width) if self.a == 0 else (self.width, self.height)
+
+    def _shift(self) -> tuple[float, float]:
+        # The linear map sends the stored corners to a rectangle; shift its minimum to (0, 0).
+        xs = [self.a * x + self.c * y for x in (0, self.width) for y in (0, self.height)]
+        ys = [self.b * x + self.d * y for x in (0, self.width) for y in (0, self.height)]
+        return -float(min(xs)), -float(min(ys))
+
+    def points_to_stored(self, points: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+        """Map display-space ``((x, y), ...)`` points (float pixels) to stored-space points."""
+        tx, ty = self._shift()
+        out = []
+        for x, y in points:
+            u, v = float(x) - tx, float(y) - ty
+            # The linear part is orthogonal: its inverse is its transpose.
+            out.append((self.a * u + self.b * v, self.c * u + self.d * v))
+        return tuple(out)
+
+    def points_to_display(self, points: Sequence[Sequence[float]]) -> tuple[tuple[float, float], ...]:
+        """Map stored-space ``((x, y), ...)`` points (float pixels) to display-space points."""
+        tx, ty = self._shift()
+        return tuple((self.a * x + self.c * y + tx, self.b * x + self.d * y + ty) for x, y in points)
+
+    def box_to_stored(self, bbox: BBox) -> BBox:
+        """Map a display-space xyxy box (float pixels) to the stored-space box covering the same pixels."""
+        (x1, y1), (x2, y2) = self.points_to_stored(((bbox[0], bbox[1]), (bbox[2], bbox[3])))
+        return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+
+    def box_to_display(self, bbox: BBox) -> BBox:
+        """Map a stored-space xyxy box (float pixels) to display space."""
+        (x1, y1), (x2, y2) = self.points_to_display(((bbox[0], bbox[1]), (bbox[2], bbox[3])))
+        return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
+
+
+def display_transform(matrix: Sequence[int] | None, width: int, height: int) -> DisplayTransform:
+    """The stored-to-display map of a video stream's display matrix.
+
+    Like FFmpeg's autorotate, only the matrix's rotation and flip are used (its translation and
+    scale are ignored); the rotation must be a multiple of 90 degrees (within 1 degree).
+
+    Args:
+        matrix: the 9 int32 of FFmpeg's display matrix (16.16 fixed point ``a b u c d v x y w``),
+            or None when the stream has none (identity).
+        width, height: stored frame size in pixels.
+
+    Returns:
+        The :class:`DisplayTransform`.
+
+    Raises:
+        MediaError: if the matrix is not a rotation by a multiple of 90 degrees, with or without a
+            flip (shear, perspective, free angles): such footage has no pixel-exact upright frame.
+    """
+    if matrix is None:
+        return DisplayTransform(width=int(width), height=int(height))
+    if len(matrix) != 9:
+        raise MediaError(f"display matrix must have 9 entries, got {len(matrix)}")
+    a, b, c, d = (float(matrix[i]) / 65536.0 for i in (0, 1, 3, 4))
+    sx, sy = math.hypot(a, c), math.hypot(b, d)
+    snapped = None
+    if sx > 0 and sy > 0 and matrix[2] == 0 and matrix[5] == 0:
+        key = tuple(int(round(v)) for v in (a / sx, b / sy, c / sx, d / sy))
+        close = all(abs(v - k) < 0.0175 for v, k in zip((a / sx, b / sy, c / sx, d / sy), key))  # ~1 degree
+        if close and key in _DIHEDRAL:
+            snapped = key
+    if snapped is None:
+        angle = -math.degrees(math.atan2(b, a)) if (a or b) else float("nan")
+        raise MediaError(
+            f"the video's display matrix {tuple(int(v) for v in matrix)} (rotation {angle:.1f} degrees) is not a "
+            "rotation by a multiple of 90 degrees or a flip, so boxes in display coordinates cannot be mapped onto "
+            "the stored frames; give the tracks in stored (decoded, unrotated) coordinates with --tracks-space stored, "
+            "or re-encode the video upright"
+        )
+    return DisplayTransform(*snapped, width=int(width), height=int(height))
+
+
+def stored_transform(space: TracksSpace | str, matrix: Sequence[int] | None, width: int, height: int) -> DisplayTransform:
+    """The transform that takes detections given in ``space`` onto the stored frames.
+
+    ``STORED`` -> identity (whatever the matrix); ``DISPLAY`` -> :func:`display_transform`.
+
+    Raises:
+        MediaError: see :func:`display_transform` (``DISPLAY`` only).
+        ValueError: on an unknown ``space``.
+    """
+    if TracksSpace(space) is TracksSpace.STORED:
+        return DisplayTransform(width=int(width), height=int(height))
+    return display_transform(matrix, width, height)

@@ -1,41 +1,52 @@
 """The redaction pipeline: video + tracks in, silhouette-masked video out.
 
-``redact`` wires the rooms in one streaming pass (bounded memory: a frame is held only until its
-masks come back from the segmenter)::
+``redact`` runs named stages in one streaming pass (bounded memory: a frame is held only until
+its masks come back from the segmenter)::
 
-    media.VideoReader -> tracks (prompts per frame) -> Segmenter.segment -> fail-secure rule
-        -> masking.compose -> media.VideoWriter (temp file, renamed on success)
-                                 \\-> applied-mask export (optional) and the run report
+    check paths -> read/validate -> prompts -> segment -> secure -> compose -> encode
+                                    (media.VideoReader)   (fail-secure)  (worker thread)
+    -> past-end / nothing-masked checks -> report written -> video renamed into place
 
-No model code lives here.
+The main thread decodes, segments and applies the fail-secure rule; one worker thread composes,
+exports the applied masks and encodes. The run report is owned by the main thread only: the
+worker keeps its own timings, merged after it has stopped. No model code lives here.
+
+The promise (README, "Privacy guarantees"): exit 0 means every detection the run was given, on a
+frame that exists in the decoded video, is covered by the applied mask in the written output;
+any failure raises, leaves nothing at the output path and no temporary file, and touches no
+input file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 
-from sammask.errors import SammaskError, TracksFormatError
+from sammask.errors import Interrupted, MediaError, NothingMaskedError, SammaskError, TracksFormatError
+from sammask.geometry import DisplayTransform, box_pixel_bounds, polygon_mask, stored_transform
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.export import AppliedMaskWriter
 from sammask.masking.options import MaskMode
-from sammask.geometry import box_mask, polygon_mask
-from sammask.masking.rules import clip_to_box, dilate_mask, secure_mask
+from sammask.masking.rules import secure_mask
 from sammask.media import VideoReader, VideoWriter, probe
-from sammask.media.types import DecodedFrame
+from sammask.media.paths import check_output_paths
+from sammask.media.types import DecodedFrame, VideoInfo
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter
 from sammask.segmentation.keyframe import KeyframeSegmenter
 from sammask.settings import RedactSettings
 from sammask.tracks import Detection, DetectionType, Tracks
 from sammask.tracks.io import read_tracks
-from sammask.tracks.validate import validate_tracks
+from sammask.tracks.validate import DropReason, validate_tracks, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +54,11 @@ ProgressCallback = Callable[[float], None]
 """Called with the fraction of frames done, 0.0 .. 1.0, never decreasing; 1.0 once at the end."""
 
 STAGES = ("decode", "segment", "compose", "encode")
+
+STOP_SIGNALS = tuple(
+    s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None
+)
+"""Signals that stop a run cleanly (temp files removed, :class:`~sammask.errors.Interrupted`)."""
 
 
 @dataclass(slots=True)
@@ -55,15 +71,26 @@ class RunReport:
         segmenter: segmenter name (with ``+stride=k`` when keyframes are used).
         mode: masking mode.
         frames: frames decoded and written.
+        rows: detection rows the tracks held (kept, repaired or dropped).
         tracks: distinct track ids acted on.
         detections: detections acted on (after the mode's selection).
+        masked_track_frames: detections whose object was masked on a written frame (in
+            ``background`` mode: the selected objects kept while everything else was masked).
+            0 with an empty tracks file: the video is passed through unmasked.
         segmented: track-frames that went through the segmenter (types 1 and 2).
         fallbacks: track-frames masked with the box by the fail-secure rule, by reason
             (``missing``, ``empty``, ``low_coverage``, ``error``).
         segmenter_error: message of the exception that stopped the segmenter, if it did; all
             later track-frames were masked with boxes (counted under ``error``).
-        dropped: detections dropped by ``lenient`` validation, by reason.
+        dropped: detections dropped by ``lenient`` validation, by reason (only detections that
+            cannot be placed on any pixel of any decoded frame).
+        repaired: flawed rows kept and masked anyway, by reason (duplicates, padded boxes,
+            polygons masked as boxes...).
         clipped: boxes clipped to the frame.
+        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``).
+        tracks_transform: how they were mapped onto the stored frames (``identity``,
+            ``rotate 90 clockwise``, ... see :class:`sammask.geometry.DisplayTransform`).
+        dilate_px: dilation applied, pixels (the resolution-aware default or ``--dilate``).
         stage_seconds: wall-clock seconds per stage (decode, segment, compose, encode).
         seconds: total wall-clock seconds.
     """
@@ -73,13 +100,19 @@ class RunReport:
     segmenter: str
     mode: str
     frames: int = 0
+    rows: int = 0
     tracks: int = 0
     detections: int = 0
+    masked_track_frames: int = 0
     segmented: int = 0
     fallbacks: dict[str, int] = field(default_factory=dict)
     segmenter_error: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
+    tracks_space: str = "display"
+    tracks_transform: str = "identity"
+    dilate_px: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     seconds: float = 0.0
 
@@ -87,6 +120,12 @@ class RunReport:
     def fallback_total(self) -> int:
         """Track-frames masked with the box instead of the segmenter's mask."""
         return sum(self.fallbacks.values())
+
+    @property
+    def pass_through(self) -> bool:
+        """True when the tracks held no detection at all: the video was copied unmasked (except in
+        ``background`` mode, which masks the whole frame then)."""
+        return self.rows == 0 and self.mode != MaskMode.BACKGROUND.value
 
     def to_json(self) -> str:
         """The report as indented JSON (seconds rounded to ms)."""
@@ -109,8 +148,44 @@ def select_detections(detections: list[Detection], mode: MaskMode) -> list[Detec
     return [d for d in detections if d.selected]
 
 
+# --- signals ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Turn SIGINT / SIGTERM / SIGHUP into :class:`~sammask.errors.Interrupted` for the block.
+
+    The exception unwinds the run like any failure (temporary files removed, nothing at the
+    output path); a second signal while cleaning up is ignored so the cleanup finishes. Outside
+    the main thread (signal handlers can only be set there) this does nothing. The previous
+    handlers are restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    fired: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if fired:
+            return  # already unwinding: let the cleanup finish
+        fired.append(signum)
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# --- stages -------------------------------------------------------------------------------
+
+
 class _Stopwatch:
-    """Accumulates wall-clock seconds per stage."""
+    """Accumulates wall-clock seconds per stage (one owner thread)."""
 
     def __init__(self, totals: dict[str, float]) -> None:
         self.totals = totals
@@ -121,30 +196,221 @@ class _Stopwatch:
         return now
 
 
+def _read_and_validate(
+    input_path: Path, tracks: Tracks | Path | str, settings: RedactSettings
+) -> tuple[VideoInfo, Tracks, DisplayTransform]:
+    """Stage 1: probe the video, read the tracks, map them onto the stored frames and check them
+    against the frame size. Returns the transform applied (``settings.tracks_space``).
+
+    Frame counts from container headers are not facts (a fragmented MP4 or an AVI can say 5 and
+    hold 24): past-the-end detections are decided at the end of the run against the frames
+    actually decoded (:func:`_check_past_end`), never here.
+    """
+    info = probe(input_path)
+    if not isinstance(tracks, Tracks):
+        tracks = read_tracks(Path(tracks), lenient=settings.lenient)
+    # Tracks in display (upright) coordinates of a rotated clip go onto the stored frames first.
+    to_stored = stored_transform(settings.tracks_space, info.display_matrix, info.width, info.height)
+    tracks = validate_tracks(tracks.to_stored(to_stored), info.width, info.height, None, lenient=settings.lenient)
+    return info, tracks, to_stored
+
+
+def _check_something_to_mask(tracks: Tracks, mode: MaskMode, decoded: int | None = None) -> None:
+    """Refuse a run that had detections but would mask none ("nothing masked" is not success).
+
+    Raises:
+        NothingMaskedError: naming why (all rows dropped, the mode selects none, all on frames
+            the video does not have).
+    """
+    rows = tracks.row_count
+    if rows == 0 or mode is MaskMode.BACKGROUND:
+        return  # an empty tracks file is a pass-through; background mode masks the frame
+    where = f"{tracks.source}: " if tracks.source else ""
+    acted = select_detections(list(tracks), mode)
+    if decoded is not None:
+        acted = [d for d in acted if d.frame_idx < decoded]
+    if acted:
+        return
+    if len(tracks) == 0:
+        raise NothingMaskedError(
+            f"{where}all {rows} detection row(s) were dropped ({dict(tracks.dropped)}), so nothing would be "
+            "masked; fix the tracks file (are the tracks for this video?)"
+        )
+    if not select_detections(list(tracks), mode):
+        which = "de-selected (object == 2)" if mode is MaskMode.UNSELECTED else "selected (object != 2)"
+        raise NothingMaskedError(
+            f"{where}none of the {len(tracks)} detection(s) is {which}, so --mode {mode.value} would mask "
+            "nothing; choose another --mode or fix the selection flags"
+        )
+    raise NothingMaskedError(
+        f"{where}every detection to mask lies on a frame >= {decoded}, but the video decoded only {decoded} "
+        "frame(s); nothing would be masked (are the tracks for this video?)"
+    )
+
+
+def track_prompts(detections: list[Detection]) -> list[TrackPrompt]:
+    """One segmenter prompt per track among the segmented detections (types 1 and 2) of a frame.
+
+    A track listed more than once on the frame (duplicate rows, kept by the readers) is prompted
+    once with the enclosing box of its rows; each row is then checked against its own box.
+    """
+    boxes: dict[int, tuple[float, float, float, float]] = {}
+    for d in detections:
+        if d.type.is_segmented:
+            b = boxes.get(d.track_id)
+            boxes[d.track_id] = d.bbox if b is None else (
+                min(b[0], d.bbox[0]), min(b[1], d.bbox[1]), max(b[2], d.bbox[2]), max(b[3], d.bbox[3]))
+    return [TrackPrompt(tid, box) for tid, box in boxes.items()]
+
+
 @dataclass(slots=True)
 class _Pending:
     frame: DecodedFrame
     detections: list[Detection]
 
 
-class _Worker:
-    """Runs ``fn(item)`` for each item on one background thread, in order, with a bounded queue.
+class _Prompts:
+    """Stage 2: decode frames and pair each with its prompts (a generator the segmenter pulls).
 
-    The pipeline composes and encodes frame ``i`` here while the main thread decodes and segments
-    frame ``i + 1`` (PyAV, OpenCV and torch release the GIL), so wall-clock time approaches the
-    slower of the two halves instead of their sum. At most ``maxsize`` frames wait in the queue.
-    The first exception raised by ``fn`` is re-raised in the main thread by :meth:`put` or
-    :meth:`close`; items after it are discarded.
+    Holds each frame in :attr:`pending` until the segment stage answers it. A decode error is
+    recorded in :attr:`error` before it propagates, so that the pipeline fails the run whatever
+    the segmenter does with the exception (re-raise, wrap, swallow).
+    """
+
+    def __init__(self, reader: VideoReader, tracks: Tracks, mode: MaskMode, clock: _Stopwatch) -> None:
+        self.pending: dict[int, _Pending] = {}
+        self.error: Exception | None = None
+        self.decoded = 0
+        self._frames = iter(reader)
+        self._tracks, self._mode, self._clock = tracks, mode, clock
+
+    def __iter__(self) -> Iterator[FramePrompts]:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                frame = next(self._frames, None)
+            except Exception as exc:  # a signal (KeyboardInterrupt) is not a decode error
+                self.error = exc
+                raise
+            self._clock.add("decode", t0)
+            if frame is None:
+                return
+            self.decoded += 1
+            dets = select_detections(self._tracks.on_frame(frame.frame_idx), self._mode)
+            self.pending[frame.frame_idx] = _Pending(frame, dets)
+            yield FramePrompts(frame.frame_idx, frame.image, track_prompts(dets))
+
+    def raise_decode_error(self) -> None:
+        """Re-raise a decode error seen by the stream, if any (a corrupt input fails the run)."""
+        if self.error is not None:
+            if isinstance(self.error, SammaskError):
+                raise self.error
+            raise MediaError(f"decoding failed: {self.error}") from self.error
+
+
+def _segment(seg: Segmenter, prompts: _Prompts, report: RunReport) -> Iterator[tuple[_Pending, FrameMasks | None]]:
+    """Stage 3: run the segmenter over the prompt stream; yield every frame in order with its
+    masks, or None where the segmenter gave no answer (fail-secure: boxes are masked).
+
+    A segmenter that raises stops being asked: the frames it held and all later frames come with
+    None and the error goes to the report. A decode error always fails the run, even when the
+    segmenter wraps it (e.g. into ``SegmentationError``) or swallows it.
+    """
+    stream = iter(prompts)
+    results = seg.segment(stream)
+    pending = prompts.pending
+    while True:
+        t0 = time.perf_counter()
+        decode_before = report.stage_seconds["decode"]
+        try:
+            masks = next(results, None)
+        except Exception as exc:  # noqa: BLE001 - any segmenter failure must fail secure
+            prompts.raise_decode_error()  # the input's fault, whatever the segmenter made of it
+            report.segmenter_error = f"{type(exc).__name__}: {exc}"
+            logger.warning("segmenter failed (%r); masking boxes for the rest of the video", exc)
+            masks = None
+        report.stage_seconds["segment"] += time.perf_counter() - t0 - (report.stage_seconds["decode"] - decode_before)
+        if masks is None:  # segmenter finished or failed
+            break
+        if masks.frame_idx not in pending:
+            raise SammaskError(
+                f"segmenter '{report.segmenter}' returned frame {masks.frame_idx}, which it was "
+                "not given or already answered: this is a bug in the segmenter"
+            )
+        # A segmenter answers in order: anything older still pending got no answer.
+        for idx in sorted(i for i in pending if i < masks.frame_idx):
+            yield pending.pop(idx), None
+        yield pending.pop(masks.frame_idx), masks
+    prompts.raise_decode_error()
+    # Fail-secure tail: frames held by a finished or failed segmenter, then the rest of the stream.
+    for idx in sorted(pending):
+        yield pending.pop(idx), None
+    for fp in stream:
+        yield pending.pop(fp.frame_idx), None
+    prompts.raise_decode_error()
+
+
+def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], settings: RedactSettings,
+            report: RunReport) -> ObjectRegion:
+    """Stage 4: the object mask for one detection, with the fail-secure rule (types 1 and 2).
+
+    The result is a region of interest (the detection's box, or the polygon's bounds), not a
+    full-frame mask: memory per frame grows with the objects' sizes, not with
+    detections x frame size. A segmenter's full-frame mask is cropped to the box here and
+    released with its frame.
+    """
+    h, w = shape
+    if det.type == DetectionType.POLYGON:
+        assert det.polygon is not None  # validated by Detection
+        xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
+        # polygon_mask grows the fill by one pixel: two pixels of margin hold it
+        x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
+        local = [(x - x0, y - y0) for x, y in det.polygon]
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0))
+    x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
+    if det.type.is_segmented:
+        report.segmented += 1
+        candidate = None if masks is None else masks.masks.get(det.track_id)
+        mask, reason = secure_mask(candidate, det.bbox, (h, w), settings.masking.min_coverage)
+        if reason is None:  # a plausible mask, clipped to its box (never spreads over the frame)
+            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0))
+        reason_key = "error" if masks is None else reason.value
+        report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
+        logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0))
+
+
+class _Encoder:
+    """Stages 5-6 on one background thread: compose, export the applied masks, encode.
+
+    The main thread decodes and segments frame ``i + 1`` while this thread composes and encodes
+    frame ``i`` (PyAV, OpenCV and torch release the GIL): wall time approaches the slower half.
+    At most ``maxsize`` frames wait in the queue. It touches no shared state but its own
+    :attr:`seconds`, read after :meth:`close`. The first exception it raises is re-raised in the
+    main thread by :meth:`put` or :meth:`close`; items after it are discarded.
     """
 
     _STOP = object()
 
-    def __init__(self, fn: Callable[[object], None], maxsize: int = 4) -> None:
-        self._fn = fn
+    def __init__(self, writer: VideoWriter, mask_writer: AppliedMaskWriter | None, settings: RedactSettings,
+                 maxsize: int = 4) -> None:
+        self._writer, self._mask_writer, self._settings = writer, mask_writer, settings
+        self.seconds = {"compose": 0.0, "encode": 0.0}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="sammask-encode", daemon=True)
         self._thread.start()
+
+    def _encode(self, frame: DecodedFrame, regions: list[ObjectRegion]) -> None:
+        t0 = time.perf_counter()
+        masking = self._settings.masking
+        result = compose(frame.image, regions, masking)
+        if self._mask_writer is not None:
+            self._mask_writer.write_rois(frame.frame_idx, result.dilated, result.applied)
+        t1 = time.perf_counter()
+        self.seconds["compose"] += t1 - t0
+        self._writer.write(result.image, frame.pts)
+        self.seconds["encode"] += time.perf_counter() - t1
 
     def _run(self) -> None:
         while True:
@@ -153,7 +419,7 @@ class _Worker:
                 return
             if self._error is None:
                 try:
-                    self._fn(item)
+                    self._encode(*item)  # type: ignore[misc]
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                     self._error = exc
 
@@ -161,54 +427,50 @@ class _Worker:
         if self._error is not None:
             raise self._error
 
-    def put(self, item: object) -> None:
-        """Queue an item (blocks while the queue is full); raises the worker's error if any."""
+    def put(self, frame: DecodedFrame, regions: list[ObjectRegion]) -> None:
+        """Queue a frame (blocks while the queue is full); raises the worker's error if any."""
         self._raise_if_failed()
-        self._queue.put(item)
+        self._queue.put((frame, regions))
 
     def close(self) -> None:
-        """Process the queued items, stop the thread, and raise the worker's error if any."""
+        """Process the queued frames, stop the thread, and raise the worker's error if any."""
         if self._thread.is_alive():
             self._queue.put(self._STOP)
             self._thread.join()
         self._raise_if_failed()
 
     def abort(self) -> None:
-        """Discard the queued items and stop the thread (after a failure in the main thread)."""
+        """Discard the queued frames and stop the thread (after a failure in the main thread)."""
         if self._error is None:
             self._error = SammaskError("aborted")
         if self._thread.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
             self._queue.put(self._STOP)
             self._thread.join()
 
 
-def _region_for(
-    det: Detection,
-    masks: FrameMasks | None,
-    shape: tuple[int, int],
-    settings: RedactSettings,
-    report: RunReport,
-) -> ObjectRegion:
-    """The object mask for one detection, with the fail-secure rule applied (types 1 and 2)."""
-    if det.type == DetectionType.MANUAL_BOX:
-        mask = box_mask(det.bbox, shape)
-    elif det.type == DetectionType.POLYGON:
-        assert det.polygon is not None  # validated by Detection
-        mask = polygon_mask(det.polygon, shape)
-    else:
-        report.segmented += 1
-        candidate = None if masks is None else masks.masks.get(det.track_id)
-        mask, reason = secure_mask(candidate, det.bbox, shape, settings.masking.min_coverage)
-        if masks is None and reason is not None:
-            reason_key = "error"
-        else:
-            reason_key = None if reason is None else reason.value
-        if reason_key is not None:
-            report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
-            logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
-        else:
-            mask = clip_to_box(mask, det.bbox, 0)
-    return ObjectRegion(track_id=det.track_id, mask=mask, bbox=det.bbox)
+def _check_past_end(tracks: Tracks, decoded: int, lenient: bool, report: RunReport) -> None:
+    """Detections on frames the video does not have, decided against the frames decoded.
+
+    Raises:
+        TracksFormatError: (not lenient) naming the first such frame and the decoded count.
+    """
+    past = {f: len(d) for f, d in tracks.by_frame.items() if f >= decoded}
+    if not past:
+        return
+    n = sum(past.values())
+    if not lenient:
+        raise TracksFormatError(
+            f"{n} detection(s) on frames {min(past)}..{max(past)} but the video decoded only {decoded} frames "
+            "(0-based frame_idx); fix the tracks file or pass --lenient to drop them",
+            path=tracks.source,
+            field="frame_idx",
+        )
+    key = DropReason.PAST_END.value
+    report.dropped[key] = report.dropped.get(key, 0) + n
+    logger.warning("%s: dropped %d detection(s) past the %d decoded frames", tracks.source or "tracks", n, decoded)
 
 
 def _build_segmenter(settings: RedactSettings, segmenter: Segmenter | None) -> Segmenter:
@@ -228,6 +490,7 @@ def redact(
     save_masks: Path | str | None = None,
     report_path: Path | str | None = None,
     segmenter: Segmenter | None = None,
+    overwrite: bool = False,
 ) -> RunReport:
     """Mask the tracked objects of a video along their silhouettes and write the result.
 
@@ -235,166 +498,121 @@ def redact(
         input_path: input video (any container/codec FFmpeg decodes).
         tracks: detections (a :class:`Tracks`, or a MOT ``.txt`` / sammask ``.json`` path);
             validated against the video (boxes clipped to the frame; boxes fully outside or
-            frames past the end are errors unless ``settings.lenient``).
-        output_path: output video (H.264, same frame rate and timestamps, audio copied).
-            Written to a temporary file and renamed on success: a failed run leaves no file.
+            frames past the last *decoded* frame are errors unless ``settings.lenient``, which
+            drops only detections that cannot be placed on any pixel).
+        output_path: output video (H.264, same frame rate and timestamps, audio copied whole).
+            Written to a temporary file and renamed on success: a failed or interrupted run
+            leaves no file.
         settings: :class:`RedactSettings` (defaults when None).
         progress: optional callback with the fraction of frames done (0.0 .. 1.0, monotone).
         save_masks: optional directory for the exact applied masks (see docs/masks-format.md).
-        report_path: optional path for the :class:`RunReport` as JSON.
+        report_path: optional path for the :class:`RunReport` as JSON, written before the video
+            is renamed into place (a report failure leaves no video).
         segmenter: a pre-built segmenter to use instead of building ``settings.segmenter``
             (e.g. a SAM 2 model already in memory). The pipeline closes it at the end.
+        overwrite: replace an existing output video / report (ffmpeg's ``-y``); otherwise they
+            are refused before anything is decoded.
 
     Returns:
-        The :class:`RunReport`.
+        The :class:`RunReport`. ``masked_track_frames == 0`` only for an empty tracks file (the
+        video is passed through unmasked).
 
     Raises:
         InputFileError: a missing input video or tracks file.
-        MediaError: an undecodable/corrupt input or an encoder failure.
+        OutputPathError: an output location that is unusable or would destroy a file.
+        MediaError: an undecodable/corrupt input (always, whatever the segmenter does), a
+            container that cannot hold the streams, or an encoder failure.
         TracksFormatError: malformed tracks, boxes outside the frame, frames past the end.
+        NothingMaskedError: the tracks had detections but none would be masked.
         ConfigError: invalid settings (unknown segmenter...).
         ModelLoadError: the segmenter's model could not be loaded.
+        Interrupted: SIGINT / SIGTERM / SIGHUP (main thread); nothing was written.
     """
     settings = settings or RedactSettings()
     input_path, output_path = Path(input_path), Path(output_path)
     t_start = time.perf_counter()
-    info = probe(input_path)
-    if not isinstance(tracks, Tracks):
-        tracks = read_tracks(Path(tracks), lenient=settings.lenient)
-    tracks = validate_tracks(tracks, info.width, info.height, info.num_frames if info.num_frames_exact else None,
-                             lenient=settings.lenient)
+    check_output_paths(
+        input_path, output_path, tracks_path=None if isinstance(tracks, Tracks) else tracks,
+        report_path=report_path, save_masks=save_masks, overwrite=overwrite,
+    )
+    info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
+    settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     mode = settings.masking.mode
+    _check_something_to_mask(tracks, mode)
     report = RunReport(
         input=str(input_path),
         output=str(output_path),
         segmenter=settings.segmenter if segmenter is None else getattr(segmenter, "name", type(segmenter).__name__),
         mode=mode.value,
+        rows=tracks.row_count,
         dropped=dict(tracks.dropped),
+        repaired=dict(tracks.repaired),
         clipped=tracks.clipped,
+        tracks_space=settings.tracks_space.value,
+        tracks_transform=to_stored.name,
+        dilate_px=settings.masking.dilate,
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
     clock = _Stopwatch(report.stage_seconds)
-    acted_tracks: set[int] = set()
     total = max(info.num_frames, 1)
     last_progress = 0.0
+    acted_tracks: set[int] = set()
 
-    def _progress(done: int) -> None:
-        nonlocal last_progress
-        if progress is None:
-            return
-        value = min(done / total, 0.999)
-        if value > last_progress:
-            last_progress = value
-            progress(value)
-
-    seg = _build_segmenter(settings, segmenter)
-    mask_writer = AppliedMaskWriter(Path(save_masks), info.width, info.height) if save_masks else None
-    succeeded = False
-    try:
-        with VideoReader(input_path) as reader, VideoWriter(
-            output_path, info, settings.encode, audio_source=input_path
-        ) as writer:
-            pending: dict[int, _Pending] = {}
-            stream_error: list[BaseException | None] = [None]  # set when decoding fails
-
-            def frame_stream() -> Iterator[FramePrompts]:
-                it = iter(reader)
-                while True:
-                    t0 = time.perf_counter()
-                    try:
-                        frame = next(it, None)
-                    except BaseException as exc:
-                        stream_error[0] = exc
-                        raise
-                    clock.add("decode", t0)
-                    if frame is None:
-                        return
-                    dets = select_detections(tracks.on_frame(frame.frame_idx), mode)
-                    pending[frame.frame_idx] = _Pending(frame, dets)
-                    prompts = [TrackPrompt(d.track_id, d.bbox) for d in dets if d.type.is_segmented]
-                    yield FramePrompts(frame.frame_idx, frame.image, prompts)
-
-            def compose_and_encode(job: object) -> None:
-                item, masks = job  # type: ignore[misc]
-                t0 = time.perf_counter()
-                image = item.frame.image
-                shape = image.shape[:2]
-                regions = [_region_for(d, masks, shape, settings, report) for d in item.detections]
-                result = compose(image, regions, settings.masking)
-                if mask_writer is not None:
-                    per_track = {r.track_id: dilate_mask(r.mask, settings.masking.dilate) for r in regions}
-                    mask_writer.write(item.frame.frame_idx, per_track, result.applied)
-                t0 = clock.add("compose", t0)
-                writer.write(result.image, item.frame.pts)
-                clock.add("encode", t0)
+    with stop_on_signals(), contextlib.ExitStack() as stack:
+        # Outputs first (their checks need no decoding), then the model, then the input.
+        writer = stack.enter_context(VideoWriter(output_path, info, settings.encode, audio_source=input_path))
+        seg = stack.enter_context(_build_segmenter(settings, segmenter))
+        mask_writer = None
+        if save_masks:
+            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
+        reader = stack.enter_context(VideoReader(input_path))
+        prompts = _Prompts(reader, tracks, mode, clock)
+        encoder = _Encoder(writer, mask_writer, settings)
+        try:
+            for item, masks in _segment(seg, prompts, report):
+                shape = item.frame.image.shape[:2]
+                regions = [_secure(d, masks, shape, settings, report) for d in item.detections]
+                encoder.put(item.frame, regions)
                 report.frames += 1
                 report.detections += len(item.detections)
+                report.masked_track_frames += len(regions)
                 acted_tracks.update(d.track_id for d in item.detections)
-                _progress(report.frames)
-
-            worker = _Worker(compose_and_encode)
-            try:
-
-                def finish(frame_idx: int, masks: FrameMasks | None) -> None:
-                    worker.put((pending.pop(frame_idx), masks))
-
-                stream = frame_stream()
-                results = seg.segment(stream)
-                while True:
-                    t0 = time.perf_counter()
-                    decode_before = report.stage_seconds["decode"]
-                    try:
-                        masks = next(results, None)
-                    except Exception as exc:  # noqa: BLE001 - any segmenter failure must fail secure
-                        if exc is stream_error[0]:
-                            raise  # a decode error surfaced through the segmenter: not its failure
-                        # The segmenter died: fail secure. Frames it held and all later frames are
-                        # masked with boxes; the failure is reported, never swallowed silently.
-                        report.segmenter_error = f"{type(exc).__name__}: {exc}"
-                        logger.warning("segmenter failed (%r); masking boxes for the rest of the video", exc)
-                        masks = None
-                    decode_in_segment = report.stage_seconds["decode"] - decode_before
-                    report.stage_seconds["segment"] += time.perf_counter() - t0 - decode_in_segment
-                    if masks is None:  # segmenter finished or failed
-                        break
-                    if masks.frame_idx not in pending:
-                        raise SammaskError(
-                            f"segmenter '{report.segmenter}' returned frame {masks.frame_idx}, which it was "
-                            "not given or already answered: this is a bug in the segmenter"
-                        )
-                    # A segmenter answers in order: anything older still pending got no answer.
-                    for idx in sorted(i for i in pending if i < masks.frame_idx):
-                        finish(idx, None)
-                    finish(masks.frame_idx, masks)
-                # Fail-secure tail: frames held by a failed segmenter, then the rest of the stream.
-                for idx in sorted(pending):
-                    finish(idx, None)
-                for frame_prompts in stream:
-                    finish(frame_prompts.frame_idx, None)
-            except BaseException:
-                worker.abort()
-                raise
-            worker.close()
-            if tracks.last_frame_idx >= report.frames:
-                raise TracksFormatError(
-                    f"detections on frame {tracks.last_frame_idx} but the video has only {report.frames} "
-                    "frames (0-based frame_idx); fix the tracks file or pass --lenient to drop them",
-                    path=tracks.source,
-                    field="frame_idx",
-                )
-        succeeded = True
-    finally:
-        seg.close()
+                if progress is not None:
+                    value = min(report.frames / total, 0.999)
+                    if value > last_progress:
+                        last_progress = value
+                        progress(value)
+            encoder.close()
+        except BaseException:  # also a signal while waiting for the worker: stop it before cleanup
+            encoder.abort()
+            raise
+        for stage, seconds in encoder.seconds.items():
+            report.stage_seconds[stage] += seconds
+        _check_past_end(tracks, prompts.decoded, settings.lenient, report)
+        _check_something_to_mask(tracks, mode, decoded=prompts.decoded)
+        report.tracks = len(acted_tracks)
+        writer.finish()
         if mask_writer is not None:
-            # A failed run's export is marked incomplete, so it is never taken for a finished one.
-            mask_writer.close() if succeeded else mask_writer.abort()
-    report.tracks = len(acted_tracks)
-    report.seconds = time.perf_counter() - t_start
+            mask_writer.close()
+        try:
+            report.seconds = time.perf_counter() - t_start
+            if report_path is not None:
+                write_text_atomic(report_path, report.to_json() + "\n")
+            try:
+                writer.commit()  # the video appears last: a report failure leaves no video
+            except BaseException:
+                if report_path is not None:
+                    Path(report_path).unlink(missing_ok=True)
+                raise
+        except BaseException:
+            if mask_writer is not None:
+                mask_writer.mark_incomplete()
+            raise
     if progress is not None:
         progress(1.0)
     if report.fallback_total:
         logger.info("fail-secure: %d track-frames masked with their box (%s)", report.fallback_total, report.fallbacks)
-    if report_path is not None:
-        Path(report_path).write_text(report.to_json() + "\n", encoding="utf-8")
+    if report.pass_through:
+        logger.warning("%s: no detections: the video was passed through unmasked", tracks.source or "tracks")
     return report

@@ -21,20 +21,26 @@ The INI file is the original system's ``config.ini``; its ``[sam2]`` section key
 ``strength``/``level``     1..5
 ``dilate``, ``feather``    pixels
 ``crf``, ``preset``        encoder
+``tracks_space``           :class:`~sammask.geometry.TracksSpace` (``display`` | ``stored``)
 =========================  ==========================================================
 """
 
 from __future__ import annotations
 
 import configparser
+import difflib
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sammask.errors import ConfigError, InputFileError
+from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskingOptions, MaskMode
-from sammask.media.types import EncodeOptions
+from sammask.media.types import EncodeOptions, VideoInfo
+
+logger = logging.getLogger(__name__)
 
 SAM2_STRATEGIES = ("image", "video", "baseline")
 
@@ -93,6 +99,10 @@ class RedactSettings:
         sam2: :class:`Sam2Settings` (used when ``segmenter == "sam2"``).
         encode: :class:`EncodeOptions`.
         lenient: drop invalid detections (counted in the report) instead of failing.
+        tracks_space: :class:`~sammask.geometry.TracksSpace` the detections' coordinates are in:
+            ``display`` (default: the upright frame OpenCV and ffmpeg deliver for a rotated
+            clip) or ``stored`` (the frame as decoded without rotation); see
+            docs/tracks-format.md.
     """
 
     masking: MaskingOptions = field(default_factory=MaskingOptions)
@@ -101,10 +111,28 @@ class RedactSettings:
     sam2: Sam2Settings = field(default_factory=Sam2Settings)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     lenient: bool = False
+    tracks_space: TracksSpace = TracksSpace.DISPLAY
 
     def __post_init__(self) -> None:
         if self.stride < 1:
             raise ConfigError(f"stride must be >= 1 frame, got {self.stride}")
+        try:
+            object.__setattr__(self, "tracks_space", TracksSpace(self.tracks_space))
+        except ValueError:
+            raise ConfigError(f"tracks_space must be display or stored, got '{self.tracks_space}'") from None
+
+    def for_video(self, info: VideoInfo) -> RedactSettings:
+        """These settings with the frame-dependent values resolved for a video.
+
+        ``masking.dilate`` becomes the pixels :meth:`MaskingOptions.dilate_px` gives for the
+        video's frame (the resolution-aware default, or the explicit value capped at the frame
+        diagonal).
+        """
+        px = self.masking.dilate_px(info.height, info.width)
+        if self.masking.dilate is not None and px < self.masking.dilate:
+            logger.warning("dilate %d px exceeds the %dx%d frame's diagonal; using %d px (the whole frame)",
+                           self.masking.dilate, info.width, info.height, px)
+        return self if px == self.masking.dilate else replace(self, masking=replace(self.masking, dilate=px))
 
     def segmenter_options(self) -> dict[str, Any]:
         """Keyword options for :func:`sammask.segmentation.build_segmenter`."""
@@ -125,6 +153,15 @@ def model_from_checkpoint(path: Path) -> str | None:
     return stem if _OFFICIAL_CHECKPOINT.match(stem) else None
 
 
+INI_KEYS = (
+    "segmentation_masking", "segmenter", "chunk_size", "model_path", "model", "device", "strategy",
+    "input_size", "stride", "mode", "masking_range", "effect", "tool", "strength", "level", "dilate",
+    "feather", "crf", "preset", "tracks_space",
+)
+"""The ``[sam2]`` keys sammask reads (see the module docstring)."""
+INI_IGNORED = ("crop_size", "forward_frames")
+"""Keys of the original system's ``config.ini`` that sammask does not need (read silently)."""
+
 _MASKING_RANGE = {"1": MaskMode.BACKGROUND, "2": MaskMode.SELECTED, "3": MaskMode.UNSELECTED}
 _BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
 
@@ -133,13 +170,26 @@ def _int(section: configparser.SectionProxy, key: str) -> int:
     try:
         return section.getint(key)
     except ValueError:
-        raise ConfigError(f"[{section.name}] {key} must be an integer, got '{section[key]}'") from None
+        raw = section[key]
+        shown = raw if len(raw) <= 40 else f"{raw[:20]}...({len(raw)} characters)"
+        raise ConfigError(f"[{section.name}] {key} must be an integer, got '{shown}'") from None
+
+
+def _choice(section: configparser.SectionProxy, key: str, enum: type[Any], path: Path) -> Any:
+    value = section[key].strip().lower()
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise ConfigError(f"{path}: [{section.name}] {key} must be one of {choices}, got '{section[key].strip()}'") from None
 
 
 def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
     """Read the original system's ``config.ini`` (section ``[sam2]``) into settings.
 
-    Unknown keys (e.g. the original ``crop_size``, ``forward_frames``) are ignored.
+    The file is read as UTF-8 without ``%`` interpolation (a ``%`` in a path is taken literally).
+    The original system's ``crop_size`` and ``forward_frames`` are ignored; any other unknown
+    key is ignored with a warning naming the closest known key (``dilat`` -> ``dilate``).
 
     Args:
         path: INI file.
@@ -147,37 +197,48 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
 
     Raises:
         InputFileError: if the file is missing.
-        ConfigError: if it is not valid INI, has no ``[sam2]`` section, or a value is invalid.
+        ConfigError: if it is not UTF-8 text, not valid INI, has no ``[sam2]`` section, or a
+            value is invalid (the message names the file and the key).
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"config file not found: {path}")
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise InputFileError(f"config file {path} cannot be read ({exc.strerror})") from None
+    try:
+        parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not a valid INI file ({exc.message.splitlines()[0]})") from None
     if "sam2" not in parser:
         raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
     sec = parser["sam2"]
+    for key in sec:
+        if key not in INI_KEYS and key not in INI_IGNORED:
+            close = difflib.get_close_matches(key, INI_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (known keys: {', '.join(INI_KEYS)})"
+            logger.warning("%s: [sam2] unknown key '%s' is ignored%s", path, key, hint)
     s = base or RedactSettings()
     masking: dict[str, Any] = {}
     sam2: dict[str, Any] = {}
     top: dict[str, Any] = {}
     encode: dict[str, Any] = {}
-    try:
-        if "mode" in sec:
-            masking["mode"] = MaskMode(sec["mode"].strip().lower())
-        if "masking_range" in sec:
-            key = sec["masking_range"].strip()
-            if key not in _MASKING_RANGE:
-                raise ConfigError(f"{path}: [sam2] masking_range must be 1, 2 or 3, got '{key}'")
-            masking["mode"] = _MASKING_RANGE[key]
-        for key in ("effect", "tool"):
-            if key in sec:
-                masking["effect"] = Effect(sec[key].strip().lower())
-    except ValueError as exc:
-        raise ConfigError(f"{path}: [sam2] {exc}") from None
+    if "mode" in sec:
+        masking["mode"] = _choice(sec, "mode", MaskMode, path)
+    if "masking_range" in sec:
+        key = sec["masking_range"].strip()
+        if key not in _MASKING_RANGE:
+            raise ConfigError(f"{path}: [sam2] masking_range must be 1, 2 or 3, got '{key}'")
+        masking["mode"] = _MASKING_RANGE[key]
+    for key in ("effect", "tool"):
+        if key in sec:
+            masking["effect"] = _choice(sec, key, Effect, path)
     for key, name in (("strength", "strength"), ("level", "strength"), ("dilate", "dilate"), ("feather", "feather")):
         if key in sec:
             masking[name] = _int(sec, key)
@@ -210,10 +271,15 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         encode["crf"] = _int(sec, "crf")
     if "preset" in sec:
         encode["preset"] = sec["preset"].strip()
-    return replace(
-        s,
-        masking=replace(s.masking, **masking),
-        sam2=replace(s.sam2, **sam2),
-        encode=replace(s.encode, **encode),
-        **top,
-    )
+    if "tracks_space" in sec:
+        top["tracks_space"] = sec["tracks_space"].strip().lower()
+    try:
+        return replace(
+            s,
+            masking=replace(s.masking, **masking),
+            sam2=replace(s.sam2, **sam2),
+            encode=replace(s.encode, **encode),
+            **top,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [sam2] {exc}") from None

@@ -5,7 +5,8 @@ type 2) and a :class:`~sammask.segmentation.stored.StoredMaskSegmenter` serves t
 unchanged pipeline, so its rules hold as for any segmenter: dilation, the fail-secure box
 fallback (a stored mask covering less than ``min_coverage`` of its own box is replaced by the
 box), validation against the video (frames past the end are an error unless ``lenient``), the
-atomic output and the run report.
+atomic output and the run report. Masks are in the coordinates of the frames as decoded (stored,
+not display-rotated), so the run uses ``tracks_space = stored`` whatever the settings say.
 """
 
 from __future__ import annotations
@@ -55,8 +56,12 @@ def redact_masks(
         ExportError: the masks' frame size differs from the video's, or they hold no mask.
         (and everything :func:`sammask.pipeline.redact` raises)
     """
+    from dataclasses import replace
+
+    from sammask.geometry import TracksSpace
     from sammask.pipeline import redact
     from sammask.segmentation.stored import StoredMaskSegmenter
+    from sammask.settings import RedactSettings
 
     source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
     info = probe(Path(input_path))
@@ -73,4 +78,6 @@ def redact_masks(
         for frame in source.read():
             yield frame.frame_idx, frame.masks
 
+    # the masks are pixel arrays of the frames as decoded (stored, unrotated): so are their boxes
+    settings = replace(settings or RedactSettings(), tracks_space=TracksSpace.STORED)
     return redact(input_path, tracks, output_path, settings, segmenter=StoredMaskSegmenter(stored), **redact_options)

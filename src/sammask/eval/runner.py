@@ -334,7 +334,7 @@ def evaluate_sequence(
 
     from sammask.masking.export import read_applied_masks
 
-    dilate = config.settings.masking.dilate
+    dilate = report.dilate_px  # the dilation the run applied (resolution-aware default or explicit)
     results: list[FrameResult] = []
     keep: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
     wanted = set(sheet_frames)

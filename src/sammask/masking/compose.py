@@ -36,14 +36,18 @@ class ObjectRegion:
 
     Attributes:
         track_id: the object's track.
-        mask: (H, W) bool object mask of the frame's size, *before* dilation.
+        mask: (h, w) bool object mask *before* dilation: the whole (H, W) frame, or a region of
+            interest whose top-left pixel is ``offset`` (memory then scales with the object, not
+            with the frame: a frame with hundreds of detections stays small).
         bbox: the detection box ``(x1, y1, x2, y2)`` float pixels; sets the effect's scale
             (:func:`~sammask.masking.effects.object_size_px`).
+        offset: ``(x0, y0)`` frame pixel of ``mask[0, 0]`` ((0, 0) for a full-frame mask).
     """
 
     track_id: int
     mask: np.ndarray
     bbox: BBox
+    offset: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,13 @@ class ComposeResult:
         image: (H, W, 3) uint8 RGB, a new array (the input is never modified).
         applied: (H, W) bool, exactly the pixels fully replaced by the effect (feathered pixels
             are not included). Evaluation measures this as "covered".
+        dilated: per region with pixels, ``(track_id, bounds, sub)``: its dilated mask as an ROI
+            (``bounds = (x0, y0, x1, y1)`` frame pixels, ``sub`` (y1-y0, x1-x0) bool).
     """
 
     image: np.ndarray
     applied: np.ndarray
+    dilated: tuple[tuple[int, Bounds, np.ndarray], ...] = ()
 
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:
@@ -71,11 +78,13 @@ def _check_image(image: np.ndarray) -> tuple[int, int]:
 
 def _check_region(region: ObjectRegion, h: int, w: int) -> None:
     m = region.mask
-    if not isinstance(m, np.ndarray) or m.dtype != np.bool_ or m.shape != (h, w):
+    ox, oy = region.offset
+    fits = isinstance(m, np.ndarray) and m.ndim == 2 and ox >= 0 and oy >= 0 and ox + m.shape[1] <= w and oy + m.shape[0] <= h
+    if not fits or m.dtype != np.bool_:
         raise SegmentationError(
-            f"mask of track {region.track_id} must be an ({h}, {w}) bool array, got "
-            f"{getattr(m, 'dtype', type(m).__name__)} {getattr(m, 'shape', '')}; pass segmenter masks through "
-            "sammask.masking.rules.secure_mask first"
+            f"mask of track {region.track_id} must be a bool array inside the ({h}, {w}) frame at offset "
+            f"{region.offset}, got {getattr(m, 'dtype', type(m).__name__)} {getattr(m, 'shape', '')}; pass "
+            "segmenter masks through sammask.masking.rules.secure_mask first"
         )
 
 
@@ -139,7 +148,7 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
     applied = np.zeros((h, w), dtype=bool)
     items: list[tuple[float, ObjectRegion, Bounds, np.ndarray]] = []
     for region in regions:
-        roi = dilate_roi(region.mask, options.dilate)
+        roi = dilate_roi(region.mask, options.dilate_px(h, w), offset=region.offset, frame_hw=(h, w))
         if roi is None:
             log.debug("track %d: empty mask, nothing to mask", region.track_id)
             continue
@@ -169,7 +178,8 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
             _blend(out_t, eff_t, _ramp(dist, f), ring)
         _paste(out[y0:y1, x0:x1], eff_t[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], sub)
         applied[y0:y1, x0:x1] |= sub
-    return ComposeResult(image=out, applied=applied)
+    dilated = tuple((region.track_id, bounds, sub) for _, region, bounds, sub in items)
+    return ComposeResult(image=out, applied=applied, dilated=dilated)
 
 
 def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
@@ -183,13 +193,15 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
     )
     protected = np.zeros((h, w), dtype=bool)
     boxes: list[Bounds] = []
+    dilated: list[tuple[int, Bounds, np.ndarray]] = []
     for region in regions:
-        roi = dilate_roi(region.mask, options.dilate)
+        roi = dilate_roi(region.mask, options.dilate_px(h, w), offset=region.offset, frame_hw=(h, w))
         if roi is None:
             continue
         (x0, y0, x1, y1), sub = roi
         protected[y0:y1, x0:x1] |= sub
         boxes.append((x0, y0, x1, y1))
+        dilated.append((region.track_id, (x0, y0, x1, y1), sub))
     if not boxes:
         return ComposeResult(image=out, applied=np.ones((h, w), dtype=bool))
     f = options.feather
@@ -211,13 +223,13 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
             ring[y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0] = True
             ring &= (dist > 0) & (dist <= f)
             _blend_from_source(out[gy0:gy1, gx0:gx1], image[gy0:gy1, gx0:gx1], eff_g, _ramp(dist, f), ring)
-    return ComposeResult(image=out, applied=~protected)
+    return ComposeResult(image=out, applied=~protected, dilated=tuple(dilated))
 
 
 def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
     """Mask a frame.
 
-    ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate`` pixels
+    ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate_px(H, W)`` pixels
     (:func:`~sammask.masking.rules.dilate_mask`) and the effect is applied there with that
     object's own scale (its box size). Where objects overlap, every pixel is masked; the larger
     object's effect is applied last. ``applied`` is exactly the union of the dilated masks.
@@ -235,7 +247,7 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
 
     Args:
         image: (H, W, 3) uint8 RGB frame (not modified).
-        regions: objects on this frame; each mask (H, W) bool.
+        regions: objects on this frame; each mask (H, W) bool or an ROI at its ``offset``.
         options: :class:`~sammask.masking.options.MaskingOptions`.
 
     Returns:
@@ -243,7 +255,7 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
 
     Raises:
         MediaError: if ``image`` is not an (H, W, 3) uint8 array.
-        SegmentationError: if a region's mask is not an (H, W) bool array of the frame's size.
+        SegmentationError: if a region's mask is not a bool array that fits in the frame.
     """
     h, w = _check_image(image)
     for region in regions:

@@ -23,9 +23,10 @@ Source: COCO RLE as defined by the COCO API (``pycocotools.mask``), https://coco
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,32 +167,70 @@ class AppliedMaskWriter:
             EvalError: on a closed writer, a non-increasing ``frame_idx`` or a mask whose shape
                 is not (height, width).
         """
+        self._write_lazy(frame_idx, {t: (lambda m=m: m) for t, m in tracks.items()}, applied)
+
+    def _write_lazy(self, frame_idx: int, tracks: dict[int, Callable[[], np.ndarray]], applied: np.ndarray) -> None:
+        """Write one record; each track's full mask is built, encoded and released in turn."""
         if self._fh.closed:
             raise EvalError("AppliedMaskWriter is closed; open a new one to write more frames")
         if frame_idx <= self._last_idx:
             raise EvalError(f"frame_idx must increase: got {frame_idx} after {self._last_idx}")
         shape = (self.height, self.width)
-        for name, m in [("applied", applied), *((f"track {t}", m) for t, m in tracks.items())]:
+        if applied.shape != shape:
+            raise EvalError(f"applied mask of frame {frame_idx} has shape {applied.shape}, expected {shape}")
+        encoded: dict[str, dict[str, Any]] = {}
+        ids = np.zeros(shape, np.uint8) if self.write_png else None
+        for t in sorted(tracks):
+            m = tracks[t]()
             if m.shape != shape:
-                raise EvalError(f"{name} mask of frame {frame_idx} has shape {m.shape}, expected {shape}")
-        line = {
-            "frame_idx": int(frame_idx),
-            "applied": encode_mask(applied.astype(bool, copy=False)),
-            "tracks": {str(int(t)): encode_mask(m.astype(bool, copy=False)) for t, m in sorted(tracks.items())},
-        }
+                raise EvalError(f"track {t} mask of frame {frame_idx} has shape {m.shape}, expected {shape}")
+            m = m.astype(bool, copy=False)
+            encoded[str(int(t))] = encode_mask(m)
+            if ids is not None:
+                ids[m] = min(int(t), 255)
+        line = {"frame_idx": int(frame_idx), "applied": encode_mask(applied.astype(bool, copy=False)), "tracks": encoded}
         self._fh.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._fh.flush()
-        if self.write_png:
-            self._write_png(frame_idx, tracks)
+        if ids is not None:
+            self._write_png(frame_idx, ids)
         self._last_idx = frame_idx
         self.frames += 1
 
-    def _write_png(self, frame_idx: int, tracks: dict[int, np.ndarray]) -> None:
+    def write_rois(
+        self,
+        frame_idx: int,
+        rois: Sequence[tuple[int, tuple[int, int, int, int], np.ndarray]],
+        applied: np.ndarray,
+    ) -> None:
+        """Append one frame given each track's final mask as regions of interest.
+
+        Same record as :meth:`write`, but only one full-frame mask exists at a time (memory does
+        not grow with the number of detections on the frame). A track with several regions
+        (duplicate rows) gets their union.
+
+        Args:
+            frame_idx: 0-based, strictly greater than the previous call's.
+            rois: ``(track_id, (x0, y0, x1, y1), sub)`` with ``sub`` (y1-y0, x1-x0) bool.
+            applied: (H, W) bool pixels the effect replaced.
+
+        Raises:
+            EvalError: as :meth:`write`.
+        """
+        by_track: dict[int, list[tuple[tuple[int, int, int, int], np.ndarray]]] = {}
+        for tid, bounds, sub in rois:
+            by_track.setdefault(int(tid), []).append((bounds, sub))
+
+        def full(parts: list[tuple[tuple[int, int, int, int], np.ndarray]]) -> np.ndarray:
+            m = np.zeros((self.height, self.width), bool)
+            for (x0, y0, x1, y1), sub in parts:
+                m[y0:y1, x0:x1] |= sub
+            return m
+
+        self._write_lazy(frame_idx, {t: functools.partial(full, p) for t, p in by_track.items()}, applied)
+
+    def _write_png(self, frame_idx: int, ids: np.ndarray) -> None:
         import cv2
 
-        ids = np.zeros((self.height, self.width), np.uint8)
-        for t, m in sorted(tracks.items()):
-            ids[m.astype(bool, copy=False)] = min(int(t), 255)
         path = self.directory / IDS_DIR / f"{frame_idx:05d}.png"
         if not cv2.imwrite(str(path), ids):
             raise EvalError(f"could not write {path}: check the folder is writable")
@@ -212,6 +251,13 @@ class AppliedMaskWriter:
         if not self._fh.closed:
             self._fh.close()
             self._write_meta(complete=False)
+
+    def mark_incomplete(self) -> None:
+        """Close (if open) and mark the export incomplete, also after :meth:`close` (the run failed
+        after its masks were all written, e.g. the video could not be moved into place)."""
+        if not self._fh.closed:
+            self._fh.close()
+        self._write_meta(complete=False)
 
     def __enter__(self) -> AppliedMaskWriter:
         return self

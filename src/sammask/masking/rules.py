@@ -43,21 +43,32 @@ def _ellipse(px: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
 
 
-def dilate_roi(mask: np.ndarray, px: int) -> tuple[Bounds, np.ndarray] | None:
+def dilate_roi(
+    mask: np.ndarray,
+    px: int,
+    *,
+    offset: tuple[int, int] = (0, 0),
+    frame_hw: tuple[int, int] | None = None,
+) -> tuple[Bounds, np.ndarray] | None:
     """Dilate a mask and return only its region of interest (for callers that work on ROIs).
 
+    The mask may be a full frame (the default) or a region of interest placed at ``offset`` in a
+    frame of size ``frame_hw``: memory then scales with the object, not with the frame.
+
     Args:
-        mask: (H, W) bool.
+        mask: (h, w) bool; the whole frame, or an ROI when ``offset`` / ``frame_hw`` are given.
         px: radius in pixels (>= 0).
+        offset: ``(x0, y0)`` pixel position of ``mask[0, 0]`` in the frame.
+        frame_hw: ``(H, W)`` of the frame (default: ``mask.shape``).
 
     Returns:
         ``(bounds, sub)`` where ``sub`` is the (y1-y0, x1-x0) bool dilated mask inside
-        ``bounds = (x0, y0, x1, y1)`` (the mask's bounding box grown by ``px``, clipped to the
-        frame; every dilated pixel lies inside), or None for an empty mask.
+        ``bounds = (x0, y0, x1, y1)`` in frame pixels (the mask's bounding box grown by ``px``,
+        clipped to the frame; every dilated pixel lies inside), or None for an empty mask.
 
     Raises:
         ConfigError: if ``px < 0``.
-        SegmentationError: if the mask is not 2-D.
+        SegmentationError: if the mask is not 2-D or does not fit in the frame at ``offset``.
     """
     import cv2
 
@@ -65,16 +76,19 @@ def dilate_roi(mask: np.ndarray, px: int) -> tuple[Bounds, np.ndarray] | None:
         raise ConfigError(f"dilation radius must be >= 0 pixels, got {px}")
     if mask.ndim != 2:
         raise SegmentationError(f"mask must be (H, W), got shape {mask.shape}")
+    h, w = mask.shape if frame_hw is None else frame_hw
+    ox, oy = int(offset[0]), int(offset[1])
+    if ox < 0 or oy < 0 or ox + mask.shape[1] > w or oy + mask.shape[0] > h:
+        raise SegmentationError(f"mask {mask.shape} at offset {offset} does not fit in a {h}x{w} frame")
     b = mask_bounds(mask)
     if b is None:
         return None
-    h, w = mask.shape
-    x0, y0, x1, y1 = _grow(b, px, h, w)
-    sub = np.ascontiguousarray(mask[y0:y1, x0:x1]).view(np.uint8)
+    gx0, gy0, gx1, gy1 = b[0] + ox, b[1] + oy, b[2] + ox, b[3] + oy
+    x0, y0, x1, y1 = _grow((gx0, gy0, gx1, gy1), px, h, w)
+    sub = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    sub[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0] = mask[b[1] : b[3], b[0] : b[2]]
     if px > 0:
         sub = cv2.dilate(sub, _ellipse(px), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    else:
-        sub = sub.copy()
     return (x0, y0, x1, y1), sub.view(bool)
 
 

@@ -22,7 +22,20 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoWriter"]
+__all__ = ["VideoWriter", "short_stem"]
+
+NAME_MAX = 255
+"""File-name limit in bytes of the common file systems (ext4, XFS, APFS, NTFS in UTF-16 units)."""
+
+
+def short_stem(path: Path, extra_bytes: int) -> str:
+    """``path.stem`` cut (on a UTF-8 character boundary) so that a name made of it, the suffix and
+    ``extra_bytes`` more bytes stays within :data:`NAME_MAX` bytes (temporary file names)."""
+    budget = NAME_MAX - extra_bytes - len(os.fsencode(path.suffix))
+    raw = os.fsencode(path.stem)
+    if len(raw) <= budget:
+        return path.stem
+    return os.fsdecode(raw[: max(budget, 1)]).encode("utf-8", "ignore").decode("utf-8", "ignore") or "x"
 
 
 def _ffmpeg_msg(exc: BaseException) -> str:
@@ -54,21 +67,26 @@ class VideoWriter:
       pixel larger than ``info``.
     * **Audio**: when ``options.copy_audio`` and ``audio_source`` is given, every audio stream of
       ``audio_source`` is stream-copied (packets byte-identical, same pts), interleaved with the
-      video as frames are written (bounded memory). With ``trim_audio`` (default) audio packets
-      starting at or after the end of the last written frame are dropped, so a partial encode
-      gets matching audio; otherwise all remaining audio is copied on close.
+      video as frames are written (bounded memory). All of it is copied, including packets after
+      the last video frame; with ``trim_audio=True`` (for partial encodes such as previews)
+      audio packets starting at or after the end of the last written frame are dropped.
+    * **Up-front checks**: the container header is written when the writer opens (before any
+      frame is decoded), so a suffix FFmpeg cannot write, or an audio codec the container cannot
+      hold (e.g. ``pcm_u8`` in ``.mp4``), fails at once with a :class:`MediaError` naming the fix.
     * **Atomic output**: everything is written to a temporary file in the destination directory
       (``.<name>.tmp-XXXX<suffix>``, same suffix so FFmpeg picks the same muxer) and renamed to
-      ``output_path`` only when :meth:`close` succeeds. On an exception inside the ``with`` block,
-      on :meth:`abort`, or when closing fails, the temporary file is deleted and an existing
-      ``output_path`` is left untouched.
+      ``output_path`` only when :meth:`close` (= :meth:`finish` then :meth:`commit`) succeeds. The
+      temporary name is shortened to fit the 255-byte file-name limit. On an exception inside the
+      ``with`` block, on :meth:`abort`, or when finishing fails, the temporary file is deleted and
+      an existing ``output_path`` is left untouched.
 
     Args:
         output_path: destination file; its suffix picks the container (``.mp4``, ``.mkv``, ...).
         info: :class:`VideoInfo` of the source (size, fps, time base, rotation).
         options: :class:`EncodeOptions` (codec, crf, preset, pix_fmt, copy_audio).
         audio_source: file whose audio streams are copied (usually the input video), or None.
-        trim_audio: drop audio that starts after the last written video frame (see above).
+        trim_audio: drop audio that starts after the last written video frame (see above;
+            default False: audio is copied whole).
 
     Raises:
         ConfigError: unknown encoder or pixel format, or a pixel format the encoder cannot use.
@@ -84,7 +102,7 @@ class VideoWriter:
         options: EncodeOptions | None = None,
         audio_source: str | os.PathLike[str] | None = None,
         *,
-        trim_audio: bool = True,
+        trim_audio: bool = False,
     ) -> None:
         import av
 
@@ -101,6 +119,8 @@ class VideoWriter:
         self._audio_pending: av.packet.Packet | None = None
         self._last_pts: int | None = None
         self._frames_written = 0
+        self._finished = False
+        self._committed = False
 
         # --- settings -------------------------------------------------------------------
         try:
@@ -144,7 +164,9 @@ class VideoWriter:
 
         # --- open ----------------------------------------------------------------------
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.output_path.stem}.tmp-", suffix=self.output_path.suffix, dir=parent
+            prefix=f".{short_stem(self.output_path, len('.' + '.tmp-') + 8)}.tmp-",
+            suffix=self.output_path.suffix,
+            dir=parent,
         )
         os.close(fd)
         self._tmp = Path(tmp)
@@ -161,7 +183,7 @@ class VideoWriter:
         info, options = self.info, self.options
         try:
             self._out = av.open(str(self._tmp), mode="w", format=None)
-        except av.FFmpegError as exc:
+        except (av.FFmpegError, ValueError) as exc:
             raise MediaError(
                 f"{self.output_path}: cannot create output ({_ffmpeg_msg(exc)}); check the suffix names a "
                 "container FFmpeg can write (e.g. .mp4, .mkv) and the directory is writable"
@@ -205,6 +227,15 @@ class VideoWriter:
             if audio_streams:
                 self._audio_iter = self._audio_in.demux(*audio_streams)
             logger.debug("%s: copying %d audio stream(s) from %s", self.output_path, len(audio_streams), audio_path)
+        try:
+            self._out.start_encoding()  # header now: a container that cannot hold the streams fails here
+        except (av.FFmpegError, ValueError) as exc:
+            codecs = ", ".join(s.codec_context.name for s in self._out.streams)
+            raise MediaError(
+                f"{self.output_path}: the {self._out.format.name} container cannot hold these streams "
+                f"({codecs}): {_ffmpeg_msg(exc)}; use another output suffix (.mkv holds most codecs) "
+                "or turn audio copy off (--no-audio)"
+            ) from exc
 
     # --- context manager ------------------------------------------------------------------
     def __enter__(self) -> VideoWriter:
@@ -313,18 +344,21 @@ class VideoWriter:
             self._out.mux(pkt)
 
     # --- finishing ----------------------------------------------------------------------
-    def close(self) -> None:
-        """Flush the encoder, copy the remaining audio, finish the file and rename it into place.
+    def finish(self) -> None:
+        """Flush the encoder, copy the remaining audio and finish the temporary file, without
+        moving it into place yet (the caller may write side files first, then :meth:`commit`).
 
         Idempotent. On failure the temporary file is deleted and ``output_path`` is untouched.
 
         Raises:
-            MediaError: if no frame was written, or flushing/muxing/renaming failed.
+            MediaError: if no frame was written, or flushing/muxing failed.
         """
         import av
 
-        if self._closed:
+        if self._finished:
             return
+        if self._closed:
+            raise MediaError(f"{self.output_path}: writer is closed")
         try:
             if self._frames_written == 0:
                 raise MediaError(f"{self.output_path}: no frames were written; nothing to save")
@@ -338,18 +372,53 @@ class VideoWriter:
                 self._out.close()
             except av.FFmpegError as exc:
                 raise MediaError(f"{self.output_path}: finishing the video failed ({_ffmpeg_msg(exc)})") from exc
+            self._out = None
             self._close_audio()
+            self._finished = True
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def commit(self) -> None:
+        """Move the finished temporary file to ``output_path`` (calls :meth:`finish` if needed).
+
+        Idempotent. On failure the temporary file is deleted.
+
+        Raises:
+            MediaError: if finishing or the rename failed.
+        """
+        if self._committed:
+            return
+        self.finish()
+        try:
             try:
                 os.chmod(self._tmp, self._file_mode)  # mkstemp makes 0600; give a normal file's mode
                 os.replace(self._tmp, self.output_path)
             except OSError as exc:
                 raise MediaError(f"{self.output_path}: cannot move the finished video into place ({exc})") from exc
             self._tmp = None
-            self._closed = True
+            self._closed = self._committed = True
             logger.info("%s: wrote %d frames", self.output_path, self._frames_written)
         except BaseException:
             self._cleanup()
             raise
+
+    def close(self) -> None:
+        """Finish the file and rename it into place (:meth:`finish` + :meth:`commit`).
+
+        Idempotent. On failure the temporary file is deleted and ``output_path`` is untouched.
+
+        Raises:
+            MediaError: if no frame was written, or flushing/muxing/renaming failed.
+        """
+        if self._closed:
+            return
+        self.commit()
+
+    @property
+    def temp_path(self) -> Path | None:
+        """The temporary file being written (None once committed or aborted)."""
+        return self._tmp
 
     def abort(self) -> None:
         """Stop without producing output: close everything and delete the temporary file."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -54,9 +53,10 @@ class GrabCutSegmenter(Segmenter):
     ``fg_margin`` (natural log) is added to the cut's foreground. With 1 iteration the
     foreground GMM is fitted to the whole box and the background GMM to the ROI outside it, so
     this keeps every box pixel that does not look like the surrounding background: thin limbs
-    and parts the graph cut smooths away are kept. Then, optionally, a morphological closing
-    (``close_px``), hole filling (``fill_holes``) and a growth (``grow``); the result is upscaled
-    to the ROI (bilinear, kept where >= ``up_threshold``) and clipped to the box pixels. The random generator is re-seeded (``cv2.setRNGSeed(seed)``) before every
+    and parts the graph cut smooths away are kept. The result is upscaled to the ROI (bilinear,
+    kept where >= 0.5) and clipped to the box pixels. Closing, hole filling, a lower upscale
+    threshold, a fill-history check and a growth of the foreground were measured as recall
+    options and gave no gain (docs/quality/grabcut-tuning.md); they were removed. The random generator is re-seeded (``cv2.setRNGSeed(seed)``) before every
     cut, so output is deterministic and independent of the other tracks.
 
     Fail-secure: a track whose cut raises ``cv2.error``, or whose foreground covers less than
@@ -86,17 +86,6 @@ class GrabCutSegmenter(Segmenter):
         seed: OpenCV RNG seed set before every cut. Default 0.
         fg_margin: add box pixels with log p_fg >= log p_bg - ``fg_margin`` (GrabCut's colour
             GMMs, natural log); ``None`` keeps the graph cut only. Default 0.0 (see above).
-        close_px: radius in downscaled-ROI pixels of a morphological closing of the foreground
-            (0 = off). Default 0 (measured: no effect on leak).
-        fill_holes: fill foreground holes not connected to the ROI border. Default False
-            (measured: no effect on leak).
-        up_threshold: bilinear upscale threshold in (0, 1]; lower keeps more. Default 0.5.
-        history: number of the track's recent masks whose median box fill is the reference for
-            ``history_ratio`` (0 = off). Default 0.
-        history_ratio: a mask filling less than this times the reference gets ``None`` (the
-            pipeline masks the box), in [0, 1). Default 0.5.
-        grow: dilate the foreground by this fraction of the box's longer side (downscaled ROI
-            pixels, at least 1) before clipping to the box (0 = off). Default 0.0.
 
     Raises:
         ConfigError: if an option is out of range.
@@ -115,12 +104,6 @@ class GrabCutSegmenter(Segmenter):
         min_box: int = 4,
         seed: int = 0,
         fg_margin: float | None = 0.0,
-        close_px: int = 0,
-        fill_holes: bool = False,
-        up_threshold: float = 0.5,
-        history: int = 0,
-        history_ratio: float = 0.5,
-        grow: float = 0.0,
     ) -> None:
         if int(iterations) < 1:
             raise ConfigError(f"grabcut iterations must be >= 1, got {iterations}")
@@ -134,23 +117,7 @@ class GrabCutSegmenter(Segmenter):
             raise ConfigError(f"grabcut min_box must be >= 1 pixel, got {min_box}")
         if fg_margin is not None and not math.isfinite(fg_margin):
             raise ConfigError(f"grabcut fg_margin must be a finite log-likelihood margin or None, got {fg_margin}")
-        if int(close_px) < 0:
-            raise ConfigError(f"grabcut close_px must be >= 0 pixels, got {close_px}")
-        if not 0 < up_threshold <= 1:
-            raise ConfigError(f"grabcut up_threshold must be in (0, 1], got {up_threshold}")
-        if int(history) < 0:
-            raise ConfigError(f"grabcut history must be >= 0 frames, got {history}")
-        if not 0 <= history_ratio < 1:
-            raise ConfigError(f"grabcut history_ratio must be in [0, 1), got {history_ratio}")
-        if not math.isfinite(grow) or not 0 <= grow <= 1:
-            raise ConfigError(f"grabcut grow must be a fraction of the box's longer side in [0, 1], got {grow}")
-        self.grow = float(grow)
         self.fg_margin = None if fg_margin is None else float(fg_margin)
-        self.close_px = int(close_px)
-        self.fill_holes = bool(fill_holes)
-        self.up_threshold = float(up_threshold)
-        self.history = int(history)
-        self.history_ratio = float(history_ratio)
         self.iterations = int(iterations)
         self.max_side = int(max_side)
         self.margin = float(margin)
@@ -170,7 +137,6 @@ class GrabCutSegmenter(Segmenter):
             ``None`` when the cut failed (see the class docstring).
         """
         previous: dict[int, _Previous] = {}
-        fills: dict[int, deque[float]] = {}
         last_idx: int | None = None
         for fp in frames:
             out = FrameMasks(frame_idx=fp.frame_idx)
@@ -180,44 +146,12 @@ class GrabCutSegmenter(Segmenter):
                 if prev is not None and prev.frame_idx != last_idx:
                     prev = None
                 mask = self.segment_box(fp.image, prompt.bbox, prev, fp.frame_idx, prompt.track_id)
-                if self.history > 0 and mask is not None:
-                    mask = self._check_fill(mask, prompt.bbox, fills, fp.frame_idx, prompt.track_id)
                 out.masks[prompt.track_id] = mask
                 if mask is not None:
                     current[prompt.track_id] = _Previous(fp.frame_idx, mask, prompt.bbox)
             previous = current
             last_idx = fp.frame_idx
             yield out
-
-    def _check_fill(
-        self,
-        mask: np.ndarray,
-        bbox: BBox,
-        fills: dict[int, deque[float]],
-        frame_idx: int,
-        track_id: int,
-    ) -> np.ndarray | None:
-        """Drop a mask that fills much less of its box than the track's recent masks did."""
-        c0, r0, c1, r1 = box_pixel_bounds(bbox, mask.shape)
-        area = (c1 - c0) * (r1 - r0)
-        if area <= 0:
-            return mask
-        fill = float(np.count_nonzero(mask[r0:r1, c0:c1])) / area
-        recent = fills.setdefault(track_id, deque(maxlen=self.history))
-        reference = float(np.median(recent)) if len(recent) >= min(3, self.history) else None
-        recent.append(fill)
-        if reference is not None and fill < self.history_ratio * reference:
-            logger.debug(
-                "grabcut mask on frame %d track %d fills %.3f of its box, < %.2f x the median %.3f "
-                "of the track's recent masks; no mask (the box will be masked)",
-                frame_idx,
-                track_id,
-                fill,
-                self.history_ratio,
-                reference,
-            )
-            return None
-        return mask
 
     def segment_box(
         self,
@@ -306,19 +240,10 @@ class GrabCutSegmenter(Segmenter):
             ratio = _gmm_log_likelihood(small, fgd_model) - _gmm_log_likelihood(small, bgd_model)
             fg |= inbox & (ratio >= -self.fg_margin)
         fg = fg.astype(np.uint8) * 255
-        if self.close_px > 0:
-            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * self.close_px + 1, 2 * self.close_px + 1))
-            fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, k, borderType=cv2.BORDER_REPLICATE)
-        if self.fill_holes:
-            fg = _fill_holes(fg)
-        if self.grow > 0:
-            r = max(1, round(self.grow * max(bx1 - bx0, by1 - by0)))
-            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-            fg = cv2.dilate(fg, k)
         if (sw, sh) != (rw, rh):
             fg = cv2.resize(fg, (rw, rh), interpolation=cv2.INTER_LINEAR)
         mask = np.zeros((h, w), dtype=bool)
-        mask[ry0:ry1, rx0:rx1] = fg >= max(1, round(255 * self.up_threshold))
+        mask[ry0:ry1, rx0:rx1] = fg >= 128  # bilinear upscale, kept where >= 0.5
         mask &= box_mask(bbox, (h, w))
         area = int(mask.sum())
         if area < self.min_fill * bw * bh or area == 0:
@@ -368,17 +293,3 @@ def _gmm_log_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
         out = np.logaddexp(out, math.log(weights[c]) - 0.5 * (logdet + maha) - 1.5 * math.log(2 * math.pi))
     return out.reshape(pixels.shape[:2])
 
-
-def _fill_holes(fg: np.ndarray) -> np.ndarray:
-    """Fill the holes of a (h, w) uint8 0/255 mask: background regions not connected to its border."""
-    import cv2
-
-    h, w = fg.shape
-    padded = np.zeros((h + 2, w + 2), dtype=np.uint8)
-    padded[1:-1, 1:-1] = fg
-    flood = padded.copy()
-    cv2.floodFill(flood, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 255)
-    holes = flood[1:-1, 1:-1] == 0
-    out = fg.copy()
-    out[holes] = 255
-    return out

@@ -36,6 +36,7 @@ from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
     DropCounter,
     DropReason,
+    RepairReason,
     RowError,
     read_text,
     write_text_atomic,
@@ -110,7 +111,7 @@ def _integer(v: Any, field: str, ctx: _Ctx, reason: DropReason) -> int:
     return int(v)
 
 
-def _bbox(v: Any, ctx: _Ctx) -> BBox:
+def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
     if not isinstance(v, list) or len(v) != 4:
         n = f"{len(v)} values" if isinstance(v, list) else f"{_type_name(v)} {v!r}"
         raise ctx.error(f"must be an array [x1, y1, x2, y2] of 4 numbers, got {n}",
@@ -124,9 +125,15 @@ def _bbox(v: Any, ctx: _Ctx) -> BBox:
             "bbox",
         )
     if x2 == x1 or y2 == y1:
-        raise ctx.error(f"zero-size box {v}: width and height must be > 0 pixels",
-                        DropReason.ZERO_SIZE, "bbox")
+        counter.repair(ctx.error(f"zero-size box {v}: width and height must be > 0 pixels",
+                                 DropReason.ZERO_SIZE, "bbox"), RepairReason.ZERO_SIZE_PADDED)
+        x2, y2 = _pad(x1, x2), _pad(y1, y2)
     return (x1, y1, x2, y2)
+
+
+def _pad(lo: float, hi: float) -> float:
+    """``hi`` grown so that ``hi > lo`` by at least one pixel when the extent is zero."""
+    return hi if hi > lo else max(lo + 1.0, math.nextafter(lo, math.inf))
 
 
 def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
@@ -139,15 +146,12 @@ def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
         if not isinstance(p, list) or len(p) != 2:
             raise ctx.error(f"point {i} must be [x, y], got {p!r}", DropReason.BAD_POLYGON, "polygon")
         pts.append((_number(p[0], "polygon", ctx), _number(p[1], "polygon", ctx)))
-    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-    if max(xs) == min(xs) or max(ys) == min(ys):
-        raise ctx.error("polygon has no area (all points on one line)", DropReason.BAD_POLYGON,
-                        "polygon")
+    # A polygon without area (all points on one line) is kept: validate_tracks masks its box.
     return tuple(pts)
 
 
 def _detection(
-    d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str]
+    d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str], counter: DropCounter
 ) -> Detection:
     """Parse one detection object. ``frame_idx`` is the enclosing frame's (None when flat)."""
     if not isinstance(d, dict):
@@ -163,21 +167,34 @@ def _detection(
     if frame_idx is None:
         raise ctx.error("missing (each item of a flat 'detections' list needs its frame_idx)",
                         DropReason.MISSING_FIELD, "frame_idx")
+    # A detection without a usable track id is refused in lenient mode too (never dropped).
     if "track_id" not in d:
-        raise ctx.error("missing", DropReason.MISSING_FIELD, "track_id")
-    track_id = _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
+        err = ctx.error("missing", DropReason.MISSING_FIELD, "track_id")
+        err.droppable = False
+        raise err
+    try:
+        track_id = _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
+    except RowError as err:
+        err.droppable = False
+        raise
 
     raw_type = d.get("type", int(DetectionType.AUTO))
-    if not _is_integral(raw_type):
-        raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {raw_type!r}",
-                        DropReason.BAD_TYPE, "type")
     try:
-        dtype = DetectionType(int(raw_type))
-    except ValueError:
-        raise ctx.error(
-            f"unknown detection type {raw_type}; known: 1 auto, 2 user-selected, 3 manual box, "
-            "4 polygon", DropReason.BAD_TYPE, "type"
-        ) from None
+        if not _is_integral(raw_type):
+            raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {raw_type!r}",
+                            DropReason.BAD_TYPE, "type")
+        try:
+            dtype = DetectionType(int(raw_type))
+        except ValueError:
+            raise ctx.error(
+                f"unknown detection type {raw_type}; known: 1 auto, 2 user-selected, 3 manual box, "
+                "4 polygon", DropReason.BAD_TYPE, "type"
+            ) from None
+    except RowError as err:
+        if "bbox" not in d:
+            raise
+        counter.repair(err, RepairReason.BAD_TYPE_AS_BOX)  # lenient: mask the drawn box
+        dtype = DetectionType.MANUAL_BOX
 
     obj = d.get("object")
     if obj is not None and not _is_integral(obj):
@@ -187,24 +204,34 @@ def _detection(
 
     score = 1.0
     if d.get("score") is not None:
-        score = _number(d["score"], "score", ctx)
-        if not 0.0 <= score <= 1.0:
-            raise ctx.error(f"must be in [0, 1], got {score}", DropReason.BAD_SCORE, "score")
+        try:
+            score = _number(d["score"], "score", ctx)
+            if not 0.0 <= score <= 1.0:
+                raise ctx.error(f"must be in [0, 1], got {score}", DropReason.BAD_SCORE, "score")
+        except RowError as err:
+            counter.repair(err, RepairReason.BAD_SCORE)  # lenient: the box is still maskable
+            score = min(max(score, 0.0), 1.0) if isinstance(score, float) and math.isfinite(score) else 1.0
 
     polygon = None
     if dtype == DetectionType.POLYGON:
-        if d.get("polygon") is None:
-            raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
-                            DropReason.BAD_POLYGON, "polygon")
-        polygon = _polygon(d["polygon"], ctx)
+        try:
+            if d.get("polygon") is None:
+                raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
+                                DropReason.BAD_POLYGON, "polygon")
+            polygon = _polygon(d["polygon"], ctx)
+        except RowError as err:
+            if "bbox" not in d:
+                raise
+            counter.repair(err, RepairReason.POLYGON_AS_BOX)  # lenient: mask the given box
+            dtype = DetectionType.MANUAL_BOX
     elif "polygon" in d:
         unknown.update(["polygon (ignored for types 1-3)"])
 
     if "bbox" in d:
-        bbox = _bbox(d["bbox"], ctx)
+        bbox = _bbox(d["bbox"], ctx, counter)
     elif polygon is not None:
         xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
-        bbox = (min(xs), min(ys), max(xs), max(ys))
+        bbox = (min(xs), min(ys), _pad(min(xs), max(xs)), _pad(min(ys), max(ys)))
     else:
         raise ctx.error("missing: [x1, y1, x2, y2] in pixels", DropReason.MISSING_FIELD, "bbox")
 
@@ -224,10 +251,13 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
 
     Args:
         path: the ``.json`` file.
-        lenient: drop malformed detections (wrong JSON types, NaN/inf, negative or zero size,
-            negative ids, unknown type, type 4 without polygon, missing fields, a track id
-            repeated on a frame) and count them in :attr:`Tracks.dropped` by
-            :class:`~sammask.tracks.validate.DropReason` value, instead of raising. A malformed
+        lenient: drop detections that cannot be placed (wrong JSON types or NaN/inf in the
+            box, negative size, no box, bad frame index) and count them in
+            :attr:`Tracks.dropped` by :class:`~sammask.tracks.validate.DropReason` value,
+            instead of raising. Flawed detections that can still be masked are kept and counted
+            in :attr:`Tracks.repaired` (a track id repeated on a frame, a zero-size box, a bad
+            score, an unknown type or a bad polygon next to a box: masked as the box). A
+            detection without a usable ``track_id`` is refused in both modes. A malformed
             frame entry drops its detections. Errors of the whole file (JSON syntax, not an
             object, wrong ``format``/``version``, neither ``frames`` nor ``detections``) always
             raise.
@@ -251,6 +281,8 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         ) from exc
     except RecursionError as exc:
         raise _whole_file_error("JSON nested too deeply", src) from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits (Python's int limit)
+        raise _whole_file_error(f"a number in the file cannot be read ({exc})", src) from exc
     if not isinstance(doc, dict):
         raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
     if doc.get("format") != FORMAT_NAME:
@@ -278,20 +310,23 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     counter = DropCounter(lenient)
     dets: list[Detection] = []
     seen: dict[tuple[int, int], str] = {}
+    rows = 0
 
     def add(d: Any, frame_idx: int | None, location: str) -> None:
         ctx = _Ctx(src, location)
+        nonlocal rows
+        rows += 1
         try:
-            det = _detection(d, frame_idx, ctx, unknown["detections"])
+            det = _detection(d, frame_idx, ctx, unknown["detections"], counter)
             k = (det.frame_idx, det.track_id)
-            if k in seen:
+            if k in seen and not lenient:
                 raise ctx.error(f"track_id {det.track_id} appears twice on frame_idx "
-                                f"{det.frame_idx} (first at {seen[k]})",
+                                f"{det.frame_idx} (first at {seen[k]}); --lenient masks both",
                                 DropReason.DUPLICATE_TRACK, "track_id")
         except RowError as err:
             counter.handle(err)
             return
-        seen[k] = location
+        seen.setdefault(k, location)
         dets.append(det)
 
     if has_frames:
@@ -311,7 +346,9 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
                                     DropReason.NOT_A_NUMBER, "detections")
             except RowError as err:
                 n = entry.get("detections") if isinstance(entry, dict) else None
-                counter.handle(err, len(n) if isinstance(n, list) and n else 1)
+                n = len(n) if isinstance(n, list) and n else 1
+                rows += n
+                counter.handle(err, n)
                 continue
             for di, d in enumerate(items):
                 add(d, f, f"frames[{fi}] (frame_idx {f}), detections[{di}]")
@@ -331,6 +368,8 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     counter.log_summary(src)
     tracks = Tracks.from_detections(dets, source=src)
     tracks.dropped = dict(counter.counts)
+    tracks.repaired = dict(counter.repaired)
+    tracks.rows = rows
     return tracks
 
 

@@ -20,12 +20,14 @@ import logging
 import math
 import os
 import re
+from decimal import Decimal, InvalidOperation
 
 from sammask.errors import TracksFormatError
 from sammask.tracks.types import Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
     DropCounter,
     DropReason,
+    RepairReason,
     RowError,
     read_text,
     write_text_atomic,
@@ -39,6 +41,11 @@ MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "con
 _SPLIT = re.compile(r"\s*,\s*|\s+")
 
 
+def _shown(text: str) -> str:
+    """``text`` for a message, shortened when very long (a 5000-digit number stays one short line)."""
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
     """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
     name = MOT_COLUMNS[col]
@@ -46,20 +53,51 @@ def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
         value = float(text)
     except ValueError:
         raise RowError(
-            f"'{text}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
+            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
         ) from None
     if not math.isfinite(value):
         raise RowError(
-            f"{text} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
+            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
         )
     return value
 
 
-def _parse_line(fields: list[str], ctx: dict[str, str]) -> tuple[int, int, float, float, float, float, float]:
-    """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
+def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
+    """Parse column ``col`` as an exact integer (``"7"``, ``"7.0"``, ``"1e3"``), or None when the
+    value is a number but not integral. Decimal, not float: ids 2**53 and 2**53 + 1 stay apart.
 
     Raises:
-        RowError: on any malformed value, with field and reason.
+        RowError: the text is not a finite number.
+    """
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise RowError(
+            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=MOT_COLUMNS[col], **ctx
+        ) from None
+    if not value.is_finite():
+        raise RowError(
+            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=MOT_COLUMNS[col], **ctx
+        )
+    if value.adjusted() >= 4000:  # int() refuses more than 4300 digits (CPython's int_max_str_digits)
+        raise RowError(
+            f"{_shown(text)} is too large for a frame number or id", reason=DropReason.NOT_A_NUMBER,
+            field=MOT_COLUMNS[col], **ctx,
+        )
+    return int(value) if value == value.to_integral_value() else None
+
+
+def _parse_line(
+    fields: list[str], ctx: dict[str, str], counter: DropCounter
+) -> tuple[int, int, float, float, float, float, float]:
+    """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
+
+    In lenient mode (``counter.lenient``) a zero-size box is grown to 1 pixel and an invalid
+    ``conf`` becomes 1.0 (both counted as repairs): the row can still be masked.
+
+    Raises:
+        RowError: on any malformed value, with field and reason; a missing, negative (``-1``:
+            untracked det.txt row) or non-integer id is refused even in lenient mode.
     """
     if len(fields) < 6:
         raise RowError(
@@ -69,34 +107,42 @@ def _parse_line(fields: list[str], ctx: dict[str, str]) -> tuple[int, int, float
             field="columns",
             **ctx,
         )
-    values = [_parse_number(fields[c], c, ctx) for c in range(min(len(fields), 7))]
-    frame_f, id_f, left, top, w, h = values[:6]
-    if not frame_f.is_integer():
+    frame = _parse_integer(fields[0], 0, ctx)
+    left, top, w, h = (_parse_number(fields[c], c, ctx) for c in range(2, 6))
+    if frame is None:
         raise RowError(
             f"frame must be an integer, got {fields[0]}",
             reason=DropReason.BAD_FRAME,
             field="frame",
             **ctx,
         )
-    if frame_f < 1:
+    if frame < 1:
         raise RowError(
             f"frame must be >= 1 (MOT frames are 1-based), got {fields[0]}",
             reason=DropReason.BAD_FRAME,
             field="frame",
             **ctx,
         )
-    if not id_f.is_integer() or id_f < 0:
+    try:
+        tid = _parse_integer(fields[1], 1, ctx)
+    except RowError as err:
+        err.droppable = False
+        raise
+    if tid is None or tid < 0:
         hint = (
-            "; id -1 marks an untracked detection (det.txt): run a tracker first"
-            if id_f == -1
+            "; id -1 marks an untracked detection (det.txt): run a tracker first (sammask never "
+            "drops a maskable box silently, so such rows are refused in --lenient mode too)"
+            if tid == -1
             else ""
         )
         raise RowError(
             f"track id must be an integer >= 0, got {fields[1]}{hint}",
             reason=DropReason.BAD_TRACK_ID,
             field="id",
+            droppable=False,
             **ctx,
         )
+    sizes = []
     for col, start, v in ((4, left, w), (5, top, h)):
         if v < 0:
             raise RowError(
@@ -106,15 +152,27 @@ def _parse_line(fields: list[str], ctx: dict[str, str]) -> tuple[int, int, float
                 **ctx,
             )
         if start + v <= start:  # zero, or too small to change the coordinate
-            raise RowError(
-                f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (zero-size box)",
-                reason=DropReason.ZERO_SIZE,
-                field=MOT_COLUMNS[col],
-                **ctx,
+            counter.repair(
+                RowError(
+                    f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (zero-size box)",
+                    reason=DropReason.ZERO_SIZE,
+                    field=MOT_COLUMNS[col],
+                    **ctx,
+                ),
+                RepairReason.ZERO_SIZE_PADDED,
             )
-    conf = values[6] if len(values) > 6 else -1.0
-    score = 1.0 if conf == -1 else min(max(conf, 0.0), 1.0)
-    return int(frame_f), int(id_f), left, top, w, h, score
+            v = max(1.0, math.ulp(start) * 2)
+        sizes.append(v)
+    w, h = sizes
+    score = 1.0
+    if len(fields) > 6:
+        try:
+            conf = _parse_number(fields[6], 6, ctx)
+        except RowError as err:
+            counter.repair(err, RepairReason.BAD_SCORE)
+            conf = -1.0
+        score = 1.0 if conf == -1 else min(max(conf, 0.0), 1.0)
+    return frame, tid, left, top, w, h, score
 
 
 def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
@@ -122,10 +180,13 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
 
     Args:
         path: the ``.txt`` / ``.csv`` file.
-        lenient: drop malformed rows (wrong column count, non-numeric, NaN/inf, frame < 1,
-            negative or non-integer id, negative or zero size, a track id repeated on a frame)
-            and count them in :attr:`Tracks.dropped` by :class:`DropReason` value, instead of
-            raising.
+        lenient: drop rows that cannot be placed (wrong column count, non-numeric or NaN/inf
+            coordinates, frame < 1, negative size) and count them in :attr:`Tracks.dropped` by
+            :class:`DropReason` value, instead of raising. Rows that can still be masked are kept
+            and counted in :attr:`Tracks.repaired`: a track id repeated on a frame (both
+            masked), a zero-size box (grown to 1 pixel), an invalid ``conf`` (score 1). A row
+            without a usable track id (``-1`` of det.txt, negative, non-integer) is refused in
+            both modes.
 
     Returns:
         :class:`Tracks` with 0-based ``frame_idx``, xyxy float ``bbox`` (pixels), type
@@ -142,6 +203,7 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     counter = DropCounter(lenient)
     dets: list[Detection] = []
     seen: dict[tuple[int, int], int] = {}  # (frame_idx, track_id) -> line number
+    rows = 0
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -151,11 +213,13 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
             fields.pop()
         ctx = {"path": src, "location": f"line {lineno}"}
         try:
-            frame, tid, left, top, w, h, score = _parse_line(fields, ctx)
+            rows += 1
+            frame, tid, left, top, w, h, score = _parse_line(fields, ctx, counter)
             key = (frame - 1, tid)
-            if key in seen:
+            if key in seen and not lenient:
                 raise RowError(
-                    f"track id {tid} appears twice on frame {frame} (first on line {seen[key]})",
+                    f"track id {tid} appears twice on frame {frame} (first on line {seen[key]}); "
+                    "--lenient masks both",
                     reason=DropReason.DUPLICATE_TRACK,
                     field="id",
                     **ctx,
@@ -178,11 +242,13 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         except RowError as err:
             counter.handle(err)
             continue
-        seen[key] = lineno
+        seen.setdefault(key, lineno)
         dets.append(det)
     counter.log_summary(src)
     tracks = Tracks.from_detections(dets, source=src)
     tracks.dropped = dict(counter.counts)
+    tracks.repaired = dict(counter.repaired)
+    tracks.rows = rows
     logger.debug("%s: read %d MOT detections, %d tracks", src, len(dets), len(tracks.track_ids))
     return tracks
 

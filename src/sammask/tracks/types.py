@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from sammask.errors import TracksFormatError
-from sammask.geometry import BBox
+from sammask.geometry import BBox, DisplayTransform
 
 
 class DetectionType(IntEnum):
@@ -103,12 +103,19 @@ class Tracks:
             ``sammask.tracks.validate.DropReason``).
         clipped: number of detections whose box (or polygon) was clipped to the frame by
             :func:`sammask.tracks.validate.validate_tracks`.
+        repaired: counts of flawed rows that were kept and masked anyway (duplicates, padded
+            zero-size boxes, polygons masked as boxes...), by
+            ``sammask.tracks.validate.RepairReason`` value.
+        rows: detection rows the source held (kept, repaired or dropped) when read from a file;
+            None when the tracks were built in code (then ``len(self)`` plus the drops).
     """
 
     by_frame: dict[int, list[Detection]] = field(default_factory=dict)
     source: str | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     clipped: int = 0
+    repaired: dict[str, int] = field(default_factory=dict)
+    rows: int | None = None
 
     @classmethod
     def from_detections(cls, detections: Iterable[Detection], source: str | None = None) -> Tracks:
@@ -133,6 +140,37 @@ class Tracks:
     def track_ids(self) -> list[int]:
         """Sorted distinct track ids."""
         return sorted({d.track_id for d in self})
+
+    def to_stored(self, transform: DisplayTransform) -> Tracks:
+        """These tracks with every box and polygon mapped from display to stored coordinates.
+
+        Args:
+            transform: the video's :class:`~sammask.geometry.DisplayTransform` (see
+                :func:`sammask.geometry.stored_transform`); the identity returns ``self``.
+
+        Returns:
+            A new :class:`Tracks` with every other attribute (source, counts) copied, unless
+            identity.
+        """
+        if transform.is_identity:
+            return self
+        by_frame = {
+            frame_idx: [
+                replace(
+                    det,
+                    bbox=transform.box_to_stored(det.bbox),
+                    polygon=None if det.polygon is None else transform.points_to_stored(det.polygon),
+                )
+                for det in dets
+            ]
+            for frame_idx, dets in self.by_frame.items()
+        }
+        return replace(self, by_frame=by_frame, dropped=dict(self.dropped), repaired=dict(self.repaired))
+
+    @property
+    def row_count(self) -> int:
+        """Detection rows given (``rows`` when read from a file, else detections plus drops)."""
+        return self.rows if self.rows is not None else len(self) + sum(self.dropped.values())
 
     @property
     def last_frame_idx(self) -> int:
