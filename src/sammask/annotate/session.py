@@ -1,0 +1,496 @@
+"""The annotation session: prompts on any frame, masks, propagation, corrections, undo.
+
+Usage::
+
+    from sammask.annotate import Session
+
+    with Session.open("clip.mp4", backend="classical") as s:
+        s.add_points(0, obj_id=1, points=[[320, 240]], labels=[1])     # mask on frame 0
+        for frame_idx, masks in s.propagate("both"):                    # streams every frame
+            ...                                                         # masks: {1: (H, W) bool}
+        s.add_points(40, obj_id=1, points=[[300, 200]], labels=[0])    # correction on frame 40
+        list(s.propagate("forward"))                                    # frames 41.. only
+        s.export("out/", "coco")
+
+Semantics (those of SAM 2's video predictor): clicks accumulate per object and frame, a box
+replaces the frame's box; each prompt updates the object's mask on that frame at once.
+:meth:`Session.propagate` carries the masks of the start frame (default: the last prompted
+frame) forward, backward or both; frames the propagation passes that have prompts of their own
+keep their prompted mask and propagation continues from it. A correction on frame k followed by
+``propagate("forward")`` therefore changes frames k.. only.
+
+Memory: frames are decoded lazily (:class:`~sammask.annotate.frames.FrameSource`, bounded LRU
+cache); masks are stored as COCO RLE (a few KB per object and frame); the undo journal stores
+the RLE of the masks each step replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sammask.annotate.backends.base import AnnotateBackend
+from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
+from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
+from sammask.errors import ConfigError
+from sammask.geometry import BBox
+from sammask.masking.export import decode_mask, encode_mask
+
+if TYPE_CHECKING:
+    from sammask.export import MaskSource
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = {
+    "classical": "sammask.annotate.backends.classical:ClassicalBackend",
+    "sam2": "sammask.annotate.backends.sam2:Sam2Backend",
+}
+"""Backend name -> class (imported lazily)."""
+
+_Key = tuple[int, int]  # (frame_idx, obj_id)
+
+
+def build_backend(name: str, **options: Any) -> AnnotateBackend:
+    """Build the annotation backend registered as ``name``.
+
+    Raises:
+        ConfigError: if ``name`` is unknown.
+        ModelLoadError / WeightsNotFoundError: for ``sam2`` without usable weights.
+    """
+    import importlib
+
+    try:
+        target = BACKENDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown annotation backend '{name}': choose one of {', '.join(BACKENDS)}") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)(**options)
+
+
+@dataclass(slots=True)
+class _Edit:
+    """One undoable step: what it replaced (None = absent before)."""
+
+    label: str
+    prompts: dict[_Key, ObjectPrompt | None] = field(default_factory=dict)
+    masks: dict[_Key, dict[str, Any] | None] = field(default_factory=dict)
+
+
+class Session:
+    """An interactive annotation of one video (see the module docstring).
+
+    Build with :meth:`open`. Thread use: one thread edits; :meth:`cancel` may be called from
+    another thread to stop a running :meth:`propagate`.
+
+    Attributes:
+        frames: the lazy :class:`~sammask.annotate.frames.FrameSource`.
+        backend: the :class:`~sammask.annotate.backends.base.AnnotateBackend`.
+        num_frames: frames in the video.
+        shape: ``(H, W)`` in pixels.
+    """
+
+    def __init__(self, frames: FrameSource, backend: AnnotateBackend) -> None:
+        self.frames = frames
+        self.backend = backend
+        self.num_frames = frames.num_frames
+        self.shape = frames.shape
+        backend.bind(frames.frame, frames.num_frames, frames.shape)
+        self._prompts: dict[_Key, ObjectPrompt] = {}
+        self._masks: dict[int, dict[int, dict[str, Any]]] = {}
+        self._journal: list[_Edit] = []
+        self._last_prompt_frame: int | None = None
+        self._cancel = threading.Event()
+        self._backend_stale = False
+
+    @classmethod
+    def open(
+        cls,
+        video: str | Path,
+        backend: str | AnnotateBackend = "classical",
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        **backend_options: Any,
+    ) -> Session:
+        """Open ``video`` for annotation.
+
+        Args:
+            video: a video file (any container / codec FFmpeg decodes).
+            backend: ``"classical"`` (GrabCut + optical flow, no weights), ``"sam2"`` (SAM 2
+                video predictor; options as :class:`~sammask.annotate.backends.sam2.Sam2Backend`)
+                or a backend instance.
+            cache_bytes: decoded-frame cache budget in bytes.
+            **backend_options: passed to the backend class when ``backend`` is a name.
+
+        Raises:
+            InputFileError: if the video is missing.
+            MediaError: if it cannot be decoded.
+            ConfigError: unknown backend or bad options.
+            ModelLoadError / WeightsNotFoundError: SAM 2 without usable weights.
+        """
+        be = build_backend(backend, **backend_options) if isinstance(backend, str) else backend
+        frames = FrameSource(video, cache_bytes=cache_bytes)
+        try:
+            return cls(frames, be)
+        except BaseException:
+            frames.close()
+            raise
+
+    # -- prompts -----------------------------------------------------------------------------
+
+    def add_points(
+        self,
+        frame_idx: int,
+        obj_id: int,
+        points: Sequence[Sequence[float]] | np.ndarray,
+        labels: Sequence[int] | np.ndarray,
+    ) -> np.ndarray:
+        """Add clicks for ``obj_id`` on ``frame_idx`` and return its new mask there.
+
+        Args:
+            frame_idx: 0-based frame index.
+            obj_id: object id (>= 0); a new id creates the object.
+            points: (N, 2) ``(x, y)`` pixel coordinates, N >= 1.
+            labels: (N,) 1 = positive, 0 = negative.
+
+        Returns:
+            (H, W) bool mask of the object on ``frame_idx``.
+
+        Raises:
+            ConfigError: bad frame index, object id, points or labels.
+            SegmentationError: if the backend fails.
+        """
+        pts = np.asarray(points, np.float64).reshape(-1, 2)
+        lab = np.asarray(labels, np.int64).reshape(-1)
+        if len(pts) == 0:
+            raise ConfigError("add_points needs at least one point")
+        self._check_points(pts)
+        key = self._key(frame_idx, obj_id)
+        old = self._prompts.get(key)
+        prompt = old.with_points(pts, lab) if old is not None else ObjectPrompt(pts, lab)
+        return self._apply_prompt(key, prompt, f"points on frame {frame_idx} for object {obj_id}")
+
+    def add_box(self, frame_idx: int, obj_id: int, box: BBox | Sequence[float]) -> np.ndarray:
+        """Set the box of ``obj_id`` on ``frame_idx`` (replacing an earlier box there).
+
+        Args:
+            frame_idx: 0-based frame index.
+            obj_id: object id (>= 0).
+            box: ``(x1, y1, x2, y2)`` float pixels.
+
+        Returns:
+            (H, W) bool mask of the object on ``frame_idx``.
+
+        Raises:
+            ConfigError: bad frame index, object id or box.
+            SegmentationError: if the backend fails.
+        """
+        key = self._key(frame_idx, obj_id)
+        bbox = tuple(float(v) for v in box)
+        old = self._prompts.get(key)
+        prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)  # type: ignore[arg-type]
+        x1, y1, x2, y2 = prompt.box  # type: ignore[misc]
+        h, w = self.shape
+        if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
+            raise ConfigError(f"box {bbox} lies outside the {w}x{h} frame")
+        return self._apply_prompt(key, prompt, f"box on frame {frame_idx} for object {obj_id}")
+
+    def _apply_prompt(self, key: _Key, prompt: ObjectPrompt, label: str) -> np.ndarray:
+        self._sync_backend()
+        frame_idx, obj_id = key
+        current = self._get(frame_idx, obj_id)
+        mask = self.backend.predict(frame_idx, obj_id, prompt, current)
+        edit = _Edit(label)
+        edit.prompts[key] = self._prompts.get(key)
+        self._journal.append(edit)
+        self._prompts[key] = prompt
+        self._put(frame_idx, obj_id, mask)
+        self._last_prompt_frame = frame_idx
+        return mask
+
+    # -- propagation -------------------------------------------------------------------------
+
+    def propagate(
+        self,
+        direction: Direction | str = Direction.BOTH,
+        start: int | None = None,
+        max_frames: int | None = None,
+        *,
+        obj_ids: Iterable[int] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Propagate the masks on ``start`` through the video, streaming the results.
+
+        Args:
+            direction: ``"forward"``, ``"backward"`` or ``"both"`` (forward first).
+            start: the frame to propagate from; None = the last prompted frame.
+            max_frames: at most this many frames per direction after ``start`` (None = to the
+                end / start of the video).
+            obj_ids: the objects to propagate (default: every object with a mask on ``start``).
+            progress: called as ``progress(done, total)`` after each frame.
+
+        Yields:
+            ``(frame_idx, {obj_id: (H, W) bool mask})``: first ``start`` itself, then each
+            propagated frame in processing order. The results are stored as they are yielded;
+            stopping the iteration (or :meth:`cancel`) leaves the frames done so far.
+
+        Raises:
+            ConfigError: no start frame (nothing prompted yet), a bad index or ``max_frames``.
+            SegmentationError: if the backend fails (frames done so far stay stored).
+        """
+        direction = Direction(direction)
+        if start is None:
+            if self._last_prompt_frame is None:
+                raise ConfigError("nothing to propagate: add points or a box first")
+            start = self._last_prompt_frame
+        start = self._check_frame(start)
+        if max_frames is not None and int(max_frames) < 0:
+            raise ConfigError(f"max_frames must be >= 0, got {max_frames}")
+        stored = self._masks.get(start, {})
+        ids = sorted(stored) if obj_ids is None else sorted({int(o) for o in obj_ids})
+        start_masks = {o: self._get(start, o) for o in ids}
+        start_masks = {o: m for o, m in start_masks.items() if m is not None}
+        return self._propagate(direction, start, max_frames, start_masks, progress)
+
+    def _propagate(
+        self,
+        direction: Direction,
+        start: int,
+        max_frames: int | None,
+        start_masks: dict[int, np.ndarray],
+        progress: ProgressCallback | None,
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        self._sync_backend()
+        self._cancel.clear()
+        limit = self.num_frames if max_frames is None else int(max_frames)
+        plans: list[range] = []
+        if direction in (Direction.FORWARD, Direction.BOTH):
+            plans.append(range(start + 1, min(self.num_frames - 1, start + limit) + 1))
+        if direction in (Direction.BACKWARD, Direction.BOTH):
+            plans.append(range(start - 1, max(0, start - limit) - 1, -1))
+        total = sum(len(p) for p in plans)
+        edit = self._journal[-1] if self._journal else None
+        done = 0
+        yield start, dict(start_masks)
+        if not start_masks:
+            return
+        for plan in plans:
+            if not plan:
+                continue
+            for idx, masks in self.backend.propagate(start, self._cancellable(plan), start_masks, self._prompted_masks):
+                for obj_id, mask in masks.items():
+                    if (idx, obj_id) in self._prompts:
+                        continue  # a prompted frame keeps its own mask
+                    self._put(idx, obj_id, mask, edit)
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield idx, {o: self._get(idx, o) for o in masks}
+            if self._cancel.is_set():
+                logger.info("propagation cancelled after %d of %d frames", done, total)
+                return
+
+    def _cancellable(self, plan: range) -> Iterator[int]:
+        for idx in plan:
+            if self._cancel.is_set():
+                return
+            yield idx
+
+    def _prompted_masks(self, frame_idx: int) -> dict[int, np.ndarray]:
+        """The masks of the objects that have a prompt on ``frame_idx`` (propagation anchors)."""
+        out = {}
+        for obj_id in self._masks.get(frame_idx, {}):
+            if (frame_idx, obj_id) in self._prompts:
+                m = self._get(frame_idx, obj_id)
+                if m is not None:
+                    out[obj_id] = m
+        return out
+
+    def cancel(self) -> None:
+        """Stop a running :meth:`propagate` after the current frame (thread-safe)."""
+        self._cancel.set()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def mask(self, frame_idx: int, obj_id: int | None = None) -> np.ndarray | dict[int, np.ndarray]:
+        """Stored masks of ``frame_idx``.
+
+        Args:
+            frame_idx: 0-based frame index.
+            obj_id: one object, or None for all objects with a mask on the frame.
+
+        Returns:
+            With ``obj_id``: its (H, W) bool mask (all False when it has none on the frame).
+            Without: ``{obj_id: (H, W) bool}``.
+
+        Raises:
+            ConfigError: on a bad frame index.
+        """
+        frame_idx = self._check_frame(frame_idx)
+        if obj_id is None:
+            return {o: decode_mask(r) for o, r in sorted(self._masks.get(frame_idx, {}).items())}
+        m = self._get(frame_idx, int(obj_id))
+        return np.zeros(self.shape, bool) if m is None else m
+
+    @property
+    def objects(self) -> list[int]:
+        """Sorted ids of the objects that have a prompt."""
+        return sorted({o for _, o in self._prompts})
+
+    def prompts(self, obj_id: int | None = None) -> dict[_Key, ObjectPrompt]:
+        """``(frame_idx, obj_id) -> ObjectPrompt`` (of one object, or all)."""
+        return {k: p for k, p in sorted(self._prompts.items()) if obj_id is None or k[1] == obj_id}
+
+    def iter_masks(self) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Every frame ``0 .. num_frames - 1`` in order with its ``{obj_id: (H, W) bool}`` masks
+        (empty dict for frames without masks); decoded one frame at a time."""
+        for idx in range(self.num_frames):
+            yield idx, {o: decode_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
+
+    def mask_source(self) -> MaskSource:
+        """The session's masks as a :class:`~sammask.export.MaskSource` (for ``redact_masks``)."""
+        from sammask.export import MaskFrame, MaskSource
+
+        def frames() -> Iterator[MaskFrame]:
+            for idx, masks in self.iter_masks():
+                if masks:
+                    yield MaskFrame(idx, masks)
+
+        return MaskSource(self.frames.path, "session", self.shape[1], self.shape[0], frames)
+
+    def export(self, path: str | Path, format: str) -> Path:
+        """Write the masks with :func:`sammask.export.write_masks` (``coco``, ``png``, ``yolo``,
+        ``mots``, ``tracks``); returns the written path.
+
+        Raises:
+            ConfigError: unknown format.
+            ExportError: if the output cannot be written.
+        """
+        from sammask.export import write_masks
+
+        return write_masks(
+            self.iter_masks(), Path(path), format, width=self.shape[1], height=self.shape[0],
+            frames=self.frames.frame,
+        )
+
+    # -- editing -----------------------------------------------------------------------------
+
+    def remove_object(self, obj_id: int) -> None:
+        """Delete an object's prompts and masks on every frame (undoable).
+
+        Raises:
+            ConfigError: if the object does not exist.
+        """
+        obj_id = int(obj_id)
+        keys = [k for k in self._prompts if k[1] == obj_id]
+        frames = [f for f, objs in self._masks.items() if obj_id in objs]
+        if not keys and not frames:
+            raise ConfigError(f"object {obj_id} does not exist (objects: {self.objects})")
+        edit = _Edit(f"remove object {obj_id}")
+        for k in keys:
+            edit.prompts[k] = self._prompts.pop(k)
+        for f in frames:
+            edit.masks[(f, obj_id)] = self._masks[f].pop(obj_id)
+            if not self._masks[f]:
+                del self._masks[f]
+        self._journal.append(edit)
+        self.backend.forget(obj_id)
+        self._backend_stale = True
+
+    def undo(self) -> str | None:
+        """Undo the last prompt or removal, with the propagation that followed it.
+
+        Returns:
+            A description of what was undone, or None when there is nothing to undo.
+        """
+        if not self._journal:
+            return None
+        edit = self._journal.pop()
+        for key, prompt in edit.prompts.items():
+            if prompt is None:
+                self._prompts.pop(key, None)
+            else:
+                self._prompts[key] = prompt
+        for (f, o), rle in edit.masks.items():
+            if rle is None:
+                objs = self._masks.get(f, {})
+                objs.pop(o, None)
+                if not objs:
+                    self._masks.pop(f, None)
+            else:
+                self._masks.setdefault(f, {})[o] = rle
+        self._last_prompt_frame = next(
+            (k[0] for e in reversed(self._journal) for k in e.prompts if k in self._prompts),
+            min((k[0] for k in self._prompts), default=None),
+        )
+        self._backend_stale = True
+        return edit.label
+
+    def reset(self) -> None:
+        """Forget every prompt, mask and undo step (the video stays open)."""
+        self._prompts.clear()
+        self._masks.clear()
+        self._journal.clear()
+        self._last_prompt_frame = None
+        self.backend.reset()
+        self._backend_stale = False
+
+    def close(self) -> None:
+        """Close the video and release the backend. Safe to call twice."""
+        self.backend.close()
+        self.frames.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _sync_backend(self) -> None:
+        """After undo/removal, rebuild a stateful backend's memory from the remaining prompts."""
+        if not self._backend_stale:
+            return
+        self._backend_stale = False
+        if not getattr(self.backend, "stateful", False):
+            return
+        self.backend.reset()
+        for (f, o), prompt in sorted(self._prompts.items()):
+            self.backend.predict(f, o, prompt, None)
+
+    def _check_frame(self, frame_idx: int) -> int:
+        idx = int(frame_idx)
+        if not 0 <= idx < self.num_frames:
+            raise ConfigError(f"frame_idx {frame_idx} is outside the video (0..{self.num_frames - 1})")
+        return idx
+
+    def _key(self, frame_idx: int, obj_id: int) -> _Key:
+        if int(obj_id) < 0:
+            raise ConfigError(f"obj_id must be >= 0, got {obj_id}")
+        return self._check_frame(frame_idx), int(obj_id)
+
+    def _check_points(self, pts: np.ndarray) -> None:
+        h, w = self.shape
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < w) & (pts[:, 1] >= 0) & (pts[:, 1] < h)
+        if not inside.all():
+            raise ConfigError(f"points {pts[~inside].tolist()} lie outside the {w}x{h} frame")
+
+    def _get(self, frame_idx: int, obj_id: int) -> np.ndarray | None:
+        rle = self._masks.get(frame_idx, {}).get(obj_id)
+        return None if rle is None else decode_mask(rle)
+
+    def _put(self, frame_idx: int, obj_id: int, mask: np.ndarray, edit: _Edit | None = None) -> None:
+        mask = np.asarray(mask, bool)
+        if mask.shape != self.shape:
+            raise ConfigError(f"backend returned a mask of shape {mask.shape}, expected {self.shape}")
+        key = (frame_idx, obj_id)
+        edit = edit if edit is not None else (self._journal[-1] if self._journal else None)
+        if edit is not None and key not in edit.masks:
+            edit.masks[key] = self._masks.get(frame_idx, {}).get(obj_id)
+        self._masks.setdefault(frame_idx, {})[obj_id] = encode_mask(mask)
