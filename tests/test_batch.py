@@ -16,7 +16,7 @@ from sammask.batch.checkpoint import CheckpointError, CheckpointSegmenter
 from sammask.batch.options import JobSettings
 from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
 from sammask.cli import app
-from sammask.masking.export import read_applied_masks
+from sammask.export.applied import read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
 from service_helpers import decoded_frames, make_clip
 

@@ -26,7 +26,7 @@ from sammask.eval.metrics import (
     jaccard,
     summarize,
 )
-from sammask.masking.export import AppliedMaskWriter, read_applied_masks, read_applied_meta
+from sammask.export.applied import AppliedMaskWriter, read_applied_masks, read_applied_meta
 
 
 def square(shape: tuple[int, int], r0: int, c0: int, side: int) -> np.ndarray:

@@ -114,7 +114,7 @@ def test_run_eval_sam2_random_weights_goes_through_the_pipeline(davis_seq, tmp_p
 def test_eval_leak_is_the_unmasked_share_of_gt_pixels(davis_seq, tmp_path: Path) -> None:
     """The leak figure is recomputed here from the run's applied masks and the GT ids."""
     from sammask.eval.runner import evaluate_sequence
-    from sammask.masking.export import read_applied_masks
+    from sammask.export.applied import read_applied_masks
 
     seq = GroundTruthSequence(davis_seq("dogs-jump"))
     config = parse_config("sam2:strategy=image,input_size=128", random_weights=True)

@@ -240,7 +240,7 @@ def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(rollerblad
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
     # The applied-mask export of a failed run is marked incomplete: reading it fails at the end.
     from sammask.errors import EvalError
-    from sammask.masking.export import read_applied_masks
+    from sammask.export.applied import read_applied_masks
 
     with pytest.raises(EvalError):
         list(read_applied_masks(tmp_path / "masks"))

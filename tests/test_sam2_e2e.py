@@ -22,7 +22,7 @@ from sam2_helpers import SMALL_INPUT, TINY, tiny_checkpoint, tiny_model  # noqa:
 from typer.testing import CliRunner
 
 from sammask.cli import app
-from sammask.masking.export import read_applied_masks
+from sammask.export.applied import read_applied_masks
 from sammask.tracks import read_mot
 
 DARK = 40

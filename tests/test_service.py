@@ -25,7 +25,7 @@ import pytest
 from sammask.batch.options import JobSettings
 from sammask.batch.task import VideoTask, run_task
 from sammask.geometry import box_mask
-from sammask.masking.export import read_applied_masks
+from sammask.export.applied import read_applied_masks
 from sammask.service.layout import JobFiles
 from sammask.service.scheduler import Scheduler
 from sammask.service.store import JobState, JobStore

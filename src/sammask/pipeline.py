@@ -36,7 +36,7 @@ from sammask.detection.stream import DetectAndTrack, DetectionStats
 from sammask.errors import ConfigError, Interrupted, MediaError, NothingMaskedError, SammaskError, TracksFormatError
 from sammask.geometry import DisplayTransform, box_pixel_bounds, polygon_mask, stored_transform
 from sammask.masking.compose import ObjectRegion, compose
-from sammask.masking.export import AppliedMaskWriter
+from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
 from sammask.masking.rules import secure_mask
 from sammask.media import VideoReader, VideoWriter, probe

@@ -40,7 +40,7 @@ from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
 from sammask.geometry import BBox
-from sammask.masking.export import decode_mask, encode_mask
+from sammask.export.applied import decode_mask, encode_mask
 
 if TYPE_CHECKING:
     from sammask.export import MaskSource

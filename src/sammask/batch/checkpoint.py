@@ -18,7 +18,7 @@ File format ``sammask-segment-checkpoint`` version 1::
     line 1   {"format": "sammask-segment-checkpoint", "version": 1, "fingerprint": "<hex>"}
     line 2+  {"frame_idx": 0, "masks": {"<track_id>": <COCO RLE> | null}, "scores": {"<id>": float}}
 
-Masks are stored with :func:`sammask.masking.export.encode_mask` (lossless COCO RLE). A torn last
+Masks are stored with :func:`sammask.export.applied.encode_mask` (lossless COCO RLE). A torn last
 line (the process died inside a write) is cut off when the file is opened. A file whose
 fingerprint differs from the run's (other input, tracks or settings) is discarded.
 """
@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sammask.errors import SammaskError
-from sammask.masking.export import decode_mask, encode_mask
+from sammask.export.applied import decode_mask, encode_mask
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 
 logger = logging.getLogger(__name__)

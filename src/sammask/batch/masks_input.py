@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sammask.errors import EvalError
 from sammask.geometry import mask_bbox
-from sammask.masking.export import MASKS_FILE, META_FILE, read_applied_masks
+from sammask.export.applied import MASKS_FILE, META_FILE, read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 from sammask.tracks import Detection, Tracks
 
@@ -44,7 +44,7 @@ def tracks_from_masks(directory: Path) -> Tracks:
     """One detection per non-empty track mask, boxed by :func:`sammask.geometry.mask_bbox`.
 
     Raises:
-        InputFileError, EvalError: see :func:`sammask.masking.export.read_applied_masks`.
+        InputFileError, EvalError: see :func:`sammask.export.applied.read_applied_masks`.
     """
     dets = []
     for frame in read_applied_masks(directory):

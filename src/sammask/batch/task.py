@@ -20,7 +20,7 @@ from typing import Any
 from sammask.batch.checkpoint import CheckpointSegmenter
 from sammask.batch.masks_input import MaskFileSegmenter, tracks_from_masks
 from sammask.errors import InputFileError, SammaskError
-from sammask.masking.export import META_FILE
+from sammask.export.applied import META_FILE
 from sammask.media.probe import check_input_file
 from sammask.pipeline import ProgressCallback, redact
 from sammask.segmentation import Segmenter, build_segmenter

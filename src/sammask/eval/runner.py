@@ -3,7 +3,7 @@
 For each configuration and sequence, :func:`run_eval` runs :func:`sammask.pipeline.redact` with
 the sequence's ``gt.txt`` as the tracks (a perfect tracker), ``selected`` mode and
 ``save_masks`` into a temporary folder, reads the applied masks back
-(:func:`sammask.masking.export.read_applied_masks`), matches track ids to GT objects by their
+(:func:`sammask.export.applied.read_applied_masks`), matches track ids to GT objects by their
 boxes (:mod:`sammask.eval.matching`) and scores every frame (:mod:`sammask.eval.metrics`). It
 writes ``summary.md`` (one row per configuration), ``sequences.md`` (one row per sequence and
 configuration), ``results.json`` and ``contact/<sequence>.png`` (:mod:`sammask.eval.contact`).
@@ -332,7 +332,7 @@ def evaluate_sequence(
     logger.info("eval: %s on %s (%d frames)", config.spec, seq.name, n)
     report = redact(video, tracks, out_video, config.settings, save_masks=masks_dir, segmenter=segmenter)
 
-    from sammask.masking.export import read_applied_masks
+    from sammask.export.applied import read_applied_masks
 
     dilate = report.dilate_px  # the dilation the run applied (resolution-aware default or explicit)
     results: list[FrameResult] = []

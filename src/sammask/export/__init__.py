@@ -15,7 +15,7 @@ tracks    sammask tracks JSON, boxes from masks, type 2 file ``.json``
 
 Readers (:func:`read_masks`) return a :class:`~sammask.export.base.MaskSource` for COCO, PNG
 folders, MOTS and the applied-mask folders ``redact --save-masks`` writes
-(``sammask.masking.export``, per-track masks), so ``redact --masks`` and ``sammask eval`` take
+(``sammask.export.applied``, per-track masks), so ``redact --masks`` and ``sammask eval`` take
 any of them. Format details: docs/annotate.md.
 """
 
@@ -131,7 +131,7 @@ def read_masks(path: Path) -> MaskSource:
 
 
 def _read_applied(path: Path) -> MaskSource:
-    from sammask.masking.export import read_applied_masks, read_applied_meta
+    from sammask.export.applied import read_applied_masks, read_applied_meta
 
     meta = read_applied_meta(path)
 

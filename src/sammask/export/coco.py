@@ -18,7 +18,7 @@ from typing import Any
 
 from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter
-from sammask.masking.export import decode_mask, encode_mask
+from sammask.export.applied import decode_mask, encode_mask
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 

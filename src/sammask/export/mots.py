@@ -21,7 +21,7 @@ from typing import Any
 
 from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter, exclusive_masks
-from sammask.masking.export import decode_mask, encode_mask
+from sammask.export.applied import decode_mask, encode_mask
 
 CLASS_ID = 2
 

@@ -20,7 +20,7 @@ NAME_MAX = 255
 """File-name limit in bytes (ext4, XFS, btrfs, APFS)."""
 
 MASK_EXPORT_NAMES = ("meta.json", "masks.jsonl", "ids")
-"""Entries an applied-mask export writes in its folder (``sammask.masking.export``)."""
+"""Entries an applied-mask export writes in its folder (``sammask.export.applied``)."""
 
 
 @functools.lru_cache(maxsize=1)
