@@ -248,12 +248,16 @@ def test_corrupt_mid_stream_names_frame(shared_data: Path, tmp_path: Path) -> No
     """A file that opens but fails part way: the error names the frame index reached."""
     src = shared_data / "videos" / "pingpong-720p.mp4"
     data = bytearray(src.read_bytes())
+    # Read the index entry's fields while the container is open: PyAV's IndexEntry points into
+    # the demuxer's memory and reads freed memory once the container is closed.
     with av.open(str(src)) as c:
-        entries = list(c.streams.video[0].index_entries)
-    e = entries[len(entries) // 2]
+        entries = c.streams.video[0].index_entries
+        n_entries = len(entries)
+        e = entries[n_entries // 2]
+        cut_at = int(e.pos) + int(e.size) // 2
     # A file cut inside a packet: probe's index check catches it ...
     cut = tmp_path / "midcut.mp4"
-    cut.write_bytes(bytes(data[: e.pos + e.size // 2]))
+    cut.write_bytes(bytes(data[:cut_at]))
     with pytest.raises(MediaError, match="truncated"):
         probe(cut)
     # ... and a reader opened on the intact file, whose bytes are then cut while it reads, fails
@@ -263,13 +267,13 @@ def test_corrupt_mid_stream_names_frame(shared_data: Path, tmp_path: Path) -> No
     with VideoReader(victim) as r:
         it = iter(r)
         first = [next(it) for _ in range(3)]
-        victim.write_bytes(bytes(data[: e.pos + e.size // 2]))
+        victim.write_bytes(bytes(data[:cut_at]))
         with pytest.raises(MediaError, match=r"victim\.mp4.*frame \d+") as ei:
             for _ in it:
                 pass
     assert [f.frame_idx for f in first] == [0, 1, 2]
     reached = int(str(ei.value).split("frame ")[1].split()[0].rstrip(",;"))
-    assert 3 <= reached < len(entries)
+    assert 3 <= reached < n_entries
 
 
 def test_writer_exception_leaves_nothing(davis_seq, tmp_path: Path) -> None:
