@@ -178,8 +178,10 @@ def runtimes(args: argparse.Namespace) -> None:
             for cfg in args.configs:
                 parts = cfg.split(":")
                 runtime, precision = parts[0], parts[1]
-                crop = len(parts) > 2 and parts[2] == "crop"
-                preset = parts[3] if len(parts) > 3 else args.preset
+                crop = len(parts) > 2 and parts[2] == "crop"  # config: runtime:precision[:crop|nocrop[:preset[:seg_threads]]]
+                preset = parts[3] if len(parts) > 3 and parts[3] else args.preset
+                seg_threads = int(parts[4]) if len(parts) > 4 else 2
+                torch.set_num_threads(seg_threads)  # OpenVINO / ONNX Runtime take the same count
                 if size in args.skip.get(cfg, ()):
                     continue
                 opts = Sam2Settings(input_size=size, runtime=runtime, precision=precision, crop=crop,
@@ -201,19 +203,40 @@ def runtimes(args: argparse.Namespace) -> None:
                 settings = RedactSettings(segmenter="sam2", sam2=opts, encode=EncodeOptions(preset=preset))
                 seg2 = Sam2Segmenter(opts, model=model, runtime=rt)
                 t0 = time.perf_counter()
-                redact(clip, tracks, Path(tmp) / "out.mp4", settings, segmenter=seg2)
+                (Path(tmp) / "out.mp4").unlink(missing_ok=True)
+                report = redact(clip, tracks, Path(tmp) / "out.mp4", settings, segmenter=seg2)
                 e2e_s = time.perf_counter() - t0
                 n = len(frames)
                 bare_pf = bare / args.frames
+                extra = {}
+                if args.compare_read_ahead:  # the same run with decoding back on the main thread
+                    import contextlib
+
+                    import sammask.pipeline as pipeline_module
+
+                    (Path(tmp) / "out.mp4").unlink(missing_ok=True)
+                    saved = pipeline_module.ReadAhead
+                    pipeline_module.ReadAhead = lambda reader: contextlib.nullcontext(reader)
+                    try:
+                        seg3 = Sam2Segmenter(opts, model=model, runtime=rt)
+                        t0 = time.perf_counter()
+                        r3 = redact(clip, tracks, Path(tmp) / "out.mp4", settings, segmenter=seg3)
+                        s3 = time.perf_counter() - t0
+                    finally:
+                        pipeline_module.ReadAhead = saved
+                    extra = {"no_read_ahead": {"e2e_fps": round(n / s3, 2), "ratio": round((s3 / n) / bare_pf, 3),
+                                               "stage_s": {k: round(v, 2) for k, v in r3.stage_seconds.items()}}}
                 print(json.dumps({
                     "size": size, "runtime": runtime, "precision": precision, "crop": crop, "preset": preset,
+                    "seg_threads": seg_threads,
                     "build_s": round(build_s, 1), "bare_s_per_frame": round(bare_pf, 3),
                     "e2e_fps": round(n / e2e_s, 2), "ratio": round((e2e_s / n) / bare_pf, 3),
                     "crop_frames": f"{seg.strategy.crops}/{n}",
                     "iou_mean": None if iou_mean is None else round(iou_mean, 4),
                     "iou_min": None if iou_min is None else round(iou_min, 4),
                     "load": round(os.getloadavg()[0], 2),
-                }), flush=True)
+                    "stage_s": {k: round(v, 2) for k, v in report.stage_seconds.items()},
+                } | extra), flush=True)
             del model
 
 
@@ -234,6 +257,8 @@ def main() -> None:
     ap.add_argument("--stride", type=int, default=1)
     ap.add_argument("--preset", default="medium")
     ap.add_argument("--reprompt", action="store_true")
+    ap.add_argument("--compare-read-ahead", action="store_true",
+                    help="runtimes: also run each e2e with decoding on the main thread (no media.ReadAhead)")
     args = ap.parse_args()
     if args.kind == "runtimes":
         runtimes(args)

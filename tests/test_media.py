@@ -14,6 +14,7 @@ from sammask.errors import ConfigError, InputFileError, MediaError
 from sammask.media import (
     DecodedFrame,
     EncodeOptions,
+    ReadAhead,
     VideoInfo,
     VideoReader,
     VideoWriter,
@@ -331,3 +332,40 @@ def test_unusable_settings(tmp_path: Path) -> None:
     with pytest.raises(InputFileError):
         VideoWriter(tmp_path / "a.mp4", info, EncodeOptions(), audio_source=tmp_path / "none.mp4")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_read_ahead_yields_the_readers_frames_and_errors(shared_data: Path, tmp_path: Path) -> None:
+    """ReadAhead: same frames in the same order; a mid-stream decode error reaches the consumer
+    after the frames decoded before it; closing early stops the decode thread."""
+    import threading
+
+    src = shared_data / "videos" / "pingpong-720p.mp4"
+    with VideoReader(src) as r:
+        direct = [(f.frame_idx, f.pts, f.image[::97, ::97].copy()) for f in r]
+    with VideoReader(src) as r, ReadAhead(r, depth=2) as ahead:
+        seen = [(f.frame_idx, f.pts, f.image[::97, ::97].copy()) for f in ahead]
+    assert [s[:2] for s in seen] == [d[:2] for d in direct]
+    assert all(np.array_equal(a[2], b[2]) for a, b in zip(seen, direct))
+
+    data = src.read_bytes()
+    with av.open(str(src)) as c:
+        entries = c.streams.video[0].index_entries
+        cut_at = int(entries[len(entries) // 2].pos) + 10
+    victim = tmp_path / "victim.mp4"
+    victim.write_bytes(data)
+    with VideoReader(victim) as r, ReadAhead(r, depth=1) as ahead:
+        it = iter(ahead)
+        assert next(it).frame_idx == 0
+        victim.write_bytes(data[:cut_at])
+        got = 1
+        with pytest.raises(MediaError, match=r"victim\.mp4.*frame \d+"):
+            for _ in it:
+                got += 1
+    assert got < len(direct)
+
+    with VideoReader(src) as r, ReadAhead(r, depth=1) as ahead:
+        it = iter(ahead)
+        next(it)
+    assert not any(t.name == "sammask-decode" for t in threading.enumerate())
+    with pytest.raises(MediaError, match="iterated once"):
+        iter(ahead)

@@ -4,10 +4,11 @@
 its masks come back from the segmenter)::
 
     check paths -> read/validate -> prompts -> segment -> secure -> compose -> encode
-                                    (media.VideoReader)   (fail-secure)  (worker thread)
+                                    (media.ReadAhead)     (fail-secure)  (worker thread)
     -> past-end / nothing-masked checks -> report written -> video renamed into place
 
-The main thread decodes, segments and applies the fail-secure rule; one worker thread composes,
+A decode thread (``media.ReadAhead``) decodes up to 3 frames ahead; the main thread pairs
+frames with prompts, segments and applies the fail-secure rule; one worker thread composes,
 exports the applied masks and encodes. The run report is owned by the main thread only: the
 worker keeps its own timings, merged after it has stopped. No model code lives here.
 
@@ -26,7 +27,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from sammask.masking.compose import ObjectRegion, compose
 from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
 from sammask.masking.rules import secure_mask
-from sammask.media import VideoReader, VideoWriter, probe
+from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
 from sammask.media.paths import check_output_paths
 from sammask.media.types import DecodedFrame, VideoInfo
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter
@@ -284,7 +285,7 @@ class _Prompts:
     the segmenter does with the exception (re-raise, wrap, swallow).
     """
 
-    def __init__(self, reader: VideoReader, tracks: Tracks, mode: MaskMode, clock: _Stopwatch,
+    def __init__(self, reader: Iterable[DecodedFrame], tracks: Tracks, mode: MaskMode, clock: _Stopwatch,
                  detection: DetectAndTrack | None = None) -> None:
         self.pending: dict[int, _Pending] = {}
         self.error: Exception | None = None
@@ -586,7 +587,8 @@ def redact(
         if save_masks:
             mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
         reader = stack.enter_context(VideoReader(input_path))
-        prompts = _Prompts(reader, tracks, mode, clock, detection)
+        frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
+        prompts = _Prompts(frames, tracks, mode, clock, detection)
         encoder = _Encoder(writer, mask_writer, settings)
         try:
             for item, masks in _segment(seg, prompts, report):

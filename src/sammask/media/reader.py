@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -14,7 +16,7 @@ from sammask.media.types import DecodedFrame, VideoInfo
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VideoReader"]
+__all__ = ["VideoReader", "ReadAhead"]
 
 
 class VideoReader:
@@ -96,3 +98,101 @@ class VideoReader:
                 "%s: decoded %d frames but the container lists %d", self.path, idx, info.num_frames
             )
         logger.debug("%s: decoded %d frames", self.path, idx)
+
+
+class _Failure:
+    """An exception raised by the read-ahead thread, carried to the consumer."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+_END = object()
+
+
+class ReadAhead:
+    """Decode a :class:`VideoReader` on a background thread, up to ``depth`` frames ahead.
+
+    The consumer (the pipeline's main thread) segments frame ``i`` while FFmpeg decodes and
+    converts frame ``i + 1`` to RGB; PyAV releases the GIL while it decodes. Frames, their order
+    and the errors are those of the reader: an exception raised while decoding (e.g. the
+    :class:`MediaError` of a file truncated mid-stream) is re-raised by the consumer's ``next``
+    after the frames decoded before it. Memory: at most ``depth + 1`` decoded frames
+    (``depth`` x H x W x 3 bytes in the queue).
+
+    Use as a context manager entered *after* the reader, so that the thread is stopped and
+    joined before the reader closes its container::
+
+        with VideoReader(path) as reader, ReadAhead(reader) as frames:
+            for frame in frames:
+                ...
+
+    Args:
+        reader: an open, not yet iterated reader.
+        depth: frames decoded ahead (>= 1).
+
+    Raises:
+        MediaError: (iteration) whatever the reader raises, re-raised in the consumer's thread;
+            also if iterated twice.
+    """
+
+    def __init__(self, reader: VideoReader, depth: int = 3) -> None:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.reader = reader
+        self.info = reader.info
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, frames: Iterator[DecodedFrame]) -> None:
+        try:
+            for frame in frames:
+                if not self._put(frame):
+                    return
+            self._put(_END)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer's thread
+            self._put(_Failure(exc))
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        if self._thread is not None:
+            raise MediaError(f"{self.reader.path}: a ReadAhead can be iterated once; open a new reader")
+        frames = iter(self.reader)  # errors of a closed / already iterated reader raise here
+        self._thread = threading.Thread(target=self._run, args=(frames,), name="sammask-decode", daemon=True)
+        self._thread.start()
+        return self._frames()
+
+    def _frames(self) -> Iterator[DecodedFrame]:
+        while True:
+            item = self._queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item  # type: ignore[misc]
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (it finishes the frame it is decoding); idempotent."""
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join()
