@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
-from sammask.batch.checkpoint import CheckpointError, CheckpointSegmenter
+from sammask.batch.checkpoint import CheckpointDetection, CheckpointError, CheckpointSegmenter
 from sammask.batch.options import JobSettings
 from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
 from sammask.cli import app
+from sammask.detection import DetectAndTrack, Detections, Detector, TrackingOptions
 from sammask.export.applied import read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
 from service_helpers import decoded_frames, make_clip
@@ -81,6 +82,64 @@ def test_checkpoint_of_another_run_is_discarded_and_a_mismatch_is_an_error(tmp_p
     shifted = (FramePrompts(fp.frame_idx + 1, fp.image, fp.prompts) for fp in stream(4))
     with pytest.raises(CheckpointError, match="frame 0"):
         list(CheckpointSegmenter(RandomMasks(), path, "run-b").segment(shifted))
+
+
+class RandomBoxes(Detector):
+    """0-3 boxes per image from a seeded RNG (irrational coordinates: float32 must survive the
+    checkpoint exactly), counting the images it sees."""
+
+    name = "random-boxes"
+    classes = ("face",)
+
+    def __init__(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+
+    def detect(self, image: np.ndarray) -> Detections:
+        self.calls += 1
+        n = int(self.rng.integers(0, 4))
+        x = self.rng.random((n, 2)) * 300
+        xyxy = np.concatenate([x, x + 20 + self.rng.random((n, 2)) * 50], axis=1)
+        return Detections(xyxy, self.rng.random(n) * 0.8 + 0.2, ("face",) * n)
+
+
+class _Frame:
+    def __init__(self, i: int) -> None:
+        self.frame_idx, self.image = i, np.zeros((8, 8, 3), np.uint8)
+
+
+def tracked(stream: DetectAndTrack, n: int) -> list[list[tuple[int, tuple[float, ...]]]]:
+    return [[(d.track_id, d.bbox) for d in dets] for _, dets in stream.run(_Frame(i) for i in range(n))]
+
+
+@settings(max_examples=15, deadline=None)
+@given(total=st.integers(1, 30), stop=st.integers(0, 30), seed=st.integers(0, 10**6), torn=st.booleans())
+def test_detection_checkpoint_resume_gives_the_tracks_of_an_uninterrupted_run(total, stop, seed, torn,
+                                                                              tmp_path_factory):
+    stop = min(stop, total)
+    opts = TrackingOptions(max_gap=2, margin=1)
+    expected = tracked(DetectAndTrack([RandomBoxes(seed)], opts, min_score=0.3), total)
+    path = tmp_path_factory.mktemp("dck") / "ck.detect"
+    first = CheckpointDetection(DetectAndTrack([RandomBoxes(seed)], opts, min_score=0.3), path, "fp")
+    for i in range(stop):
+        first.detect(_Frame(i).image)  # the detector ran on `stop` frames, then the process died
+    first.close()
+    if torn:
+        with path.open("a") as fh:
+            fh.write('{"frame_idx": 99, "xyxy": [[1.0, 2.')
+    inner = RandomBoxes(seed)  # a fresh process whose detector answers each frame as before:
+    for _ in range(stop):
+        inner.detect(_Frame(0).image)  # the RNG stands at frame `stop`, as a real detector would
+    inner.calls = 0
+    resumed = CheckpointDetection(DetectAndTrack([inner], opts, min_score=0.3), path, "fp")
+    got = tracked(resumed, total)
+    resumed.close()
+    assert resumed.available == resumed.replayed == stop and resumed.detected == total - stop
+    assert inner.calls == total - stop  # finished frames are not detected again
+    assert got == expected
+    other = CheckpointDetection(DetectAndTrack([RandomBoxes(seed)], opts), path, "another run")
+    assert other.available == 0
+    other.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videos import make_video
+from videos import OBJECT, OBJECT_FRAME, make_object_clip
 
 from sammask.cli import app
 from sammask.geometry import DisplayTransform, display_transform, stored_transform
@@ -24,20 +24,10 @@ from sammask.media import probe
 from sammask.tracks import Detection, DetectionType, Tracks
 
 runner = CliRunner()
-W, H = 96, 64
+W, H = OBJECT_FRAME
 ONE = 1 << 16
-OBJ = (slice(6, 22), slice(60, 84))  # rows 6..21, columns 60..83 of the stored frame
-
-
-def _make_clip(path: Path, *, rotation: int | None = None, matrix: list[int] | None = None, frames: int = 4) -> np.ndarray:
-    """Write a clip whose stored frames hold a bright object at OBJ; return the object mask."""
-    obj = np.zeros((H, W), dtype=bool)
-    obj[OBJ] = True
-    obj[OBJ[0].start, OBJ[1].start] = False  # not a perfect rectangle: a corner pixel is missing
-    img = np.full((H, W, 3), 40, np.uint8)
-    img[obj] = 250
-    make_video(path, frames, (W, H), image=img, rotation=rotation, display_matrix=matrix)
-    return obj
+OBJ = OBJECT  # rows 6..21, columns 60..83 of the stored frame
+_make_clip = make_object_clip
 
 
 def _opencv_box(path: Path) -> tuple[int, int, int, int]:

@@ -119,7 +119,8 @@ def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) 
     for settings in ({"strength": 9}, {"colour": "red"}, {"preset": "warp"}, {"segmenter": "nope"}):
         resp = post_path(client, tracks, "clip/video.mp4", settings)
         assert resp.status_code == 422, (settings, resp.text)
-    assert client.post("/v1/jobs", data={"video_path": "clip/video.mp4"}).status_code == 422  # no tracks
+    no_tracks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4", "settings": '{"classes": "face"}'})
+    assert no_tracks.status_code == 422 and "classes" in no_tracks.json()["detail"]  # classes filter tracks only
     both = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
                        files={"tracks": ("gt.txt", tracks.read_bytes()), "masks": ("m.zip", b"PK")})
     assert both.status_code == 422  # tracks and masks

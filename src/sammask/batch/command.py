@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 
 
@@ -14,6 +15,16 @@ def batch_command(
     inputs: Annotated[list[str], typer.Argument(help="Videos, folders (searched recursively) or globs.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
+    detect: Annotated[
+        str | None, typer.Option(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.")
+    ] = None,
+    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold (with tracks: filter). [default: faces 0.2]")] = None,
+    max_gap: Annotated[int | None, typer.Option(min=0, help="With --detect: mask a track through detector misses up to this many frames. [default: 10]")] = None,
+    scale: Annotated[str | None, typer.Option(help="With --detect: face inference size WxH. [default: full frame]")] = None,
+    classes: Annotated[str | None, typer.Option(help="With tracks: mask only these classes, e.g. face,car.")] = None,
+    tracks_space: Annotated[
+        TracksSpace | None, typer.Option(help="Coordinates of the tracks on rotated clips: display or stored. [default: display]")
+    ] = None,
     jobs: Annotated[int, typer.Option(min=1, help="Videos at once (process pool; with --ray, local Ray CPUs).")] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="Run videos as Ray tasks: 'auto' or a cluster address.")] = None,
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
@@ -36,22 +47,34 @@ def batch_command(
     from rich.console import Console
     from rich.table import Table
 
-    from sammask.batch.options import JobSettings
+    from pydantic import ValidationError
+
+    from sammask.batch.options import JobSettings, Source
     from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
+    from sammask.errors import ConfigError
     from sammask.settings import RedactSettings, load_ini
 
     base = load_ini(config) if config is not None else RedactSettings()
-    settings = JobSettings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
-                           dilate=dilate, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient
-                           ).to_redact_settings(base)
-    items = plan_batch(inputs, tracks_dir)
+    source = Source.DETECT if detect is not None else Source.TRACKS
+    try:
+        options = JobSettings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
+                              dilate=dilate, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
+                              detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
+                              tracks_space=tracks_space)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+    options.check_source(source)
+    settings = options.to_redact_settings(base, source=source)
+    items = plan_batch(inputs, tracks_dir, detect=detect is not None)
     console = Console(stderr=True)
 
     def done(result) -> None:
         state = "ok" if result.ok else f"FAILED: {result.error}"
         console.print(f"{Path(result.input).name} -> {Path(result.output).name}: {state}", markup=False, highlight=False)
 
-    summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done)
+    summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
+                        detect=options.detect_options() if detect is not None else None,
+                        tracks_filter=options.tracks_filter())
     table = Table(title=f"batch: {len(items)} videos, {summary.backend}, {summary.seconds:.1f} s")
     for col in ("video", "status", "frames", "fps", "fallbacks", "error"):
         table.add_column(col)

@@ -7,6 +7,11 @@ stem, or for a file found inside a directory argument its path below that direct
 replaced by ``-`` (``davis/bus/video.mp4`` -> ``bus-video``). A video whose output and report
 both exist is skipped (outputs are written atomically, so a present output is a finished one);
 an interrupted video resumes from its checkpoint in ``OUT_DIR/.checkpoints/``.
+
+Detections come from each video's tracks file, or, with ``detect`` (``sammask batch --detect``),
+from built-in detection for every video (tracks files are then not looked for). A video without
+a tracks file in a batch without ``detect`` fails (its error names ``--detect``): one batch
+applies one policy, it never mixes given tracks with detection silently.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sammask.batch.task import TaskResult, VideoTask, run_task
+from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task
 from sammask.errors import ConfigError, InputFileError
 from sammask.settings import RedactSettings
 
@@ -42,7 +47,8 @@ class BatchItem:
     Attributes:
         name: output base name (unique in the batch).
         input: the video.
-        tracks: its tracks file, or None when none was found (the video then fails).
+        tracks: its tracks file, or None when none was found (the video then fails unless the
+            batch detects) or none was looked for (``plan_batch(..., detect=True)``).
         looked_for: where tracks were looked for (for the error message).
     """
 
@@ -112,16 +118,19 @@ def _find_tracks(video: Path, name: str, tracks_dir: Path | None) -> tuple[Path 
     return None, tuple(str(c) for c in candidates)
 
 
-def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None) -> list[BatchItem]:
+def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect: bool = False) -> list[BatchItem]:
     """The videos named by ``inputs`` (files, directories searched recursively, globs).
 
     Tracks: ``tracks_dir/<name>{.tracks,}.{json,txt}`` with ``tracks_dir``, else beside the
-    video: ``<stem>{.tracks,}.{json,txt}``, ``gt.txt`` or ``gt/gt.txt`` (DAVIS / MOTChallenge).
+    video: ``<stem>{.tracks,}.{json,txt}``, ``gt.txt`` or ``gt/gt.txt`` (DAVIS / MOTChallenge);
+    with ``detect`` none are looked for (built-in detection).
 
     Raises:
         InputFileError: an argument matches no video, or ``tracks_dir`` is not a folder.
-        ConfigError: two videos would get the same output name.
+        ConfigError: two videos would get the same output name, or ``tracks_dir`` with ``detect``.
     """
+    if detect and tracks_dir is not None:
+        raise ConfigError("give --tracks-dir (tracks files) or --detect (built-in detection), not both")
     if tracks_dir is not None and not tracks_dir.is_dir():
         raise InputFileError(f"--tracks-dir {tracks_dir} is not a folder")
     items: list[BatchItem] = []
@@ -139,20 +148,23 @@ def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None) -> list[Ba
                 raise ConfigError(f"{video} and {names[name]} would both be written as '{name}.mp4'; "
                                   "pass their folders separately or rename one")
             seen[key], names[name] = name, video
-            tracks, looked = _find_tracks(video, name, tracks_dir)
+            tracks, looked = (None, ()) if detect else _find_tracks(video, name, tracks_dir)
             items.append(BatchItem(name, video, tracks, looked))
     return items
 
 
-def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool) -> VideoTask:
+def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool,
+          detect: DetectOptions | None, tracks_filter: TracksFilter | None) -> VideoTask:
     return VideoTask(
         input=item.input,
-        tracks=item.tracks or Path(os.devnull),
+        tracks=None if detect is not None else item.tracks or Path(os.devnull),
         output=out_dir / f"{item.name}.mp4",
         settings=settings,
         report=out_dir / f"{item.name}.report.json",
         save_masks=out_dir / f"{item.name}.masks" if save_masks else None,
         checkpoint=out_dir / CHECKPOINT_DIR / f"{item.name}.jsonl",
+        detect=detect,
+        tracks_filter=None if detect is not None else tracks_filter,
     )
 
 
@@ -165,6 +177,8 @@ def run_batch(
     ray_address: str | None = None,
     save_masks: bool = False,
     on_result: Callable[[TaskResult], None] | None = None,
+    detect: DetectOptions | None = None,
+    tracks_filter: TracksFilter | None = None,
 ) -> BatchSummary:
     """Run a planned batch and write ``OUT_DIR/batch-summary.json``.
 
@@ -178,6 +192,8 @@ def run_batch(
             cluster address: each video is a Ray task.
         save_masks: also export each video's applied masks.
         on_result: called with each :class:`TaskResult` as it completes.
+        detect: built-in detection for every video instead of tracks files (None: tracks).
+        tracks_filter: class / score filters on the tracks files (ignored with ``detect``).
 
     Returns:
         The :class:`BatchSummary` (per-video failures are in it; nothing is raised for them).
@@ -190,11 +206,12 @@ def run_batch(
     by_name: dict[str, TaskResult] = {}
     todo: list[tuple[BatchItem, VideoTask]] = []
     for item in items:
-        task = _task(item, out_dir, settings, save_masks)
-        if item.tracks is None:
+        task = _task(item, out_dir, settings, save_masks, detect, tracks_filter)
+        if item.tracks is None and detect is None:
             by_name[item.name] = TaskResult(
                 str(item.input), str(task.output), ok=False,
-                error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)})")
+                error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "
+                      "pass --detect faces (or --detect faces,person...) to detect objects instead")
         elif task.output.is_file() and task.report is not None and task.report.is_file():
             summary.skipped.append(item.name)
         else:

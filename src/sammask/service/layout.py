@@ -4,9 +4,11 @@
 
     DATA/jobs.sqlite                 job state (see store.py)
     DATA/jobs/<id>/input/video       the uploaded video (client file names are never used as paths)
-    DATA/jobs/<id>/input/tracks      the uploaded tracks file (format detected by content)
+    DATA/jobs/<id>/input/tracks      the uploaded tracks file (format detected by content; none:
+                                     built-in detection)
     DATA/jobs/<id>/input/masks.zip   or an uploaded applied-mask export (extracted to input/masks/)
     DATA/jobs/<id>/checkpoint.jsonl  segmentation checkpoint while the job runs
+    DATA/jobs/<id>/checkpoint.jsonl.detect  detector boxes checkpoint (jobs without tracks)
     DATA/jobs/<id>/work/             the current attempt's outputs (removed when an attempt starts)
     DATA/jobs/<id>/result/           output.mp4, report.json, masks.zip once done
     DATA/jobs/<id>/worker.log        the worker's log (stderr)

@@ -2,8 +2,8 @@
 
 The scheduler starts one process per running job, so a crash (or a kill) of one job never takes
 the server down. The worker runs :func:`sammask.batch.task.run_task` (the same code path as
-``sammask batch``) with the job's checkpoint, writes progress to the job store, and records the
-outcome. Its outputs go to ``work/`` and are moved to ``result/`` in one rename before the job is
+``sammask batch``) with the job's checkpoint(s), writes progress to the job store, and records the
+outcome (the report gains ``resumed``: the attempt and the frames replayed from the checkpoints). Its outputs go to ``work/`` and are moved to ``result/`` in one rename before the job is
 marked done. It dies with its server (Linux ``PR_SET_PDEATHSIG``), so a restarted server never
 races an orphan for the same job.
 """
@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 from sammask.batch.masks_input import extract_masks_zip
-from sammask.batch.options import JobSettings
+from sammask.batch.options import JobSettings, Source
 from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
 from sammask.service.layout import JobFiles
@@ -51,6 +51,13 @@ def _zip_dir(folder: Path, dest: Path) -> None:
                 zf.write(path, path.relative_to(folder).as_posix())
 
 
+def job_source(files: JobFiles) -> Source:
+    """Where a job's detections come from: its masks upload, its tracks upload, else built-in detection."""
+    if files.masks_upload.is_file():
+        return Source.MASKS
+    return Source.TRACKS if files.tracks.is_file() else Source.DETECT
+
+
 def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
     """Run one attempt of a job; returns the process exit code (0 also for a failed video).
 
@@ -72,8 +79,10 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
     shutil.rmtree(files.result, ignore_errors=True)
     files.work.mkdir(parents=True)
     options = JobSettings.model_validate(rec.settings)
+    source = job_source(files)
     try:
-        settings = options.to_redact_settings()
+        options.check_source(source)
+        settings = options.to_redact_settings(source=source)
     except Exception as exc:  # noqa: BLE001 - validated at submission; recorded if it fails anyway
         store.finish(job_id, attempt, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
         return 0
@@ -87,13 +96,15 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
             return 0
     task = VideoTask(
         input=Path(rec.video_path),
-        tracks=None if masks is not None else files.tracks,
+        tracks=files.tracks if source is Source.TRACKS else None,
         output=files.work / "output.mp4",
         settings=settings,
         report=files.work / "report.json",
         save_masks=files.work / "masks" if options.save_masks else None,
         checkpoint=None if masks is not None else files.checkpoint,
         masks=masks,
+        detect=options.detect_options() if source is Source.DETECT else None,
+        tracks_filter=options.tracks_filter() if source is Source.TRACKS else None,
     )
     t_start = time.monotonic()
     last = [0.0]
@@ -112,12 +123,16 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
         store.finish(job_id, attempt, JobState.FAILED, error=result.error, replayed=result.replayed)
         shutil.rmtree(files.work, ignore_errors=True)
         shutil.rmtree(files.input_dir, ignore_errors=True)
-        files.checkpoint.unlink(missing_ok=True)
+        for checkpoint in (task.checkpoint, task.detect_checkpoint):
+            if checkpoint is not None:
+                checkpoint.unlink(missing_ok=True)
         return 0
     if task.save_masks is not None:
         _zip_dir(task.save_masks, files.work / "masks.zip")
         shutil.rmtree(task.save_masks)
     report = dict(result.report or {}, output=str(files.output))  # where the video is once moved
+    report["resumed"] = {"attempt": attempt, "replayed_frames": result.replayed,
+                         "detect_replayed_frames": result.detect_replayed}
     (files.work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     files.work.rename(files.result)
     store.finish(job_id, attempt, JobState.DONE, report=report, replayed=result.replayed)
