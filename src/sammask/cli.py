@@ -163,6 +163,12 @@ def redact_command(
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
     effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
+    class_effect: Annotated[
+        list[str] | None,
+        typer.Option("--class-effect", metavar="CLASS=EFFECT[:STRENGTH]",
+                     help="Mask one class differently, e.g. face=blur:5, car=solid (repeat the option; overrides "
+                     "the config's [class.NAME]). Where masks overlap the strongest effect wins: solid > mosaic > blur."),
+    ] = None,
     segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
     dilate: Annotated[
@@ -225,6 +231,12 @@ def redact_command(
             )
         except ConfigError as exc:
             raise _flag_error(exc) from None
+        if class_effect:
+            from sammask.masking.options import parse_class_effect
+
+            per_class = dict(settings.masking.class_effects)
+            per_class.update(parse_class_effect(item) for item in class_effect)
+            settings = replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
         if tracks is not None and masks is not None:
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
         detection = None

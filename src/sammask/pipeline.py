@@ -63,6 +63,23 @@ STOP_SIGNALS = tuple(
 
 
 @dataclass(slots=True)
+class ClassEffectUse:
+    """A per-class effect in force in a run (:attr:`RunReport.class_effects`).
+
+    Attributes:
+        effect: ``blur`` | ``mosaic`` | ``solid``.
+        strength: level 1..5.
+        color: RGB fill colour of ``solid``.
+        masked_track_frames: detections of the class masked with it.
+    """
+
+    effect: str
+    strength: int
+    color: tuple[int, int, int]
+    masked_track_frames: int = 0
+
+
+@dataclass(slots=True)
 class RunReport:
     """What a :func:`redact` run did (written as JSON with ``report_path``).
 
@@ -96,6 +113,9 @@ class RunReport:
             detect when built-in detection ran).
         seconds: total wall-clock seconds.
         detection: what built-in detection did (runs without a tracks file), else None.
+        class_effects: the per-class effects in force, class name -> :class:`ClassEffectUse`
+            (the global ``effect`` / ``strength`` masked every other detection); empty when none
+            was configured, and in ``background`` mode (which masks with the global effect).
     """
 
     input: str
@@ -119,6 +139,7 @@ class RunReport:
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     seconds: float = 0.0
     detection: DetectionStats | None = None
+    class_effects: dict[str, ClassEffectUse] = field(default_factory=dict)
 
     @property
     def fallback_total(self) -> int:
@@ -377,18 +398,21 @@ def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], se
         # polygon_mask grows the fill by one pixel: two pixels of margin hold it
         x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
         local = [(x - x0, y - y0) for x, y in det.polygon]
-        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0))
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0),
+                            class_name=det.class_name)
     x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
     if det.type.is_segmented:
         report.segmented += 1
         candidate = None if masks is None else masks.masks.get(det.track_id)
         mask, reason = secure_mask(candidate, det.bbox, (h, w), settings.masking.min_coverage)
         if reason is None:  # a plausible mask, clipped to its box (never spreads over the frame)
-            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0))
+            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0),
+                                class_name=det.class_name)
         reason_key = "error" if masks is None else reason.value
         report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
         logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
-    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0))
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
+                        class_name=det.class_name)
 
 
 class _Encoder:
@@ -573,6 +597,12 @@ def redact(
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
+    if settings.masking.class_effects and mode is MaskMode.BACKGROUND:
+        logger.warning("per-class effects do not apply in background mode: the whole frame gets the global effect")
+    elif settings.masking.class_effects:
+        for name, _ in settings.masking.class_effects:
+            spec = settings.masking.effect_for(name)
+            report.class_effects[name] = ClassEffectUse(spec.effect.value, spec.strength, spec.color)
     clock = _Stopwatch(report.stage_seconds)
     total = max(info.num_frames, 1)
     last_progress = 0.0
@@ -596,6 +626,9 @@ def redact(
                 report.frames += 1
                 report.detections += len(item.detections)
                 report.masked_track_frames += len(regions)
+                for d in item.detections if report.class_effects else ():
+                    if d.class_name in report.class_effects:
+                        report.class_effects[d.class_name].masked_track_frames += 1
                 acted_tracks.update(d.track_id for d in item.detections)
                 if progress is not None:
                     value = min(report.frames / total, 0.999)

@@ -89,9 +89,12 @@ def write_preview(
             if detection is not None:
                 found = detection.detect(image)
                 boxes = [(tuple(map(float, b)), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
+                names: list[str | None] = list(found.class_names)
             else:
-                boxes = [(d.bbox, f"#{d.track_id}") for d in tracks.on_frame(frame.frame_idx)]  # type: ignore[union-attr]
-            regions = [ObjectRegion(i, box_mask(b, image.shape), b) for i, (b, _) in enumerate(boxes)]
+                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]
+                boxes = [(d.bbox, f"#{d.track_id}") for d in dets]
+                names = [d.class_name for d in dets]
+            regions = [ObjectRegion(i, box_mask(b, image.shape), b, class_name=c) for i, ((b, _), c) in enumerate(zip(boxes, names))]
             panels = [image, _draw(image, boxes), compose(image, regions, masking).image]
             h = max(1, round(image.shape[0] * PANEL_WIDTH / image.shape[1]))
             row = np.concatenate([cv2.resize(p, (PANEL_WIDTH, h), interpolation=cv2.INTER_AREA) for p in panels], axis=1)
