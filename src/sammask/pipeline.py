@@ -27,14 +27,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.stream import DetectAndTrack, DetectionStats
+from sammask.detection.stream import DetectAndTrack, DetectionStats, upright_transform
 from sammask.errors import ConfigError, Interrupted, MediaError, NothingMaskedError, SammaskError, TracksFormatError
-from sammask.geometry import DisplayTransform, box_pixel_bounds, polygon_mask, stored_transform
+from sammask.geometry import DisplayTransform, TracksSpace, box_pixel_bounds, polygon_mask, stored_transform
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
@@ -105,7 +105,9 @@ class RunReport:
         repaired: flawed rows kept and masked anyway, by reason (duplicates, padded boxes,
             polygons masked as boxes...).
         clipped: boxes clipped to the frame.
-        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``).
+        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``);
+            with built-in detection ``display`` (the detectors saw the upright frames), or
+            ``stored`` when the display matrix has no pixel-exact upright frame.
         tracks_transform: how they were mapped onto the stored frames (``identity``,
             ``rotate 90 clockwise``, ... see :class:`sammask.geometry.DisplayTransform`).
         dilate_px: dilation applied, pixels (the resolution-aware default or ``--dilate``).
@@ -306,13 +308,15 @@ class _Prompts:
     """
 
     def __init__(self, reader: VideoReader, tracks: Tracks, mode: MaskMode, clock: _Stopwatch,
-                 detection: DetectAndTrack | None = None) -> None:
+                 detection: DetectAndTrack | None = None, upright: DisplayTransform | None = None) -> None:
         self.pending: dict[int, _Pending] = {}
         self.error: Exception | None = None
         self.decoded = 0
         # one decode pass: (frame, its detections) from the tracks, or from built-in detection
+        # (the detectors see upright frames; their boxes come back in stored pixels)
         self._frames = (
-            detection.run(reader) if detection is not None else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
+            detection.run(reader, upright) if detection is not None
+            else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
         )
         self._tracks, self._mode, self._clock = tracks, mode, clock
 
@@ -575,9 +579,14 @@ def redact(
         input_path, output_path, tracks_path=None if tracks is None or isinstance(tracks, Tracks) else tracks,
         report_path=report_path, save_masks=save_masks, overwrite=overwrite,
     )
-    if tracks is None:  # detections come from `detection`, frame by frame
-        tracks = Tracks()
-    info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
+    upright: DisplayTransform | None = None
+    if tracks is None:  # detections come from `detection`, frame by frame, in stored pixels
+        info, tracks, to_stored = _read_and_validate(input_path, Tracks(), replace(settings, tracks_space=TracksSpace.STORED))
+        upright = upright_transform(info)  # None: no pixel-exact upright frame, detect as stored
+        settings = replace(settings, tracks_space=TracksSpace.STORED if upright is None else TracksSpace.DISPLAY)
+        to_stored = upright or to_stored
+    else:
+        info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
     settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     mode = settings.masking.mode
     _check_something_to_mask(tracks, mode)
@@ -616,7 +625,7 @@ def redact(
         if save_masks:
             mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
         reader = stack.enter_context(VideoReader(input_path))
-        prompts = _Prompts(reader, tracks, mode, clock, detection)
+        prompts = _Prompts(reader, tracks, mode, clock, detection, upright)
         encoder = _Encoder(writer, mask_writer, settings)
         try:
             for item, masks in _segment(seg, prompts, report):
