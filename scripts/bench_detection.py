@@ -56,8 +56,8 @@ def run(clips: list[str], out: Path) -> None:
         inner.detect = recording_detect  # type: ignore[method-assign]
         real_run = DetectAndTrack.run
 
-        def recording_run(self, frames, _real=real_run):  # type: ignore[no-untyped-def]
-            for item, dets in _real(self, frames):
+        def recording_run(self, frames, upright=None, _real=real_run):  # type: ignore[no-untyped-def]
+            for item, dets in _real(self, frames, upright):
                 final.append([list(d.bbox) for d in dets])
                 yield item, dets
 

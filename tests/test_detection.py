@@ -331,3 +331,78 @@ def test_detect_spec_parsing_and_unknown_class() -> None:
         parse_spec("hub:", "org/model")
     with pytest.raises(ConfigError, match="not reported"):
         DetectAndTrack([_ScriptedDetector([])], classes=["person"])
+
+
+# --- rotated clips: the detectors see the upright frames ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sideways_face_clip(faces: CenterFaceDetector, pedestrians: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A phone-style clip: an upright face crop of a shared frame, stored rotated with a
+    90-degree display matrix. Returns (clip, upright crop, the face box on the crop, transform)."""
+    from videos import make_video
+
+    from sammask.geometry import DisplayTransform
+
+    image = first_frame(pedestrians)
+    found = faces.detect(image)
+    x1, y1, x2, y2 = found.xyxy[int(np.argmax(found.scores))]
+    w, h = x2 - x1, y2 - y1
+    cx1, cy1 = int(max(x1 - 1.5 * w, 0)), int(max(y1 - 1.5 * h, 0))
+    crop = image[cy1:int(y2 + 1.5 * h), cx1:int(x2 + 1.5 * w)]
+    upright = np.ascontiguousarray(crop[: crop.shape[0] // 2 * 2, : crop.shape[1] // 2 * 2])
+    on_crop = faces.detect(upright)
+    assert len(on_crop) >= 1
+    face = tuple(float(v) for v in on_crop.xyxy[int(np.argmax(on_crop.scores))])
+    # display rotation 90 (counter-clockwise): stored frames are the upright crop turned the other way
+    t = DisplayTransform(0, -1, 1, 0, width=upright.shape[0], height=upright.shape[1])
+    stored = next(s for s in (np.ascontiguousarray(np.rot90(upright, k)) for k in range(4))
+                  if s.shape[:2] == (t.height, t.width) and np.array_equal(t.image_to_display(s), upright))
+    clip = make_video(tmp_path_factory.mktemp("rot") / "phone.mp4", 4, (t.width, t.height), image=stored, rotation=90)
+    return clip, upright, face, t
+
+
+def test_rotated_clip_faces_are_detected_upright_and_masked(sideways_face_clip, faces: CenterFaceDetector, tmp_path: Path) -> None:
+    from sammask.media import probe
+    from sammask.geometry import display_transform
+
+    clip, upright, face, t = sideways_face_clip
+    info = probe(clip)
+    assert display_transform(info.display_matrix, info.width, info.height) == t
+    # `detect` writes display-space tracks (as any tracker reading the clip upright would)
+    res = runner.invoke(app, ["detect", str(clip), "-o", str(tmp_path / "d.json"), "--report", str(tmp_path / "s.json"), "-q"])
+    assert res.exit_code == 0, res.output
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["tracks_space"] == "display" and stats["upright"] == "rotate 90 counter-clockwise"
+    display_tracks = read_tracks(tmp_path / "d.json")
+    centre = np.array([(face[0] + face[2]) / 2, (face[1] + face[3]) / 2])
+    for i in range(4):
+        boxes = [d.bbox for d in display_tracks.on_frame(i)]
+        assert boxes, i
+        near = min(np.abs(np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2]) - centre).max() for b in boxes)
+        assert near < (face[2] - face[0]) * 0.25, (i, boxes, face)  # where the face is on the upright frame
+        assert all(b[2] <= upright.shape[1] and b[3] <= upright.shape[0] for b in boxes)
+    res = runner.invoke(app, ["detect", str(clip), "-o", str(tmp_path / "s.txt"), "--tracks-space", "stored", "-q"])
+    assert res.exit_code == 0, res.output
+    stored_tracks = read_tracks(tmp_path / "s.txt")
+    for a, b in zip(display_tracks, stored_tracks):
+        assert np.allclose(t.box_to_stored(a.bbox), b.bbox, atol=1e-2)
+    # `redact` without tracks masks the face on the decoded (stored) output frames, every pixel
+    out, report = tmp_path / "out.mp4", tmp_path / "r.json"
+    res = runner.invoke(app, ["redact", str(clip), "-o", str(out), "--effect", "solid", "--crf", "8",
+                              "--preset", "ultrafast", "--report", str(report), "-q"])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(report.read_text())
+    assert rep["tracks_space"] == "display" and rep["tracks_transform"] == "rotate 90 counter-clockwise"
+    assert rep["detection"]["upright"] == "rotate 90 counter-clockwise"
+    sx1, sy1, sx2, sy2 = t.box_to_stored(face)
+    frames = 0
+    with av.open(str(out)) as c:
+        for f in c.decode(video=0):
+            img = f.to_ndarray(format="rgb24").astype(int)
+            assert img.shape[:2] == (t.height, t.width)
+            assert np.abs(img[int(sy1):int(np.ceil(sy2)), int(sx1):int(np.ceil(sx2))]).max() <= 16
+            frames += 1
+    assert frames == 4
+    res = runner.invoke(app, ["redact", str(clip), "-o", str(tmp_path / "x.mp4"), "--tracks-space", "stored", "-q"])
+    assert res.exit_code == 2 and "--tracks-space applies with --tracks only" in res.output

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from videos import OBJECT, OBJECT_FRAME, make_object_clip
 
 from sammask.cli import app
+from sammask.errors import MediaError
 from sammask.geometry import DisplayTransform, display_transform, stored_transform
 from sammask.media import probe
 from sammask.tracks import Detection, DetectionType, Tracks
@@ -156,3 +157,54 @@ def test_to_stored_keeps_every_count_of_the_tracks() -> None:
     a, b = out.on_frame(0)
     assert a.bbox == t.box_to_stored(det.bbox) and b.polygon == t.points_to_stored(poly.polygon)
     assert tracks.on_frame(0)[0].bbox == det.bbox  # the input is not changed
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_image_to_display_is_the_frame_opencv_shows(tmp_path: Path, rotation: int) -> None:
+    src = tmp_path / "rot.mp4"
+    _make_clip(src, rotation=rotation, frames=1)
+    info = probe(src)
+    t = display_transform(info.display_matrix, info.width, info.height)
+    with av.open(str(src)) as c:
+        stored = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    upright = t.image_to_display(stored)
+    cap = cv2.VideoCapture(str(src))  # auto-orientation on: the frame a detector would see
+    ok, frame = cap.read()
+    cap.release()
+    assert ok and upright.shape == frame.shape and upright.flags.c_contiguous
+    assert np.array_equal(upright[..., 1] > 128, frame[..., 1] > 128)  # the same pixels, object included
+
+
+def test_image_to_display_moves_each_pixel_where_points_to_display_puts_its_centre() -> None:
+    rng = np.random.default_rng(1)
+    stored = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    for key in [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0), (-1, 0, 0, 1), (1, 0, 0, -1),
+                (0, 1, 1, 0), (0, -1, -1, 0)]:
+        t = DisplayTransform(*key, width=W, height=H)
+        upright = t.image_to_display(stored)
+        assert (upright.shape[1], upright.shape[0]) == t.display_size
+        ys, xs = np.mgrid[0:H, 0:W]
+        centres = t.points_to_display(list(zip((xs + 0.5).ravel(), (ys + 0.5).ravel())))
+        dx = np.array([int(np.floor(x)) for x, _ in centres]).reshape(H, W)
+        dy = np.array([int(np.floor(y)) for _, y in centres]).reshape(H, W)
+        assert np.array_equal(upright[dy, dx], stored), t.name
+        # a box found on the upright frame maps back onto the same stored pixels
+        box = (3.0, 5.0, 17.0, 11.0)
+        x0, y0, x1, y1 = (int(v) for v in t.box_to_stored(box))
+        up = np.zeros(upright.shape[:2], bool)
+        up[5:11, 3:17] = True
+        back = np.zeros((H, W), bool)
+        back[y0:y1, x0:x1] = True
+        assert np.array_equal(up[dy, dx], back), t.name
+    with pytest.raises(MediaError, match="does not match"):
+        DisplayTransform(0, 1, -1, 0, width=W, height=H).image_to_display(np.zeros((W, H, 3), np.uint8))
+
+
+def test_to_display_inverts_to_stored() -> None:
+    det = Detection(0, 1, (60.0, 6.0, 84.0, 22.0), class_name="face", score=0.5)
+    tracks = Tracks.from_detections([det])
+    for key in [(0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, -1, 0)]:
+        t = DisplayTransform(*key, width=W, height=H)
+        assert tracks.to_display(t).to_stored(t).on_frame(0) == [det]
+        assert tracks.to_display(t).on_frame(0)[0].bbox == t.box_to_display(det.bbox)
+    assert tracks.to_display(DisplayTransform(width=W, height=H)) is tracks

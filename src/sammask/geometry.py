@@ -286,6 +286,37 @@ class DisplayTransform:
         (x1, y1), (x2, y2) = self.points_to_display(((bbox[0], bbox[1]), (bbox[2], bbox[3])))
         return min(x1, x2), min(y1, y2), max(x1, x2), max(y1, y2)
 
+    def image_to_display(self, image: np.ndarray) -> np.ndarray:
+        """The upright (display) frame of a stored frame: pixel-exact, no resampling.
+
+        Display pixel ``(x', y')`` is the stored pixel whose centre :meth:`points_to_display`
+        maps onto its centre, so a box found on the result maps back with
+        :meth:`box_to_stored` onto the same stored pixels.
+
+        Args:
+            image: (H, W, ...) array of the stored frame (``H == height``, ``W == width``).
+
+        Returns:
+            (H', W', ...) array, ``(W', H') ==`` :attr:`display_size`; the input itself for the
+            identity, else a new C-contiguous array.
+
+        Raises:
+            MediaError: if the image is not ``height`` x ``width``.
+        """
+        if tuple(image.shape[:2]) != (self.height, self.width):
+            raise MediaError(f"frame of shape {image.shape[:2]} does not match the {self.width}x{self.height} stored size")
+        if self.is_identity:
+            return image
+        if self.a == 0:  # the axes swap: display x' = c y + tx, y' = b x + ty
+            out, flip_rows, flip_cols = np.swapaxes(image, 0, 1), self.b < 0, self.c < 0
+        else:  # display x' = a x + tx, y' = d y + ty
+            out, flip_rows, flip_cols = image, self.d < 0, self.a < 0
+        if flip_rows:
+            out = out[::-1]
+        if flip_cols:
+            out = out[:, ::-1]
+        return np.ascontiguousarray(out)
+
 
 def display_transform(matrix: Sequence[int] | None, width: int, height: int) -> DisplayTransform:
     """The stored-to-display map of a video stream's display matrix.

@@ -28,14 +28,14 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.stream import DetectAndTrack, DetectionStats
+from sammask.detection.stream import DetectAndTrack, DetectionStats, upright_transform
 from sammask.errors import ConfigError, Interrupted, MediaError, NothingMaskedError, SammaskError, TracksFormatError
-from sammask.geometry import DisplayTransform, box_pixel_bounds, polygon_mask, stored_transform
+from sammask.geometry import DisplayTransform, TracksSpace, box_pixel_bounds, polygon_mask, stored_transform
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
@@ -64,6 +64,23 @@ STOP_SIGNALS = tuple(
 
 
 @dataclass(slots=True)
+class ClassEffectUse:
+    """A per-class effect in force in a run (:attr:`RunReport.class_effects`).
+
+    Attributes:
+        effect: ``blur`` | ``mosaic`` | ``solid``.
+        strength: level 1..5.
+        color: RGB fill colour of ``solid``.
+        masked_track_frames: detections of the class masked with it.
+    """
+
+    effect: str
+    strength: int
+    color: tuple[int, int, int]
+    masked_track_frames: int = 0
+
+
+@dataclass(slots=True)
 class RunReport:
     """What a :func:`redact` run did (written as JSON with ``report_path``).
 
@@ -89,7 +106,9 @@ class RunReport:
         repaired: flawed rows kept and masked anyway, by reason (duplicates, padded boxes,
             polygons masked as boxes...).
         clipped: boxes clipped to the frame.
-        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``).
+        tracks_space: coordinate space the tracks were given in (``display`` or ``stored``);
+            with built-in detection ``display`` (the detectors saw the upright frames), or
+            ``stored`` when the display matrix has no pixel-exact upright frame.
         tracks_transform: how they were mapped onto the stored frames (``identity``,
             ``rotate 90 clockwise``, ... see :class:`sammask.geometry.DisplayTransform`).
         dilate_px: dilation applied, pixels (the resolution-aware default or ``--dilate``).
@@ -97,6 +116,9 @@ class RunReport:
             detect when built-in detection ran).
         seconds: total wall-clock seconds.
         detection: what built-in detection did (runs without a tracks file), else None.
+        class_effects: the per-class effects in force, class name -> :class:`ClassEffectUse`
+            (the global ``effect`` / ``strength`` masked every other detection); empty when none
+            was configured, and in ``background`` mode (which masks with the global effect).
     """
 
     input: str
@@ -120,6 +142,7 @@ class RunReport:
     stage_seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     seconds: float = 0.0
     detection: DetectionStats | None = None
+    class_effects: dict[str, ClassEffectUse] = field(default_factory=dict)
 
     @property
     def fallback_total(self) -> int:
@@ -286,13 +309,15 @@ class _Prompts:
     """
 
     def __init__(self, reader: Iterable[DecodedFrame], tracks: Tracks, mode: MaskMode, clock: _Stopwatch,
-                 detection: DetectAndTrack | None = None) -> None:
+                 detection: DetectAndTrack | None = None, upright: DisplayTransform | None = None) -> None:
         self.pending: dict[int, _Pending] = {}
         self.error: Exception | None = None
         self.decoded = 0
         # one decode pass: (frame, its detections) from the tracks, or from built-in detection
+        # (the detectors see upright frames; their boxes come back in stored pixels)
         self._frames = (
-            detection.run(reader) if detection is not None else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
+            detection.run(reader, upright) if detection is not None
+            else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
         )
         self._tracks, self._mode, self._clock = tracks, mode, clock
 
@@ -378,18 +403,21 @@ def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], se
         # polygon_mask grows the fill by one pixel: two pixels of margin hold it
         x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
         local = [(x - x0, y - y0) for x, y in det.polygon]
-        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0))
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0),
+                            class_name=det.class_name)
     x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
     if det.type.is_segmented:
         report.segmented += 1
         candidate = None if masks is None else masks.masks.get(det.track_id)
         mask, reason = secure_mask(candidate, det.bbox, (h, w), settings.masking.min_coverage)
         if reason is None:  # a plausible mask, clipped to its box (never spreads over the frame)
-            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0))
+            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0),
+                                class_name=det.class_name)
         reason_key = "error" if masks is None else reason.value
         report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
         logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
-    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0))
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
+                        class_name=det.class_name)
 
 
 class _Encoder:
@@ -552,9 +580,14 @@ def redact(
         input_path, output_path, tracks_path=None if tracks is None or isinstance(tracks, Tracks) else tracks,
         report_path=report_path, save_masks=save_masks, overwrite=overwrite,
     )
-    if tracks is None:  # detections come from `detection`, frame by frame
-        tracks = Tracks()
-    info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
+    upright: DisplayTransform | None = None
+    if tracks is None:  # detections come from `detection`, frame by frame, in stored pixels
+        info, tracks, to_stored = _read_and_validate(input_path, Tracks(), replace(settings, tracks_space=TracksSpace.STORED))
+        upright = upright_transform(info)  # None: no pixel-exact upright frame, detect as stored
+        settings = replace(settings, tracks_space=TracksSpace.STORED if upright is None else TracksSpace.DISPLAY)
+        to_stored = upright or to_stored
+    else:
+        info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
     settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     mode = settings.masking.mode
     _check_something_to_mask(tracks, mode)
@@ -574,6 +607,12 @@ def redact(
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
+    if settings.masking.class_effects and mode is MaskMode.BACKGROUND:
+        logger.warning("per-class effects do not apply in background mode: the whole frame gets the global effect")
+    elif settings.masking.class_effects:
+        for name, _ in settings.masking.class_effects:
+            spec = settings.masking.effect_for(name)
+            report.class_effects[name] = ClassEffectUse(spec.effect.value, spec.strength, spec.color)
     clock = _Stopwatch(report.stage_seconds)
     total = max(info.num_frames, 1)
     last_progress = 0.0
@@ -588,7 +627,7 @@ def redact(
             mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
         reader = stack.enter_context(VideoReader(input_path))
         frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
-        prompts = _Prompts(frames, tracks, mode, clock, detection)
+        prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
         encoder = _Encoder(writer, mask_writer, settings)
         try:
             for item, masks in _segment(seg, prompts, report):
@@ -598,6 +637,9 @@ def redact(
                 report.frames += 1
                 report.detections += len(item.detections)
                 report.masked_track_frames += len(regions)
+                for d in item.detections if report.class_effects else ():
+                    if d.class_name in report.class_effects:
+                        report.class_effects[d.class_name].masked_track_frames += 1
                 acted_tracks.update(d.track_id for d in item.detections)
                 if progress is not None:
                     value = min(report.frames / total, 0.999)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.stream import DetectAndTrack
+from sammask.detection.stream import DetectAndTrack, upright_transform
 from sammask.errors import ConfigError, InputFileError
 from sammask.geometry import box_mask
 from sammask.masking.compose import ObjectRegion, compose
@@ -79,7 +79,9 @@ def write_preview(
 
     if (tracks is None) == (detection is None):
         raise ConfigError("a preview needs either tracks or detection")
-    wanted = set(preview_indices(probe(video).num_frames, n))
+    info = probe(video)
+    wanted = set(preview_indices(info.num_frames, n))
+    upright = upright_transform(info) if detection is not None else None  # detectors see upright frames
     rows = []
     with VideoReader(video) as reader:
         for frame in reader:
@@ -87,11 +89,14 @@ def write_preview(
                 continue
             image = frame.image
             if detection is not None:
-                found = detection.detect(image)
+                found = detection.detect(image, upright)
                 boxes = [(tuple(map(float, b)), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
+                names: list[str | None] = list(found.class_names)
             else:
-                boxes = [(d.bbox, f"#{d.track_id}") for d in tracks.on_frame(frame.frame_idx)]  # type: ignore[union-attr]
-            regions = [ObjectRegion(i, box_mask(b, image.shape), b) for i, (b, _) in enumerate(boxes)]
+                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]
+                boxes = [(d.bbox, f"#{d.track_id}") for d in dets]
+                names = [d.class_name for d in dets]
+            regions = [ObjectRegion(i, box_mask(b, image.shape), b, class_name=c) for i, ((b, _), c) in enumerate(zip(boxes, names))]
             panels = [image, _draw(image, boxes), compose(image, regions, masking).image]
             h = max(1, round(image.shape[0] * PANEL_WIDTH / image.shape[1]))
             row = np.concatenate([cv2.resize(p, (PANEL_WIDTH, h), interpolation=cv2.INTER_AREA) for p in panels], axis=1)

@@ -27,7 +27,23 @@ The INI file is the original system's ``config.ini``; its ``[sam2]`` section key
 ``dilate``, ``feather``    pixels
 ``crf``, ``preset``        encoder
 ``tracks_space``           :class:`~sammask.geometry.TracksSpace` (``display`` | ``stored``)
+``color``                  ``SOLID`` fill: ``R,G,B`` (0..255 each) or ``#RRGGBB``
 =========================  ==========================================================
+
+Per-class effects (:attr:`MaskingOptions.class_effects`) are sections of their own, one per
+class name as the detections carry it (tracks JSON ``class``, MOT17 class column, detector
+output), with the keys ``effect`` (or ``tool``), ``strength`` (or ``level``) and ``color``; an
+unset key takes the ``[sam2]`` value, a class without a section the global effect::
+
+    [class.face]
+    effect = blur
+    strength = 5
+
+    [class.car]
+    effect = solid
+
+A file may hold ``[class.NAME]`` sections without a ``[sam2]`` section. An unknown key in a class
+section is an error naming the closest key; any other section is ignored with a warning.
 """
 
 from __future__ import annotations
@@ -42,7 +58,7 @@ from typing import Any
 
 from sammask.errors import ConfigError, InputFileError
 from sammask.geometry import TracksSpace
-from sammask.masking.options import Effect, MaskingOptions, MaskMode
+from sammask.masking.options import ClassEffect, Effect, MaskingOptions, MaskMode, parse_color
 from sammask.media.types import EncodeOptions, VideoInfo
 from sammask.segmentation.sam2.options import Sam2Options
 
@@ -122,11 +138,16 @@ def model_from_checkpoint(path: Path) -> str | None:
 INI_KEYS = (
     "segmentation_masking", "segmenter", "chunk_size", "model_path", "model", "device", "strategy",
     "input_size", "stride", "mode", "masking_range", "effect", "tool", "strength", "level", "dilate",
-    "feather", "crf", "preset", "tracks_space",
+    "feather", "crf", "preset", "tracks_space", "color",
 )
 """The ``[sam2]`` keys sammask reads (see the module docstring)."""
 INI_IGNORED = ("crop_size", "forward_frames")
 """Keys of the original system's ``config.ini`` that sammask does not need (read silently)."""
+
+CLASS_SECTION = "class."
+"""Prefix of a per-class effect section: ``[class.face]``."""
+CLASS_KEYS = ("effect", "tool", "strength", "level", "color")
+"""The keys of a ``[class.NAME]`` section."""
 
 _MASKING_RANGE = {"1": MaskMode.BACKGROUND, "2": MaskMode.SELECTED, "3": MaskMode.UNSELECTED}
 _BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
@@ -150,8 +171,55 @@ def _choice(section: configparser.SectionProxy, key: str, enum: type[Any], path:
         raise ConfigError(f"{path}: [{section.name}] {key} must be one of {choices}, got '{section[key].strip()}'") from None
 
 
+def _color(section: configparser.SectionProxy, path: Path) -> tuple[int, int, int]:
+    try:
+        return parse_color(section["color"])
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [{section.name}] {exc}") from None
+
+
+def _class_effects(parser: configparser.ConfigParser, path: Path) -> tuple[tuple[str, ClassEffect], ...]:
+    """The ``[class.NAME]`` sections as ``((NAME, ClassEffect), ...)``, in file order."""
+    out: list[tuple[str, ClassEffect]] = []
+    for name in parser.sections():
+        if name == "sam2":
+            continue
+        if not name.startswith(CLASS_SECTION):
+            prefix, dot, rest = name.partition(".")
+            if dot and difflib.get_close_matches(prefix.lower(), ["class"], n=1):
+                raise ConfigError(f"{path}: unknown section [{name}]; did you mean [{CLASS_SECTION}{rest}]?")
+            logger.warning("%s: section [%s] is ignored (per-class effects go in [%sNAME] sections)", path, name, CLASS_SECTION)
+            continue
+        cls = name[len(CLASS_SECTION):].strip()
+        if not cls:
+            raise ConfigError(f"{path}: [{name}] needs a class name after '{CLASS_SECTION}', e.g. [{CLASS_SECTION}face]")
+        sec = parser[name]
+        for key in sec:
+            if key not in CLASS_KEYS:
+                close = difflib.get_close_matches(key, CLASS_KEYS, n=1)
+                hint = f"; did you mean '{close[0]}'?" if close else f" (known keys: {', '.join(CLASS_KEYS)})"
+                raise ConfigError(f"{path}: [{name}] unknown key '{key}'{hint}")
+        if not any(True for _ in sec):
+            raise ConfigError(f"{path}: [{name}] sets nothing; give it effect, strength or color (or remove it)")
+        values: dict[str, Any] = {}
+        for key in ("effect", "tool"):
+            if key in sec:
+                values["effect"] = _choice(sec, key, Effect, path)
+        for key in ("strength", "level"):
+            if key in sec:
+                values["strength"] = _int(sec, key)
+        if "color" in sec:
+            values["color"] = _color(sec, path)
+        try:
+            out.append((cls, ClassEffect(**values)))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: [{name}] {exc}") from None
+    return tuple(out)
+
+
 def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
-    """Read the original system's ``config.ini`` (section ``[sam2]``) into settings.
+    """Read the original system's ``config.ini`` (section ``[sam2]``, per-class effect sections
+    ``[class.NAME]``) into settings.
 
     The file is read as UTF-8 without ``%`` interpolation (a ``%`` in a path is taken literally).
     The original system's ``crop_size`` and ``forward_frames`` are ignored; any other unknown
@@ -163,8 +231,9 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
 
     Raises:
         InputFileError: if the file is missing.
-        ConfigError: if it is not UTF-8 text, not valid INI, has no ``[sam2]`` section, or a
-            value is invalid (the message names the file and the key).
+        ConfigError: if it is not UTF-8 text, not valid INI, has neither a ``[sam2]`` nor a
+            ``[class.NAME]`` section, a class section has an unknown key (the message names the
+            closest) or none, or a value is invalid (the message names the file and the key).
     """
     path = Path(path)
     if not path.is_file():
@@ -182,8 +251,11 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not a valid INI file ({exc.message.splitlines()[0]})") from None
+    class_effects = _class_effects(parser, path)
     if "sam2" not in parser:
-        raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
+        if not class_effects:
+            raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
+        parser.add_section("sam2")
     sec = parser["sam2"]
     for key in sec:
         if key not in INI_KEYS and key not in INI_IGNORED:
@@ -208,6 +280,10 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
     for key, name in (("strength", "strength"), ("level", "strength"), ("dilate", "dilate"), ("feather", "feather")):
         if key in sec:
             masking[name] = _int(sec, key)
+    if "color" in sec:
+        masking["color"] = _color(sec, path)
+    if class_effects:
+        masking["class_effects"] = class_effects
     if "segmenter" in sec:
         top["segmenter"] = sec["segmenter"].strip()
     if "segmentation_masking" in sec:

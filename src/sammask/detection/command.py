@@ -13,8 +13,10 @@ from pathlib import Path
 
 from sammask.detection.faces import FaceDetectorOptions
 from sammask.detection.registry import build_detectors, parse_spec
-from sammask.detection.stream import DetectAndTrack
+from sammask.detection.stream import DetectAndTrack, upright_transform
 from sammask.detection.tracking import TrackingOptions
+from sammask.errors import ConfigError
+from sammask.geometry import DisplayTransform, TracksSpace, display_transform
 from sammask.media import VideoReader, probe
 from sammask.tracks.types import Tracks
 
@@ -81,29 +83,49 @@ def detect_video(
     detection: DetectAndTrack,
     *,
     progress: Callable[[float], None] | None = None,
+    space: TracksSpace | str = TracksSpace.DISPLAY,
 ) -> Tracks:
     """Detect and track objects through a video (one decode pass, bounded memory).
+
+    The detectors see the upright (display) frames of a rotated clip
+    (:func:`~sammask.detection.stream.upright_transform`); ``detection.stats.upright`` says how
+    the frames were turned.
 
     Args:
         input_path: the video.
         detection: the :class:`DetectAndTrack` to run (its ``stats`` are filled).
         progress: optional callback with the fraction of frames done (monotone, 1.0 at the end).
+        space: coordinates of the returned boxes: ``display`` (default: the upright frame, as
+            any other tracker reading the clip with OpenCV or ffmpeg writes them, and what
+            ``redact --tracks`` expects by default) or ``stored`` (the frames as decoded).
 
     Returns:
         :class:`Tracks` (0-based ``frame_idx``, type 1, ``class_name`` and ``score`` set,
         ``source`` = the video path).
 
     Raises:
-        InputFileError, MediaError: the video is missing or does not decode.
+        InputFileError, MediaError: the video is missing or does not decode; ``display`` on a
+            video whose display matrix has no pixel-exact upright frame (not a multiple of 90
+            degrees: the message names ``--tracks-space stored``).
+        ConfigError: an unknown ``space``.
     """
+    try:
+        space = TracksSpace(space)
+    except ValueError:
+        raise ConfigError(f"tracks_space must be display or stored, got '{space}'") from None
     info = probe(input_path)
+    if space is TracksSpace.DISPLAY:  # refused before decoding when display boxes cannot exist
+        upright: DisplayTransform | None = display_transform(info.display_matrix, info.width, info.height)
+    else:
+        upright = upright_transform(info)
     total = max(info.num_frames, 1)
     dets = []
     with VideoReader(input_path) as reader:
-        for frame, found in detection.run(reader):
+        for frame, found in detection.run(reader, upright):
             dets.extend(found)
             if progress is not None:
                 progress(min((frame.frame_idx + 1) / total, 0.999))
     if progress is not None:
         progress(1.0)
-    return Tracks.from_detections(dets, source=str(input_path))
+    tracks = Tracks.from_detections(dets, source=str(input_path))  # stored pixels
+    return tracks.to_display(upright) if space is TracksSpace.DISPLAY and upright is not None else tracks

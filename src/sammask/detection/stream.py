@@ -18,7 +18,9 @@ import numpy as np
 
 from sammask.detection.base import Detections, Detector
 from sammask.detection.tracking import COAST_KINDS, ByteTrackAdapter, Coaster, TrackedBox, TrackingOptions, to_detection
-from sammask.errors import ConfigError
+from sammask.errors import ConfigError, MediaError
+from sammask.geometry import DisplayTransform, display_transform
+from sammask.media.types import VideoInfo
 from sammask.tracks.types import Detection
 
 logger = logging.getLogger(__name__)
@@ -32,6 +34,24 @@ class FrameLike(Protocol):
 
 
 F = TypeVar("F", bound=FrameLike)
+
+
+def upright_transform(info: VideoInfo) -> DisplayTransform | None:
+    """The stored-to-display map detection runs through on a video, or None.
+
+    Detectors are trained on upright images: a phone clip stored sideways with a display matrix
+    is detected on its display (upright) frames. None when the matrix is not a rotation by a
+    multiple of 90 degrees or a flip (no pixel-exact upright frame): the caller then detects on
+    the stored frames (logged as a warning).
+    """
+    try:
+        return display_transform(info.display_matrix, info.width, info.height)
+    except MediaError:
+        logger.warning(
+            "the display matrix %s is not a rotation by a multiple of 90 degrees: detecting on the frames as "
+            "stored (check the result with --preview)", info.display_matrix,
+        )
+        return None
 
 
 @dataclass(slots=True)
@@ -50,6 +70,8 @@ class DetectionStats:
             detection, ``trail`` after the last).
         frames_rescued: frames without any detector box on which coasting masked something.
         seconds: wall-clock seconds spent in detection, tracking and coasting.
+        upright: how the stored frames were turned upright for the detectors
+            (:attr:`sammask.geometry.DisplayTransform.name`: ``identity``, ``rotate 90 clockwise``...).
     """
 
     detectors: list[str] = field(default_factory=list)
@@ -62,6 +84,7 @@ class DetectionStats:
     coasted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COAST_KINDS, 0))
     frames_rescued: int = 0
     seconds: float = 0.0
+    upright: str = "identity"
 
     @property
     def coasted_total(self) -> int:
@@ -109,22 +132,45 @@ class DetectAndTrack:
                 )
         self.stats = DetectionStats(detectors=[d.name for d in self.detectors])
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """All detectors' boxes on one image, filtered by ``min_score`` and ``classes``."""
-        found = Detections.concat(d.detect(image) for d in self.detectors)
-        return found.filter(min_score=self.min_score, classes=self.classes)
+    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> Detections:
+        """All detectors' boxes on one image, filtered by ``min_score`` and ``classes``.
 
-    def run(self, frames: Iterable[F]) -> Iterator[tuple[F, list[Detection]]]:
+        Args:
+            image: (H, W, 3) uint8 RGB, as stored.
+            upright: the video's stored-to-display map (:func:`upright_transform`): the
+                detectors see ``upright.image_to_display(image)`` and the boxes are mapped back
+                onto ``image`` (:meth:`~sammask.geometry.DisplayTransform.box_to_stored`).
+                None: detect on ``image`` as it is.
+
+        Returns:
+            :class:`Detections` in ``image``'s (stored) pixels.
+        """
+        turn = upright is not None and not upright.is_identity
+        seen = upright.image_to_display(image) if turn else image  # type: ignore[union-attr]
+        found = Detections.concat(d.detect(seen) for d in self.detectors)
+        found = found.filter(min_score=self.min_score, classes=self.classes)
+        if turn and len(found):
+            xyxy = np.array([upright.box_to_stored(tuple(map(float, b))) for b in found.xyxy], np.float32)  # type: ignore[union-attr]
+            found = Detections(xyxy, found.scores, found.class_names)
+        return found
+
+    def run(self, frames: Iterable[F], upright: DisplayTransform | None = None) -> Iterator[tuple[F, list[Detection]]]:
         """Detect, track and coast; yields every input frame once, in order, with its
-        detections (type 1, selected, ``class_name`` and ``score`` set).
+        detections (type 1, selected, ``class_name`` and ``score`` set) in the frames' (stored)
+        pixels.
 
         Frames come out at most ``tracking.delay`` frames after they went in. ``stats`` is
         updated as frames are yielded.
+
+        Args:
+            frames: decoded frames, as stored.
+            upright: see :meth:`detect` (the detectors see upright frames of a rotated clip).
 
         Raises:
             ConfigError: a frame's image is not (H, W, 3) uint8.
             ModelLoadError: the tracker package is missing.
         """
+        self.stats.upright = "identity" if upright is None else upright.name
         adapter = ByteTrackAdapter(self.tracking)
         coaster: Coaster[F] = Coaster(self.tracking)
         track_ids: set[int] = set()
@@ -143,7 +189,7 @@ class DetectAndTrack:
 
         for item in frames:
             t0 = time.perf_counter()
-            found = self.detect(item.image)
+            found = self.detect(item.image, upright)
             stats.detections += len(found)
             stats.frames_with_detections += bool(len(found))
             for c in found.class_names:

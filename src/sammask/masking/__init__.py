@@ -15,7 +15,7 @@ from sammask.masking.effects import (
     object_size_px,
     solid,
 )
-from sammask.masking.options import Effect, MaskingOptions, MaskMode
+from sammask.masking.options import ClassEffect, Effect, EffectSpec, MaskingOptions, MaskMode
 from sammask.masking.rules import (
     FailSecureReason,
     box_coverage,
@@ -25,8 +25,10 @@ from sammask.masking.rules import (
 )
 
 __all__ = [
+    "ClassEffect",
     "ComposeResult",
     "Effect",
+    "EffectSpec",
     "FailSecureReason",
     "MaskMode",
     "MaskingOptions",

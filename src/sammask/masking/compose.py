@@ -20,7 +20,7 @@ import numpy as np
 
 from sammask.errors import MediaError, SegmentationError
 from sammask.masking.effects import apply_effect, effect_margin_px, frame_object_size_px, object_size_px
-from sammask.masking.options import MaskingOptions, MaskMode
+from sammask.masking.options import EffectSpec, MaskingOptions, MaskMode
 from sammask.geometry import Bounds
 from sammask.masking.rules import _grow, dilate_roi
 from sammask.tracks.types import BBox
@@ -42,12 +42,15 @@ class ObjectRegion:
         bbox: the detection box ``(x1, y1, x2, y2)`` float pixels; sets the effect's scale
             (:func:`~sammask.masking.effects.object_size_px`).
         offset: ``(x0, y0)`` frame pixel of ``mask[0, 0]`` ((0, 0) for a full-frame mask).
+        class_name: the detection's class; picks its effect from
+            :attr:`~sammask.masking.options.MaskingOptions.class_effects` (None: the global one).
     """
 
     track_id: int
     mask: np.ndarray
     bbox: BBox
     offset: tuple[int, int] = (0, 0)
+    class_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +149,29 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
     h, w = image.shape[:2]
     out = image.copy()
     applied = np.zeros((h, w), dtype=bool)
-    items: list[tuple[float, ObjectRegion, Bounds, np.ndarray]] = []
+    items: list[tuple[EffectSpec, float, ObjectRegion, Bounds, np.ndarray]] = []
     for region in regions:
         roi = dilate_roi(region.mask, options.dilate_px(h, w), offset=region.offset, frame_hw=(h, w))
         if roi is None:
             log.debug("track %d: empty mask, nothing to mask", region.track_id)
             continue
-        items.append((object_size_px(region.bbox), region, roi[0], roi[1]))
-    # Smaller objects first: where objects overlap, the larger object's (stronger) effect wins.
-    items.sort(key=lambda it: it[0])
+        items.append((options.effect_for(region.class_name), object_size_px(region.bbox), region, roi[0], roi[1]))
+    # Weakest first, so that where masks overlap the strongest effect is painted last and wins:
+    # by effect (blur < mosaic < solid, EFFECT_ORDER), then strength, then object size (a larger
+    # object's blur / mosaic is coarser). Every pixel of every mask is painted by some effect.
+    items.sort(key=lambda it: (it[0].rank, it[1]))
     f = options.feather
-    for size, _, (x0, y0, x1, y1), sub in items:
+    for spec, size, _, (x0, y0, x1, y1), sub in items:
         tx0, ty0, tx1, ty1 = _grow((x0, y0, x1, y1), f, h, w)
-        margin = effect_margin_px(options.effect, size, options.strength)
+        margin = effect_margin_px(spec.effect, size, spec.strength)
         ex0, ey0, ex1, ey1 = _grow((tx0, ty0, tx1, ty1), margin, h, w)
         # The effect always reads the original pixels (never an already-masked neighbour).
         eff_t = apply_effect(
             image[ey0:ey1, ex0:ex1],
-            options.effect,
+            spec.effect,
             object_size=size,
-            strength=options.strength,
-            color=options.color,
+            strength=spec.strength,
+            color=spec.color,
             crop=(tx0 - ex0, ty0 - ey0, tx1 - ex0, ty1 - ey0),
         )
         if f > 0:
@@ -178,7 +183,7 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
             _blend(out_t, eff_t, _ramp(dist, f), ring)
         _paste(out[y0:y1, x0:x1], eff_t[y0 - ty0 : y1 - ty0, x0 - tx0 : x1 - tx0], sub)
         applied[y0:y1, x0:x1] |= sub
-    dilated = tuple((region.track_id, bounds, sub) for _, region, bounds, sub in items)
+    dilated = tuple((region.track_id, bounds, sub) for _, _, region, bounds, sub in items)
     return ComposeResult(image=out, applied=applied, dilated=dilated)
 
 
@@ -230,11 +235,14 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
     """Mask a frame.
 
     ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate_px(H, W)`` pixels
-    (:func:`~sammask.masking.rules.dilate_mask`) and the effect is applied there with that
-    object's own scale (its box size). Where objects overlap, every pixel is masked; the larger
-    object's effect is applied last. ``applied`` is exactly the union of the dilated masks.
+    (:func:`~sammask.masking.rules.dilate_mask`) and its effect is applied there with that
+    object's own scale (its box size); the effect is the one of the region's ``class_name``
+    (:meth:`~sammask.masking.options.MaskingOptions.effect_for`). Where objects overlap, every
+    pixel is masked and the strongest effect wins: regions are painted weakest first (blur <
+    mosaic < solid, then strength, then object size). ``applied`` is exactly the union of the
+    dilated masks.
 
-    ``BACKGROUND``: the effect is applied to the whole frame with a scale from the frame size
+    ``BACKGROUND``: the global effect is applied to the whole frame with a scale from the frame size
     (:func:`~sammask.masking.effects.frame_object_size_px`), then the union of the dilated region
     masks is restored from the original; ``applied`` is exactly its complement. With no regions
     (or only empty masks) the whole frame is masked.

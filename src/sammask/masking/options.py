@@ -30,6 +30,115 @@ class Effect(str, Enum):
     SOLID = "solid"
 
 
+EFFECT_ORDER: tuple[Effect, ...] = (Effect.BLUR, Effect.MOSAIC, Effect.SOLID)
+"""Effects from weakest to strongest, the order :func:`~sammask.masking.compose.compose` paints
+overlapping objects in (the strongest last, so it wins where masks overlap). ``SOLID`` removes
+every trace of the pixels and cannot be undone; a mosaic keeps one mean colour per cell and a
+blur a low-passed image, both partly reversible (McPherson, Shokri and Shmatikov 2016, see
+:mod:`sammask.masking.effects`); of the two, the mosaic is put above the blur because its flat
+cells keep no edge inside a cell, whereas a blur keeps every edge as a gradient."""
+
+
+def _check_color(color: tuple[int, int, int]) -> None:
+    if len(color) != 3 or not all(0 <= c <= 255 for c in color):
+        raise ConfigError(f"color must be three values 0..255, got {color}")
+
+
+@dataclass(frozen=True, slots=True)
+class EffectSpec:
+    """One resolved effect: what :func:`~sammask.masking.compose.compose` applies to an object.
+
+    Attributes:
+        effect: :class:`Effect`.
+        strength: level 1..5.
+        color: RGB fill colour for ``SOLID`` (0..255 each).
+    """
+
+    effect: Effect
+    strength: int
+    color: tuple[int, int, int]
+
+    @property
+    def rank(self) -> tuple[int, int]:
+        """``(position in EFFECT_ORDER, strength)``: larger is stronger (painted later)."""
+        return EFFECT_ORDER.index(self.effect), self.strength
+
+
+@dataclass(frozen=True, slots=True)
+class ClassEffect:
+    """How the detections of one class are masked (a ``[class.NAME]`` section of config.ini,
+    ``--class-effect NAME=EFFECT[:STRENGTH]`` on the command line).
+
+    Attributes:
+        effect: :class:`Effect`, or None for the run's ``effect``.
+        strength: level 1..5, or None for the run's ``strength``.
+        color: RGB fill colour for ``SOLID``, or None for the run's ``color``.
+
+    Raises:
+        ConfigError: on a value out of range.
+    """
+
+    effect: Effect | None = None
+    strength: int | None = None
+    color: tuple[int, int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.effect is not None:
+            try:
+                object.__setattr__(self, "effect", Effect(self.effect))
+            except ValueError:
+                raise ConfigError(
+                    f"effect must be one of {', '.join(e.value for e in Effect)}, got '{self.effect}'"
+                ) from None
+        if self.strength is not None and not 1 <= self.strength <= 5:
+            raise ConfigError(f"strength must be 1..5, got {self.strength}")
+        if self.color is not None:
+            _check_color(self.color)
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """``"255,0,0"`` or ``"#ff0000"`` -> ``(255, 0, 0)`` (RGB, 0..255 each).
+
+    Raises:
+        ConfigError: anything else.
+    """
+    raw = text.strip()
+    try:
+        if raw.startswith("#") and len(raw) == 7:
+            rgb = tuple(int(raw[i : i + 2], 16) for i in (1, 3, 5))
+        else:
+            rgb = tuple(int(v) for v in raw.split(","))
+    except ValueError:
+        rgb = ()
+    if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
+        raise ConfigError(f"color must be R,G,B (0..255 each) or #RRGGBB, got '{raw}'")
+    return rgb  # type: ignore[return-value]
+
+
+def parse_class_effect(text: str) -> tuple[str, ClassEffect]:
+    """``"face=blur:5"`` -> ``("face", ClassEffect(Effect.BLUR, 5))`` (``--class-effect``).
+
+    The form is ``CLASS=EFFECT[:STRENGTH]``; a missing strength takes the run's ``strength``.
+
+    Raises:
+        ConfigError: a malformed item, an unknown effect or a strength outside 1..5.
+    """
+    name, eq, value = text.partition("=")
+    effect, colon, strength = value.partition(":")
+    name, effect, strength = name.strip(), effect.strip().lower(), strength.strip()
+    form = f"--class-effect takes CLASS=EFFECT[:STRENGTH], e.g. face=blur:5 or car=solid, got '{text}'"
+    if not eq or not name or not effect or (colon and not strength):
+        raise ConfigError(form)
+    if effect not in {e.value for e in Effect}:
+        raise ConfigError(f"--class-effect {name}: effect must be one of {', '.join(e.value for e in Effect)}, got '{effect}'")
+    if colon and not strength.isdigit():
+        raise ConfigError(form)
+    try:
+        return name, ClassEffect(Effect(effect), int(strength) if colon else None)
+    except ConfigError as exc:
+        raise ConfigError(f"--class-effect {name}: {exc}") from None
+
+
 DILATE_PER_SHORT_SIDE = (8, 480)
 """Default dilation as a fraction of the frame's shorter side: 8 px per 480 px (1/60).
 
@@ -85,9 +194,15 @@ class MaskingOptions:
         color: RGB fill colour for ``SOLID`` (0..255 each).
         min_coverage: fail-secure threshold: a segmenter mask covering less than this fraction of
             its box is implausible and the box is masked instead (0..1).
+        class_effects: per-class effects, ``((class name, ClassEffect), ...)``: a detection whose
+            ``class_name`` is listed is masked with that entry (its unset fields taken from
+            ``effect`` / ``strength`` / ``color``); any other detection, one without a class
+            included, with the global effect. Names are matched exactly (``face`` as the faces
+            detector and COCO write them). ``SELECTED`` / ``UNSELECTED`` modes only:
+            ``BACKGROUND`` masks the whole frame with the global effect and keeps every object.
 
     Raises:
-        ConfigError: on a value out of range.
+        ConfigError: on a value out of range, an empty or repeated class name.
     """
 
     mode: MaskMode = MaskMode.SELECTED
@@ -97,6 +212,7 @@ class MaskingOptions:
     feather: int = 0
     color: tuple[int, int, int] = (0, 0, 0)
     min_coverage: float = 0.10
+    class_effects: tuple[tuple[str, ClassEffect], ...] = ()
 
     def __post_init__(self) -> None:
         if not 1 <= self.strength <= 5:
@@ -105,10 +221,37 @@ class MaskingOptions:
             raise ConfigError(f"dilate must be >= 0 pixels, got {self.dilate}")
         if self.feather < 0:
             raise ConfigError(f"feather must be >= 0 pixels, got {self.feather}")
-        if len(self.color) != 3 or not all(0 <= c <= 255 for c in self.color):
-            raise ConfigError(f"color must be three values 0..255, got {self.color}")
+        _check_color(self.color)
         if not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(f"min_coverage must be in [0, 1], got {self.min_coverage}")
+        names = [name for name, _ in self.class_effects]
+        if any(not isinstance(n, str) or not n.strip() or n != n.strip() for n in names):
+            raise ConfigError(f"class_effects names must be non-empty class names without surrounding spaces, got {names}")
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ConfigError(f"class_effects lists {', '.join(repeated)} more than once; give one effect per class")
+        if not all(isinstance(c, ClassEffect) for _, c in self.class_effects):
+            raise ConfigError("class_effects values must be ClassEffect")
+
+    @property
+    def default_effect(self) -> EffectSpec:
+        """The global effect (for detections without an entry in ``class_effects``)."""
+        return EffectSpec(self.effect, self.strength, self.color)
+
+    def effect_for(self, class_name: str | None) -> EffectSpec:
+        """The effect a detection of ``class_name`` (None: no class) is masked with.
+
+        Its ``class_effects`` entry with the unset fields filled from the global
+        ``effect`` / ``strength`` / ``color``, or :attr:`default_effect` when the class has none.
+        """
+        for name, entry in self.class_effects:
+            if name == class_name:
+                return EffectSpec(
+                    self.effect if entry.effect is None else entry.effect,
+                    self.strength if entry.strength is None else entry.strength,
+                    self.color if entry.color is None else entry.color,
+                )
+        return self.default_effect
 
     def dilate_px(self, height: int, width: int) -> int:
         """The dilation applied to a ``height`` x ``width`` frame, pixels.

@@ -236,15 +236,26 @@ class Tracks:
             A new :class:`Tracks` with every other attribute (source, counts) copied, unless
             identity.
         """
+        return self._mapped(transform, to_display=False)
+
+    def to_display(self, transform: DisplayTransform) -> Tracks:
+        """These tracks with every box and polygon mapped from stored to display coordinates
+        (the inverse of :meth:`to_stored`; ``sammask detect`` writes display-space tracks).
+
+        Args:
+            transform: the video's :class:`~sammask.geometry.DisplayTransform`; the identity
+                returns ``self``.
+        """
+        return self._mapped(transform, to_display=True)
+
+    def _mapped(self, transform: DisplayTransform, *, to_display: bool) -> Tracks:
         if transform.is_identity:
             return self
+        box = transform.box_to_display if to_display else transform.box_to_stored
+        points = transform.points_to_display if to_display else transform.points_to_stored
         by_frame = {
             frame_idx: [
-                replace(
-                    det,
-                    bbox=transform.box_to_stored(det.bbox),
-                    polygon=None if det.polygon is None else transform.points_to_stored(det.polygon),
-                )
+                replace(det, bbox=box(det.bbox), polygon=None if det.polygon is None else points(det.polygon))
                 for det in dets
             ]
             for frame_idx, dets in self.by_frame.items()
