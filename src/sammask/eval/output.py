@@ -33,6 +33,7 @@ from enum import Enum
 import numpy as np
 
 from sammask.errors import EvalError
+from sammask.eval.metrics import LEAK_THRESHOLDS
 from sammask.masking.options import Effect, MaskingOptions
 from sammask.tracks.types import BBox
 
@@ -216,6 +217,15 @@ def output_leak_frame(
     return OutputLeakFrame(frame_idx, n_fg, n_fg - n_leak - n_und, n_leak, n_und, edge, worst)
 
 
+_COUNTS = ("gt_pixels", "covered_pixels", "leaked_pixels", "undecidable_pixels", "edge_leaked_pixels")
+
+
+def _sum_counts(rows: Iterable[OutputLeakFrame | OutputLeak]) -> dict[str, int]:
+    """The pixel-count fields shared by :class:`OutputLeakFrame` and :class:`OutputLeak`, summed."""
+    rows = list(rows)
+    return {k: sum(getattr(r, k) for r in rows) for k in _COUNTS}
+
+
 @dataclass(frozen=True, slots=True)
 class OutputLeak:
     """Output leak of a sequence (or several pooled): pixel counts summed over frames.
@@ -237,19 +247,23 @@ class OutputLeak:
     edge_leaked_pixels: int
     frames_over: dict[float, tuple[int, ...]]
 
+    def share(self, pixels: int) -> float:
+        """``pixels`` as a fraction of the GT object pixels (0 when there are none)."""
+        return pixels / self.gt_pixels if self.gt_pixels else 0.0
+
     @property
     def leak(self) -> float:
         """Leaked share of the GT object pixels (undecidable pixels are not in it)."""
-        return self.leaked_pixels / self.gt_pixels if self.gt_pixels else 0.0
+        return self.share(self.leaked_pixels)
 
     @property
     def undecidable(self) -> float:
         """Undecidable share of the GT object pixels (an upper bound is ``leak + undecidable``)."""
-        return self.undecidable_pixels / self.gt_pixels if self.gt_pixels else 0.0
+        return self.share(self.undecidable_pixels)
 
     @classmethod
     def from_frames(
-        cls, fill: tuple[int, int, int], frames: Iterable[OutputLeakFrame], thresholds: tuple[float, ...] = (0.01, 0.05)
+        cls, fill: tuple[int, int, int], frames: Iterable[OutputLeakFrame], thresholds: tuple[float, ...] = LEAK_THRESHOLDS
     ) -> OutputLeak:
         """Sum per-frame results.
 
@@ -259,16 +273,8 @@ class OutputLeak:
         rows = list(frames)
         if not rows:
             raise EvalError("no frames to score")
-        return cls(
-            fill=fill,
-            frames=len(rows),
-            gt_pixels=sum(r.gt_pixels for r in rows),
-            covered_pixels=sum(r.covered_pixels for r in rows),
-            leaked_pixels=sum(r.leaked_pixels for r in rows),
-            undecidable_pixels=sum(r.undecidable_pixels for r in rows),
-            edge_leaked_pixels=sum(r.edge_leaked_pixels for r in rows),
-            frames_over={t: tuple(r.frame_idx for r in rows if r.worst > t) for t in thresholds},
-        )
+        over = {t: tuple(r.frame_idx for r in rows if r.worst > t) for t in thresholds}
+        return cls(fill=fill, frames=len(rows), frames_over=over, **_sum_counts(rows))
 
 
 def replay_effect(
@@ -481,14 +487,6 @@ def combine_scores(scores: Iterable[OutputScore]) -> OutputScore | None:
     leak = None
     if all(x is not None for x in leaks):
         ls = [x for x in leaks if x is not None]
-        leak = OutputLeak(
-            fill=ls[0].fill,
-            frames=sum(x.frames for x in ls),
-            gt_pixels=sum(x.gt_pixels for x in ls),
-            covered_pixels=sum(x.covered_pixels for x in ls),
-            leaked_pixels=sum(x.leaked_pixels for x in ls),
-            undecidable_pixels=sum(x.undecidable_pixels for x in ls),
-            edge_leaked_pixels=sum(x.edge_leaked_pixels for x in ls),
-            frames_over={t: tuple(i for x in ls for i in x.frames_over.get(t, ())) for t in ls[0].frames_over},
-        )
+        over = {t: tuple(i for x in ls for i in x.frames_over.get(t, ())) for t in ls[0].frames_over}
+        leak = OutputLeak(fill=ls[0].fill, frames=sum(x.frames for x in ls), frames_over=over, **_sum_counts(ls))
     return OutputScore(rows[0].effect, check, leak)

@@ -319,7 +319,7 @@ def _output_cells(score: OutputScore | None) -> tuple[str, str]:
         return " - | - | - |", " - | - | - | - |"
     lk = score.leak
     leak = " - | - | - |" if lk is None else (
-        f" {100 * lk.leak:.3f} | {100 * lk.undecidable:.3f} | {100 * lk.edge_leaked_pixels / max(lk.gt_pixels, 1):.3f} |"
+        f" {100 * lk.leak:.3f} | {100 * lk.undecidable:.3f} | {100 * lk.share(lk.edge_leaked_pixels):.3f} |"
     )
     c = score.check
     verdict = f"{score.effect} {'pass' if c.passed else 'FAIL'}"
