@@ -4,6 +4,7 @@ Example::
 
     sammask eval ../shared/data/davis2016/* --config box --config grabcut:dilate=8 -o docs/quality
     sammask eval ../shared/data/davis2016/* --oracle -o docs/quality
+    sammask eval ../shared/data/davis2016/* --config grabcut --score output -o out
 
 Errors are raised as :class:`sammask.errors.SammaskError` subclasses; the CLI prints them.
 """
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from sammask.eval.output import Score
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,15 @@ def eval_command(
     ] = False,
     contact_sheets: Annotated[bool, typer.Option("--contact-sheets/--no-contact-sheets", help="Write contact/<seq>.png.")] = True,
     sheet_frames: Annotated[int, typer.Option("--sheet-frames", min=1, help="Frames per config on a contact sheet.")] = 3,
+    score: Annotated[
+        Score,
+        typer.Option(
+            "--score",
+            help="mask: score the exported applied masks; output: also decode the written video, check the effect "
+            "there and, for solid fill (the default effect then), count the leak from the output's fill pixels.",
+            case_sensitive=False,
+        ),
+    ] = Score.MASK,
     oracle: Annotated[
         bool, typer.Option("--oracle", help="Also run the oracle-keyframe study (GT masks carried between keyframes) -> oracle.md.")
     ] = False,
@@ -49,7 +61,8 @@ def eval_command(
     """Measure leak, collateral and J&F of redaction configurations on ground-truth sequences.
 
     Writes ``summary.md``, ``sequences.md``, ``results.json`` and ``contact/<seq>.png`` to
-    ``--out`` (and ``oracle.md`` with ``--oracle``).
+    ``--out`` (and ``oracle.md`` with ``--oracle``). ``--score output`` adds the decoded-output
+    columns (:mod:`sammask.eval.output`).
 
     Raises:
         ConfigError: a bad ``--config`` spec or no configuration.
@@ -71,6 +84,7 @@ def eval_command(
             contact_sheets=contact_sheets,
             sheet_frames=sheet_frames,
             progress=typer.echo,
+            score=score,
         )
         typer.echo(table.summary_markdown())
     if oracle:

@@ -10,9 +10,14 @@ configuration), ``results.json`` and ``contact/<sequence>.png`` (:mod:`sammask.e
 
 Configuration specs are ``segmenter[:key=value,...]``, e.g. ``box``, ``grabcut:dilate=8``,
 ``sam2:strategy=image,stride=4,input_size=512``; keys: ``dilate`` (px), ``feather`` (px),
-``stride`` (frames), ``min_coverage``, and for sam2 ``strategy``, ``input_size`` (px), ``model``,
+``stride`` (frames), ``min_coverage``, ``effect`` (blur, mosaic, solid), and for sam2 ``strategy``, ``input_size`` (px), ``model``,
 ``checkpoint``. With ``random_weights`` a SAM 2 configuration runs a random-init model through the
 same code path; its rows are marked "random weights: quality meaningless".
+
+With ``score=Score.OUTPUT`` (``sammask eval --score output``) the written output video is also
+decoded and scored (:mod:`sammask.eval.output`): the effect is replayed from the applied masks and
+checked against the decoded output, and for ``effect=solid`` (the default effect of output
+scoring) the leak is counted from the decoded output's fill pixels, beside the mask-based leak.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import json
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +46,22 @@ from sammask.eval.metrics import (
     evaluate_frame,
     summarize,
 )
-from sammask.masking.options import MaskMode
+from sammask.eval.output import (
+    CODEC_TOLERANCE,
+    EDGE_BAND_PX,
+    EffectCheck,
+    OutputLeak,
+    OutputLeakFrame,
+    OutputScore,
+    Score,
+    check_effect_frame,
+    combine_scores,
+    inside_tolerance,
+    output_leak_frame,
+    pick_fill_color,
+    replay_effect,
+)
+from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.media.trim import trim_video
 from sammask.segmentation.base import Segmenter
 from sammask.settings import RedactSettings
@@ -78,7 +99,8 @@ def parse_config(spec: str, *, base: RedactSettings | None = None, random_weight
     """Parse ``segmenter[:key=value,...]`` into an :class:`EvalConfig`.
 
     Args:
-        spec: e.g. ``grabcut:dilate=8`` or ``sam2:strategy=image,stride=4,input_size=512``.
+        spec: e.g. ``grabcut:dilate=8``, ``box:effect=mosaic`` or
+            ``sam2:strategy=image,stride=4,input_size=512``.
         base: settings to start from (defaults; mode is forced to ``selected``).
         random_weights: for ``sam2`` specs, use a random-init model (no checkpoint needed).
 
@@ -105,13 +127,18 @@ def parse_config(spec: str, *, base: RedactSettings | None = None, random_weight
             raise ConfigError(f"config '{spec}': {key} must be a number, got '{value}'") from None
         if key in ("dilate", "feather", "min_coverage"):
             masking[key] = val
+        elif key == "effect":
+            try:
+                masking[key] = Effect(value)
+            except ValueError:
+                raise ConfigError(f"config '{spec}': effect must be blur, mosaic or solid, got '{value}'") from None
         elif key == "stride":
             top["stride"] = val
         elif key in ("strategy", "input_size", "model", "checkpoint") and name == "sam2":
             sam2[key] = Path(value) if key == "checkpoint" else val
         else:
             raise ConfigError(
-                f"config '{spec}': unknown key '{key}' (dilate, feather, stride, min_coverage; "
+                f"config '{spec}': unknown key '{key}' (dilate, feather, stride, min_coverage, effect; "
                 "sam2 also strategy, input_size, model, checkpoint)"
             )
     settings = replace(
@@ -131,6 +158,7 @@ class RunResult:
         seconds: wall-clock seconds of the ``redact`` run.
         segment_seconds: seconds spent in the segmenter stage.
         fallbacks: fail-secure box fallbacks by reason (from the run report).
+        output: the decoded-output score (None unless scored with ``Score.OUTPUT``).
     """
 
     config: EvalConfig
@@ -139,6 +167,7 @@ class RunResult:
     seconds: float
     segment_seconds: float
     fallbacks: dict[str, int] = field(default_factory=dict)
+    output: OutputScore | None = None
 
     @property
     def seconds_per_frame(self) -> float:
@@ -148,13 +177,18 @@ class RunResult:
 
 @dataclass(frozen=True, slots=True)
 class ConfigSummary:
-    """All sequences of one configuration pooled (see :func:`sammask.eval.metrics.combine`)."""
+    """All sequences of one configuration pooled (see :func:`sammask.eval.metrics.combine`).
+
+    ``output`` is the pooled decoded-output score (:func:`sammask.eval.output.combine_scores`),
+    None when the runs were not scored on their output.
+    """
 
     config: EvalConfig
     overall: OverallMetrics
     seconds_per_frame: float
     segment_seconds_per_frame: float
     fallbacks: int
+    output: OutputScore | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,33 +210,53 @@ class EvalTable:
                     seconds_per_frame=sum(r.seconds for r in runs) / frames,
                     segment_seconds_per_frame=sum(r.segment_seconds for r in runs) / frames,
                     fallbacks=sum(sum(r.fallbacks.values()) for r in runs),
+                    output=combine_scores(r.output for r in runs if r.output is not None),
                 )
             )
         return out
 
+    @property
+    def scored_output(self) -> bool:
+        """True when some run was scored on its decoded output (the tables then have its columns)."""
+        return any(r.output is not None for r in self.runs)
+
     def summary_markdown(self) -> str:
-        """Markdown table, one row per configuration (pooled over the sequences)."""
+        """Markdown table, one row per configuration (pooled over the sequences).
+
+        With output scores, ``output leak %`` / ``undecidable %`` / ``edge leak %`` follow
+        ``leak %``, and the effect check's columns (:data:`OUTPUT_CHECK_HEADER`) end the row.
+        """
+        out = self.scored_output
         lines = [
-            "| config | seqs | frames | leak % | worst seq leak % | frames >1% | frames >5% | collateral % "
-            "| collateral vs box | J | F | J&F | s/frame | segment s/frame | box fallbacks | note |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            f"| config | seqs | frames | leak % |{OUTPUT_LEAK_HEADER if out else ''} worst seq leak % | frames >1% "
+            "| frames >5% | collateral % | collateral vs box | J | F | J&F | s/frame | segment s/frame | box fallbacks "
+            f"|{OUTPUT_CHECK_HEADER if out else ''} note |",
+            "|---|---:|---:|---:|" + ("---:|" * 3 if out else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            + ("---|---:|---:|---:|" if out else "") + "---|",
         ]
         for s in self.summaries():
             o = s.overall
+            leak_cells, check_cells = _output_cells(s.output) if out else ("", "")
             lines.append(
-                f"| `{s.config.spec}` | {len(o.sequences)} | {o.frames} | {100 * o.leak:.3f} | {100 * o.worst_leak:.2f} "
-                f"| {o.frames_over.get(0.01, 0)} | {o.frames_over.get(0.05, 0)} | {100 * o.collateral:.2f} "
-                f"| {o.collateral_vs_box:.3f} | {o.j:.3f} | {o.f:.3f} | {o.jf:.3f} | {s.seconds_per_frame:.3f} "
-                f"| {s.segment_seconds_per_frame:.3f} | {s.fallbacks} | {s.config.note} |"
+                f"| `{s.config.spec}` | {len(o.sequences)} | {o.frames} | {100 * o.leak:.3f} |{leak_cells} "
+                f"{100 * o.worst_leak:.2f} | {o.frames_over.get(0.01, 0)} | {o.frames_over.get(0.05, 0)} "
+                f"| {100 * o.collateral:.2f} | {o.collateral_vs_box:.3f} | {o.j:.3f} | {o.f:.3f} | {o.jf:.3f} "
+                f"| {s.seconds_per_frame:.3f} | {s.segment_seconds_per_frame:.3f} | {s.fallbacks} |{check_cells} "
+                f"{s.config.note} |"
             )
         return "\n".join(lines) + "\n"
 
     def sequences_markdown(self) -> str:
-        """Markdown table, one row per (sequence, configuration), with the frames over 5%."""
+        """Markdown table, one row per (sequence, configuration), with the frames over 5%.
+
+        With output scores the columns of :meth:`summary_markdown` are added the same way.
+        """
+        out = self.scored_output
         lines = [
-            "| sequence | config | frames | leak % | frames >1% | frames >5% (list) | collateral % "
-            "| collateral vs box | J | F | J&F | s/frame | unmatched | note |",
-            "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|---|",
+            f"| sequence | config | frames | leak % |{OUTPUT_LEAK_HEADER if out else ''} frames >1% | frames >5% (list) "
+            f"| collateral % | collateral vs box | J | F | J&F | s/frame | unmatched |{OUTPUT_CHECK_HEADER if out else ''} note |",
+            "|---|---|---:|---:|" + ("---:|" * 3 if out else "") + "---:|---|---:|---:|---:|---:|---:|---:|---|"
+            + ("---|---:|---:|---:|" if out else "") + "---|",
         ]
         for r in sorted(self.runs, key=lambda r: r.metrics.name):
             m = r.metrics
@@ -211,10 +265,12 @@ class EvalTable:
             unmatched = ""
             if r.matching.unmatched_objects or r.matching.unmatched_tracks:
                 unmatched = f"objects {list(r.matching.unmatched_objects)} tracks {list(r.matching.unmatched_tracks)}"
+            leak_cells, check_cells = _output_cells(r.output) if out else ("", "")
             lines.append(
-                f"| {m.name} | `{r.config.spec}` | {m.frames} | {100 * m.leak:.3f} | {len(m.frames_over.get(0.01, ()))} "
-                f"| {len(over5)}{f' ({listed})' if over5 else ''} | {100 * m.collateral:.2f} | {m.collateral_vs_box:.3f} "
-                f"| {m.j:.3f} | {m.f:.3f} | {m.jf:.3f} | {r.seconds_per_frame:.3f} | {unmatched} | {r.config.note} |"
+                f"| {m.name} | `{r.config.spec}` | {m.frames} | {100 * m.leak:.3f} |{leak_cells} "
+                f"{len(m.frames_over.get(0.01, ()))} | {len(over5)}{f' ({listed})' if over5 else ''} "
+                f"| {100 * m.collateral:.2f} | {m.collateral_vs_box:.3f} | {m.j:.3f} | {m.f:.3f} | {m.jf:.3f} "
+                f"| {r.seconds_per_frame:.3f} | {unmatched} |{check_cells} {r.config.note} |"
             )
         return "\n".join(lines) + "\n"
 
@@ -244,9 +300,82 @@ class EvalTable:
                     "seconds": r.seconds,
                     "segment_seconds": r.segment_seconds,
                     "fallbacks": r.fallbacks,
+                    **({"output": _output_json(r.output)} if r.output is not None else {}),
                 }
             )
         return json.dumps(rows, indent=1)
+
+
+OUTPUT_LEAK_HEADER = " output leak % | undecidable % | edge leak % |"
+"""Output-leak columns (solid fill runs; ``-`` for other effects), see :mod:`sammask.eval.output`."""
+
+OUTPUT_CHECK_HEADER = " effect check | mismatched px (in / out) | PSNR in / out dB | max diff in / out |"
+"""Effect-check columns (every effect), see :func:`sammask.eval.output.check_effect_frame`."""
+
+
+def _output_cells(score: OutputScore | None) -> tuple[str, str]:
+    """The output-leak and effect-check cells of one table row (``-`` when not scored)."""
+    if score is None:
+        return " - | - | - |", " - | - | - | - |"
+    lk = score.leak
+    leak = " - | - | - |" if lk is None else (
+        f" {100 * lk.leak:.3f} | {100 * lk.undecidable:.3f} | {100 * lk.share(lk.edge_leaked_pixels):.3f} |"
+    )
+    c = score.check
+    verdict = f"{score.effect} {'pass' if c.passed else 'FAIL'}"
+    check = (
+        f" {verdict} | {c.inside_mismatched} / {c.outside_mismatched} | {c.psnr_inside:.1f} / {c.psnr_outside:.1f} "
+        f"| {c.max_inside} / {c.max_outside} |"
+    )
+    return leak, check
+
+
+def _output_line(score: OutputScore) -> str:
+    """One-line summary of a decoded-output score (for progress lines)."""
+    c = score.check
+    text = f"effect check {score.effect} {'pass' if c.passed else 'FAIL'} ({c.inside_mismatched} / {c.outside_mismatched} px off)"
+    if score.leak is not None:
+        text = f"output leak {100 * score.leak.leak:.3f}% (undecidable {100 * score.leak.undecidable:.3f}%), " + text
+    return text
+
+
+def _output_json(score: OutputScore) -> dict[str, object]:
+    """JSON-ready decoded-output score of one run (see :class:`sammask.eval.output.OutputScore`)."""
+    c, lk = score.check, score.leak
+
+    def num(x: float) -> float | None:
+        return None if math.isnan(x) or math.isinf(x) else x
+
+    return {
+        "effect": score.effect,
+        "tolerance": CODEC_TOLERANCE,
+        "inside_tolerance": inside_tolerance(score.effect),
+        "edge_band_px": EDGE_BAND_PX,
+        "check": {
+            "passed": c.passed,
+            "inside_pixels": c.inside_pixels,
+            "inside_mismatched": c.inside_mismatched,
+            "outside_pixels": c.outside_pixels,
+            "outside_mismatched": c.outside_mismatched,
+            "edge_pixels": c.edge_pixels,
+            "psnr_inside": num(c.psnr_inside),
+            "psnr_outside": num(c.psnr_outside),
+            "max_inside": c.max_inside,
+            "max_outside": c.max_outside,
+            "failed_frames": list(c.failed_frames),
+        },
+        "leak": None if lk is None else {
+            "fill": list(lk.fill),
+            "leak": lk.leak,
+            "undecidable": lk.undecidable,
+            "gt_pixels": lk.gt_pixels,
+            "covered_pixels": lk.covered_pixels,
+            "leaked_pixels": lk.leaked_pixels,
+            "undecidable_pixels": lk.undecidable_pixels,
+            "edge_leaked_pixels": lk.edge_leaked_pixels,
+            "frames_over": {str(k): list(v) for k, v in lk.frames_over.items()},
+        },
+    }
 
 
 def _sheet_indices(n: int, k: int = SHEET_FRAMES) -> list[int]:
@@ -266,6 +395,24 @@ def _decode_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
             if frame.frame_idx >= max(indices):
                 break
     return out
+
+
+def _decoded_pairs(input_video: Path, output_video: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(input, output)`` decoded RGB frames in step; raises EvalError when the counts differ."""
+    from sammask.media.reader import VideoReader
+
+    with VideoReader(input_video) as a, VideoReader(output_video) as b:
+        for fa, fb in zip_longest(a, b):
+            if fa is None or fb is None:
+                raise EvalError(f"{output_video.name} and {input_video.name} decode to different frame counts")
+            yield fa.image, fb.image
+
+
+def _next_pair(pairs: Iterator[tuple[np.ndarray, np.ndarray]], name: str, idx: int) -> tuple[np.ndarray, np.ndarray]:
+    pair = next(pairs, None)
+    if pair is None:
+        raise EvalError(f"{name}: the decoded videos end before applied-mask frame {idx}")
+    return pair
 
 
 def _random_sam2_segmenter(settings: RedactSettings) -> Segmenter:
@@ -294,8 +441,14 @@ def evaluate_sequence(
     frames_limit: int | None = None,
     sheet_frames: Sequence[int] = (),
     gt_bboxes: dict[int, dict[int, tuple[float, float, float, float]]] | None = None,
+    score: Score = Score.MASK,
 ) -> tuple[RunResult, list[SheetRow]]:
     """Run one configuration on one sequence and score it.
+
+    With ``score=Score.OUTPUT`` the decoded input and output are read in step with the applied
+    masks: every frame gets the effect check, and a ``solid`` run (whose fill colour is then
+    picked by :func:`~sammask.eval.output.pick_fill_color`, replacing the configured one) also
+    gets the output leak (:attr:`RunResult.output`).
 
     Args:
         config: the configuration.
@@ -304,6 +457,7 @@ def evaluate_sequence(
         frames_limit: evaluate only the first N frames (the video is trimmed losslessly).
         sheet_frames: frame indices to return contact-sheet rows for.
         gt_bboxes: precomputed ``frame_idx -> {obj_id: mask bbox}`` (computed when None).
+        score: :class:`~sammask.eval.output.Score` (``MASK``: exported masks only).
 
     Raises:
         EvalError: missing GT frames, size mismatches, unknown ids, or applied masks that do not
@@ -327,10 +481,19 @@ def evaluate_sequence(
     matching = match_tracks(run_boxes, {f: b for f, b in gt_bboxes.items() if f < n})
     obj_map = matching.for_objects(list(seq.object_ids))
 
-    segmenter = _random_sam2_segmenter(config.settings) if config.random_weights else None
+    settings = config.settings
+    scored = score is Score.OUTPUT
+    solid = scored and settings.masking.effect is Effect.SOLID
+    if solid:
+        from sammask.media.reader import VideoReader
+
+        with VideoReader(video) as reader:
+            fill = pick_fill_color((f.image, seq.frame(f.frame_idx).ids) for f in reader if f.frame_idx < n)
+        settings = replace(settings, masking=replace(settings.masking, color=fill))
+    segmenter = _random_sam2_segmenter(settings) if config.random_weights else None
     out_video, masks_dir = work / "output.mp4", work / "masks"
     logger.info("eval: %s on %s (%d frames)", config.spec, seq.name, n)
-    report = redact(video, tracks, out_video, config.settings, save_masks=masks_dir, segmenter=segmenter)
+    report = redact(video, tracks, out_video, settings, save_masks=masks_dir, segmenter=segmenter)
 
     from sammask.export.applied import read_applied_masks
 
@@ -338,6 +501,9 @@ def evaluate_sequence(
     results: list[FrameResult] = []
     keep: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
     wanted = set(sheet_frames)
+    decoded = _decoded_pairs(video, out_video) if scored else None
+    check = EffectCheck()
+    leak_rows: list[OutputLeakFrame] = []
     for expected, af in enumerate(read_applied_masks(masks_dir)):
         if af.frame_idx != expected:
             raise EvalError(f"{seq.name}: applied masks skip from frame {expected - 1} to {af.frame_idx}")
@@ -349,10 +515,23 @@ def evaluate_sequence(
         box = boxes_mask(gt.boxes.values(), gt.ids.shape, dilate)
         fr = evaluate_frame(af.frame_idx, gt.ids, af.applied, af.tracks, obj_map, box)
         results.append(fr)
+        if decoded is not None:
+            inp, outp = _next_pair(decoded, seq.name, af.frame_idx)
+            boxes = {d.track_id: d.bbox for d in tracks.by_frame.get(af.frame_idx, ())}
+            replayed = replay_effect(inp, af.tracks, boxes, settings.masking)
+            check = check + check_effect_frame(af.frame_idx, outp, replayed, af.applied, settings.masking.effect)
+            if solid:
+                leak_rows.append(output_leak_frame(af.frame_idx, gt.ids, inp, outp, settings.masking.color, af.applied))
         if af.frame_idx in wanted:
             keep[af.frame_idx] = (gt.ids, af.applied, fr.leak)
     if len(results) != n:
         raise EvalError(f"{seq.name}: the run wrote applied masks for {len(results)} frames, ground truth has {n}")
+    output = None
+    if decoded is not None:
+        if next(decoded, None) is not None:
+            raise EvalError(f"{seq.name}: the decoded videos have more frames than the {n} applied-mask frames")
+        leak = OutputLeak.from_frames(settings.masking.color, leak_rows) if solid else None
+        output = OutputScore(settings.masking.effect.value, check, leak)
     metrics = summarize(seq.name, results)
     rows = []
     if keep:
@@ -368,6 +547,7 @@ def evaluate_sequence(
         seconds=report.seconds,
         segment_seconds=report.stage_seconds.get("segment", 0.0),
         fallbacks=dict(report.fallbacks),
+        output=output,
     )
     return result, rows
 
@@ -382,6 +562,7 @@ def run_eval(
     contact_sheets: bool = True,
     sheet_frames: int = SHEET_FRAMES,
     progress: Callable[[str], None] | None = None,
+    score: Score = Score.MASK,
 ) -> EvalTable:
     """Evaluate every configuration on every sequence and write the tables.
 
@@ -395,6 +576,8 @@ def run_eval(
         contact_sheets: write the contact sheets.
         sheet_frames: frames per configuration on a contact sheet (evenly spaced).
         progress: optional callback with a one-line status per finished run.
+        score: ``Score.OUTPUT`` also scores the decoded output (see :func:`evaluate_sequence`);
+            spec strings without an ``effect`` key then run with ``effect=solid``.
 
     Returns:
         The :class:`EvalTable`.
@@ -408,7 +591,9 @@ def run_eval(
         raise ConfigError("no configuration to evaluate: give at least one --config")
     if not sequences:
         raise EvalError("no sequence to evaluate: give at least one sequence folder")
-    parsed = [c if isinstance(c, EvalConfig) else parse_config(c, random_weights=random_weights) for c in configs]
+    score = Score(score)
+    base = RedactSettings(masking=MaskingOptions(effect=Effect.SOLID)) if score is Score.OUTPUT else None
+    parsed = [c if isinstance(c, EvalConfig) else parse_config(c, base=base, random_weights=random_weights) for c in configs]
     seqs = [GroundTruthSequence(Path(s)) for s in sequences]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -421,7 +606,8 @@ def run_eval(
         for config in parsed:
             with tempfile.TemporaryDirectory(prefix="sammask-eval-") as tmp:
                 result, rows = evaluate_sequence(
-                    config, seq, Path(tmp), frames_limit=frames_limit, sheet_frames=picks, gt_bboxes=gt_bboxes
+                    config, seq, Path(tmp), frames_limit=frames_limit, sheet_frames=picks, gt_bboxes=gt_bboxes,
+                    score=score,
                 )
             runs.append(result)
             sheet.extend(rows)
@@ -431,6 +617,8 @@ def run_eval(
                 f"collateral {100 * m.collateral:.2f}% ({m.collateral_vs_box:.2f}x box), J&F {m.jf:.3f}, "
                 f"{result.seconds_per_frame:.3f} s/frame"
             )
+            if result.output is not None:
+                line += f"; {_output_line(result.output)}"
             logger.info(line)
             if progress is not None:
                 progress(line)
