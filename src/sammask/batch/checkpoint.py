@@ -51,6 +51,7 @@ from sammask.detection.base import Detections
 from sammask.detection.stream import DetectAndTrack
 from sammask.errors import SammaskError
 from sammask.export.applied import decode_mask, encode_mask
+from sammask.geometry import DisplayTransform
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 
 logger = logging.getLogger(__name__)
@@ -219,11 +220,13 @@ class CheckpointDetection(DetectAndTrack):
         self._replay = None
         self._append = None
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> Detections:
         """The boxes of the next frame: replayed from the checkpoint, else detected and appended.
 
         Args:
-            image: (H, W, 3) uint8 RGB of frame ``n`` (the ``n``-th call, 0-based).
+            image: (H, W, 3) uint8 RGB of frame ``n`` (the ``n``-th call, 0-based), as stored.
+            upright: as in :meth:`DetectAndTrack.detect` (detect on the upright frame); the
+                checkpoint holds the boxes in stored pixels, so a replay does not need it.
 
         Returns:
             :class:`Detections` after ``min_score`` / ``classes`` (float32 boxes, pixels).
@@ -240,7 +243,7 @@ class CheckpointDetection(DetectAndTrack):
             self.replayed += 1
             return Detections(np.asarray(rec["xyxy"], np.float32).reshape(-1, 4), np.asarray(rec["scores"], np.float32),
                               tuple(rec["classes"]))
-        found = super().detect(image)
+        found = super().detect(image, upright)
         if self._append is None:
             self._append = self.path.open("a", encoding="utf-8")
         line = {"frame_idx": idx, "xyxy": found.xyxy.tolist(), "scores": found.scores.tolist(),
