@@ -9,8 +9,6 @@ face detection masks by default); a full run with a segmenter masks silhouettes 
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +20,7 @@ from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.options import MaskingOptions
 from sammask.media import VideoReader, probe
 from sammask.tracks.types import BBox, Tracks
+from sammask.tracks.validate import write_bytes_atomic
 
 PANEL_WIDTH = 420
 BOX_RGB = (255, 40, 40)
@@ -111,11 +110,5 @@ def write_preview(
     if not path.parent.is_dir():
         raise InputFileError(f"preview folder does not exist: {path.parent}")
     ok, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputFileError(f"cannot write preview {path}: {exc}") from exc
+    write_bytes_atomic(path, data.tobytes())
     return path

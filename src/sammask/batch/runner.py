@@ -30,6 +30,7 @@ from typing import Any
 from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task
 from sammask.errors import ConfigError, InputFileError
 from sammask.settings import RedactSettings
+from sammask.tracks.validate import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -245,9 +246,6 @@ def run_batch(
                 record(name, result)
     summary.results = [by_name[i.name] for i in items if i.name in by_name]
     summary.seconds = time.perf_counter() - t0
-    path = out_dir / SUMMARY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
+from sammask.tracks.validate import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -151,9 +152,7 @@ class AppliedMaskWriter:
             "frames": self.frames if complete else None,
             "complete": complete,
         }
-        tmp = self.directory / (META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-        tmp.replace(self.directory / META_FILE)
+        write_text_atomic(self.directory / META_FILE, json.dumps(meta, indent=1) + "\n")
 
     def write(self, frame_idx: int, tracks: dict[int, np.ndarray], applied: np.ndarray) -> None:
         """Append one frame.

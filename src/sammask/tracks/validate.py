@@ -185,10 +185,10 @@ def read_text(path: str | os.PathLike[str]) -> str:
         ) from exc
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` via a temporary file in the same folder and a rename,
-    so a reader never sees a half-written file (tracks files, run reports). The temporary name
-    stays within the 255-byte file-name limit.
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
+    reader never sees a half-written file (tracks files, run reports, export metadata, preview
+    sheets, batch summaries). The temporary name stays within the 255-byte file-name limit.
 
     Raises:
         InputFileError: the folder does not exist, or the file cannot be written (permissions,
@@ -203,8 +203,8 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     name = os.fsencode(p.name)[: 255 - 1 - len(tag)].decode("utf-8", "ignore")
     tmp = p.with_name(f".{name}{tag}")
     try:
-        with open(tmp, "x", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with open(tmp, "xb") as fh:
+            fh.write(data)
         os.replace(tmp, p)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -212,6 +212,15 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """:func:`write_bytes_atomic` of ``text`` encoded as UTF-8.
+
+    Raises:
+        InputFileError: as :func:`write_bytes_atomic`.
+    """
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def merge_counts(*counts: dict[str, int]) -> dict[str, int]:
