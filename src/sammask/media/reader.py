@@ -140,7 +140,6 @@ class ReadAhead:
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
         self.reader = reader
-        self.info = reader.info
         self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
