@@ -2,12 +2,15 @@
 
 For every sequence folder given (video.mp4, masks/, gt.txt), every object present on frame 0
 gets, in separate runs, (a) one positive click at its most interior GT pixel (the maximum of
-the distance transform) or (b) its GT box; the session propagates forward to the last frame.
+the distance transform), (b) its GT box or (c) its GT mask (``Session.add_mask``); the session
+propagates forward to the last frame. Per-prompt latency (the ``add_points`` / ``add_box`` /
+``add_mask`` call) and propagation frames/s are timed; empty masks are counted.
 J (region IoU) and F (boundary, DAVIS tolerance) come from ``sammask.eval.metrics``, scored on
 every frame (frame 0 included), averaged per object over frames, then over objects. Then, for
 the click run, one correction click on the worst frame (lowest mean J over objects), at the
 interior of the largest error region of the worst object (positive click on missed object
-pixels, negative on wrongly covered background), and forward re-propagation from that frame.
+pixels, negative on wrongly covered background), and re-propagation from that frame in both
+directions up to the neighbouring prompted frames (``Session.repropagate``).
 
 Usage::
 
@@ -84,52 +87,63 @@ def correction(session, seq, objs, per_obj, stop):
     region = rfn if label == 1 else rfp
     before = frame_j[k]
     session.add_points(k, worst, [interior(region)], [label])
-    for _ in session.propagate("forward", start=k, obj_ids=objs, max_frames=stop - k):
+    for _ in session.repropagate(k, worst, max_frames=stop - k):
         pass
     return k, worst, label, float(before)
 
 
 def markdown(summary: dict) -> str:
-    """Per-sequence table (J, F, J&F of the click, box and corrected runs) and the mean row."""
-    head = ("| sequence | objects | frames | click J | click F | click J&F | box J | box F | box J&F "
-            "| corrected frame (J before -> after) | corrected J&F | frames/s (click) |")
-    lines = [head, "|" + "---|" * 12]
-    for r in summary["rows"]:
-        c, b, k = r["click"], r["box"], r["corrected"]
-        lines.append(
-            f"| {r['sequence']} | {r['objects']} | {r['frames']} | {c['J']:.3f} | {c['F']:.3f} | {c['JF']:.3f} "
-            f"| {b['J']:.3f} | {b['F']:.3f} | {b['JF']:.3f} | {k['frame']} ({'+' if k['label'] else '-'} click: "
-            f"{k['J_frame_before']:.2f} -> {k['J_frame_after']:.2f}) | {k['JF']:.3f} | {c['fps']:.2f} |"
-        )
-    m = summary["mean"]
-    lines.append(
-        f"| **mean** | | | **{m['click']['J']:.3f}** | **{m['click']['F']:.3f}** | **{m['click']['JF']:.3f}** "
-        f"| **{m['box']['J']:.3f}** | **{m['box']['F']:.3f}** | **{m['box']['JF']:.3f}** | "
-        f"| **{m['corrected']['JF']:.3f}** | |"
-    )
-    return "\n".join(lines)
+    """One table per protocol (J, F, J&F, J on frame 0, empty masks, prompt latency, frames/s),
+    then the correction table, each with its mean row."""
+    rows = summary["rows"]
+    out = []
+    names = {"box": "GT box on frame 0", "click": "one positive click on frame 0", "gt": "GT mask on frame 0 (add_mask)"}
+    for p in ("box", "click", "gt"):
+        if p not in rows[0]:
+            continue
+        out += [f"**{names[p]}**, propagated forward", "",
+                "| sequence | objects | frames | J | F | J&F | J frame 0 | empty masks | prompt s/object | frames/s |",
+                "|" + "---|" * 10]
+        for r in rows:
+            c = r[p]
+            out.append(f"| {r['sequence']} | {r['objects']} | {r['frames']} | {c['J']:.3f} | {c['F']:.3f} | {c['JF']:.3f} "
+                       f"| {c['J_frame0']:.3f} | {c.get('empty_masks', '-')} | {c.get('prompt_s', float('nan')):.3f} | {c['fps']:.2f} |")
+        mean = lambda k: float(np.mean([r[p][k] for r in rows]))  # noqa: E731
+        out.append(f"| **mean** | | | **{mean('J'):.3f}** | **{mean('F'):.3f}** | **{mean('JF'):.3f}** | **{mean('J_frame0'):.3f}** "
+                   f"| {sum(r[p].get('empty_masks', 0) for r in rows)} | {mean('prompt_s'):.3f} | {mean('fps'):.2f} |")
+        out.append("")
+    if "corrected" in rows[0]:
+        out += ["**one correction click** on the worst frame of the click run, re-propagated both ways", "",
+                "| sequence | frame | click | J of the frame before | after | sequence J&F before | after |", "|" + "---|" * 7]
+        up = down = 0
+        for r in rows:
+            k = r["corrected"]
+            d = k["J_frame_after"] - k["J_frame_before"]
+            up += d > 0
+            down += d < -0.02
+            out.append(f"| {r['sequence']} | {k['frame']} | {'+' if k['label'] else '-'} | {k['J_frame_before']:.3f} "
+                       f"| {k['J_frame_after']:.3f} | {r['click']['JF']:.3f} | {k['JF']:.3f} |")
+        out.append(f"| **raised / lowered by > 0.02** | | | | **{up} / {down}** of {len(rows)} | | |")
+    return "\n".join(out)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("sequences", nargs="*", type=Path)
     ap.add_argument("-o", "--out", type=Path)
-    ap.add_argument("--table", type=Path, help="print the markdown table of a results JSON and exit")
+    ap.add_argument("--table", type=Path, nargs="+", help="print the markdown tables of results JSONs (merged by sequence) and exit")
     ap.add_argument("--backend", default="classical")
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--input-size", type=int, default=1024)
     ap.add_argument("--frames-limit", type=int, default=None)
-    ap.add_argument("--protocols", default="click,box", help="comma list of click, box (the correction needs click)")
-    ap.add_argument("--box-from", type=Path, help="--table: take the box columns from this results JSON")
+    ap.add_argument("--protocols", default="click,box,gt", help="comma list of click, box, gt (the correction needs click)")
     args = ap.parse_args()
     if args.table:
-        summary = json.loads(args.table.read_text(encoding="utf-8"))
-        if args.box_from:
-            other = json.loads(args.box_from.read_text(encoding="utf-8"))
-            boxes = {r["sequence"]: r["box"] for r in other["rows"]}
+        summary = json.loads(args.table[0].read_text(encoding="utf-8"))
+        for extra in args.table[1:]:
+            other = {r["sequence"]: r for r in json.loads(extra.read_text(encoding="utf-8"))["rows"]}
             for r in summary["rows"]:
-                r["box"] = boxes[r["sequence"]]
-            summary["mean"]["box"] = other["mean"]["box"]
+                r.update({k: v for k, v in other[r["sequence"]].items() if k not in r})
         print(markdown(summary))
         return
     if not args.sequences or args.out is None:
@@ -152,20 +166,26 @@ def main() -> None:
         row = {"sequence": seq.name, "objects": len(objs), "frames": seq.num_frames}
         for protocol in args.protocols.split(","):
             with Session.open(seq.video_path, make_backend()) as s:
+                s.frames.frame(0)  # decoded before timing: the latency is the prompt's alone
                 t0 = time.perf_counter()
                 for o in objs:
                     if protocol == "click":
                         s.add_points(0, o, [interior(ids0 == o)], [1])
-                    else:
+                    elif protocol == "box":
                         s.add_box(0, o, seq.boxes[0][o])
+                    else:
+                        s.add_mask(0, o, ids0 == o)
+                t1 = time.perf_counter()
                 stop = s.num_frames - 1 if args.frames_limit is None else min(s.num_frames, args.frames_limit) - 1
                 for _ in s.propagate("forward", start=0, max_frames=stop):
                     pass
-                secs = time.perf_counter() - t0
+                t2 = time.perf_counter()
                 frames = range(stop + 1)
                 J, F, per_frame, per_obj = score(s, seq, objs, frames)
-                row[protocol] = {"J": J, "F": F, "JF": (J + F) / 2, "seconds": secs,
-                                 "fps": (stop + 1) / secs, "J_frame0": per_frame[0]}
+                empty = sum(1 for f in frames for o in objs if not s.mask(f, o).any())
+                row[protocol] = {"J": J, "F": F, "JF": (J + F) / 2, "seconds": t2 - t0,
+                                 "prompt_s": (t1 - t0) / len(objs), "fps": stop / max(t2 - t1, 1e-9),
+                                 "J_frame0": per_frame[0], "empty_masks": empty}
                 if protocol == "click":
                     k, obj, label, before = correction(s, seq, objs, per_obj, stop)
                     J2, F2, per_frame2, _ = score(s, seq, objs, frames)
@@ -177,7 +197,7 @@ def main() -> None:
     summary = {
         "backend": args.backend, "random_weights": args.random_weights, "sequences": len(rows),
         "load_avg": os.getloadavg(), "seconds": time.perf_counter() - t_all,
-        "mean": {p: {k: mean(p, k) for k in ("J", "F", "JF")} for p in ("click", "box", "corrected") if p in rows[0]},
+        "mean": {p: {k: mean(p, k) for k in ("J", "F", "JF")} for p in ("click", "box", "gt", "corrected") if p in rows[0]},
         "rows": rows,
     }
     args.out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

@@ -13,7 +13,8 @@ Format (JSON; a bare list of prompt objects is accepted too)::
 
 Replay (:func:`run_prompts`), frame by frame in increasing ``frame_idx``: the frame's prompts are
 added; objects prompted for the first time are propagated in both directions from that frame,
-objects prompted before (corrections) forward only, as in the UI.
+objects prompted before (corrections) in both directions up to their neighbouring prompted frames
+(:meth:`~sammask.annotate.Session.repropagate`), as in the UI.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def run_prompts(
         if new:
             for _ in session.propagate("both", start=frame_idx, obj_ids=new, progress=progress):
                 pass
-        if corrected:
-            for _ in session.propagate("forward", start=frame_idx, obj_ids=corrected, progress=progress):
+        for obj_id in corrected:
+            for _ in session.repropagate(frame_idx, obj_id, progress=progress):
                 pass
         seen |= ids

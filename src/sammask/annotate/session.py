@@ -56,6 +56,41 @@ BACKENDS = {
 _Key = tuple[int, int]  # (frame_idx, obj_id)
 
 
+def monotone(new: np.ndarray, before: np.ndarray, points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Make a click's edit monotone, whatever the backend returned.
+
+    - Negative clicks only: the result is ``new & before`` (a negative click never adds pixels).
+    - Positive clicks only: every connected component (8-connected) of ``before`` that holds a
+      clicked pixel is kept whole (a positive click never removes pixels of the component it
+      clicked); ``new`` may add pixels anywhere.
+    - Mixed positive and negative clicks in one call: ``new`` unchanged.
+
+    Args:
+        new: (H, W) bool, the backend's mask after the click.
+        before: (H, W) bool, the object's mask on the frame before the click.
+        points: (N, 2) float ``(x, y)`` pixels of the click(s) just added.
+        labels: (N,) 1 positive / 0 negative.
+
+    Returns:
+        (H, W) bool, a new array.
+    """
+    import cv2
+
+    out = np.array(new, bool, copy=True)
+    before = np.asarray(before, bool)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) and (labels == 0).all():
+        return out & before
+    if len(labels) and (labels == 1).all() and before.any():
+        h, w = before.shape
+        _, comp = cv2.connectedComponents(before.astype(np.uint8), connectivity=8)
+        for x, y in np.asarray(points, np.float64).reshape(-1, 2):
+            c, r = min(max(int(x), 0), w - 1), min(max(int(y), 0), h - 1)
+            if comp[r, c] > 0:
+                out |= comp == comp[r, c]
+    return out
+
+
 def build_backend(name: str, **options: Any) -> AnnotateBackend:
     """Build the annotation backend registered as ``name``.
 
@@ -73,11 +108,35 @@ def build_backend(name: str, **options: Any) -> AnnotateBackend:
     return getattr(importlib.import_module(module), cls)(**options)
 
 
+def prompt_segments(frames: Sequence[int], num_frames: int, direction: Direction) -> list[tuple[int, range]]:
+    """The propagation runs of one object prompted on ``frames`` (see
+    :meth:`Session.propagate_prompts`): ``[(start frame, frames to visit in order), ...]``."""
+    fs = sorted(set(int(f) for f in frames))
+    out: list[tuple[int, range]] = []
+    if direction is Direction.FORWARD:
+        for i, f in enumerate(fs):
+            stop = fs[i + 1] if i + 1 < len(fs) else num_frames
+            out.append((f, range(f + 1, stop)))
+    elif direction is Direction.BACKWARD:
+        for i, f in enumerate(fs):
+            stop = fs[i - 1] if i > 0 else -1
+            out.append((f, range(f - 1, stop, -1)))
+    else:
+        out.append((fs[0], range(fs[0] - 1, -1, -1)))
+        for a, b in zip(fs, fs[1:]):
+            mid = (a + b) // 2
+            out.append((a, range(a + 1, mid + 1)))
+            out.append((b, range(b - 1, mid, -1)))
+        out.append((fs[-1], range(fs[-1] + 1, num_frames)))
+    return [(f, r) for f, r in out if len(r)]
+
+
 @dataclass(slots=True)
 class _Edit:
-    """One undoable step: what it replaced (None = absent before)."""
+    """One undoable step of one object: what it replaced (None = absent before)."""
 
     label: str
+    obj_id: int
     prompts: dict[_Key, ObjectPrompt | None] = field(default_factory=dict)
     masks: dict[_Key, dict[str, Any] | None] = field(default_factory=dict)
 
@@ -158,6 +217,10 @@ class Session:
             points: (N, 2) ``(x, y)`` pixel coordinates, N >= 1.
             labels: (N,) 1 = positive, 0 = negative.
 
+        Edits are monotone (:func:`monotone`): on a frame where the object already has a mask, a
+        negative click never adds pixels and a positive click never removes pixels of the
+        connected part of the mask it clicked.
+
         Returns:
             (H, W) bool mask of the object on ``frame_idx``.
 
@@ -173,10 +236,14 @@ class Session:
         key = self._key(frame_idx, obj_id)
         old = self._prompts.get(key)
         prompt = old.with_points(pts, lab) if old is not None else ObjectPrompt(pts, lab)
-        return self._apply_prompt(key, prompt, f"points on frame {frame_idx} for object {obj_id}")
+        return self._apply_prompt(key, prompt, f"points on frame {frame_idx} for object {obj_id}", (pts, lab))
 
     def add_box(self, frame_idx: int, obj_id: int, box: BBox | Sequence[float]) -> np.ndarray:
         """Set the box of ``obj_id`` on ``frame_idx`` (replacing an earlier box there).
+
+        Never an empty or implausible mask: when the backend's mask covers less than
+        ``MaskingOptions.min_coverage`` (10 %) of the box, the box itself is the mask
+        (:func:`sammask.masking.rules.secure_mask`, redaction's fail-secure rule).
 
         Args:
             frame_idx: 0-based frame index.
@@ -200,12 +267,51 @@ class Session:
             raise ConfigError(f"box {bbox} lies outside the {w}x{h} frame")
         return self._apply_prompt(key, prompt, f"box on frame {frame_idx} for object {obj_id}")
 
-    def _apply_prompt(self, key: _Key, prompt: ObjectPrompt, label: str) -> np.ndarray:
+    def add_mask(self, frame_idx: int, obj_id: int, mask: np.ndarray) -> np.ndarray:
+        """Give the mask of ``obj_id`` on ``frame_idx`` (SAM 2's ``add_new_mask``).
+
+        The mask replaces the object's points and box on that frame and becomes a prompt:
+        propagation starts from it and keeps it; later clicks on the frame refine it. Used by the
+        UI's brush and eraser and to import a COCO / PNG mask for a frame.
+
+        Args:
+            frame_idx: 0-based frame index.
+            obj_id: object id (>= 0).
+            mask: (H, W) bool (or 0/1) mask at the video's size; may be empty (the object is not
+                on this frame).
+
+        Returns:
+            (H, W) bool mask of the object on ``frame_idx`` (the given mask for the classical
+            backend; SAM 2's reading of it for ``sam2``).
+
+        Raises:
+            ConfigError: bad frame index, object id, or a mask of another shape.
+            SegmentationError: if the backend fails.
+        """
+        m = np.asarray(mask)
+        if m.shape != self.shape:
+            raise ConfigError(f"mask has shape {m.shape}, expected the video's (H, W) = {self.shape}")
+        key = self._key(frame_idx, obj_id)
+        return self._apply_prompt(key, ObjectPrompt(mask=m.astype(bool)), f"mask on frame {frame_idx} for object {obj_id}")
+
+    def _apply_prompt(
+        self, key: _Key, prompt: ObjectPrompt, label: str, new_points: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         self._sync_backend()
         frame_idx, obj_id = key
         current = self._get(frame_idx, obj_id)
-        mask = self.backend.predict(frame_idx, obj_id, prompt, current)
-        edit = _Edit(label)
+        mask = np.asarray(self.backend.predict(frame_idx, obj_id, prompt, current), bool)
+        if prompt.box is not None:
+            # fail-secure, as redaction's: an empty or implausible mask for a box is the box
+            from sammask.masking.options import MaskingOptions
+            from sammask.masking.rules import secure_mask
+
+            mask, reason = secure_mask(mask, prompt.box, self.shape, MaskingOptions().min_coverage)
+            if reason is not None:
+                logger.info("object %d on frame %d: %s mask for its box, using the box", obj_id, frame_idx, reason.value)
+        if new_points is not None and current is not None:
+            mask = monotone(mask, current, *new_points)
+        edit = _Edit(label, obj_id)
         edit.prompts[key] = self._prompts.get(key)
         self._journal.append(edit)
         self._prompts[key] = prompt
@@ -265,7 +371,6 @@ class Session:
         start_masks: dict[int, np.ndarray],
         progress: ProgressCallback | None,
     ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
-        self._sync_backend()
         self._cancel.clear()
         limit = self.num_frames if max_frames is None else int(max_frames)
         plans: list[range] = []
@@ -274,26 +379,146 @@ class Session:
         if direction in (Direction.BACKWARD, Direction.BOTH):
             plans.append(range(start - 1, max(0, start - limit) - 1, -1))
         total = sum(len(p) for p in plans)
-        edit = self._journal[-1] if self._journal else None
         done = 0
         yield start, dict(start_masks)
         if not start_masks:
             return
         for plan in plans:
-            if not plan:
-                continue
-            for idx, masks in self.backend.propagate(start, self._cancellable(plan), start_masks, self._prompted_masks):
-                for obj_id, mask in masks.items():
-                    if (idx, obj_id) in self._prompts:
-                        continue  # a prompted frame keeps its own mask
-                    self._put(idx, obj_id, mask, edit)
+            for idx, masks in self._run(start, plan, start_masks):
                 done += 1
                 if progress is not None:
                     progress(done, total)
-                yield idx, {o: self._get(idx, o) for o in masks}
+                yield idx, masks
             if self._cancel.is_set():
                 logger.info("propagation cancelled after %d of %d frames", done, total)
                 return
+
+    def _run(
+        self, start: int, plan: range, start_masks: dict[int, np.ndarray]
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Run the backend over ``plan`` from ``start``; store (not over prompted frames) and yield."""
+        if not plan:
+            return
+        self._sync_backend()
+        for idx, masks in self.backend.propagate(start, self._cancellable(plan), start_masks, self._prompted_masks):
+            for obj_id, mask in masks.items():
+                if (idx, obj_id) in self._prompts:
+                    continue  # a prompted frame keeps its own mask
+                self._put(idx, obj_id, mask)
+            yield idx, {o: self._get(idx, o) for o in masks}
+
+    def propagate_prompts(
+        self,
+        direction: Direction | str = Direction.BOTH,
+        *,
+        obj_ids: Iterable[int] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """Propagate each object from *its own* prompted frames (the UI's Propagate buttons).
+
+        For an object prompted on frames ``f1 < f2 < ... < fn``:
+
+        - ``"forward"``: from each ``fi`` forward up to the frame before ``f(i+1)`` (the last one
+          to the end of the video);
+        - ``"backward"``: from each ``fi`` backward down to the frame after ``f(i-1)`` (the first
+          one to frame 0);
+        - ``"both"`` (the whole video): backward from ``f1`` to frame 0, forward from ``fn`` to the
+          end, and each gap between two prompted frames is filled from both ends, every frame
+          from its nearer prompted frame.
+
+        Prompted frames keep their prompted masks. Objects are processed one after the other.
+
+        Args:
+            direction: ``"forward"``, ``"backward"`` or ``"both"``.
+            obj_ids: the objects (default: every object with a prompt).
+            progress: called as ``progress(done, total)`` after each frame (``total`` counts
+                object-frames).
+
+        Yields:
+            ``(frame_idx, {obj_id: (H, W) bool})`` per propagated object-frame, as stored;
+            stopping the iteration (or :meth:`cancel`) leaves the frames done so far.
+
+        Raises:
+            ConfigError: nothing prompted yet, or an object without a prompt.
+            SegmentationError: if the backend fails (frames done so far stay stored).
+        """
+        direction = Direction(direction)
+        if not self._prompts:
+            raise ConfigError("nothing to propagate: add points, a box or a mask for an object first")
+        ids = self.objects if obj_ids is None else sorted({int(o) for o in obj_ids})
+        segments: list[tuple[int, int, range]] = []
+        for o in ids:
+            frames = sorted(f for f, oo in self._prompts if oo == o)
+            if not frames:
+                raise ConfigError(f"object {o} has no prompt to propagate from (objects: {self.objects})")
+            segments += [(o, f, r) for f, r in prompt_segments(frames, self.num_frames, direction)]
+        return self._run_segments(segments, progress)
+
+    def repropagate(
+        self,
+        frame_idx: int,
+        obj_id: int,
+        *,
+        max_frames: int | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        """After a correction on ``frame_idx``: propagate ``obj_id`` from it in both directions,
+        each up to (not including) the object's next prompted frame that way (or the video's end),
+        forward first.
+
+        Args:
+            frame_idx: the corrected frame.
+            obj_id: the corrected object.
+            max_frames: at most this many frames per direction (None = no limit).
+            progress: as in :meth:`propagate_prompts`.
+
+        Yields / Raises:
+            As :meth:`propagate_prompts`; ConfigError if the object has no mask on ``frame_idx``.
+        """
+        key = self._key(frame_idx, obj_id)
+        if self._get(*key) is None:
+            raise ConfigError(f"object {obj_id} has no mask on frame {frame_idx} to propagate from")
+        k, o = key
+        frames = [f for f, oo in self._prompts if oo == o]
+        nxt = min((f for f in frames if f > k), default=self.num_frames)
+        prv = max((f for f in frames if f < k), default=-1)
+        if max_frames is not None:
+            nxt, prv = min(nxt, k + 1 + int(max_frames)), max(prv, k - 1 - int(max_frames))
+        return self._run_segments([(o, k, range(k + 1, nxt)), (o, k, range(k - 1, prv, -1))], progress)
+
+    def _run_segments(
+        self, segments: list[tuple[int, int, range]], progress: ProgressCallback | None
+    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        self._cancel.clear()
+        total = sum(len(r) for _, _, r in segments)
+        done = 0
+        for obj_id, start, plan in segments:
+            start_mask = self._get(start, obj_id)
+            if start_mask is None or not plan:
+                continue
+            for idx, masks in self._run(start, plan, {obj_id: start_mask}):
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+                yield idx, masks
+            if self._cancel.is_set():
+                logger.info("propagation cancelled after %d of %d frames", done, total)
+                return
+
+    def timeline(self, obj_id: int) -> tuple[list[int], list[int]]:
+        """``(prompted frames, frames with a non-empty mask)`` of ``obj_id``, both sorted."""
+        from pycocotools import mask as mask_util
+
+        o = int(obj_id)
+        prompted = sorted(f for f, oo in self._prompts if oo == o)
+        masked = []
+        for f in sorted(self._masks):
+            rle = self._masks[f].get(o)
+            if rle is not None:
+                area = mask_util.area({"size": rle["size"], "counts": rle["counts"].encode("utf-8")})
+                if int(area) > 0:
+                    masked.append(f)
+        return prompted, masked
 
     def _cancellable(self, plan: range) -> Iterator[int]:
         for idx in plan:
@@ -391,7 +616,7 @@ class Session:
         frames = [f for f, objs in self._masks.items() if obj_id in objs]
         if not keys and not frames:
             raise ConfigError(f"object {obj_id} does not exist (objects: {self.objects})")
-        edit = _Edit(f"remove object {obj_id}")
+        edit = _Edit(f"remove object {obj_id}", obj_id)
         for k in keys:
             edit.prompts[k] = self._prompts.pop(k)
         for f in frames:
@@ -402,15 +627,24 @@ class Session:
         self.backend.forget(obj_id)
         self._backend_stale = True
 
-    def undo(self) -> str | None:
-        """Undo the last prompt or removal, with the propagation that followed it.
+    def undo(self, obj_id: int | None = None) -> str | None:
+        """Undo the last prompt, mask or removal of one object, with that object's propagation
+        that followed it. History is kept per object: undoing never changes another object's
+        prompts or masks.
+
+        Args:
+            obj_id: the object whose last step is undone; None = the last step of any object.
 
         Returns:
             A description of what was undone, or None when there is nothing to undo.
         """
-        if not self._journal:
+        idx = next(
+            (i for i in range(len(self._journal) - 1, -1, -1) if obj_id is None or self._journal[i].obj_id == int(obj_id)),
+            None,
+        )
+        if idx is None:
             return None
-        edit = self._journal.pop()
+        edit = self._journal.pop(idx)
         for key, prompt in edit.prompts.items():
             if prompt is None:
                 self._prompts.pop(key, None)
@@ -490,7 +724,8 @@ class Session:
         if mask.shape != self.shape:
             raise ConfigError(f"backend returned a mask of shape {mask.shape}, expected {self.shape}")
         key = (frame_idx, obj_id)
-        edit = edit if edit is not None else (self._journal[-1] if self._journal else None)
+        if edit is None:
+            edit = next((e for e in reversed(self._journal) if e.obj_id == obj_id), None)
         if edit is not None and key not in edit.masks:
             edit.masks[key] = self._masks.get(frame_idx, {}).get(obj_id)
         self._masks.setdefault(frame_idx, {})[obj_id] = encode_mask(mask)

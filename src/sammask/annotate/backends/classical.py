@@ -83,7 +83,11 @@ class ClassicalBackend(AnnotateBackend):
         click_radius: float = 0.12,
         hard_radius: int = 3,
         band: float = 0.08,
+        band_out: float = 0.16,
+        context: float = 0.5,
+        anchor_model: bool = True,
         refine_area: float = 1.5,
+        click_window: float = 0.35,
         flow_preset: str = "medium",
         seed: int = 0,
     ) -> None:
@@ -110,6 +114,11 @@ class ClassicalBackend(AnnotateBackend):
         self.click_radius = float(click_radius)
         self.hard_radius = int(hard_radius)
         self.band = float(band)
+        self.band_out = float(band_out)
+        self.click_window = float(click_window)
+        self.context = float(context)
+        self.anchor_model = bool(anchor_model)
+        self._last_models: tuple[np.ndarray, np.ndarray] | None = None
         self.refine_area = float(refine_area)
         self.flow_preset = presets[flow_preset]
         self.seed = int(seed)
@@ -131,9 +140,11 @@ class ClassicalBackend(AnnotateBackend):
         """
         import cv2
 
+        pos, neg = prompt.positive, prompt.negative
+        if prompt.mask is not None and len(pos) + len(neg) == 0:
+            return np.array(prompt.mask, bool, copy=True)  # a mask prompt is taken as given
         image = self.get_frame(frame_idx)
         h, w = image.shape[:2]
-        pos, neg = prompt.positive, prompt.negative
         seed = np.full((h, w), cv2.GC_BGD, np.uint8)
         if prompt.box is not None:
             x0, y0, x1, y1 = box_pixel_bounds(prompt.box, (h, w))
@@ -160,9 +171,18 @@ class ClassicalBackend(AnnotateBackend):
         elif len(pos) == 0:
             return np.zeros((h, w), bool)  # negative clicks only: nothing is the object
         else:
-            roi = (0, 0, w, h)
-            seed[:] = cv2.GC_PR_BGD
-            _disc(seed, pos, round(self.click_radius * min(h, w)), cv2.GC_PR_FGD)
+            radius = round(self.click_radius * min(h, w))
+            if self.click_window > 0:
+                # a window around the clicks: probable background inside, definite outside
+                half = round(self.click_window * min(h, w))
+                x0, y0 = int(pos[:, 0].min()) - half, int(pos[:, 1].min()) - half
+                x1, y1 = int(pos[:, 0].max()) + half, int(pos[:, 1].max()) + half
+                roi = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+                seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
+            else:
+                roi = (0, 0, w, h)
+                seed[:] = cv2.GC_PR_BGD
+            _disc(seed, pos, radius, cv2.GC_PR_FGD)
             keep_box = None
         _disc(seed, pos, self.hard_radius, cv2.GC_FGD)
         _disc(seed, neg, self.hard_radius, cv2.GC_BGD)
@@ -184,9 +204,19 @@ class ClassicalBackend(AnnotateBackend):
         return fg
 
     def _cut(
-        self, image: np.ndarray, seed: np.ndarray, roi: tuple[int, int, int, int], iterations: int
+        self,
+        image: np.ndarray,
+        seed: np.ndarray,
+        roi: tuple[int, int, int, int],
+        iterations: int,
+        models: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray | None:
-        """GrabCut ``image`` in ``roi`` from the full-size ``seed`` label map; (H, W) bool or None."""
+        """GrabCut ``image`` in ``roi`` from the full-size ``seed`` label map; (H, W) bool or None.
+
+        With ``models`` (background, foreground GMMs as GrabCut stores them, (1, 65) float64)
+        one graph cut runs with those colour models frozen (``GC_EVAL_FREEZE_MODEL``); with
+        ``iterations == 0`` the GMMs are only fitted to the seed and returned through
+        ``self._last_models`` (the cut is None)."""
         import cv2
 
         h, w = image.shape[:2]
@@ -206,13 +236,21 @@ class ClassicalBackend(AnnotateBackend):
         bgs = (labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD)
         if not fgs.any() or not bgs.any():
             return None
-        bgd = np.zeros((1, 65), np.float64)
-        fgd = np.zeros((1, 65), np.float64)
+        if models is not None:
+            bgd, fgd = models[0].copy(), models[1].copy()
+            mode = cv2.GC_EVAL_FREEZE_MODEL
+        else:
+            bgd = np.zeros((1, 65), np.float64)
+            fgd = np.zeros((1, 65), np.float64)
+            mode = cv2.GC_INIT_WITH_MASK
         try:
             cv2.setRNGSeed(self.seed)
-            cv2.grabCut(crop, labels, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(crop, labels, None, bgd, fgd, max(iterations, 0) if models is None else 1, mode)
         except cv2.error as exc:
             logger.debug("grabcut failed: %s", exc)
+            return None
+        self._last_models = (bgd, fgd)
+        if iterations == 0:
             return None
         small = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8) * 255
         if (sw, sh) != (rw, rh):
@@ -240,6 +278,8 @@ class ClassicalBackend(AnnotateBackend):
 
         prev_gray = cv2.cvtColor(np.ascontiguousarray(self.get_frame(start)), cv2.COLOR_RGB2GRAY)
         masks = {o: np.asarray(m, bool) for o, m in start_masks.items()}
+        start_image = self.get_frame(start)
+        models = {o: self._learn(start_image, m) for o, m in masks.items()}
         for idx in frame_indices:
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
@@ -250,12 +290,33 @@ class ClassicalBackend(AnnotateBackend):
                     out[obj_id] = np.zeros_like(prev)
                     continue
                 warped = _warp(prev, flow)
-                out[obj_id] = self._refine(image, warped) if self.refine_iterations else warped
+                if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
+                    warped = prev.copy()
+                out[obj_id] = self._refine(image, warped, models.get(obj_id)) if self.refine_iterations else warped
             for obj_id, anchor in anchors(idx).items():
                 if obj_id in out:
                     out[obj_id] = anchor
+                    models[obj_id] = self._learn(image, anchor)
             masks, prev_gray = out, gray
             yield idx, {o: m.copy() for o, m in out.items()}
+
+    def _learn(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Colour GMMs (background, foreground) of an object on a frame where its mask is known:
+        foreground = the mask, background = the rest of its box grown by ``context`` x its size."""
+        import cv2
+
+        b = mask_bounds(mask)
+        if b is None or np.count_nonzero(mask) < 16:
+            return None
+        h, w = mask.shape
+        x0, y0, x1, y1 = b
+        mx, my = math.ceil(self.context * (x1 - x0)) + 8, math.ceil(self.context * (y1 - y0)) + 8
+        roi = (max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, w), min(y1 + my, h))
+        seed = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
+        seed[mask] = cv2.GC_PR_FGD
+        self._last_models = None
+        self._cut(image, seed, roi, 0)
+        return self._last_models
 
     def _flow_between(self, gray: np.ndarray, prev_gray: np.ndarray) -> np.ndarray:
         """(H, W, 2) float32 flow from ``gray`` (new frame) to ``prev_gray``: where each pixel came from."""
@@ -265,18 +326,20 @@ class ClassicalBackend(AnnotateBackend):
             self._flow = cv2.DISOpticalFlow_create(self.flow_preset)
         return self._flow.calc(gray, prev_gray, None)
 
-    def _refine(self, image: np.ndarray, warped: np.ndarray) -> np.ndarray:
+    def _refine(
+        self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
         import cv2
 
         area = int(np.count_nonzero(warped))
         if area < 16:
             return warped
         h, w = warped.shape
-        r = max(2, round(self.band * math.sqrt(area)))
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        r_in = max(2, round(self.band * math.sqrt(area)))
+        r_out = max(2, round(self.band_out * math.sqrt(area)))
         m8 = warped.astype(np.uint8)
-        inner = cv2.erode(m8, k).astype(bool)
-        outer = cv2.dilate(m8, k).astype(bool)
+        inner = cv2.erode(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_in + 1, 2 * r_in + 1))).astype(bool)
+        outer = cv2.dilate(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r_out + 1, 2 * r_out + 1))).astype(bool)
         seed = np.full((h, w), cv2.GC_BGD, np.uint8)
         seed[outer] = cv2.GC_PR_BGD
         seed[warped] = cv2.GC_PR_FGD
@@ -284,11 +347,13 @@ class ClassicalBackend(AnnotateBackend):
         b = mask_bounds(outer)
         assert b is not None
         x0, y0, x1, y1 = b
-        m = 2 * r
+        m = 2 * r_out
         roi = (max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h))
-        refined = self._cut(image, seed, roi, self.refine_iterations)
+        use = models if (models is not None and self.anchor_model) else None
+        refined = self._cut(image, seed, roi, self.refine_iterations, use)
         if refined is None:
             return warped
+        refined = _keep_touching(refined, np.zeros((0, 2)), None, warped)
         got = int(np.count_nonzero(refined))
         if not area / self.refine_area <= got <= area * self.refine_area:
             return warped

@@ -125,6 +125,12 @@ class Sam2Backend(AnnotateBackend):
             SegmentationError: if SAM 2 fails.
         """
         try:
+            if prompt.mask is not None and len(prompt.points) == 0:
+                _, obj_ids, masks = self.predictor.add_new_mask(
+                    self.state, frame_idx=int(frame_idx), obj_id=int(obj_id), mask=np.asarray(prompt.mask, bool)
+                )
+                i = list(obj_ids).index(int(obj_id))
+                return (masks[i, 0] > 0).cpu().numpy()
             _, obj_ids, masks = self.predictor.add_new_points_or_box(
                 self.state,
                 frame_idx=int(frame_idx),
