@@ -211,6 +211,7 @@ _ops = st.lists(
     st.one_of(
         st.tuples(st.just("point"), st.integers(0, 9), st.integers(1, 3), st.integers(0, 1)),
         st.tuples(st.just("box"), st.integers(0, 9), st.integers(1, 3), st.just(0)),
+        st.tuples(st.just("mask"), st.integers(0, 9), st.integers(1, 3), st.just(0)),
         st.tuples(st.just("propagate"), st.integers(0, 9), st.sampled_from(["forward", "backward", "both"]), st.just(0)),
         st.tuples(st.just("remove"), st.just(0), st.integers(1, 3), st.just(0)),
     ),
@@ -219,11 +220,20 @@ _ops = st.lists(
 )
 
 
+def _of(snapshot, obj_id):
+    """An object's part of a snapshot."""
+    prompts, masks = snapshot
+    return ({k: v for k, v in prompts.items() if k[1] == obj_id},
+            {f: {o: m for o, m in ms.items() if o == obj_id} for f, ms in masks.items()})
+
+
 @settings(max_examples=15, deadline=None)
 @given(ops=_ops)
-def test_undo_restores_every_earlier_state(square_clip, ops):
+def test_undo_is_per_object_and_restores_that_object(square_clip, ops):
+    """Undoing an object's last step restores that object as it was before the step (with the
+    propagation that followed it) and never changes another object's prompts or masks."""
     with Session.open(square_clip) as s:
-        snapshots = []
+        before_step: dict[int, list] = {}
         for kind, f, a, b in ops:
             x = 18 + 3 * f
             if kind == "propagate":
@@ -232,14 +242,158 @@ def test_undo_restores_every_earlier_state(square_clip, ops):
                 continue
             if kind == "remove" and a not in s.objects:
                 continue
-            snapshots.append(_snapshot(s))
+            before_step.setdefault(a, []).append(_snapshot(s))
             if kind == "point":
                 s.add_points(f, a, [[x, 24 if b else 5]], [1 - b if b else 1])
             elif kind == "box":
                 s.add_box(f, a, (x - 10, 14, x + 10, 34))
+            elif kind == "mask":
+                m = np.zeros(s.shape, bool)
+                m[14:34, x - 10 : x + 10] = True
+                s.add_mask(f, a, m)
             else:
                 s.remove_object(a)
-        for before in reversed(snapshots):
-            assert s.undo() is not None
-            assert _snapshot(s) == before
+        for obj_id in sorted(before_step):
+            while before_step[obj_id]:
+                now = _snapshot(s)
+                assert s.undo(obj_id) is not None
+                after = _snapshot(s)
+                assert _of(after, obj_id) == _of(before_step[obj_id].pop(), obj_id)
+                for other in {o for o in before_step if o != obj_id}:
+                    assert _of(after, other) == _of(now, other)  # other objects untouched
+            assert s.undo(obj_id) is None
         assert s.undo() is None and s.objects == []
+
+
+@settings(max_examples=20, deadline=None)
+@given(clicks=st.lists(st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(0, 1)), min_size=1, max_size=5))
+def test_click_edits_are_monotone(square_clip, clicks):
+    """After a first mask, a negative click never adds a pixel and a positive click never removes a
+    pixel of the connected part of the mask it clicked (checked on the returned and stored mask)."""
+    import cv2
+
+    with Session.open(square_clip) as s:
+        s.add_box(2, 1, (12, 12, 36, 36))
+        for x, y, label in clicks:
+            before = s.mask(2, 1).copy()
+            after = s.add_points(2, 1, [[x + 0.5, y + 0.5]], [label])
+            np.testing.assert_array_equal(after, s.mask(2, 1))
+            if label == 0:
+                assert not (after & ~before).any()
+                assert not after[y, x]
+            else:
+                assert after[y, x]
+                _, comp = cv2.connectedComponents(before.astype(np.uint8), connectivity=8)
+                if comp[y, x]:
+                    assert after[comp == comp[y, x]].all()
+
+
+def test_monotone_rule_on_a_made_up_mask():
+    from sammask.annotate.session import monotone
+
+    before = np.zeros((10, 10), bool)
+    before[1:4, 1:4] = True  # component A
+    before[6:9, 6:9] = True  # component B
+    new = np.zeros((10, 10), bool)
+    new[2, 2] = True
+    new[0, 9] = True
+    pos = monotone(new, before, np.array([[2.5, 2.5]]), np.array([1]))
+    assert pos[1:4, 1:4].all() and pos[0, 9] and not pos[6:9, 6:9].any()  # A kept whole, B may go
+    neg = monotone(new | before, before, np.array([[7.5, 7.5]]), np.array([0]))
+    np.testing.assert_array_equal(neg, before)  # nothing added
+
+
+class _EmptyBackend:
+    """A backend that returns an empty mask for every prompt (a failing segmenter)."""
+
+    name = "empty"
+    stateful = False
+
+    def bind(self, frames, num_frames, shape):
+        self.shape = shape
+
+    def predict(self, frame_idx, obj_id, prompt, current):
+        return np.zeros(self.shape, bool)
+
+    def propagate(self, start, frame_indices, start_masks, anchors):
+        for idx in frame_indices:
+            yield idx, {o: np.zeros(self.shape, bool) for o in start_masks}
+
+    def forget(self, obj_id): ...
+
+    def reset(self): ...
+
+    def close(self): ...
+
+
+def test_box_prompt_never_returns_an_empty_mask(square_clip):
+    """Fail-secure: a backend's empty mask for a box becomes the box (every box pixel masked)."""
+    with Session.open(square_clip, _EmptyBackend()) as s:
+        m = s.add_box(3, 1, (10.0, 5.0, 30.0, 25.0))
+        assert m[5:25, 10:30].all() and m.sum() == 20 * 20
+        assert s.add_points(4, 2, [[5.5, 5.5]], [1]).sum() == 0  # clicks are not boxes: no rule
+
+
+def test_box_on_a_hard_frame_is_plausible(davis_seq):
+    """The issue's failing case class: every object box of frame 0 gives a mask covering >= 10 %
+    of the box (schoolgirls: 7 people, occlusions)."""
+    seq = GroundTruthSequence(davis_seq("schoolgirls"))
+    with Session.open(seq.video_path) as s:
+        for obj_id, box in seq.boxes[0].items():
+            m = s.add_box(0, obj_id, box)
+            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            assert m[y0:y1, x0:x1].mean() >= 0.10, obj_id
+
+
+def test_add_mask_is_a_prompt_that_propagation_keeps(session, seq):
+    gt0 = gt_mask(seq, 0)
+    out = session.add_mask(0, OBJ, gt0)
+    np.testing.assert_array_equal(out, gt0)
+    assert session.prompts()[(0, OBJ)].mask is not None
+    frames = [f for f, _ in session.propagate("forward", max_frames=3)]
+    assert frames == [0, 1, 2, 3]
+    np.testing.assert_array_equal(session.mask(0, OBJ), gt0)
+    for f in (1, 2, 3):  # today (06:58 UTC): J 0.822, 0.820, 0.831 on these frames
+        assert jaccard(gt_mask(seq, f), session.mask(f, OBJ)) >= 0.75, f
+    with pytest.raises(ConfigError, match="shape"):
+        session.add_mask(1, OBJ, gt0[:10])
+    assert session.undo(OBJ) is not None
+    assert session.mask(0) == {} and session.mask(2) == {}
+
+
+def test_prompt_segments():
+    from sammask.annotate.session import prompt_segments
+    from sammask.annotate.types import Direction
+
+    def seg(frames, d):
+        return [(f, list(r)) for f, r in prompt_segments(frames, 10, Direction(d))]
+
+    assert seg([3, 7], "forward") == [(3, [4, 5, 6]), (7, [8, 9])]
+    assert seg([3, 7], "backward") == [(3, [2, 1, 0]), (7, [6, 5, 4])]
+    assert seg([3, 7], "both") == [(3, [2, 1, 0]), (3, [4, 5]), (7, [6]), (7, [8, 9])]
+    assert seg([0], "both") == [(0, list(range(1, 10)))]
+    covered = sorted({f for _, r in prompt_segments([2, 5, 9], 12, Direction.BOTH) for f in r} | {2, 5, 9})
+    assert covered == list(range(12))
+
+
+def test_propagate_from_prompted_frames_and_bounded_correction(square_clip):
+    """The UI's propagation starts at each object's prompted frames (not the frame on screen) and
+    a correction re-propagates both ways only up to the neighbouring prompted frames."""
+    with Session.open(square_clip) as s:
+        s.add_box(2, 1, (12, 14, 32, 34))
+        s.add_box(8, 1, (30, 14, 50, 34))
+        s.add_box(5, 2, (0, 0, 10, 10))
+        got = [(f, sorted(m)) for f, m in s.propagate_prompts("both", obj_ids=[1])]
+        assert sorted(f for f, _ in got) == [0, 1, 3, 4, 5, 6, 7, 9]
+        assert all(ids == [1] for _, ids in got)
+        prompted, masked = s.timeline(1)
+        assert prompted == [2, 8] and masked == list(range(10))
+        assert s.timeline(2) == ([5], [5])
+        before = {f: s.mask(f, 1).copy() for f in range(10)}
+        s.add_points(5, 1, [[30.5, 20.5]], [1])
+        out = [f for f, _ in s.repropagate(5, 1)]
+        assert out == [6, 7, 4, 3]  # forward to 7, backward to 3: frames 2 and 8 are prompted
+        for f in (0, 1, 2, 8, 9):
+            np.testing.assert_array_equal(s.mask(f, 1), before[f])
+        with pytest.raises(ConfigError, match="no prompt"):
+            list(s.propagate_prompts(obj_ids=[7]))
