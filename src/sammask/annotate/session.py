@@ -577,6 +577,15 @@ class Session:
         for idx in range(self.num_frames):
             yield idx, {o: decode_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
 
+    def iter_mask_ids(self) -> Iterator[tuple[int, list[int]]]:
+        """``(frame_idx, [obj_id, ...])`` of the frames that have stored masks (no decoding)."""
+        for idx in sorted(self._masks):
+            yield idx, sorted(self._masks[idx])
+
+    def has_masks(self) -> bool:
+        """Whether any object has a non-empty mask on any frame (what export / redact need)."""
+        return any(self.timeline(o)[1] for o in {o for objs in self._masks.values() for o in objs})
+
     def mask_source(self) -> MaskSource:
         """The session's masks as a :class:`~sammask.export.MaskSource` (for ``redact_masks``)."""
         from sammask.export import MaskFrame, MaskSource

@@ -1,0 +1,148 @@
+"""What every tab of the web UI shares: object colours, the per-browser-tab state, the mask
+overlay, the object legend and timeline strips, and one-line error messages.
+
+Importing this module does not import gradio.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sammask.annotate import Session
+
+PALETTE = [
+    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+]
+"""Object colours (RGB), by ``obj_id`` modulo the palette length."""
+
+
+def colour(obj_id: int) -> tuple[int, int, int]:
+    """The display colour of an object (RGB)."""
+    return PALETTE[(obj_id - 1) % len(PALETTE)]
+
+
+@dataclass
+class TabState:
+    """What one browser tab holds.
+
+    Attributes:
+        session: the open annotation session, or None before a video is opened.
+        obj_id: the selected object.
+        corner: first corner ``(x, y)`` of a box being drawn, or None.
+        workdir: temporary folder for exports and redacted videos.
+    """
+
+    session: Session | None = None
+    obj_id: int = 1
+    corner: tuple[float, float] | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sammask-ui-")))
+
+    def close(self) -> None:
+        """Close the session (the video stays where it is)."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def discard(self) -> None:
+        """Close the session and delete the tab's exports and videos (the tab went away)."""
+        self.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def discard(state: TabState | None) -> None:
+    """``gr.State`` delete callback: drop a closed browser tab's session and files."""
+    if state is not None:
+        state.discard()
+
+
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"(),;:<>|]+)+")
+
+
+def error_line(exc: BaseException) -> str:
+    """``"Error: ..."`` on one line, every absolute path cut to its file name (the UI's temp
+    paths mean nothing to the user and leak the server's layout)."""
+    text = " ".join(str(exc).split())
+    return "Error: " + _PATH.sub(lambda m: Path(m.group()).name or m.group(), text)
+
+
+def overlay(state: TabState, frame_idx: int) -> np.ndarray | None:
+    """The frame with every object's mask blended in its colour, outlines and the frame's clicks.
+
+    Returns:
+        (H, W, 3) uint8 RGB, or None without a session.
+    """
+    import cv2
+
+    s = state.session
+    if s is None:
+        return None
+    image = np.array(s.frames.frame(frame_idx), copy=True)
+    for obj_id, m in s.mask(frame_idx).items():
+        c = np.array(colour(obj_id), np.float32)
+        image[m] = (0.45 * image[m] + 0.55 * c).astype(np.uint8)
+        contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(image, contours, -1, tuple(int(v) for v in c), 2)
+    for (f, obj_id), p in s.prompts().items():
+        if f != frame_idx:
+            continue
+        for (x, y), label in zip(p.points, p.labels):
+            cv2.circle(image, (int(x), int(y)), 6, (0, 200, 0) if label else (220, 0, 0), -1)
+            cv2.circle(image, (int(x), int(y)), 6, (255, 255, 255), 1)
+        if p.box is not None:
+            x1, y1, x2, y2 = (int(v) for v in p.box)
+            cv2.rectangle(image, (x1, y1), (x2, y2), colour(obj_id), 2)
+    if state.corner is not None:
+        cv2.drawMarker(image, (int(state.corner[0]), int(state.corner[1])), colour(state.obj_id), cv2.MARKER_CROSS, 16, 2)
+    return image
+
+
+def objects_html(state: TabState) -> str:
+    """The object legend: a colour swatch and id per object, the selected one marked."""
+    s = state.session
+    ids = sorted(set(s.objects) | {state.obj_id}) if s is not None else [state.obj_id]
+    items = []
+    for o in ids:
+        r, g, b = colour(o)
+        mark = " (selected)" if o == state.obj_id else ""
+        items.append(f'<span style="display:inline-block;margin-right:12px"><span style="display:inline-block;'
+                     f'width:12px;height:12px;background:rgb({r},{g},{b});margin-right:4px"></span>'
+                     f"object {o}{mark}</span>")
+    return "<div id='sammask-objects'>" + "".join(items) + "</div>"
+
+
+def timeline_html(state: TabState, frame_idx: int) -> str:
+    """One strip per object, one cell per frame: dark = prompted frame, object colour = the
+    object has a mask there, grey = no mask; the frame on screen is outlined.
+
+    Cells carry ``data-frame`` and the classes ``tl-prompted`` / ``tl-masked`` / ``tl-empty``
+    (and ``tl-current``), so the browser tests can read the strip."""
+    s = state.session
+    if s is None:
+        return "<div id='sammask-timeline'></div>"
+    rows = []
+    ids = sorted(set(s.objects) | {o for _, ms in s.iter_mask_ids() for o in ms})
+    for o in ids:
+        prompted, masked = s.timeline(o)
+        pset, mset = set(prompted), set(masked)
+        r, g, b = colour(o)
+        cells = []
+        for f in range(s.num_frames):
+            kind = "tl-prompted" if f in pset else "tl-masked" if f in mset else "tl-empty"
+            bg = "#222" if f in pset else f"rgb({r},{g},{b})" if f in mset else "#ddd"
+            cur = " tl-current" if f == frame_idx else ""
+            outline = "outline:2px solid #000;z-index:1;" if cur else ""
+            cells.append(f"<span class='tl-cell {kind}{cur}' data-frame='{f}' title='frame {f}' "
+                         f"style='flex:1;height:14px;background:{bg};{outline}'></span>")
+        rows.append(f"<div class='tl-row' data-obj='{o}' style='display:flex;align-items:center;gap:0;margin:2px 0'>"
+                    f"<span style='width:70px;font-size:12px'>object {o}</span>"
+                    f"<span style='display:flex;flex:1;gap:1px'>{''.join(cells)}</span></div>")
+    legend = ("<div style='font-size:11px;color:#555'>timeline: dark = prompted frame, colour = mask, "
+              "grey = no mask, outlined = frame on screen</div>")
+    return f"<div id='sammask-timeline'>{''.join(rows)}{legend if rows else ''}</div>"

@@ -1,0 +1,334 @@
+"""The Video tab: open a video, prompt objects, propagate (streamed, cancellable), correct,
+paint, undo, export, redact.
+
+Layout: the current frame with the masks overlaid (a click adds a positive or negative point,
+a box corner, or paints / erases a disc of the selected object's mask, by the mode chosen), a
+frame slider with step buttons, one timeline strip per object (prompted frames and frames with
+masks), the object list, the propagate buttons (whole video / forward / backward from each
+object's prompted frames: :meth:`~sammask.annotate.Session.propagate_prompts`) with Cancel,
+undo (the selected object's last step), export and "redact with these masks". Keyboard
+shortcuts are listed in the page (:data:`SHORTCUTS`).
+
+Propagation streams: every :data:`STREAM_EVERY` frames the view shows the frame just
+propagated with its masks, the status counts frames and the timeline fills in; Cancel calls
+:meth:`~sammask.annotate.Session.cancel` and the frames done so far stay.
+
+Costs on a 2-core CPU: a click runs one backend prediction on the shown frame (classical: one
+GrabCut on a region of interest at most 320 px; SAM 2: the frame's image-encoder pass is cached
+by the predictor, so further clicks on the same frame only run the prompt and mask decoders).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from sammask.annotate import Session
+from sammask.errors import SammaskError
+from sammask.ui.common import TabState, discard, error_line, objects_html, overlay, timeline_html
+
+MODES = ["positive point", "negative point", "box (2 clicks)", "brush", "eraser"]
+FORMATS = ["coco", "png", "yolo", "mots", "tracks"]
+DIRECTIONS = {"whole video": "both", "forward": "forward", "backward": "backward"}
+STREAM_EVERY = 4
+"""Propagation shows its latest frame every this many frames."""
+
+SHORTCUTS = [
+    ("← / →", "previous / next frame"),
+    ("a", "positive point mode"),
+    ("s", "negative point mode"),
+    ("b", "box mode"),
+    ("r / e", "brush / eraser mode"),
+    ("z", "undo (selected object)"),
+    ("p", "propagate (whole video)"),
+    ("Esc", "cancel propagation"),
+]
+"""(key, action): listed in the page and bound by :data:`SHORTCUTS_JS`."""
+
+SHORTCUTS_JS = """
+() => {
+  if (window.__sammaskKeys) return;
+  window.__sammaskKeys = true;
+  const press = (id) => { const b = document.querySelector('#' + id); if (b) b.click(); };
+  const mode = (i) => {
+    const inputs = document.querySelectorAll('#sammask-mode input[type=radio]');
+    if (inputs[i]) inputs[i].click();
+  };
+  document.addEventListener('keydown', (ev) => {
+    const t = ev.target;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    const actions = {
+      ArrowLeft: () => press('sammask-prev'), ArrowRight: () => press('sammask-next'),
+      a: () => mode(0), s: () => mode(1), b: () => mode(2), r: () => mode(3), e: () => mode(4),
+      z: () => press('sammask-undo'), p: () => press('sammask-propagate'),
+      Escape: () => press('sammask-cancel'),
+    };
+    const f = actions[ev.key];
+    if (f) { ev.preventDefault(); f(); }
+  });
+}
+"""
+
+
+def _choices(state: TabState) -> Any:
+    s = state.session
+    ids = sorted(set(s.objects if s is not None else []) | {state.obj_id})
+    return gr.update(choices=[str(o) for o in ids], value=str(state.obj_id))
+
+
+def _disc(shape: tuple[int, int], x: float, y: float, radius: int) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    cv2.circle(m, (int(x), int(y)), max(int(radius), 1), 1, thickness=-1)
+    return m.astype(bool)
+
+
+def build_video_tab(
+    app: gr.Blocks, *, backend: str, backend_options: dict[str, Any], video: Path | None = None
+) -> None:
+    """Add the Video tab's components and events (call inside ``with gr.Tab(...)``).
+
+    Args:
+        app: the enclosing Blocks (for the page-load events).
+        backend: annotation backend for opened videos (``classical`` or ``sam2``).
+        backend_options: keyword options of the backend.
+        video: a video to open in every new browser tab (else the user uploads one).
+    """
+    options = dict(backend_options)
+
+    def views(state: TabState, f: int) -> tuple[Any, str, str]:
+        return overlay(state, f), objects_html(state), timeline_html(state, f)
+
+    def _open(state: TabState | None, path: str | None) -> tuple[Any, ...]:
+        state = state or TabState()
+        keep = (gr.update(), gr.update(), _choices(state), objects_html(state), gr.update())
+        if not path:
+            return (state, *keep, "Upload a video first.")
+        try:
+            new = Session.open(path, backend, **options)
+        except SammaskError as exc:  # the current session (if any) stays open and untouched
+            kept = " (the current video stays open)" if state.session is not None else ""
+            return (state, *keep, error_line(exc) + kept)
+        state.close()
+        state.session, state.obj_id, state.corner = new, 1, None
+        s = new
+        status = f"Opened {Path(path).name}: {s.num_frames} frames, {s.shape[1]}x{s.shape[0]}, backend {s.backend.name}."
+        return (state, gr.update(minimum=0, maximum=s.num_frames - 1, value=0, step=1), overlay(state, 0),
+                _choices(state), objects_html(state), timeline_html(state, 0), status)
+
+    def _show(state: TabState | None, frame_idx: float) -> tuple[Any, Any]:
+        if state is None or state.session is None:
+            return None, gr.update()
+        f = int(frame_idx)
+        return overlay(state, f), timeline_html(state, f)
+
+    def _step(state: TabState | None, frame_idx: float, delta: int) -> Any:
+        if state is None or state.session is None:
+            return gr.update()
+        return min(max(int(frame_idx) + delta, 0), state.session.num_frames - 1)
+
+    def _click(state: TabState | None, frame_idx: float, mode: str, brush: float, evt: gr.SelectData) -> tuple[Any, ...]:
+        if state is None or state.session is None:
+            return None, gr.update(), gr.update(), "Open a video first."
+        s, f = state.session, int(frame_idx)
+        x, y = float(evt.index[0]) + 0.5, float(evt.index[1]) + 0.5
+        try:
+            if mode == MODES[2]:
+                if state.corner is None:
+                    state.corner = (x, y)
+                    return (overlay(state, f), gr.update(), gr.update(),
+                            f"Box: first corner at ({x:.0f}, {y:.0f}); click the opposite corner.")
+                (x0, y0), state.corner = state.corner, None
+                box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
+                m = s.add_box(f, state.obj_id, box)
+                what = f"box {tuple(round(v) for v in box)}"
+            elif mode in (MODES[3], MODES[4]):
+                disc = _disc(s.shape, x, y, int(brush))
+                current = s.mask(f, state.obj_id)
+                m = s.add_mask(f, state.obj_id, current | disc if mode == MODES[3] else current & ~disc)
+                what = f"{mode} at ({x:.0f}, {y:.0f}), radius {int(brush)}"
+            else:
+                label = 1 if mode == MODES[0] else 0
+                m = s.add_points(f, state.obj_id, [[x, y]], [label])
+                what = f"{'positive' if label else 'negative'} point ({x:.0f}, {y:.0f})"
+        except SammaskError as exc:
+            return (*views(state, f), error_line(exc))
+        return (*views(state, f), f"Object {state.obj_id} on frame {f}: {what}; mask {int(m.sum())} pixels.")
+
+    def _select(state: TabState | None, value: str | None) -> tuple[str, str]:
+        if state is not None and value:
+            state.obj_id, state.corner = int(value), None
+        return objects_html(state or TabState()), f"Selected object {value}."
+
+    def _new(state: TabState | None) -> tuple[Any, str, str]:
+        state = state or TabState()
+        used = set(state.session.objects) if state.session is not None else set()
+        state.obj_id = max(used | {state.obj_id}) + 1
+        state.corner = None
+        return _choices(state), objects_html(state), f"New object {state.obj_id}: click on it."
+
+    def _delete(state: TabState | None, frame_idx: float) -> tuple[Any, ...]:
+        if state is None or state.session is None:
+            return gr.update(), None, "", gr.update(), "Open a video first."
+        try:
+            state.session.remove_object(state.obj_id)
+            msg = f"Deleted object {state.obj_id}."
+        except SammaskError as exc:
+            msg = error_line(exc)
+        objs = state.session.objects
+        state.obj_id = objs[0] if objs else 1
+        image, legend, timeline = views(state, int(frame_idx))
+        return _choices(state), image, legend, timeline, msg
+
+    def _propagate(state: TabState | None, frame_idx: float, direction: str) -> Any:
+        if state is None or state.session is None:
+            yield gr.update(), gr.update(), "Open a video first."
+            return
+        s, f = state.session, int(frame_idx)
+        way = DIRECTIONS[direction]
+        counts = [0, 0]
+
+        def progress(done: int, total: int) -> None:
+            counts[:] = [done, total]
+
+        try:
+            it = s.propagate_prompts(way, progress=progress)
+            last = None
+            for idx, _ in it:
+                last = idx
+                if counts[0] % STREAM_EVERY == 0:
+                    yield (overlay(state, idx), timeline_html(state, f),
+                           f"Propagating ({direction}): {counts[0]}/{counts[1]} frames, now frame {idx}.")
+        except SammaskError as exc:
+            yield overlay(state, f), timeline_html(state, f), error_line(exc)
+            return
+        done, total = counts
+        if done < total:
+            msg = f"Cancelled: propagated {done} of {total} frames ({direction}); they are kept."
+        else:
+            msg = f"Propagated {direction} from the prompted frames: {done} frames."
+        shown = f if last is None or done == total else last
+        yield overlay(state, shown), timeline_html(state, f), msg
+
+    def _cancel(state: TabState | None) -> None:
+        if state is not None and state.session is not None:
+            state.session.cancel()
+
+    def _undo(state: TabState | None, frame_idx: float) -> tuple[Any, ...]:
+        if state is None or state.session is None:
+            return gr.update(), None, "", gr.update(), "Open a video first."
+        what = state.session.undo(state.obj_id)
+        image, legend, timeline = views(state, int(frame_idx))
+        return (_choices(state), image, legend, timeline,
+                f"Undid {what}." if what else f"Nothing to undo for object {state.obj_id}.")
+
+    def _reset(state: TabState | None, frame_idx: float) -> tuple[Any, ...]:
+        if state is None or state.session is None:
+            return gr.update(), None, "", gr.update(), "Open a video first."
+        state.session.reset()
+        state.obj_id, state.corner = 1, None
+        image, legend, timeline = views(state, int(frame_idx))
+        return _choices(state), image, legend, timeline, "Reset: all prompts and masks removed."
+
+    def _export(state: TabState | None, fmt: str) -> tuple[Any, str]:
+        if state is None or state.session is None:
+            return None, "Open a video first."
+        if not state.session.has_masks():
+            return None, "Nothing to export: no object has a mask yet. Click an object first."
+        import shutil
+
+        from sammask.export import DEFAULT_NAMES
+
+        out = Path(tempfile.mkdtemp(dir=state.workdir)) / DEFAULT_NAMES[fmt]
+        try:
+            path = state.session.export(out, fmt)
+        except SammaskError as exc:
+            return None, error_line(exc)
+        if path.is_dir():
+            path = Path(shutil.make_archive(str(path), "zip", root_dir=path))
+        return str(path), f"Exported {fmt}: {path.name}."
+
+    def _redact(state: TabState | None, effect: str, progress=gr.Progress()) -> tuple[Any, str]:
+        if state is None or state.session is None:
+            return None, "Open a video first."
+        if not state.session.has_masks():
+            return None, "Nothing to redact: no object has a mask yet. Click an object first."
+        from sammask.annotate.redact import redact_masks
+        from sammask.masking.options import Effect
+        from sammask.settings import RedactSettings
+
+        settings = RedactSettings()
+        settings = replace(settings, masking=replace(settings.masking, effect=Effect(effect)))
+        out = Path(tempfile.mkdtemp(dir=state.workdir)) / f"{state.session.frames.path.stem}-redacted.mp4"
+        try:
+            report = redact_masks(state.session.frames.path, state.session.mask_source(), out, settings,
+                                  progress=lambda x: progress(x, desc="redact"))
+        except SammaskError as exc:
+            return None, error_line(exc)
+        objects = f"{report.tracks} object{'' if report.tracks == 1 else 's'}"
+        return str(out), (f"Redacted {report.frames} frames, {objects} "
+                          f"({report.fallback_total} box fallbacks): {out.name}.")
+
+    state = gr.State(None, delete_callback=discard)  # called when the browser tab's session ends
+    with gr.Row():
+        upload = gr.File(label="Video", file_types=["video"], type="filepath", elem_id="sammask-upload")
+        status = gr.Textbox(label="Status", interactive=False, elem_id="sammask-status", lines=2)
+    with gr.Row():
+        with gr.Column(scale=3):
+            image = gr.Image(label="Frame (click to prompt)", interactive=False, type="numpy", format="jpeg",
+                             elem_id="sammask-frame")
+            with gr.Row():
+                prev_btn = gr.Button("◀", elem_id="sammask-prev", scale=0)
+                slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="sammask-slider")
+                next_btn = gr.Button("▶", elem_id="sammask-next", scale=0)
+            timeline = gr.HTML(timeline_html(TabState(session=None), 0), elem_id="sammask-timeline-box")
+            gr.Markdown("**Keyboard shortcuts** (when no text field has focus): "
+                        + " · ".join(f"`{k}` {a}" for k, a in SHORTCUTS), elem_id="sammask-shortcuts")
+        with gr.Column(scale=1):
+            mode = gr.Radio(MODES, value=MODES[0], label="Click adds", elem_id="sammask-mode")
+            brush = gr.Slider(2, 60, value=12, step=1, label="Brush / eraser radius (px)", elem_id="sammask-brush")
+            objects = gr.Dropdown(["1"], value="1", label="Object", elem_id="sammask-object")
+            legend = gr.HTML(objects_html(TabState(session=None)))
+            with gr.Row():
+                new_btn = gr.Button("New object", elem_id="sammask-new")
+                del_btn = gr.Button("Delete object", elem_id="sammask-delete")
+            direction = gr.Radio(list(DIRECTIONS), value="whole video", label="Propagate from the prompted frames",
+                                 elem_id="sammask-direction")
+            with gr.Row():
+                prop_btn = gr.Button("Propagate", variant="primary", elem_id="sammask-propagate")
+                cancel_btn = gr.Button("Cancel", elem_id="sammask-cancel")
+            with gr.Row():
+                undo_btn = gr.Button("Undo", elem_id="sammask-undo")
+                reset_btn = gr.Button("Reset", elem_id="sammask-reset")
+            fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
+            export_btn = gr.Button("Export masks", elem_id="sammask-export")
+            export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
+            effect = gr.Dropdown(["blur", "mosaic", "solid"], value="blur", label="Redaction effect")
+            redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
+            redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
+
+    open_outputs = [state, slider, image, objects, legend, timeline, status]
+    upload.change(_open, [state, upload], open_outputs)
+    if video is not None:
+        app.load(lambda st: _open(st, str(video)), [state], open_outputs)
+    app.load(None, None, None, js=SHORTCUTS_JS)
+    slider.change(_show, [state, slider], [image, timeline], show_progress="hidden")
+    prev_btn.click(lambda st, f: _step(st, f, -1), [state, slider], [slider], show_progress="hidden")
+    next_btn.click(lambda st, f: _step(st, f, 1), [state, slider], [slider], show_progress="hidden")
+    image.select(_click, [state, slider, mode, brush], [image, legend, timeline, status])
+    objects.change(_select, [state, objects], [legend, status])
+    new_btn.click(_new, [state], [objects, legend, status])
+    del_btn.click(_delete, [state, slider], [objects, image, legend, timeline, status])
+    prop_btn.click(_propagate, [state, slider, direction], [image, timeline, status], show_progress="hidden")
+    cancel_btn.click(_cancel, [state], None, queue=False)
+    undo_btn.click(_undo, [state, slider], [objects, image, legend, timeline, status])
+    reset_btn.click(_reset, [state, slider], [objects, image, legend, timeline, status])
+    export_btn.click(_export, [state, fmt], [export_file, status])
+    redact_btn.click(_redact, [state, effect], [redacted, status])
