@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("sequences", nargs="*", type=Path)
     ap.add_argument("-o", "--out", type=Path)
     ap.add_argument("--table", type=Path, nargs="+", help="print the markdown tables of results JSONs (merged by sequence) and exit")
+    ap.add_argument("--collect", type=Path, nargs="+", metavar="LOG",
+                    help="merge the per-sequence rows that runs printed (their stdout logs; a split run: "
+                         "several processes over parts of the sequences) into -o OUT.json and exit")
     ap.add_argument("--backend", default="classical")
     ap.add_argument("--random-weights", action="store_true")
     ap.add_argument("--input-size", type=int, default=1024)
@@ -145,6 +148,21 @@ def main() -> None:
             for r in summary["rows"]:
                 r.update({k: v for k, v in other[r["sequence"]].items() if k not in r})
         print(markdown(summary))
+        return
+    if args.collect:
+        rows_by_seq: dict[str, dict] = {}
+        for log in args.collect:
+            for line in log.read_text(encoding="utf-8").splitlines():
+                if line.startswith('{"sequence"'):
+                    row = json.loads(line)
+                    rows_by_seq.setdefault(row["sequence"], row)
+        rows = [rows_by_seq[k] for k in sorted(rows_by_seq)]
+        keys = [p for p in ("click", "box", "gt", "corrected") if p in rows[0]]
+        summary = {"backend": args.backend, "sequences": len(rows), "collected_from": [str(x) for x in args.collect],
+                   "mean": {p: {k: float(np.mean([r[p][k] for r in rows])) for k in ("J", "F", "JF")} for p in keys},
+                   "rows": rows}
+        args.out.write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        print(json.dumps(summary["mean"]))
         return
     if not args.sequences or args.out is None:
         ap.error("give sequence folders and -o OUT.json (or --table RESULTS.json)")

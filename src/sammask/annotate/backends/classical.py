@@ -1,15 +1,19 @@
-"""Offline classical backend: GrabCut from clicks/boxes, optical-flow propagation. No weights.
+"""Offline classical backend: GrabCut from clicks/boxes/masks, optical flow + a frozen colour
+model between frames. No weights.
 
 Prompted frame (:meth:`ClassicalBackend.predict`): OpenCV GrabCut (Rother, Kolmogorov, Blake,
 "GrabCut: interactive foreground extraction using iterated graph cuts", SIGGRAPH 2004) on a
 region of interest, seeded by
 
+- a mask prompt: taken as given (no cut);
 - a box: probable foreground inside, definite background outside (a margin of the box around it);
+  the session replaces an implausible result (< 10 % of the box) by the box;
 - the object's current mask on the frame (a correction): probable foreground where it is set
   and in a disc (``click_radius``) around each positive click outside it, probable background
   elsewhere in the region;
 - clicks only: probable foreground in a disc around the positive clicks (radius
-  ``click_radius`` x the frame's shorter side), probable background elsewhere in the frame;
+  ``click_radius`` x the frame's shorter side), probable background in a window of
+  ``click_window`` x the shorter side around them, definite background outside it;
 
 and, always, the clicks as **hard labels**: a disc of ``hard_radius`` pixels around each
 positive click is definite foreground, around each negative click definite background. The cut
@@ -18,10 +22,13 @@ is kept to the connected parts touching a positive click (or the box).
 Propagation (:meth:`ClassicalBackend.propagate`): for each next frame, dense optical flow from
 the new frame to the previous one (OpenCV DIS, Kroeger et al., "Fast Optical Flow using Dense
 Inverse Search", ECCV 2016, on grayscale) warps the previous mask (backward warping with
-``cv2.remap``); the warped mask is then refined by GrabCut in a band around its outline
-(definite foreground inside the eroded mask, definite background outside the dilated one), and
-the refinement is kept only when its area stays within ``refine_area`` of the warped mask's
-(else the warped mask is used). Measured on all 17 DAVIS sequences in docs/annotate.md.
+``cv2.remap``; an empty warp keeps the previous mask); the warped mask is then re-estimated by
+one graph cut with the object's colour models (GrabCut GMMs) learnt on the start frame and
+frozen (``GC_EVAL_FREEZE_MODEL``; a prompted frame passed on the way re-learns them), in a band
+around its outline (definite foreground inside the mask eroded by ``band``, definite background
+outside it dilated by ``band_out``), kept to the parts overlapping the warped mask, and used only
+when its area stays within ``refine_area`` of the warped mask's (else the warped mask is used).
+Measured on all 17 DAVIS sequences in docs/annotate.md.
 """
 
 from __future__ import annotations
@@ -61,10 +68,17 @@ class ClassicalBackend(AnnotateBackend):
             frame's shorter side, in (0, 1]. Default 0.12.
         hard_radius: radius in pixels (full resolution) of the hard-label disc around each click
             (>= 0). Default 3.
-        band: half-width of the refinement band around a warped outline, as a fraction of
+        band: inner width of the refinement band around a warped outline, as a fraction of
             ``sqrt(mask area)``, in [0, 1]. Default 0.08.
+        band_out: outer width of that band, same unit, in [0, 1]. Default 0.16 (measured:
+            docs/annotate.md).
+        context: the background colour model of the start frame is learnt in the mask's box
+            grown by this fraction of its size on each side, >= 0. Default 0.5.
         refine_area: a refinement whose area differs from the warped mask's by more than this
             factor (either way) is discarded, > 1. Default 1.5.
+        click_window: with clicks only, the half-size of the window around the clicks where
+            the object is searched, as a fraction of the frame's shorter side; 0 = the whole
+            frame. Default 0.35 (measured: docs/annotate.md).
         flow_preset: DIS preset, ``ultrafast`` | ``fast`` | ``medium``. Default ``medium``.
         seed: OpenCV RNG seed set before each cut (deterministic output). Default 0.
 
@@ -85,7 +99,6 @@ class ClassicalBackend(AnnotateBackend):
         band: float = 0.08,
         band_out: float = 0.16,
         context: float = 0.5,
-        anchor_model: bool = True,
         refine_area: float = 1.5,
         click_window: float = 0.35,
         flow_preset: str = "medium",
@@ -103,6 +116,12 @@ class ClassicalBackend(AnnotateBackend):
             raise ConfigError(f"classical hard_radius must be >= 0 pixels, got {hard_radius}")
         if not 0 <= band <= 1:
             raise ConfigError(f"classical band must be in [0, 1], got {band}")
+        if not 0 <= band_out <= 1:
+            raise ConfigError(f"classical band_out must be in [0, 1], got {band_out}")
+        if not context >= 0:
+            raise ConfigError(f"classical context must be >= 0, got {context}")
+        if not 0 <= click_window <= 1:
+            raise ConfigError(f"classical click_window must be in [0, 1], got {click_window}")
         if not refine_area > 1:
             raise ConfigError(f"classical refine_area must be > 1, got {refine_area}")
         presets = {"ultrafast": 0, "fast": 1, "medium": 2}
@@ -117,7 +136,6 @@ class ClassicalBackend(AnnotateBackend):
         self.band_out = float(band_out)
         self.click_window = float(click_window)
         self.context = float(context)
-        self.anchor_model = bool(anchor_model)
         self._last_models: tuple[np.ndarray, np.ndarray] | None = None
         self.refine_area = float(refine_area)
         self.flow_preset = presets[flow_preset]
@@ -349,8 +367,7 @@ class ClassicalBackend(AnnotateBackend):
         x0, y0, x1, y1 = b
         m = 2 * r_out
         roi = (max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h))
-        use = models if (models is not None and self.anchor_model) else None
-        refined = self._cut(image, seed, roi, self.refine_iterations, use)
+        refined = self._cut(image, seed, roi, self.refine_iterations, models)
         if refined is None:
             return warped
         refined = _keep_touching(refined, np.zeros((0, 2)), None, warped)
