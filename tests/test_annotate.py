@@ -397,3 +397,17 @@ def test_propagate_from_prompted_frames_and_bounded_correction(square_clip):
             np.testing.assert_array_equal(s.mask(f, 1), before[f])
         with pytest.raises(ConfigError, match="no prompt"):
             list(s.propagate_prompts(obj_ids=[7]))
+
+
+def test_import_masks_of_a_frame_from_a_coco_export(square_clip, tmp_path):
+    with Session.open(square_clip) as s:
+        s.add_box(3, 4, (10, 12, 40, 36))
+        s.add_box(5, 6, (0, 0, 12, 12))
+        want = s.mask(3, 4).copy()
+        path = s.export(tmp_path / "m.coco.json", "coco")
+    with Session.open(square_clip) as s:
+        assert s.import_masks(path, 3) == [4]
+        np.testing.assert_array_equal(s.mask(3, 4), want)
+        assert s.prompts()[(3, 4)].mask is not None and s.mask(5) == {}
+        with pytest.raises(ConfigError, match="no masks on frame 7"):
+            s.import_masks(path, 7)

@@ -294,6 +294,40 @@ class Session:
         key = self._key(frame_idx, obj_id)
         return self._apply_prompt(key, ObjectPrompt(mask=m.astype(bool)), f"mask on frame {frame_idx} for object {obj_id}")
 
+    def import_masks(self, path: str | Path, frame_idx: int) -> list[int]:
+        """Add the masks that an export holds for ``frame_idx`` as mask prompts (:meth:`add_mask`),
+        one per object, keeping their object ids.
+
+        Args:
+            path: COCO ``.json``, MOTS ``.txt``, a folder of PNG id maps or a ``--save-masks``
+                folder (:func:`sammask.export.read_masks`).
+            frame_idx: the frame to import.
+
+        Returns:
+            The imported object ids, sorted.
+
+        Raises:
+            InputFileError / ExportError / EvalError: unreadable export.
+            ConfigError: another frame size, or no mask on ``frame_idx`` in the export.
+        """
+        from sammask.export import read_masks
+
+        frame_idx = self._check_frame(frame_idx)
+        src = read_masks(Path(path))
+        if (src.height, src.width) != self.shape:
+            raise ConfigError(
+                f"{Path(path).name} holds {src.width}x{src.height} masks; the video is {self.shape[1]}x{self.shape[0]}"
+            )
+        for mf in src.read():
+            if mf.frame_idx == frame_idx and mf.masks:
+                ids = sorted(int(o) for o in mf.masks)
+                for o in ids:
+                    self.add_mask(frame_idx, o, np.asarray(mf.masks[o], bool))
+                return ids
+            if mf.frame_idx > frame_idx:
+                break
+        raise ConfigError(f"{Path(path).name} has no masks on frame {frame_idx}")
+
     def _apply_prompt(
         self, key: _Key, prompt: ObjectPrompt, label: str, new_points: tuple[np.ndarray, np.ndarray] | None = None
     ) -> np.ndarray:

@@ -217,6 +217,17 @@ def build_video_tab(
         shown = f if last is None or done == total else last
         yield overlay(state, shown), timeline_html(state, f), msg
 
+    def _import(state: TabState | None, frame_idx: float, path: str | None) -> tuple[Any, ...]:
+        if state is None or state.session is None or not path:
+            return gr.update(), gr.update(), gr.update(), gr.update(), "Open a video first." if path else ""
+        f = int(frame_idx)
+        try:
+            ids = state.session.import_masks(path, f)
+        except SammaskError as exc:
+            return (_choices(state), *views(state, f), error_line(exc))
+        state.obj_id = ids[0]
+        return (_choices(state), *views(state, f), f"Imported the masks of frame {f} for objects {ids} (mask prompts).")
+
     def _cancel(state: TabState | None) -> None:
         if state is not None and state.session is not None:
             state.session.cancel()
@@ -307,6 +318,8 @@ def build_video_tab(
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="sammask-undo")
                 reset_btn = gr.Button("Reset", elem_id="sammask-reset")
+            imported = gr.File(label="Import masks for this frame (COCO .json / MOTS .txt)", type="filepath",
+                               file_types=[".json", ".txt"], elem_id="sammask-import")
             fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
             export_btn = gr.Button("Export masks", elem_id="sammask-export")
             export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
@@ -330,5 +343,6 @@ def build_video_tab(
     cancel_btn.click(_cancel, [state], None, queue=False)
     undo_btn.click(_undo, [state, slider], [objects, image, legend, timeline, status])
     reset_btn.click(_reset, [state, slider], [objects, image, legend, timeline, status])
+    imported.upload(_import, [state, slider, imported], [objects, image, legend, timeline, status])
     export_btn.click(_export, [state, fmt], [export_file, status])
     redact_btn.click(_redact, [state, effect], [redacted, status])
