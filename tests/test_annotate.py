@@ -380,6 +380,8 @@ def test_propagate_from_prompted_frames_and_bounded_correction(square_clip):
     """The UI's propagation starts at each object's prompted frames (not the frame on screen) and
     a correction re-propagates both ways only up to the neighbouring prompted frames."""
     with Session.open(square_clip) as s:
+        with pytest.raises(ConfigError, match="nothing to propagate"):
+            s.propagate_prompts()  # before any prompt: an error, not "0 frames"
         s.add_box(2, 1, (12, 14, 32, 34))
         s.add_box(8, 1, (30, 14, 50, 34))
         s.add_box(5, 2, (0, 0, 10, 10))
