@@ -135,8 +135,9 @@ def _check_settings(spec: RunSpec) -> None:
     else:
         ignored = [n for n in SAM2_ONLY if n in spec.given]
         if ignored:
-            flags = ", ".join(OPTIONS[n].flag.split("/")[0] for n in ignored)
-            raise ConfigError(f"{flags} apply with --segmenter sam2 only, not with the {s.segmenter} segmenter")
+            named = ", ".join(f"{n} ({OPTIONS[n].flag.split('/')[0]})" for n in ignored)
+            raise ConfigError(f"{named}: SAM 2 options apply with segmenter sam2 (--segmenter sam2) only, "
+                              f"not with the {s.segmenter} segmenter; drop them or choose sam2")
 
 
 def gate(spec: RunSpec) -> None:

@@ -29,6 +29,8 @@ import numpy as np
 
 from sammask.annotate import Session
 from sammask.errors import SammaskError
+from sammask.spec.options import Source
+from sammask.spec.run import RunSpec, gate
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +255,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
 
         out = Path(tempfile.mkdtemp(dir=state.workdir)) / DEFAULT_NAMES[fmt]
         try:
+            gate(RunSpec(command="ui", video=state.session.frames.path, exports=out.parent,
+                         export_names=(out.name,)))
             path = state.session.export(out, fmt)
         except SammaskError as exc:
             return None, f"Error: {exc}"
@@ -271,6 +275,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
         settings = replace(settings, masking=replace(settings.masking, effect=Effect(effect)))
         out = Path(tempfile.mkdtemp(dir=state.workdir)) / f"{state.session.frames.path.stem}-redacted.mp4"
         try:
+            gate(RunSpec(command="ui", video=state.session.frames.path, output=out, source=Source.MASKS,
+                         settings=settings))
             report = redact_masks(state.session.frames.path, state.session.mask_source(), out, settings,
                                   progress=lambda x: progress(x, desc="redact"))
         except SammaskError as exc:
