@@ -159,7 +159,7 @@ def test_annotate_checks_outputs_first_and_leaves_nothing_on_failure(job, tmp_pa
                                 {"frame_idx": 99, "obj_id": 2, "box": [1, 1, 20, 20]}]))
     before = _digest(tmp_path)
     names = sorted(os.listdir(tmp_path))
-    _refused(_run("annotate", video, "--prompts", late, "-o", tmp_path / "new", "-f", "coco", "-f", "png"))
+    _refused(_run("annotate", video, "--prompts", late, "-o", tmp_path / "new", "-f", "coco", "-f", "png", "-q"))
     assert sorted(os.listdir(tmp_path)) == names and _digest(tmp_path) == before
     # success: both exports; a second run needs -y and replaces them
     ok = tmp_path / "ok.json"
