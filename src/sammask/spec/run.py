@@ -1,6 +1,6 @@
 """The run specification: every input and output of one run, its effective settings, one gate.
 
-Every entry point (``redact``, ``detect``, ``annotate``, ``batch`` -- one spec per video --, the
+Every entry point (``redact``, ``detect``, ``annotate``, ``batch`` -- one spec for all its videos --, the
 service at submission and the UI) describes its run as a :class:`RunSpec` and calls
 :func:`gate` before anything is decoded or any model is loaded. The gate refuses, in one
 :class:`~sammask.errors.SammaskError` line:
@@ -8,12 +8,11 @@ service at submission and the UI) describes its run as a :class:`RunSpec` and ca
 - options that do not apply to the run's detection source (:func:`~sammask.spec.options.check_sources`);
 - option values outside the table's bounds, an unknown SAM 2 model name, a ``--model-path`` that
   is not a file;
-- a video output whose suffix is not a single-file container holding H.264
-  (:func:`~sammask.spec.containers.check_single_file_container`: HLS, DASH, ``.ffmeta``, raw
-  ``.yuv`` / ``.rgb`` and the like are refused);
 - any output that is, aliases (symlink, hard link, ``..``, case) or lies inside an input, that
   collides with another output, exists without ``overwrite``, or whose folder is missing or not
-  writable (:func:`~sammask.spec.gate.check_paths`).
+  writable, or a video output whose suffix is not a single-file container holding H.264
+  (:func:`~sammask.spec.gate.check_paths`, :mod:`~sammask.spec.containers`: HLS, DASH,
+  ``.ffmeta``, raw ``.yuv`` / ``.rgb`` and the like are refused).
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sammask.errors import ConfigError, InputFileError
-from sammask.spec.containers import check_single_file_container
 from sammask.spec.gate import MASK_EXPORT_NAMES, InputRef, OutputRef, check_paths
 from sammask.spec.options import OPTIONS, Source, check_sources
 
@@ -157,8 +155,6 @@ def gate(spec: RunSpec) -> None:
     if spec.source is not None:
         check_sources(spec.given, spec.source)
     _check_settings(spec)
-    if spec.output is not None:
-        check_single_file_container(Path(spec.output), "-o")
     check_paths(spec.inputs(), spec.outputs(), overwrite=spec.overwrite)
 
 
