@@ -6,8 +6,8 @@ service at submission and the UI) describes its run as a :class:`RunSpec` and ca
 :class:`~sammask.errors.SammaskError` line:
 
 - options that do not apply to the run's detection source (:func:`~sammask.spec.options.check_sources`);
-- option values outside the table's bounds, an unknown SAM 2 model name, a ``--model-path`` that
-  is not a file;
+- option values outside the table's bounds, an unknown SAM 2 model name, SAM 2 options given
+  for another segmenter;
 - any output that is, aliases (symlink, hard link, ``..``, case) or lies inside an input, that
   collides with another output, exists without ``overwrite``, or whose folder is missing or not
   writable, or a video output whose suffix is not a single-file container holding H.264
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sammask.errors import ConfigError, InputFileError
+from sammask.errors import ConfigError
 from sammask.spec.gate import MASK_EXPORT_NAMES, InputRef, OutputRef, check_paths
 from sammask.spec.options import OPTIONS, Source, check_sources
 
@@ -127,9 +127,6 @@ def _check_settings(spec: RunSpec) -> None:
         from sammask.segmentation.sam2.checkpoints import get_model_spec
 
         get_model_spec(s.sam2.model)  # ConfigError naming the published models
-        ckpt = s.sam2.checkpoint
-        if ckpt is not None and not Path(ckpt).is_file():
-            raise InputFileError(f"--model-path {ckpt} is not a file; give a SAM 2 checkpoint (.pt)")
     else:
         ignored = [n for n in SAM2_ONLY if n in spec.given]
         if ignored:
@@ -147,7 +144,6 @@ def gate(spec: RunSpec) -> None:
     Raises:
         ConfigError: an option that does not apply to the source or to the segmenter, a value
             outside its bounds, an unknown SAM 2 model.
-        InputFileError: a ``--model-path`` that is not a file.
         OutputPathError: an output video whose suffix is not a single-file container for H.264;
             an output that is or aliases an input, collides with another output, exists without
             ``overwrite``, or cannot be created.
