@@ -232,6 +232,7 @@ def test_option_table_is_the_one_source_of_help_and_bounds() -> None:
     ({"model": "sam2.1_hiera_tiny"}, "model (--model)"),                      # no sam2 segmenter
     ({"segmenter": "sam2", "model": "gpt-4"}, "gpt-4"),
     ({"segmenter": "sam2", "device": "tpu"}, "device"),
+    ({"device": "cuda"}, "device (--device)"),                                # no sam2 segmenter
     ({"preview": 3}, "preview"),                                               # not a job setting
 ])
 def test_service_refuses_settings_at_submission(tmp_path: Path, settings: dict, needle: str) -> None:
@@ -244,6 +245,20 @@ def test_service_refuses_settings_at_submission(tmp_path: Path, settings: dict, 
                         data={"settings": json.dumps(settings)})
     assert r.status_code == 422, r.text
     assert needle in r.text
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--device", "cuda"], "device (--device)"),
+    (["--no-crop"], "crop (--crop)"),
+    (["--model-path", "x.pt"], "model_path (--model-path)"),
+    (["--min-score", "0.5", "--masks", "m.json"], "give exactly one"),
+    (["--scale", "640x480"], "scale (--scale) applies with built-in detection"),
+])
+def test_redact_refuses_options_that_do_not_apply(job, tmp_path: Path, args: list[str], needle: str) -> None:
+    video, tracks = job
+    before = _digest(tmp_path)
+    _refused(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", *args, *FAST), needle)
+    assert _digest(tmp_path) == before
 
 
 # --- property: entry points x aliasing kinds x output slots --------------------------------

@@ -233,9 +233,10 @@ def redact_command(
             output=None if preview is not None else output, report=report, save_masks=save_masks,
             preview=preview_path, source=source, settings=settings, overwrite=overwrite,
             given=given_names(detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
-                              tracks_space=tracks_space, model=model, model_path=model_path, strategy=strategy,
-                              input_size=input_size, chunk_size=chunk_size, runtime=runtime, precision=precision,
-                              crop=crop, use_previous_mask=use_previous_mask),
+                              tracks_space=tracks_space, model=model, model_path=model_path, device=device,
+                              strategy=strategy, input_size=input_size, chunk_size=chunk_size, runtime=runtime,
+                              precision=precision, use_previous_mask=use_previous_mask,
+                              crop=None if crop is None else True),  # --no-crop is given too
         ))
         detection = None
         if masks is not None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SAM2_ONLY", "RunSpec", "gate", "given_names"]
 
-SAM2_ONLY = ("model", "model_path", "strategy", "input_size", "chunk_size", "runtime", "precision", "crop",
+SAM2_ONLY = ("model", "model_path", "device", "strategy", "input_size", "chunk_size", "runtime", "precision", "crop",
              "use_previous_mask")
 """Options that only the ``sam2`` segmenter reads."""
 

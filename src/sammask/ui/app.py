@@ -29,7 +29,8 @@ import numpy as np
 
 from sammask.annotate import Session
 from sammask.errors import SammaskError
-from sammask.spec.options import Source
+from sammask.masking.options import Effect, MaskingOptions
+from sammask.spec.options import OPTIONS, Source
 from sammask.spec.run import RunSpec, gate
 
 logger = logging.getLogger(__name__)
@@ -268,7 +269,6 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
         if state is None or state.session is None:
             return None, "Open a video first."
         from sammask.annotate.redact import redact_masks
-        from sammask.masking.options import Effect
         from sammask.settings import RedactSettings
 
         settings = RedactSettings()
@@ -316,7 +316,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                 fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
                 export_btn = gr.Button("Export masks", elem_id="sammask-export")
                 export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
-                effect = gr.Dropdown(["blur", "mosaic", "solid"], value="blur", label="Redaction effect")
+                effect = gr.Dropdown([e.value for e in Effect], value=MaskingOptions().effect.value,
+                                     label="Redaction effect", info=OPTIONS["effect"].help_text)
                 redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
                 redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
 
