@@ -180,6 +180,19 @@ def test_batch_output_folder_may_not_hold_or_be_an_input(job, tmp_path: Path) ->
     assert _digest(tmp_path) == before and not (tmp_path / "sub").exists()
 
 
+def test_eval_outputs_are_gated(tmp_path: Path) -> None:
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    (seq / "gt.txt").write_text("1,1,1,1,4,4,1,-1,-1,-1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.md").write_text("old table")
+    before = _digest(tmp_path)
+    _refused(_run("eval", seq, "-c", "box", "-o", seq / "tables"), "inside the sequence folder")
+    _refused(_run("eval", seq, "-c", "box", "-o", out), "summary.md already exists", "-y/--overwrite")
+    assert _digest(tmp_path) == before and not (seq / "tables").exists()
+
+
 # --- class 2 ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("suffix", [".m3u8", ".mpd", ".ffmeta", ".yuv", ".rgb", ".webm", ".avi", ".ts", ""])
