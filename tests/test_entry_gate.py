@@ -180,6 +180,22 @@ def test_batch_output_folder_may_not_hold_or_be_an_input(job, tmp_path: Path) ->
     assert _digest(tmp_path) == before and not (tmp_path / "sub").exists()
 
 
+@pytest.mark.parametrize("extra,needle", [
+    (["-o", "o.mp4", "--report", "o.mp4"], "same file"),
+    (["-o", "o.mp4", "--report", "d/meta.json", "--save-masks", "d"], "--save-masks"),
+    (["-o", "o.mp4", "--report", "sub/../o.mp4"], "same file"),
+    (["-o", "o.mp4", "--preview", "1", "--report", "o.mp4.preview.png"], "same file"),
+])
+def test_outputs_may_not_collide(job, tmp_path: Path, monkeypatch, extra: list[str], needle: str) -> None:
+    video, tracks = job
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "d").mkdir()
+    monkeypatch.chdir(tmp_path)
+    before = _digest(tmp_path)
+    _refused(_run("redact", video, "-t", tracks, *extra, "-y", *FAST), needle)
+    assert _digest(tmp_path) == before and not any((tmp_path / "d").iterdir())
+
+
 def test_eval_outputs_are_gated(tmp_path: Path) -> None:
     seq = tmp_path / "seq"
     seq.mkdir()
