@@ -378,3 +378,28 @@ def test_no_entry_point_writes_over_an_input(clip: Path, case: tuple[str, str, s
 def test_gate_refuses_in_the_library_too(tmp_path: Path) -> None:
     with pytest.raises(OutputPathError, match="single-file container"):
         check_single_file_container(tmp_path / "x.m3u8")
+
+
+def test_jobs_page_shows_the_table_defaults_never_a_fixed_dilate(tmp_path: Path) -> None:
+    """The jobs page pre-fills nothing: its numeric fields take bounds and default text from the
+    server's option table (OpenAPI), so dilate reads "auto: 8 px per 480 px ...", never 8."""
+    from playwright.sync_api import expect, sync_playwright
+    from service_helpers import Server
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium is not None, "Debian's chromium is not installed: run `make test` (it installs it)"
+    srv = Server(tmp_path / "data").start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
+            page = browser.new_page()
+            page.goto(srv.url + "/")
+            dilate = page.locator("#dilate")
+            expect(dilate).to_have_attribute("placeholder", AUTO_DILATE)
+            expect(dilate).to_have_value("")
+            expect(dilate).to_have_attribute("max", str(int(OPTIONS["dilate"].maximum)))
+            expect(page.locator("#strength")).to_have_attribute("placeholder", "3")
+            expect(page.locator("#strength")).to_have_attribute("max", "5")
+            browser.close()
+    finally:
+        srv.stop()
