@@ -341,7 +341,9 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
 def detect_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Tracks file to write: .json (sammask, keeps class) or .txt (MOT).")],
-    detector: Annotated[str, typer.Option("--detector", "--detect", help=opt("detect").help_text)] = "faces",
+    detector: Annotated[
+        str, opt("detect").cli("--detector", help="What to detect and track: faces | faces,person,car | hub:ID_OR_FOLDER.")
+    ] = "faces",
     min_score: Annotated[float | None, opt("min_score").cli()] = None,
     max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
     scale: Annotated[str | None, opt("scale").cli()] = None,

@@ -17,7 +17,8 @@ def batch_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
     detect: Annotated[
-        str | None, opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.")
+        str | None, opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.",
+                                        with_default=False)
     ] = None,
     min_score: Annotated[float | None, opt("min_score").cli()] = None,
     max_gap: Annotated[int | None, opt("max_gap").cli()] = None,

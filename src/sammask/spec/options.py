@@ -89,24 +89,29 @@ class Option:
             return f">= {fmt(lo)}"
         return f"<= {fmt(hi)}" if hi is not None else ""
 
-    def cli(self, *decls: str, help: str | None = None, **extra: Any) -> Any:
+    def cli(self, *decls: str, help: str | None = None, with_default: bool = True, **extra: Any) -> Any:
         """A ``typer.Option`` for this option (flag, help with default, ``min``/``max``, metavar).
 
         Args:
             decls: extra parameter declarations (e.g. ``"-o"``); the flag comes first.
-            help: replaces :attr:`help_text` (a command-specific wording), default text kept.
+            help: replaces :attr:`help` (a command-specific wording).
+            with_default: append the table's ``[default: ...]`` (False where the command has
+                none, e.g. ``batch --detect``: without it the batch reads tracks files).
             extra: passed on to ``typer.Option``.
         """
         import typer
 
-        kw: dict[str, Any] = {"help": self.help_text if help is None else
-                              (help if self.default is None else f"{help} [default: {self.default}]")}
+        text = self.help if help is None else help
+        if with_default and self.default is not None:
+            text = f"{text} [default: {self.default}]"
+        kw: dict[str, Any] = {"help": text}
         if self.minimum is not None:
             kw["min"] = self.minimum
         if self.maximum is not None:
             kw["max"] = self.maximum
         if self.metavar is not None:
             kw["metavar"] = self.metavar
+        kw["show_default"] = False  # the table's default text is the one shown
         kw.update(extra)
         return typer.Option(self.flag, *decls, **kw)
 
