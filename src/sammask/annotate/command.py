@@ -88,9 +88,9 @@ def annotate_command(
 def export_atomically(out: Path, writers: dict[str, Callable[[Path], object]]) -> list[Path]:
     """Write each entry of ``writers`` inside ``out``, all or nothing.
 
-    Every writer is called with a path in a fresh temporary folder beside ``out``; when all
-    succeeded, each entry replaces ``out/NAME`` (an existing entry is removed first) and ``out``
-    is created if missing. On any failure the temporary folder is removed and ``out`` is left as
+    Every writer is called with a path in a fresh temporary folder (inside ``out`` when it exists,
+    else beside it); when all succeeded, each entry replaces ``out/NAME`` (an existing entry is
+    removed first), or the temporary folder is renamed to ``out``. On any failure the temporary folder is removed and ``out`` is left as
     it was (not created when it did not exist).
 
     Args:
@@ -110,7 +110,10 @@ def export_atomically(out: Path, writers: dict[str, Callable[[Path], object]]) -
     from sammask.errors import OutputWriteError
     from sammask.io import temp_sibling
 
-    tmp = temp_sibling(out, ".export")
+    existed = out.is_dir()
+    # an existing folder holds its own temporary (its parent may not be writable; ``-o .`` works);
+    # a new one gets a temporary sibling that is renamed into place
+    tmp = temp_sibling(out / ".export" if existed else Path(os.path.abspath(out)), ".tmp")
     try:
         tmp.mkdir()
     except OSError as exc:
@@ -118,7 +121,7 @@ def export_atomically(out: Path, writers: dict[str, Callable[[Path], object]]) -
     try:
         for name, write in writers.items():
             write(tmp / name)
-        if not out.exists():
+        if not existed:
             os.rename(tmp, out)
         else:
             for name in writers:
