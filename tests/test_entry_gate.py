@@ -196,6 +196,16 @@ def test_outputs_may_not_collide(job, tmp_path: Path, monkeypatch, extra: list[s
     assert _digest(tmp_path) == before and not any((tmp_path / "d").iterdir())
 
 
+def test_config_values_get_the_table_bounds(job, tmp_path: Path) -> None:
+    video, tracks = job
+    cfg = tmp_path / "c.ini"
+    cfg.write_text("[sam2]\nstride = 100000\n")
+    before = _digest(tmp_path)
+    _refused(_run("redact", video, "-t", tracks, "--config", cfg, "-o", tmp_path / "o.mp4", *FAST[:3]),
+             f"--stride must be {OPTIONS['stride'].bounds}")
+    assert _digest(tmp_path) == before
+
+
 def test_eval_outputs_are_gated(tmp_path: Path) -> None:
     seq = tmp_path / "seq"
     seq.mkdir()
