@@ -202,8 +202,8 @@ class ClassicalBackend(AnnotateBackend):
                 seed[:] = cv2.GC_PR_BGD
             _disc(seed, pos, radius, cv2.GC_PR_FGD)
             keep_box = None
-        _disc(seed, pos, self.hard_radius, cv2.GC_FGD)
-        _disc(seed, neg, self.hard_radius, cv2.GC_BGD)
+        for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
+            _disc(seed, [pt], self.hard_radius, cv2.GC_FGD if label else cv2.GC_BGD)
         fg = self._cut(image, seed, roi, self.iterations)
         if fg is None:
             if current is not None:
@@ -215,8 +215,8 @@ class ClassicalBackend(AnnotateBackend):
         fg = _keep_touching(fg, pos, keep_box, current)
         # the clicks are hard labels whatever the cut did
         hard = np.full((h, w), 255, np.uint8)
-        _disc(hard, pos, self.hard_radius, 1)
-        _disc(hard, neg, self.hard_radius, 0)
+        for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
+            _disc(hard, [pt], self.hard_radius, int(label))
         fg[hard == 1] = True
         fg[hard == 0] = False
         return fg
