@@ -11,7 +11,7 @@ import pytest
 from sammask.tracks.io import read_tracks
 from service_helpers import Server, decoded_frames, make_clip
 
-TOKEN = "page-token"
+TOKEN = "page-token-0123456789"
 
 
 def chromium_path() -> str:
