@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -192,6 +193,8 @@ async def receive_form(request: Request, dest: Path, limit: int) -> ReceivedForm
         raise RequestRefused(413, f"the request body ({int(declared)} bytes) is over the server's "
                                   f"--max-upload-mb ({limit >> 20} MiB)")
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
+    if ctype == b"application/x-www-form-urlencoded":  # text fields only (a job naming video_path)
+        return await _receive_urlencoded(request, min(limit, 2 * MAX_FIELD_BYTES))
     if ctype != b"multipart/form-data" or not options.get(b"boundary"):
         raise RequestRefused(422, "send the job as multipart/form-data (parts: video or video_path, tracks or "
                                   "masks, settings)")
@@ -219,6 +222,32 @@ async def receive_form(request: Request, dest: Path, limit: int) -> ReceivedForm
     if not sink.ended:
         raise RequestRefused(422, "the multipart body ended before its closing boundary")
     return sink.form
+
+
+async def _receive_urlencoded(request: Request, limit: int) -> ReceivedForm:
+    body = bytearray()
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise RequestRefused(413, f"a form without files may have at most {limit} bytes")
+    except ClientDisconnect:
+        raise RequestRefused(400, "the client closed the connection before the body was complete") from None
+    form = ReceivedForm()
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=bool(body), errors="strict")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestRefused(422, f"malformed form body ({exc})") from None
+    for name, value in pairs:
+        if name in FILE_PARTS:
+            raise RequestRefused(422, f"{name}: send files as multipart/form-data")
+        if name not in FIELD_PARTS:
+            raise RequestRefused(422, f"unknown form field '{check_text('field name', name)[:80]}'; "
+                                      f"the fields are {', '.join(FIELD_PARTS)}")
+        if name in form.fields:
+            raise RequestRefused(422, f"{name}: sent twice; send each form field once")
+        form.fields[name] = check_text(name, value, multiline=name == "settings")
+    return form
 
 
 class Admission:
