@@ -37,7 +37,7 @@ from sammask.batch.process import FolderLock, die_with_parent
 from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task, task_fingerprint
 from sammask.errors import ConfigError, InputFileError
 from sammask.settings import RedactSettings
-from sammask.tracks.validate import write_text_atomic
+from sammask.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
