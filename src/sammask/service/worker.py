@@ -24,7 +24,7 @@ from sammask.batch.process import die_with_parent
 from sammask.batch.options import JobSettings, Source
 from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
-from sammask.tracks.validate import write_text_atomic
+from sammask.io import write_text_atomic
 from sammask.service.layout import JobFiles, without_paths
 from sammask.service.store import JobState, JobStore
 
