@@ -134,7 +134,7 @@ class LiveApp:
                                                     log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
-    def __enter__(self) -> LiveApp:
+    def __enter__(self):  # -> LiveApp
         self.thread.start()
         wait_for(lambda: self.server.started, 30.0, what="uvicorn to start")
         return self

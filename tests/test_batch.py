@@ -9,17 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from service_helpers import decoded_frames, make_clip
 from typer.testing import CliRunner
 
-from sammask.batch.checkpoint import CheckpointDetection, CheckpointError, CheckpointSegmenter
+from sammask.batch.checkpoint import (
+    CheckpointDetection,
+    CheckpointError,
+    CheckpointSegmenter,
+)
 from sammask.batch.options import JobSettings
 from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
 from sammask.cli import app
 from sammask.detection import DetectAndTrack, Detections, Detector, TrackingOptions
 from sammask.export.applied import read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
-from service_helpers import decoded_frames, make_clip
 
 
 class RandomMasks(Segmenter):
@@ -280,8 +285,9 @@ def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_relea
     import subprocess
     import sys
 
-    from sammask.batch.process import FolderLock
     from service_helpers import pid_alive, wait_for
+
+    from sammask.batch.process import FolderLock
 
     out = tmp_path / "out"
     cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(out), "--jobs", "2",

@@ -5,18 +5,24 @@ Live uvicorn on 127.0.0.1 in the test process (``LiveApp``), small limits, every
 from __future__ import annotations
 
 import io
-import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
+from service_helpers import (
+    LiveApp,
+    closed_by_peer,
+    decoded_frames,
+    make_clip,
+    multipart,
+    read_one_response,
+    read_response,
+    wait_for,
+)
 from typer.testing import CliRunner
 
 from sammask.cli import app as cli_app
@@ -26,7 +32,6 @@ from sammask.service.layout import JobFiles
 from sammask.service.scheduler import MAX_ATTEMPTS, Scheduler, _Running
 from sammask.service.store import JobState, JobStore
 from sammask.service.worker import run_job
-from service_helpers import LiveApp, closed_by_peer, decoded_frames, make_clip, multipart, read_one_response, read_response, wait_for
 
 TOKEN = "limits-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -159,7 +164,7 @@ def test_video_path_is_taken_at_submission_without_following_links(clip, davis_s
     (root / "link.mp4").symlink_to(other)
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, allow_root=root, workers=1)) as live:
         live.svc.scheduler.workers = 0  # queued until the swap is done
-        post = lambda path: httpx.post(live.url + "/v1/jobs", headers=AUTH, timeout=30,  # noqa: E731
+        post = lambda path: httpx.post(live.url + "/v1/jobs", headers=AUTH, timeout=30,
                                        data={"video_path": path, "settings": '{"segmenter": "box"}'},
                                        files={"tracks": ("gt.txt", tracks.read_bytes())})
         for bad in ("link.mp4", "linkdir/v.mp4", "sub/../sub/v.mp4", str(tmp_path / "outside" / "video.mp4")):
@@ -210,7 +215,7 @@ def test_no_absolute_server_path_reaches_a_client(clip, tmp_path: Path) -> None:
         ids = [c.post("/v1/jobs", data={"video_path": p, "settings": '{"segmenter": "box", "save_masks": true}'},
                       files={"tracks": ("gt.txt", tracks.read_bytes())}).json()["id"] for p in ("v.mp4", "broken.mp4")]
         for job_id in ids:
-            wait_for(lambda: c.get(f"/v1/jobs/{job_id}").json()["state"] in ("done", "failed"), 120.0, 0.1, "job")
+            wait_for(lambda j=job_id: c.get(f"/v1/jobs/{j}").json()["state"] in ("done", "failed"), 120.0, 0.1, "job")
         texts = [c.get("/v1/jobs").text, c.get(f"/v1/jobs/{ids[0]}/report").text, c.get("/").text]
         assert c.get(f"/v1/jobs/{ids[1]}").json()["state"] == "failed"
         report = c.get(f"/v1/jobs/{ids[0]}/report").json()

@@ -14,11 +14,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from sammask.errors import EvalError
-from sammask.geometry import mask_bbox
 from sammask.export.applied import MASKS_FILE, META_FILE, read_applied_masks
+from sammask.geometry import mask_bbox
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 from sammask.tracks import Detection, Tracks
-
 
 MAX_ZIP_MEMBERS = 64
 """Most members a masks zip may list (an export has two; the central directory is read whole)."""

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from sammask.errors import ConfigError
 
@@ -53,7 +53,7 @@ class FolderLock:
         self.what = what
         self._fh: IO[bytes] | None = None
 
-    def __enter__(self) -> FolderLock:
+    def __enter__(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = self.path.open("ab")
         try:

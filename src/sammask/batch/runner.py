@@ -34,10 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from sammask.batch.process import FolderLock, die_with_parent
-from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task, task_fingerprint
+from sammask.batch.task import (
+    DetectOptions,
+    TaskResult,
+    TracksFilter,
+    VideoTask,
+    run_task,
+    task_fingerprint,
+)
 from sammask.errors import ConfigError, InputFileError
-from sammask.settings import RedactSettings
 from sammask.io import write_text_atomic
+from sammask.settings import RedactSettings
 
 logger = logging.getLogger(__name__)
 

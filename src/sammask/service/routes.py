@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
@@ -29,7 +30,14 @@ from sammask.service.layout import JOB_ID, JobFiles, display_name
 from sammask.service.models import JobList, JobView
 from sammask.service.scheduler import Scheduler
 from sammask.service.store import JobRecord, JobState, JobStore
-from sammask.service.uploads import Admission, RequestRefused, check_text, link_or_copy, open_under, receive_form
+from sammask.service.uploads import (
+    Admission,
+    RequestRefused,
+    check_text,
+    link_or_copy,
+    open_under,
+    receive_form,
+)
 
 JobId = Annotated[str, PathParam(pattern=JOB_ID.pattern, description="Job id (32 hex digits).")]
 

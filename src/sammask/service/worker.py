@@ -20,8 +20,8 @@ import zipfile
 from pathlib import Path
 
 from sammask.batch.masks_input import extract_masks_zip
-from sammask.batch.process import die_with_parent
 from sammask.batch.options import JobSettings, Source
+from sammask.batch.process import die_with_parent
 from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
 from sammask.io import write_text_atomic
