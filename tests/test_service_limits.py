@@ -5,6 +5,7 @@ Live uvicorn on 127.0.0.1 in the test process (``LiveApp``), small limits, every
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import tempfile
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from service_helpers import (
     LiveApp,
     closed_by_peer,
@@ -328,3 +332,59 @@ def test_a_failed_job_keeps_only_its_worker_log(tmp_path: Path) -> None:
         assert store.get(job_id).state is JobState.FAILED
         assert [p.name for p in files.root.iterdir()] == ["worker.log"], job_id
         assert files.log.read_text() == "what happened\n"
+
+
+
+def _tree(tmp: Path) -> tuple[Path, Path]:
+    """root/{a/{f, b/f}, f, la -> a, lf -> a/f, lout -> ../outside, a/lup -> ..}; outside/f."""
+    root, outside = tmp / "root", tmp / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    outside.mkdir()
+    for f in (root / "f", root / "a" / "f", root / "a" / "b" / "f", outside / "f"):
+        f.write_bytes(b"x")
+    (root / "la").symlink_to(root / "a")
+    (root / "lf").symlink_to(root / "a" / "f")
+    (root / "lout").symlink_to(outside)
+    (root / "a" / "lup").symlink_to(root)
+    return root, outside
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    return _tree(tmp_path_factory.mktemp("tree"))[0]
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(parts=st.lists(st.sampled_from(["a", "b", "f", "la", "lf", "lout", "lup", "..", ".", "", "zz"]),
+                      min_size=1, max_size=5), absolute=st.booleans())
+def test_open_under_yields_only_regular_files_reached_without_links_or_dotdot(tree: Path, parts, absolute) -> None:
+    """Property (defect 4): whatever the path, the file opened is the one its components name
+    literally below the root, with no link and no ``..`` on the way; anything else is refused."""
+    from sammask.service.uploads import RequestRefused, open_under
+
+    path = "/".join(parts)
+    if absolute:
+        path = str(tree) + "/" + path
+    literal = [p for p in parts if p not in ("", ".")]
+    expected = None
+    if literal and ".." not in literal:
+        here = tree
+        for p in literal:
+            here = here / p
+            if not os.path.lexists(here) or os.path.islink(here):
+                here = None
+                break
+        if here is not None and here.is_file():
+            expected = os.stat(here)
+    try:
+        fd = open_under(tree, path)
+    except RequestRefused as exc:
+        assert expected is None, (path, exc.detail)
+        assert exc.status in (403, 404, 422)
+        return
+    try:
+        got = os.fstat(fd)
+    finally:
+        os.close(fd)
+    assert expected is not None, path
+    assert (got.st_dev, got.st_ino) == (expected.st_dev, expected.st_ino)
