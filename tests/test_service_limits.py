@@ -388,3 +388,20 @@ def test_open_under_yields_only_regular_files_reached_without_links_or_dotdot(tr
         os.close(fd)
     assert expected is not None, path
     assert (got.st_dev, got.st_ino) == (expected.st_dev, expected.st_ino)
+
+
+def test_tokens_file_errors_name_the_line_and_short_or_shared_tokens_are_refused(tmp_path: Path) -> None:
+    from sammask.errors import ConfigError
+    from sammask.service.auth import Tokens
+
+    bad = tmp_path / "tokens"
+    for text, words in (("alice\n", "line 1"), ("# c\nbob tok-0123456789abcdef root\n", "line 2"),
+                        ("a short\n", "16 characters"), ("a same-0123456789abc\nb same-0123456789abc\n", "own token")):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=words):
+            Tokens.build(None, bad)
+    bad.write_text("alice alice-0123456789abcdef\n")
+    tokens = Tokens.build("admin-0123456789abcdef", bad)
+    assert tokens.authenticate("Bearer alice-0123456789abcdef").name == "alice"
+    assert tokens.authenticate("Bearer admin-0123456789abcdef").admin
+    assert tokens.authenticate("Basic alice-0123456789abcdef") is None and tokens.authenticate(None) is None
