@@ -143,6 +143,7 @@ class Sam2ImageBackend(ImageBackend):
         self.model = model
         self.runtime = runtime
         self._features: ImageFeatures | None = None
+        self._cache: tuple[str, ImageFeatures] | None = None
 
     @classmethod
     def from_name(cls, model: str = "sam2.1_hiera_tiny", *, checkpoint: Path | None = None, device: str = "cpu",
@@ -165,15 +166,27 @@ class Sam2ImageBackend(ImageBackend):
         """Run the image encoder once on ``image`` ((H, W, 3) uint8 RGB)."""
         import torch
 
-        from sammask.segmentation.sam2.image import encode_image
-
         super().set_image(image)
         try:
             with torch.inference_mode():
-                self._features = encode_image(self.model, image, self.runtime)
+                self._features = self._encode(image)
         except (RuntimeError, ValueError) as exc:
             self._features = None
             raise SegmentationError(f"SAM 2 image encoder failed on a {image.shape} image: {exc}") from exc
+
+    def _encode(self, image: np.ndarray) -> ImageFeatures:
+        """Image-encoder features of ``image``; the last image's are reused when the pixels are
+        the same (SHA-1 of shape + bytes), e.g. "everything" after prompts on one photo."""
+        import hashlib
+
+        from sammask.segmentation.sam2.image import encode_image
+
+        key = hashlib.sha1(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        features = encode_image(self.model, image, self.runtime)
+        self._cache = (key, features)
+        return features
 
     def _decode(self, features: ImageFeatures, points: np.ndarray, labels: np.ndarray,
                 mask_logits: torch.Tensor | None, multimask: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -273,7 +286,6 @@ class Sam2ImageBackend(ImageBackend):
         )
 
         from sammask.export.applied import decode_mask, encode_mask
-        from sammask.segmentation.sam2.image import encode_image
 
         h, w = image.shape[:2]
         crop_boxes, layer_idxs = generate_crop_boxes((h, w), int(o.crop_n_layers), float(o.crop_overlap_ratio))
@@ -285,7 +297,7 @@ class Sam2ImageBackend(ImageBackend):
             x0, y0, x1, y1 = crop_box
             crop = np.ascontiguousarray(image[y0:y1, x0:x1])
             ch, cw = crop.shape[:2]
-            feats = encode_image(self.model, crop, self.runtime)
+            feats = self._encode(crop)
             points = grids[layer] * np.array([[cw, ch]], np.float64)
             found: list[tuple[np.ndarray, np.ndarray, float, float, tuple[float, float]]] = []
             for start in range(0, len(points), int(o.points_per_batch)):
