@@ -382,8 +382,21 @@ def label_command(
     # resuming our own dataset rewrites its summary files: that is what --resume asks for
     _gate(inputs, [OutputRef("-o", output, "folder", names)], overwrite or resume)
     settings = {"detect": detect, "min_score": min_score, "model": model, "model_path": str(model_path) if model_path else None}
+    from sammask.detection.registry import parse_spec
+    from sammask.detection.command import DEFAULT_HUB_MODEL
+
+    parse_spec(detect, DEFAULT_HUB_MODEL)  # a bad spec fails before any work
     be = make_backend(backend, model, model_path, device, offline)
-    fn, detectors = _detect_fn(detect, min_score, offline)
+    detectors: list[Any] = []
+    built: list[Callable[[np.ndarray], Any]] = []
+
+    def fn(rgb: np.ndarray) -> Any:  # detectors are loaded on the first image to label (not when resuming a done set)
+        if not built:
+            f, ds = _detect_fn(detect, min_score, offline)
+            detectors.extend(ds)
+            built.append(f)
+        return built[0](rgb)
+
     try:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
