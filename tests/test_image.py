@@ -19,7 +19,16 @@ from sammask.detection.base import Detections
 from sammask.errors import ConfigError, InputFileError
 from sammask.eval.metrics import jaccard
 from sammask.geometry import mask_bbox
-from sammask.image import ClassicalBackend, FelzenszwalbOptions, Prompt, cutout, expand_inputs, load_image, segment, segment_everything
+from sammask.image import (
+    ClassicalBackend,
+    FelzenszwalbOptions,
+    Prompt,
+    cutout,
+    expand_inputs,
+    load_image,
+    segment,
+    segment_everything,
+)
 from sammask.image import load as load_mod
 from sammask.image.label import label_folder
 

@@ -242,7 +242,7 @@ class ClassicalBackend(ImageBackend):
             raise SegmentationError(f"GrabCut failed on window {win}: {exc}") from exc
         fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
         if seeds:
-            n, labels = cv2.connectedComponents(fg, connectivity=8)
+            _, labels = cv2.connectedComponents(fg, connectivity=8)
             keep = {int(labels[cy, cx]) for cx, cy in seeds} - {0}
             if prompt.box is None or keep:
                 fg = np.isin(labels, list(keep)).astype(np.uint8) if keep else np.zeros_like(fg)

@@ -382,8 +382,8 @@ def label_command(
     # resuming our own dataset rewrites its summary files: that is what --resume asks for
     _gate(inputs, [OutputRef("-o", output, "folder", names)], overwrite or resume)
     settings = {"detect": detect, "min_score": min_score, "model": model, "model_path": str(model_path) if model_path else None}
-    from sammask.detection.registry import parse_spec
     from sammask.detection.command import DEFAULT_HUB_MODEL
+    from sammask.detection.registry import parse_spec
 
     parse_spec(detect, DEFAULT_HUB_MODEL)  # a bad spec fails before any work
     be = make_backend(backend, model, model_path, device, offline)
@@ -398,7 +398,13 @@ def label_command(
         return built[0](rgb)
 
     try:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         with Progress(TextColumn("label"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                       TimeElapsedColumn(), disable=quiet, transient=False,

@@ -40,7 +40,7 @@ from sammask.image.types import Prompt
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FORMATS", "LabelReport", "LabelledObject", "STATE_DIR", "label_folder", "output_names"]
+__all__ = ["FORMATS", "STATE_DIR", "LabelReport", "LabelledObject", "label_folder", "output_names"]
 
 FORMATS = ("coco", "yolo-seg", "png")
 """Dataset formats of :func:`label_folder`."""
