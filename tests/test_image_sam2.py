@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from sam2_helpers import tiny_model  # noqa: F401
@@ -85,9 +87,22 @@ def test_everything_fields_and_filters(tiny_model, image, encoder_calls):  # noq
         backend.everything(image, object())
 
 
-def test_everything_crop_layers_encode_every_tile(tiny_model, image, encoder_calls):  # noqa: F811
+def test_everything_crop_layers_encode_every_tile(tiny_model, image, encoder_calls, monkeypatch):  # noqa: F811
     from sam2.utils.amg import generate_crop_boxes
 
+    # every tile is encoded at the model's input size; to keep the test fast the encoder's
+    # output for the first tile is reused for the others (the crop plumbing is what is tested)
+    counting = tiny_model.forward_image
+    first = []
+
+    def reuse(x):
+        if not first:
+            first.append(counting(x))
+        else:
+            encoder_calls.append(tuple(x.shape))
+        return first[0]
+
+    monkeypatch.setattr(tiny_model, "forward_image", reuse)
     backend = Sam2ImageBackend(tiny_model)
     opts = EverythingOptions(points_per_side=2, pred_iou_thresh=0.0, stability_score_thresh=0.0, crop_n_layers=1)
     masks = segment_everything(image, backend, opts)
@@ -102,3 +117,27 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     assert sorted(nms(boxes, np.array([0.5, 0.9, 0.1]), 0.7).tolist()) == [1, 2]
     assert sorted(nms(boxes, np.array([0.5, 0.9, 0.1]), 0.95).tolist()) == [0, 1, 2]
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
+
+
+def test_label_folder_with_the_sam2_backend(tiny_model, image, tmp_path):  # noqa: F811
+    """The data-engine loop on SAM 2: each detector box becomes the decoder's single mask."""
+    from PIL import Image
+    from pycocotools.coco import COCO
+
+    from sammask.detection.base import Detections
+    from sammask.image.label import label_folder
+
+    Image.fromarray(image).save(tmp_path / "a.png")
+    backend = Sam2ImageBackend(tiny_model)
+    box = (40.0, 20.0, 100.0, 70.0)
+
+    def detect(rgb):
+        return Detections(np.array([box], np.float32), np.array([0.8], np.float32), ("thing",))
+
+    rep = label_folder([tmp_path / "a.png"], tmp_path / "ds", detect=detect, backend=backend, format="coco")
+    assert (rep.labelled, rep.objects) == (1, 1)
+    expected = segment(image, backend, Prompt(box=box), multimask=False)[0].mask
+    coco = COCO(str(tmp_path / "ds" / "annotations.json"))
+    [ann] = coco.loadAnns(coco.getAnnIds())
+    assert np.array_equal(coco.annToMask(ann).astype(bool), expected)
+    assert json.loads((tmp_path / "ds" / ".sammask-label" / "settings.json").read_text())["settings"]["backend"] == "sam2"
