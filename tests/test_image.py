@@ -362,3 +362,13 @@ def test_cli_label_gate_and_resume(tmp_path):
     assert r.exit_code == 0 and "2 skipped" in r.output
     r = _cli("label", tmp_path / "imgs", "--detect", "faces", "-o", tmp_path / "imgs" / "ds", "-q")
     assert r.exit_code == 2 and "inside" in r.output
+
+
+def test_cli_sam2_without_weights_is_one_line_naming_the_offline_backend(tmp_path):
+    img, _ = _scene(20, 30)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    r = _cli("image", "segment", tmp_path / "in.png", "--point", "5,5", "--backend", "sam2",
+             "--model-path", tmp_path / "missing.pt", "-o", tmp_path / "m.png")
+    assert r.exit_code == 2 and "--backend classical" in r.output and not (tmp_path / "m.png").exists()
+    r = _cli("image", "segment", tmp_path / "in.png", "--point", "5,5", "--model", "x", "-o", tmp_path / "m.png")
+    assert r.exit_code == 2 and "are for --backend sam2" in r.output

@@ -59,8 +59,13 @@ def make_backend(backend: str, model: str | None = None, model_path: Path | None
     if backend == "sam2":
         from sammask.image.sam2 import Sam2ImageBackend
 
-        return Sam2ImageBackend.from_name(model or "sam2.1_hiera_tiny", checkpoint=model_path, device=device or "cpu",
-                                          offline=offline)
+        from sammask.errors import WeightsNotFoundError
+
+        try:
+            return Sam2ImageBackend.from_name(model or "sam2.1_hiera_tiny", checkpoint=model_path,
+                                              device=device or "cpu", offline=offline)
+        except WeightsNotFoundError as exc:  # the shared message names the video flag
+            raise WeightsNotFoundError(str(exc).replace("--segmenter grabcut", "--backend classical")) from exc
     raise ConfigError(f"--backend must be classical or sam2, got '{backend}'")
 
 

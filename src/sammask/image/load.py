@@ -47,8 +47,8 @@ def to_uint8_rgb(pil_image) -> tuple[np.ndarray, np.ndarray | None, int]:  # typ
     depth = 1 if mode == "1" else 8
     if has_alpha:
         rgba = np.asarray(pil_image.convert("RGBA"))
-        return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3]), depth
-    return np.ascontiguousarray(np.asarray(pil_image.convert("RGB"))), None, depth
+        return np.array(rgba[:, :, :3]), np.array(rgba[:, :, 3]), depth  # writable copies
+    return np.array(pil_image.convert("RGB")), None, depth
 
 
 def load_image(path: str | Path) -> LoadedImage:
