@@ -372,3 +372,29 @@ def test_cli_sam2_without_weights_is_one_line_naming_the_offline_backend(tmp_pat
     assert r.exit_code == 2 and "--backend classical" in r.output and not (tmp_path / "m.png").exists()
     r = _cli("image", "segment", tmp_path / "in.png", "--point", "5,5", "--model", "x", "-o", tmp_path / "m.png")
     assert r.exit_code == 2 and "are for --backend sam2" in r.output
+
+
+def test_cli_cutout_detect_faces_keeps_every_detected_face(davis_seq, tmp_path):
+    """bmx-bumps frame 0 has the rider's face: the cut-out keeps a mask inside each face box."""
+    import av
+
+    from sammask.detection.faces import CenterFaceDetector
+
+    with av.open(str(davis_seq("bmx-bumps") / "video.mp4")) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    src = tmp_path / "bmx.png"
+    Image.fromarray(frame).save(src)
+    with CenterFaceDetector() as det:
+        boxes = det.detect(frame).xyxy
+    assert len(boxes) >= 1
+    r = _cli("image", "cutout", src, "--detect", "faces", "-o", tmp_path / "faces.png")
+    assert r.exit_code == 0, r.output
+    alpha = np.asarray(Image.open(tmp_path / "faces.png"))[..., 3] > 0
+    inside = np.zeros_like(alpha)
+    for x1, y1, x2, y2 in boxes:
+        from sammask.geometry import box_mask
+
+        box = box_mask((float(x1), float(y1), float(x2), float(y2)), alpha.shape)
+        assert alpha[box].mean() > 0.1  # each face box has its mask
+        inside |= box
+    assert not alpha[~inside].any()  # nothing outside the detections
