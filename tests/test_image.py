@@ -168,6 +168,12 @@ def test_16bit_grey_rgba_palette_webp_tiff_inputs(tmp_path):
     li = load_image(tmp_path / "g16.png")
     assert li.bit_depth == 16 and li.rgb.dtype == np.uint8
     assert np.array_equal(li.rgb[..., 0], np.round(ramp.astype(float) * 255 / 65535).astype(np.uint8))
+    import cv2
+
+    rgb16 = (np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000)
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[:, :, ::-1])
+    l16 = load_image(tmp_path / "rgb16.png")
+    assert l16.bit_depth == 16 and np.array_equal(l16.rgb, (rgb16 >> 8).astype(np.uint8))
     rgba = np.zeros((6, 9, 4), np.uint8)
     rgba[..., 0] = 200
     rgba[2:4, 3:6, 3] = 255

@@ -1,7 +1,8 @@
 """Reading image files as people have them, and encoding the image outputs.
 
-Inputs: JPEG, PNG, WebP, TIFF and BMP through Pillow; 8- and 16-bit samples; grey, palette,
-RGB, RGBA and CMYK. The EXIF orientation tag (phone photos) is applied on load
+Inputs: JPEG, PNG, WebP, TIFF and BMP through Pillow; 8- and 16-bit samples (16-bit grey is
+scaled ``v * 255 / 65535``; 16-bit RGB / RGBA keep the high byte of each sample, as Pillow decodes
+them); grey, palette, RGB, RGBA and CMYK. The EXIF orientation tag (phone photos) is applied on load
 (``PIL.ImageOps.exif_transpose``), so every prompt and every output is in the **upright**
 image, as every viewer shows it. Images over :data:`MAX_PIXELS` are refused before decoding.
 """
@@ -77,9 +78,13 @@ def load_image(path: str | Path) -> LoadedImage:
                     f"{p} is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the {MAX_PIXELS // 1_000_000} "
                     "megapixel limit; downscale it first (e.g. to 8000 px on the long side)"
                 )
+            raw_16 = any(";16" in str(t.args if isinstance(t.args, str) else (t.args or ("",))[0])
+                         for t in (im.tile or []))  # before anything loads the pixels (tile is then [])
             orientation = int(im.getexif().get(0x0112, 1) or 1)
             upright = ImageOps.exif_transpose(im)
             rgb, alpha, depth = to_uint8_rgb(upright)
+            if raw_16:  # 16-bit RGB(A): Pillow decodes it to 8 bits (the high byte of each sample)
+                depth = 16
     except InputFileError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
