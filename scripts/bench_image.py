@@ -2,12 +2,15 @@
 
     PYTHONPATH=src python scripts/bench_image.py prompts [--data ../shared/data]
     PYTHONPATH=src python scripts/bench_image.py everything
+    PYTHONPATH=src python scripts/bench_image.py sam2-everything [--points-per-side 8]
 
 ``prompts``: for every object on frame 0 of every DAVIS sequence under --data: J (IoU with the
 ground truth) of the classical backend from the GT box, and from one click at the object's
 interior-most pixel (the maximum of the distance transform, the usual click simulation), best
 candidate by score; the box itself as a reference. ``everything``: mask count and seconds per
 image for the classical baseline at 480p (DAVIS frame) and 1080p (pedestrians-1080p frame 0).
+``sam2-everything``: seconds per image of SAM 2 "everything" (sam2.1_hiera_tiny, 1024 input,
+RANDOM weights: the time is real, the mask count meaningless) at 480p and 1080p.
 """
 
 from __future__ import annotations
@@ -81,10 +84,36 @@ def everything(data: Path) -> None:
               f"{len(masks)} masks, {dt:.2f} s")
 
 
+def sam2_everything(data: Path, points_per_side: int) -> None:
+    import torch
+
+    from sammask.image.sam2 import EverythingOptions, Sam2ImageBackend
+    from sammask.segmentation.sam2.model import build_sam2_model
+
+    torch.manual_seed(0)
+    backend = Sam2ImageBackend(build_sam2_model("sam2.1_hiera_tiny", checkpoint=None, image_size=1024, random_init=True))
+    for name, video in (("480p", data / "davis2016" / "bmx-bumps" / "video.mp4"),
+                        ("1080p", data / "videos" / "pedestrians-1080p.mp4")):
+        image = _frame0(video)
+        t0 = time.perf_counter()
+        backend.set_image(image)
+        te = time.perf_counter() - t0
+        backend._cache = None  # time the whole generator, encoder included
+        t0 = time.perf_counter()
+        masks = segment_everything(image, backend, EverythingOptions(points_per_side=points_per_side))
+        print(f"{name} {image.shape[1]}x{image.shape[0]}: encoder {te:.1f} s, everything "
+              f"({points_per_side}x{points_per_side} grid, random weights) {time.perf_counter() - t0:.1f} s, "
+              f"{len(masks)} masks", flush=True)
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=("prompts", "everything"))
+    ap.add_argument("what", choices=("prompts", "everything", "sam2-everything"))
+    ap.add_argument("--points-per-side", type=int, default=8)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     args = ap.parse_args()
-    {"prompts": prompts, "everything": everything}[args.what](args.data)
+    if args.what == "sam2-everything":
+        sam2_everything(args.data, args.points_per_side)
+    else:
+        {"prompts": prompts, "everything": everything}[args.what](args.data)
     sys.exit(0)
