@@ -138,10 +138,9 @@ def _settings(text: str | None, source: Source) -> JobSettings:
         if text:
             _strings(json.loads(text), "settings")
         options = JobSettings.model_validate_json(text) if text else JobSettings()
-        options.check_source(source)
+        gate(options.run_spec(source))  # the one gate: sources, bounds, segmenter options, model
         if source is Source.DETECT and options.detect is not None:
             _check_hub_ids(options.detect)
-        options.to_redact_settings(source=source)
     except ValueError as exc:
         if isinstance(exc, ValidationError):
             raise RequestRefused(422, f"invalid settings: {_validation_message(exc)}") from None
