@@ -45,9 +45,10 @@ def batch_command(
 
     Exit 0 when every video was written (or skipped), 2 when any failed.
     """
-    from pydantic import ValidationError
     from rich.console import Console
     from rich.table import Table
+
+    from pydantic import ValidationError
 
     from sammask.batch.options import JobSettings, Source
     from sammask.batch.runner import CHECKPOINT_DIR, SUMMARY_FILE, plan_batch, run_batch

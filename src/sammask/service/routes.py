@@ -38,6 +38,7 @@ from sammask.service.uploads import (
     open_under,
     receive_form,
 )
+from sammask.spec.run import gate
 
 JobId = Annotated[str, PathParam(pattern=JOB_ID.pattern, description="Job id (32 hex digits).")]
 
