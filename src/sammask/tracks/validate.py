@@ -12,10 +12,12 @@ machinery here: :class:`RowError` (a :class:`TracksFormatError` carrying a drop 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
@@ -184,6 +186,45 @@ def read_text(path: str | os.PathLike[str]) -> str:
             f"not UTF-8 text (byte {exc.start}); a tracks file is MOT text or sammask JSON",
             path=str(p),
         ) from exc
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (raised by :func:`loads_json`).
+
+    Attributes:
+        key: the repeated key.
+    """
+
+    def __init__(self, key: str) -> None:
+        shown = key if len(key) <= 40 else key[:37] + "..."
+        super().__init__(f"duplicate key {shown!r} in one JSON object; each key may appear once")
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def loads_json(text: str) -> Any:
+    """Parse JSON text, refusing an object that names a key twice.
+
+    Python's :func:`json.loads` keeps the last of repeated keys silently: ``"frames"`` twice
+    (the real list, then ``[]``) would read as a file with no detections (issue 14, class 5).
+    Every input file sammask reads as JSON (tracks, supervision sinks, COCO masks, applied-mask
+    exports) goes through here.
+
+    Raises:
+        DuplicateKeyError: (a :class:`ValueError`) naming the repeated key.
+        json.JSONDecodeError: on a syntax error (also a :class:`ValueError`).
+        ValueError: an integer longer than Python's digit limit (4300 digits).
+        RecursionError: nesting too deep.
+    """
+    return json.loads(text, object_pairs_hook=_no_duplicates)
 
 
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
