@@ -40,7 +40,7 @@ from sammask.masking.compose import ObjectRegion, compose
 from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
 from sammask.masking.rules import secure_mask
-from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
+from sammask.media import ReadAhead, VideoReader, VideoWriter, probe, video_identity
 from sammask.media.paths import check_output_paths
 from sammask.media.types import DecodedFrame, VideoInfo
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter
@@ -643,7 +643,10 @@ def redact(
         seg = stack.enter_context(_build_segmenter(settings, segmenter))
         mask_writer = None
         if save_masks:
-            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
+            made_on = video_identity(input_path, width=info.width, height=info.height,
+                                     frames=info.num_frames if info.num_frames_exact else None)
+            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height,
+                                                                video=made_on))
         reader = stack.enter_context(VideoReader(input_path))
         frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
         prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
