@@ -93,6 +93,9 @@ def _main_options(
     ] = False,
 ) -> None:
     """Mask people and objects in video along their silhouettes (SAM 2), not their boxes."""
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # before any command imports OpenVINO, Gradio, transformers or Ray
 
 
 def _fail(exc: BaseException, verbose: bool) -> typer.Exit:
