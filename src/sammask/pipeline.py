@@ -119,6 +119,8 @@ class RunReport:
         class_effects: the per-class effects in force, class name -> :class:`ClassEffectUse`
             (the global ``effect`` / ``strength`` masked every other detection); empty when none
             was configured, and in ``background`` mode (which masks with the global effect).
+        warnings: things the user must know about the output, in words (e.g. a second video
+            stream of the input that is not in the output); also logged as warnings.
     """
 
     input: str
@@ -143,6 +145,7 @@ class RunReport:
     seconds: float = 0.0
     detection: DetectionStats | None = None
     class_effects: dict[str, ClassEffectUse] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fallback_total(self) -> int:
@@ -626,6 +629,9 @@ def redact(
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
+    for other in info.other_video_streams:  # only the first video stream is masked and written
+        report.warnings.append(f"{other} of the input is not in the output (only the first video stream is masked)")
+        logger.warning("%s: %s", input_path, report.warnings[-1])
     if settings.masking.class_effects and mode is MaskMode.BACKGROUND:
         logger.warning("per-class effects do not apply in background mode: the whole frame gets the global effect")
     elif settings.masking.class_effects:
