@@ -21,7 +21,7 @@ from sammask.cli import app
 from sammask.errors import TracksFormatError
 from sammask.tracks.jsonfmt import read_json
 from sammask.tracks.supervision import read_supervision
-from sammask.tracks.validate import DuplicateKeyError, loads_json
+from sammask.io import DuplicateKeyError, loads_json
 
 runner = CliRunner()
 HUGE = "9" * 401

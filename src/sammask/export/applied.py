@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
+from sammask.io import loads_json, write_text_atomic
 from sammask.media.identity import VideoIdentity
-from sammask.tracks.validate import loads_json, write_text_atomic
 
 logger = logging.getLogger(__name__)
 

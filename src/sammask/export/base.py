@@ -23,7 +23,7 @@ import numpy as np
 
 from sammask.errors import ExportError
 from sammask.media.identity import VideoIdentity
-from sammask.tracks.validate import DuplicateKeyError, loads_json, write_text_atomic
+from sammask.io import loads_json, write_text_atomic
 
 VIDEO_FILE = "video.json"
 """Name of the video record (:class:`~sammask.media.identity.VideoIdentity`) in folder exports."""

@@ -20,7 +20,7 @@ from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter
 from sammask.export.applied import decode_mask, encode_mask
 from sammask.media.identity import VideoIdentity
-from sammask.tracks.validate import DuplicateKeyError, loads_json
+from sammask.io import DuplicateKeyError, loads_json
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 

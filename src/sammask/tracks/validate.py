@@ -12,17 +12,13 @@ machinery here: :class:`RowError` (a :class:`TracksFormatError` carrying a drop 
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import secrets
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 
-from sammask.errors import InputFileError, TracksFormatError
+from sammask.errors import TracksFormatError
 from sammask.geometry import clip_polygon as _clip_exact
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 
@@ -161,108 +157,6 @@ class DropCounter:
             logger.warning("%s: dropped %d row(s) (%s), first: %s", path, n, key, self.first[key])
         for key, n in sorted(self.repaired.items()):
             logger.warning("%s: kept %d flawed row(s) masked (%s)", path, n, key)
-
-
-def read_text(path: str | os.PathLike[str]) -> str:
-    """Read a UTF-8 tracks file (a BOM is accepted).
-
-    Raises:
-        InputFileError: the file is missing, a directory, or unreadable.
-        TracksFormatError: the file is not UTF-8 text.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"tracks file not found: {p}; check the path")
-    if p.is_dir():
-        raise InputFileError(f"tracks path is a directory, not a file: {p}")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read tracks file {p}: {exc}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TracksFormatError(
-            f"not UTF-8 text (byte {exc.start}); a tracks file is MOT text or sammask JSON",
-            path=str(p),
-        ) from exc
-
-
-class DuplicateKeyError(ValueError):
-    """A JSON object names the same key twice (raised by :func:`loads_json`).
-
-    Attributes:
-        key: the repeated key.
-    """
-
-    def __init__(self, key: str) -> None:
-        shown = key if len(key) <= 40 else key[:37] + "..."
-        super().__init__(f"duplicate key {shown!r} in one JSON object; each key may appear once")
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise DuplicateKeyError(key)
-        out[key] = value
-    return out
-
-
-def loads_json(text: str) -> Any:
-    """Parse JSON text, refusing an object that names a key twice.
-
-    Python's :func:`json.loads` keeps the last of repeated keys silently: ``"frames"`` twice
-    (the real list, then ``[]``) would read as a file with no detections (issue 14, class 5).
-    Every input file sammask reads as JSON (tracks, supervision sinks, COCO masks, applied-mask
-    exports) goes through here.
-
-    Raises:
-        DuplicateKeyError: (a :class:`ValueError`) naming the repeated key.
-        json.JSONDecodeError: on a syntax error (also a :class:`ValueError`).
-        ValueError: an integer longer than Python's digit limit (4300 digits).
-        RecursionError: nesting too deep.
-    """
-    return json.loads(text, object_pairs_hook=_no_duplicates)
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
-    reader never sees a half-written file (tracks files, run reports, export metadata, preview
-    sheets, batch summaries). The temporary name stays within the 255-byte file-name limit.
-
-    Raises:
-        InputFileError: the folder does not exist, or the file cannot be written (permissions,
-            ``path`` is a directory, disk full).
-    """
-    p = Path(path)
-    if not p.parent.is_dir():
-        raise InputFileError(f"output folder does not exist: {p.parent}")
-    # a unique sibling name opened with "x" (not mkstemp: that would leave mode 0600), cut to fit
-    # the 255-byte name limit
-    tag = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    name = os.fsencode(p.name)[: 255 - 1 - len(tag)].decode("utf-8", "ignore")
-    tmp = p.with_name(f".{name}{tag}")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputFileError(f"cannot write {p}: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """:func:`write_bytes_atomic` of ``text`` encoded as UTF-8.
-
-    Raises:
-        InputFileError: as :func:`write_bytes_atomic`.
-    """
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def merge_counts(*counts: dict[str, int]) -> dict[str, int]:
