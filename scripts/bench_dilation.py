@@ -39,17 +39,17 @@ def main() -> None:
     mask = np.zeros((h, w), bool)
     mask[200:300, 380:460] = True
     for px in (8, 100, 400, 980):
-        new = _best(lambda: dilate_roi(mask, px), 5)
-        old = _best(lambda: _kernel_dilate(mask, px), 1 if px > 100 else 5)
+        new = _best(lambda px=px: dilate_roi(mask, px), 5)
+        old = _best(lambda px=px: _kernel_dilate(mask, px), 1 if px > 100 else 5)
         print(f"dilate {px:4d} px: distance transform {new * 1e3:8.2f} ms, MORPH_ELLIPSE kernel {old * 1e3:9.1f} ms")
+
+    import av
 
     from sammask.masking.options import Effect, MaskingOptions
     from sammask.media.types import EncodeOptions
     from sammask.pipeline import redact
     from sammask.settings import RedactSettings
     from sammask.tracks import Detection, Tracks
-
-    import av
 
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"

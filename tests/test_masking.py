@@ -13,7 +13,6 @@ from PIL import Image
 
 from sammask.errors import ConfigError, MediaError, SegmentationError, TracksFormatError
 from sammask.geometry import box_mask, polygon_mask
-from sammask.masking.rules import disk_radius_sq
 from sammask.masking import (
     ComposeResult,
     Effect,
@@ -33,6 +32,7 @@ from sammask.masking import (
     secure_mask,
     solid,
 )
+from sammask.masking.rules import disk_radius_sq
 
 H, W = 120, 160
 

@@ -19,9 +19,9 @@ from videos import make_video
 
 from sammask.cli import app
 from sammask.errors import TracksFormatError
+from sammask.io import DuplicateKeyError, loads_json
 from sammask.tracks.jsonfmt import read_json
 from sammask.tracks.supervision import read_supervision
-from sammask.io import DuplicateKeyError, loads_json
 
 runner = CliRunner()
 HUGE = "9" * 401

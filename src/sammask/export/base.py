@@ -22,8 +22,8 @@ from typing import ClassVar
 import numpy as np
 
 from sammask.errors import ExportError
-from sammask.media.identity import VideoIdentity
 from sammask.io import loads_json, write_text_atomic
+from sammask.media.identity import VideoIdentity
 
 VIDEO_FILE = "video.json"
 """Name of the video record (:class:`~sammask.media.identity.VideoIdentity`) in folder exports."""
