@@ -302,7 +302,7 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     try:
         doc = loads_json(text)
     except DuplicateKeyError as exc:
-        raise _whole_file_error(str(exc), src) from exc
+        raise TracksFormatError(str(exc), path=src) from exc  # any object of the file, not only the top level
     except json.JSONDecodeError as exc:
         raise TracksFormatError(
             f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}"
