@@ -32,6 +32,7 @@ from sammask.batch.command import batch_command
 from sammask.eval.command import eval_command
 from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.geometry import TracksSpace
+from sammask.image.command import build_image_app, label_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
@@ -445,6 +446,8 @@ app.command("serve")(_entry(serve_command))
 app.command("batch")(_entry(batch_command))
 app.command("annotate")(_entry(annotate_command))
 app.command("ui")(_entry(ui_command))
+app.add_typer(build_image_app(_entry), name="image")
+app.command("label")(_entry(label_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point
