@@ -146,6 +146,9 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
     Returns:
         The ``gr.Blocks`` app; ``app.launch(server_name="127.0.0.1", ...)`` serves it.
     """
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Gradio analytics and version check (read at each use), Hugging Face
     options = dict(backend_options or {})
 
     def _open(state: TabState | None, path: str | None) -> tuple[Any, ...]:
