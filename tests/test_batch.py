@@ -233,18 +233,25 @@ def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_othe
             "--dilate", "0"]
     runner = CliRunner()
     assert runner.invoke(app, args).exit_code == 0
+    late = [d for d in full if d.frame_idx >= 4]
+    assert late
+
+    def box_max(frames: list[np.ndarray], det) -> int:  # brightest pixel inside the box, 2 px in from its edges
+        bx1, by1, bx2, by2 = det.bbox
+        patch = frames[det.frame_idx][int(np.ceil(by1)) + 2:int(np.floor(by2)) - 2,
+                                      int(np.ceil(bx1)) + 2:int(np.floor(bx2)) - 2]
+        assert patch.size
+        return int(patch.max())
+
+    before = decoded_frames(out / "hike.mp4")
+    assert all(box_max(before, d) > 100 for d in late)  # the first run did not mask the late rows' boxes
     write_mot(full, inputs / "hike.txt")  # the late rows: frames 4..7
     second = runner.invoke(app, args)
     assert second.exit_code == 0, second.output
     assert json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 0
     frames = decoded_frames(out / "hike.mp4")
-    late = [d for d in full if d.frame_idx >= 4]
-    assert late
-    for det in late:  # every pixel inside each late box (1 px in from its edges) is masked (solid: black)
-        bx1, by1, bx2, by2 = det.bbox
-        patch = frames[det.frame_idx][int(np.ceil(by1)) + 1:int(np.floor(by2)) - 1,
-                                      int(np.ceil(bx1)) + 1:int(np.floor(bx2)) - 1]
-        assert patch.size and patch.max() <= 20, det
+    for det in late:  # solid: black up to x264's ringing at the box edge (21 seen inset by 1 px; 40 allowed)
+        assert box_max(frames, det) <= 40, det
     mtime = (out / "hike.mp4").stat().st_mtime_ns
     third = runner.invoke(app, args)
     assert json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 1
