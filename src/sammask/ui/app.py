@@ -15,6 +15,7 @@ from typing import Any
 
 import gradio as gr
 
+from sammask.ui.image_tab import build_image_tab
 from sammask.ui.common import PALETTE, TabState, colour, overlay  # noqa: F401  (public re-exports)
 from sammask.ui.tabs.video import FORMATS, MODES, build_video_tab  # noqa: F401
 
@@ -31,9 +32,13 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
     Returns:
         The ``gr.Blocks`` app; ``app.launch(server_name="127.0.0.1", ...)`` serves it.
     """
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Gradio analytics and version check (read at each use), Hugging Face
     with gr.Blocks(title="sammask annotator") as app:
         gr.Markdown("## sammask annotator\nOpen a video, click an object, propagate, correct, export.")
         with gr.Tabs():
             with gr.Tab("Video", id="video", elem_id="sammask-tab-video"):
                 build_video_tab(app, backend=backend, backend_options=dict(backend_options or {}), video=video)
+            build_image_tab(backend=backend, backend_options=backend_options)  # its own gr.Tab
     return app
