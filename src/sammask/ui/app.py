@@ -15,8 +15,8 @@ from typing import Any
 
 import gradio as gr
 
-from sammask.ui.image_tab import build_image_tab
 from sammask.ui.common import PALETTE, TabState, colour, overlay  # noqa: F401  (public re-exports)
+from sammask.ui.image_tab import build_image_tab
 from sammask.ui.tabs.video import FORMATS, MODES, build_video_tab  # noqa: F401
 
 
