@@ -108,7 +108,7 @@ def markdown(summary: dict) -> str:
             c = r[p]
             out.append(f"| {r['sequence']} | {r['objects']} | {r['frames']} | {c['J']:.3f} | {c['F']:.3f} | {c['JF']:.3f} "
                        f"| {c['J_frame0']:.3f} | {c.get('empty_masks', '-')} | {c.get('prompt_s', float('nan')):.3f} | {c['fps']:.2f} |")
-        mean = lambda k: float(np.mean([r[p][k] for r in rows]))  # noqa: E731
+        mean = lambda k, p=p: float(np.mean([r[p][k] for r in rows]))  # noqa: E731
         out.append(f"| **mean** | | | **{mean('J'):.3f}** | **{mean('F'):.3f}** | **{mean('JF'):.3f}** | **{mean('J_frame0'):.3f}** "
                    f"| {sum(r[p].get('empty_masks', 0) for r in rows)} | {mean('prompt_s'):.3f} | {mean('fps'):.2f} |")
         out.append("")

@@ -341,7 +341,7 @@ def test_box_on_a_hard_frame_is_plausible(davis_seq):
     with Session.open(seq.video_path) as s:
         for obj_id, box in seq.boxes[0].items():
             m = s.add_box(0, obj_id, box)
-            x0, y0, x1, y1 = (int(round(v)) for v in box)
+            x0, y0, x1, y1 = (round(v) for v in box)
             assert m[y0:y1, x0:x1].mean() >= 0.10, obj_id
 
 

@@ -26,6 +26,7 @@ the RLE of the masks each step replaced.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,8 +40,8 @@ from sammask.annotate.backends.base import AnnotateBackend
 from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
-from sammask.geometry import BBox
 from sammask.export.applied import decode_mask, encode_mask
+from sammask.geometry import BBox
 
 if TYPE_CHECKING:
     from sammask.export import MaskSource
@@ -112,7 +113,7 @@ def build_backend(name: str, **options: Any) -> AnnotateBackend:
 def prompt_segments(frames: Sequence[int], num_frames: int, direction: Direction) -> list[tuple[int, range]]:
     """The propagation runs of one object prompted on ``frames`` (see
     :meth:`Session.propagate_prompts`): ``[(start frame, frames to visit in order), ...]``."""
-    fs = sorted(set(int(f) for f in frames))
+    fs = sorted({int(f) for f in frames})
     out: list[tuple[int, range]] = []
     if direction is Direction.FORWARD:
         for i, f in enumerate(fs):
@@ -124,7 +125,7 @@ def prompt_segments(frames: Sequence[int], num_frames: int, direction: Direction
             out.append((f, range(f - 1, stop, -1)))
     else:
         out.append((fs[0], range(fs[0] - 1, -1, -1)))
-        for a, b in zip(fs, fs[1:]):
+        for a, b in itertools.pairwise(fs):
             mid = (a + b) // 2
             out.append((a, range(a + 1, mid + 1)))
             out.append((b, range(b - 1, mid, -1)))

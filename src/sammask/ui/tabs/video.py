@@ -33,7 +33,14 @@ from sammask.errors import SammaskError
 from sammask.masking.options import Effect, MaskingOptions
 from sammask.spec.options import OPTIONS, Source
 from sammask.spec.run import RunSpec, gate
-from sammask.ui.common import TabState, discard, error_line, objects_html, overlay, timeline_html
+from sammask.ui.common import (
+    TabState,
+    discard,
+    error_line,
+    objects_html,
+    overlay,
+    timeline_html,
+)
 
 MODES = ["positive point", "negative point", "box (2 clicks)", "brush", "eraser"]
 FORMATS = ["coco", "png", "yolo", "mots", "tracks"]
