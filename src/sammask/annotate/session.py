@@ -243,9 +243,10 @@ class Session:
     def add_box(self, frame_idx: int, obj_id: int, box: BBox | Sequence[float]) -> np.ndarray:
         """Set the box of ``obj_id`` on ``frame_idx`` (replacing an earlier box there).
 
-        Never an empty or implausible mask: when the backend's mask covers less than
-        ``MaskingOptions.min_coverage`` (10 %) of the box, the box itself is the mask
-        (:func:`sammask.masking.rules.secure_mask`, redaction's fail-secure rule).
+        Never an empty or implausible mask: when the backend's mask for a box (with no clicks
+        on the frame) covers less than ``MaskingOptions.min_coverage`` (10 %) of the box, the box
+        itself is the mask (:func:`sammask.masking.rules.secure_mask`, redaction's fail-secure
+        rule). Clicks added on the frame afterwards refine it as usual (they are hard labels).
 
         Args:
             frame_idx: 0-based frame index.
@@ -337,8 +338,9 @@ class Session:
         frame_idx, obj_id = key
         current = self._get(frame_idx, obj_id)
         mask = np.asarray(self.backend.predict(frame_idx, obj_id, prompt, current), bool)
-        if prompt.box is not None:
-            # fail-secure, as redaction's: an empty or implausible mask for a box is the box
+        if prompt.box is not None and len(prompt.points) == 0:
+            # fail-secure, as redaction's: an empty or implausible mask for a box is the box (with
+            # clicks on the frame too, the clicks are the user's word and decide)
             from sammask.masking.options import MaskingOptions
             from sammask.masking.rules import secure_mask
 
