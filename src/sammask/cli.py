@@ -33,6 +33,7 @@ from sammask.eval.command import eval_command
 from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
+from sammask.matte.command import matte_command
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
@@ -433,6 +434,7 @@ app.command("serve")(_entry(serve_command))
 app.command("batch")(_entry(batch_command))
 app.command("annotate")(_entry(annotate_command))
 app.command("ui")(_entry(ui_command))
+app.command("matte")(_entry(matte_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -27,6 +28,9 @@ from sammask.media import EncodeOptions, ReadAhead, VideoReader, VideoWriter, pr
 logger = logging.getLogger(__name__)
 
 __all__ = ["MatteReport", "matte"]
+
+PNG_NAME = re.compile(r"\d{6}\.png")
+"""Names of the frames in a PNG matte folder (``{frame_idx:06d}.png``)."""
 
 ProgressCallback = Callable[[float], None]
 """Called with the fraction of frames done, 0.0 .. 1.0, never decreasing."""
@@ -137,7 +141,7 @@ class _Backgrounds:
 
 
 def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Path | None, background: Background,
-                 matte_path: Path | None, overwrite: bool) -> None:
+                 matte_path: Path | None, report_path: Path | None, overwrite: bool) -> None:
     """Every output checked against every input and each other before anything is decoded."""
     from sammask.spec.gate import InputRef, OutputRef, check_paths
 
@@ -149,7 +153,18 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
     outputs = [OutputRef("-o", output, "folder" if kind is OutputKind.PNG_FOLDER else "video")]
     if matte_path is not None:
         outputs.append(OutputRef("--matte-out", matte_path, "video"))
+    if report_path is not None:
+        outputs.append(OutputRef("--report", report_path, "file"))
     check_paths(inputs, outputs, overwrite=overwrite)
+    if kind is OutputKind.PNG_FOLDER and output.exists():
+        if not overwrite:
+            raise OutputPathError(f"-o {output} already exists; pass -y/--overwrite to replace it")
+        others = [p.name for p in output.iterdir() if not PNG_NAME.fullmatch(p.name)]
+        if others:
+            raise OutputPathError(
+                f"-o {output} holds files a matte does not write ({', '.join(sorted(others)[:3])}...); "
+                "-y replaces only a previous PNG matte folder: choose a new folder"
+            )
 
 
 def matte(
@@ -164,6 +179,7 @@ def matte(
     settings=None,  # noqa: ANN001 - RedactSettings | None
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
+    report_path: Path | str | None = None,
 ) -> MatteReport:
     """Keep objects of a video and remove (alpha) or replace everything else.
 
@@ -187,6 +203,7 @@ def matte(
             encoder (CRF, preset, audio).
         overwrite: replace existing outputs.
         progress: optional callback with the fraction of frames done.
+        report_path: optional path for the :class:`MatteReport` as JSON (written last).
 
     Returns:
         :class:`MatteReport`.
@@ -221,7 +238,8 @@ def matte(
     else:
         encode = None if kind is OutputKind.PNG_FOLDER else opaque_encode_options(kind, settings.encode)
     keep_file = Path(tracks) if isinstance(tracks, (str, Path)) else Path(masks) if masks is not None else None
-    _check_paths(input_path, output_path, kind, keep_file, bg, matte_path, overwrite)
+    report_path = Path(report_path) if report_path is not None else None
+    _check_paths(input_path, output_path, kind, keep_file, bg, matte_path, report_path, overwrite)
     info = probe(input_path)
 
     report = MatteReport(
@@ -298,6 +316,10 @@ def matte(
                 matte_path.unlink(missing_ok=True)
             raise
     report.seconds = time.perf_counter() - t0
+    if report_path is not None:
+        from sammask.io import write_text_atomic
+
+        write_text_atomic(report_path, report.to_json() + "\n")
     if progress is not None:
         progress(1.0)
     return report
