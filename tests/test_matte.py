@@ -393,3 +393,45 @@ def test_failure_mid_run_leaves_nothing(clip, tmp_path):
                      "--background", f"video:{bad}", "--matte-out", tmp_path / "m.mp4")
     assert code == 2, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bg.mp4"]
+
+
+# --- trimap refinement and the annotator's export -------------------------------------------------
+
+
+def test_refine_moves_a_padded_mask_onto_the_true_edge():
+    pytest.importorskip("pymatting")
+    from sammask.eval.metrics import jaccard
+    from sammask.matte.alpha import refine_alpha
+
+    rng = np.random.default_rng(3)
+    img = np.clip(rng.normal(60, 10, (48, 48, 3)), 0, 255).astype(np.uint8)  # dark textured ground
+    truth = np.zeros((48, 48), bool)
+    cv2.circle(truth.view(np.uint8), (24, 24), 12, 1, -1)
+    img[truth] = (230, 200, 90)
+    padded = cv2.dilate(truth.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)  # 3 px too big
+    refined = refine_alpha(img, padded, band=5)
+    assert refined.dtype == np.float32 and ((refined >= 0) & (refined <= 1)).all()
+    assert jaccard(truth, padded) < 0.75
+    assert jaccard(truth, refined > 0.5) > 0.95
+
+
+def test_annotator_exports_a_transparent_webm(tmp_path):
+    from types import SimpleNamespace
+
+    from sammask.annotate import Session
+    from sammask.ui.matte_tab import matte_export
+
+    video = _write(tmp_path / "in.mp4", _frames(), audio=True)
+    with Session.open(video, "classical") as session:
+        session.add_box(0, 1, _box(0))
+        list(session.propagate("forward"))
+        state = SimpleNamespace(session=session, workdir=tmp_path)
+        path, message = matte_export(state, "transparent", "WebM (VP9 + alpha)", 0)
+        masks = [session.mask(i, 1) for i in range(N)]
+    assert path is not None, message
+    formats, frames, _ = _decode_rgba(Path(path))
+    assert formats == ["yuva420p"] * N
+    for m, rgba in zip(masks, frames):
+        assert m.sum() > 300
+        assert np.mean((rgba[..., 3] > 127) == m) > 0.99  # VP9 alpha within codec tolerance
+    assert matte_export(state, "transparent", "MP4 (H.264)", 0)[0] is None

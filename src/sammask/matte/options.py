@@ -125,6 +125,9 @@ class MatteOptions:
         smooth: temporal smoothing, the weight in [0, 1) of the previous frame's alpha in an
             exponential moving average (0: off).
         segmenter: segmenter for a tracks file (``box`` | ``grabcut`` | ``sam2``), as in redaction.
+        refine: trimap half-width in pixels for closed-form matting of the edges
+            (:func:`~sammask.matte.alpha.refine_alpha`, pymatting), or 0 (off: distance-field
+            feathering only). Slow: about 1.4 s per 480p frame (docs/matte.md).
 
     Raises:
         ConfigError: a value out of range.
@@ -134,8 +137,11 @@ class MatteOptions:
     feather: float = 4.0
     smooth: float = 0.0
     segmenter: str = "grabcut"
+    refine: int = 0
 
     def __post_init__(self) -> None:
+        if self.refine < 0:
+            raise ConfigError(f"--refine must be >= 0 pixels, got {self.refine}")
         if not self.feather >= 0:
             raise ConfigError(f"--feather must be >= 0 pixels, got {self.feather}")
         if not 0.0 <= self.smooth < 1.0:

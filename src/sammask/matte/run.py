@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.errors import ConfigError, InputFileError, OutputPathError
-from sammask.matte.alpha import TemporalSmoother, composite, feather_alpha, to_uint8
+from sammask.matte.alpha import TemporalSmoother, composite, feather_alpha, refine_alpha, to_uint8
 from sammask.matte.options import Background, BackgroundKind, MatteOptions, OutputKind, output_kind
 from sammask.matte.output import PngFolderWriter, alpha_encode_options, matte_encode_options, opaque_encode_options
 from sammask.media import EncodeOptions, ReadAhead, VideoReader, VideoWriter, probe
@@ -49,6 +49,7 @@ class MatteReport:
         background: the background, as given (``transparent``, ``color:#00ff00``...).
         feather: soft-edge width, pixels.
         smooth: temporal smoothing weight.
+        refine: trimap band of the pymatting refinement, pixels (0: off).
         frames: frames written.
         fallbacks: track-frames that kept their whole box (segmentation failed), by reason.
         seconds: wall-clock seconds.
@@ -62,6 +63,7 @@ class MatteReport:
     background: str
     feather: float
     smooth: float
+    refine: int = 0
     frames: int = 0
     fallbacks: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -172,7 +174,7 @@ def matte(
     output_path: Path | str,
     *,
     tracks=None,  # noqa: ANN001 - Tracks | Path | str | None
-    masks: Path | str | None = None,
+    masks=None,  # noqa: ANN001 - MaskSource | Path | str | None
     keep: str | None = None,
     options: MatteOptions | None = None,
     matte_path: Path | str | None = None,
@@ -194,7 +196,8 @@ def matte(
         tracks: a tracks file or :class:`~sammask.tracks.Tracks`, segmented with
             ``options.segmenter`` as in ``sammask redact`` (no dilation; a failed segmentation
             keeps the whole box).
-        masks: annotated masks (COCO ``.json``, MOTS ``.txt``, PNG id maps, ``--save-masks``).
+        masks: annotated masks: a :class:`~sammask.export.MaskSource` (an annotation session's) or
+            a path (COCO ``.json``, MOTS ``.txt``, PNG id maps, ``--save-masks`` folder).
         keep: ``"person"``: MediaPipe selfie segmentation.
         options: :class:`MatteOptions` (background, feather, smoothing, segmenter).
         matte_path: optional grayscale matte video (H.264, frame-aligned with the output: same
@@ -237,7 +240,7 @@ def matte(
         encode = alpha_encode_options(kind, settings.encode.copy_audio) if kind is not OutputKind.PNG_FOLDER else None
     else:
         encode = None if kind is OutputKind.PNG_FOLDER else opaque_encode_options(kind, settings.encode)
-    keep_file = Path(tracks) if isinstance(tracks, (str, Path)) else Path(masks) if masks is not None else None
+    keep_file = next((Path(x) for x in (tracks, masks) if isinstance(x, (str, Path))), None)
     report_path = Path(report_path) if report_path is not None else None
     _check_paths(input_path, output_path, kind, keep_file, bg, matte_path, report_path, overwrite)
     info = probe(input_path)
@@ -245,7 +248,7 @@ def matte(
     report = MatteReport(
         input=str(input_path), output=str(output_path), output_kind=kind.value,
         matte_output=None if matte_path is None else str(matte_path), keep="", background=str(bg),
-        feather=options.feather, smooth=options.smooth,
+        feather=options.feather, smooth=options.smooth, refine=options.refine,
     )
     with contextlib.ExitStack() as stack:
         # outputs first (their checks need no decoding), then the model, then the input
@@ -269,7 +272,7 @@ def matte(
         elif masks is not None:
             from sammask.matte.sources import masks_source
 
-            source = masks_source(input_path, Path(masks), settings, info)
+            source = masks_source(input_path, masks, settings, info)
         else:
             from sammask.matte.sources import TracksSource
 
@@ -281,7 +284,8 @@ def matte(
         smoother = TemporalSmoother(options.smooth)
         total = max(info.num_frames, 1)
         for frame, keep_mask in source.run(frames):
-            alpha = smoother(feather_alpha(keep_mask, options.feather))
+            soft = refine_alpha(frame.image, keep_mask, options.refine) if options.refine else feather_alpha(keep_mask, options.feather)
+            alpha = smoother(soft)
             a8 = to_uint8(alpha)
             if transparent:
                 out = np.dstack([frame.image, a8])

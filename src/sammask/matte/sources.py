@@ -89,8 +89,9 @@ class TracksSource:
         self._seg.close()
 
 
-def masks_source(input_path: Path, masks: Path, settings, info: VideoInfo) -> TracksSource:  # noqa: ANN001
-    """Annotated masks (COCO ``.json``, MOTS ``.txt``, PNG id maps, a ``--save-masks`` folder) as a
+def masks_source(input_path: Path, masks, settings, info: VideoInfo) -> TracksSource:  # noqa: ANN001
+    """Annotated masks (a :class:`~sammask.export.MaskSource`, e.g. an annotation session's, or a
+    COCO ``.json``, MOTS ``.txt``, PNG id-map or ``--save-masks`` folder path) as a
     :class:`TracksSource` that serves them as stored (``redact --masks`` does the same).
 
     Raises:
@@ -98,11 +99,11 @@ def masks_source(input_path: Path, masks: Path, settings, info: VideoInfo) -> Tr
     """
     from sammask.annotate.redact import masks_to_tracks
     from sammask.errors import ExportError
-    from sammask.export import read_masks
+    from sammask.export import MaskSource, read_masks
     from sammask.geometry import TracksSpace
     from sammask.segmentation.stored import StoredMaskSegmenter
 
-    source = read_masks(Path(masks))
+    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
     if (source.width, source.height) != (info.width, info.height):
         raise ExportError(
             f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "

@@ -29,6 +29,7 @@ import numpy as np
 
 from sammask.annotate import Session
 from sammask.errors import SammaskError
+from sammask.ui.matte_tab import add_matte_controls
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +314,7 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                 effect = gr.Dropdown(["blur", "mosaic", "solid"], value="blur", label="Redaction effect")
                 redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
                 redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
+                add_matte_controls(state, status)
 
         open_outputs = [state, slider, image, objects, legend, status]
         upload.change(_open, [state, upload], open_outputs)
