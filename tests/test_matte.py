@@ -276,16 +276,20 @@ def test_masks_source_keeps_the_annotated_masks(clip, tmp_path):
         np.testing.assert_array_equal(alpha > 127, masks[i])
 
 
-def test_keep_person_finds_a_person(davis_seq, tmp_path):
-    pytest.importorskip("mediapipe.python.solutions.selfie_segmentation")
-    seq = davis_seq("breakdance-flare")
+def test_keep_person_finds_the_person(davis_seq, tmp_path):
+    """MediaPipe selfie segmentation on DAVIS hike (one walker): J per frame 0.86 / 0.84 / 0.87
+    measured 2026-12-06 (docs/matte.md), asserted > 0.75."""
+    from sammask.eval.metrics import jaccard
+
+    seq = davis_seq("hike")
     short = _write(tmp_path / "short.mp4", _davis_frames(seq, 3), audio=False)
     out = tmp_path / "p"
-    matte(short, out, keep="person", options=MatteOptions(feather=0))
-    gt = cv2.imread(str(seq / "masks" / "00000.png"), cv2.IMREAD_GRAYSCALE) > 0
-    alpha = cv2.imread(str(out / "000000.png"), cv2.IMREAD_UNCHANGED)[..., 3] > 127
-    inter, union = (alpha & gt).sum(), (alpha | gt).sum()
-    assert inter / union > 0.5
+    report = matte(short, out, keep="person", options=MatteOptions(feather=0))
+    assert report.keep == "mediapipe-selfie" and report.frames == 3
+    for i in range(3):
+        gt = cv2.imread(str(seq / "masks" / f"{i:05d}.png"), cv2.IMREAD_GRAYSCALE) > 0
+        alpha = cv2.imread(str(out / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)[..., 3] > 127
+        assert jaccard(gt, alpha) > 0.75, i
 
 
 def _davis_frames(seq: Path, n: int) -> list[np.ndarray]:
