@@ -219,6 +219,7 @@ def matte(
         InputFileError: a missing input, tracks, masks or background file.
         MediaError: undecodable input, encoder failure.
         TracksFormatError, ExportError, ModelLoadError: from the keep source.
+        Interrupted: SIGINT / SIGTERM / SIGHUP (main thread); nothing was written.
     """
     from sammask.detection.stream import upright_transform
     from sammask.settings import RedactSettings
@@ -250,7 +251,9 @@ def matte(
         matte_output=None if matte_path is None else str(matte_path), keep="", background=str(bg),
         feather=options.feather, smooth=options.smooth, refine=options.refine,
     )
-    with contextlib.ExitStack() as stack:
+    from sammask.pipeline import stop_on_signals
+
+    with stop_on_signals(), contextlib.ExitStack() as stack:
         # outputs first (their checks need no decoding), then the model, then the input
         if kind is OutputKind.PNG_FOLDER:
             png = PngFolderWriter(output_path, info, upright_transform(info), overwrite=overwrite)
