@@ -439,3 +439,16 @@ def test_annotator_exports_a_transparent_webm(tmp_path):
         assert m.sum() > 300
         assert np.mean((rgba[..., 3] > 127) == m) > 0.99  # VP9 alpha within codec tolerance
     assert matte_export(state, "transparent", "MP4 (H.264)", 0)[0] is None
+
+
+def test_report_is_written_with_the_output(clip, tmp_path):
+    import json
+
+    video, tracks, _ = clip
+    code, out = _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "o.mp4", "--background", "blur",
+                     "--smooth", "0.3", "--report", tmp_path / "r.json", "--matte-out", tmp_path / "m.mp4")
+    assert code == 0, out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["frames"] == N and report["keep"] == "box" and report["smooth"] == 0.3
+    assert report["background"] == "blur" and report["output_kind"] == "h264"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mp4", "o.mp4", "r.json"]

@@ -313,20 +313,21 @@ def matte(
             video.finish()
         if matte_writer is not None:
             matte_writer.commit()  # the output appears last: a failure before leaves neither
+        report.seconds = time.perf_counter() - t0
         try:
+            if report_path is not None:
+                from sammask.io import write_text_atomic
+
+                write_text_atomic(report_path, report.to_json() + "\n")
             if png is not None:
                 png.commit()
             else:
                 video.commit()
         except BaseException:
-            if matte_path is not None:
-                matte_path.unlink(missing_ok=True)
+            for side in (matte_path, report_path):
+                if side is not None:
+                    side.unlink(missing_ok=True)
             raise
-    report.seconds = time.perf_counter() - t0
-    if report_path is not None:
-        from sammask.io import write_text_atomic
-
-        write_text_atomic(report_path, report.to_json() + "\n")
     if progress is not None:
         progress(1.0)
     return report
