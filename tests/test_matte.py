@@ -387,6 +387,13 @@ def test_existing_outputs_need_overwrite(clip, tmp_path):
     assert code == 2 and "holds files" in out
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == ["notes.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "o.mov"]  # no temporary left
+    # a previous matte folder is replaced whole with -y (a stale extra frame goes)
+    assert _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "png")[0] == 0
+    (tmp_path / "png" / "000099.png").write_bytes(b"stale")
+    assert _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "png")[0] == 2
+    assert _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "png", "-y")[0] == 0
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [f"{i:06d}.png" for i in range(N)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "o.mov", "png"]
 
 
 def test_failure_mid_run_leaves_nothing(clip, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ import numpy as np
 from sammask.errors import ConfigError, MediaError
 from sammask.geometry import DisplayTransform
 from sammask.media import EncodeOptions, VideoInfo, VideoWriter
-from sammask.media.writer import short_stem
+from sammask.io import temp_sibling
 from sammask.matte.options import OutputKind
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def matte_encode_options(base: EncodeOptions) -> EncodeOptions:
 class PngFolderWriter:
     """A new folder of RGBA PNGs, one per frame, named ``{frame_idx:06d}.png``, in display orientation.
 
-    The PNGs go to a temporary folder beside ``path`` (``.<name>.tmp-XXXX``); :meth:`commit`
+    The PNGs go to a temporary folder beside ``path`` (:func:`sammask.io.temp_sibling`); :meth:`commit`
     renames it to ``path`` (an existing folder is replaced only with ``overwrite``, after the new
     one is complete); :meth:`abort` removes it.
 
@@ -80,13 +79,12 @@ class PngFolderWriter:
         self.upright = upright
         self.overwrite = overwrite
         self.frames_written = 0
-        parent = self.path.parent
+        self._tmp: Path | None = temp_sibling(self.path)
         try:
-            self._tmp: Path | None = Path(
-                tempfile.mkdtemp(prefix=f".{short_stem(self.path, len('.' + '.tmp-') + 8)}.tmp-", dir=parent)
-            )
+            self._tmp.mkdir()
         except OSError as exc:
-            raise MediaError(f"{self.path}: cannot create a folder in {parent} ({exc.strerror})") from None
+            self._tmp = None
+            raise MediaError(f"{self.path}: cannot create a folder in {self.path.parent} ({exc.strerror})") from None
 
     def write(self, rgba: np.ndarray, frame_idx: int) -> None:
         """Write one (H, W, 4) uint8 RGBA frame as ``{frame_idx:06d}.png``."""
@@ -114,16 +112,16 @@ class PngFolderWriter:
         try:
             if self.frames_written == 0:
                 raise MediaError(f"{self.path}: no frames were written; nothing to save")
-            os.chmod(self._tmp, 0o777 & ~_umask())
             old = None
             if self.path.exists() and self.overwrite:
-                old = Path(tempfile.mkdtemp(prefix=f".{short_stem(self.path, 16)}.old-", dir=self.path.parent))
-                os.replace(self.path, old / "x")
+                old = temp_sibling(self.path, ".old")
+                os.replace(self.path, old)
             try:
                 os.replace(self._tmp, self.path)
             except OSError as exc:
                 if old is not None:
-                    os.replace(old / "x", self.path)  # put the previous folder back
+                    os.replace(old, self.path)  # put the previous folder back
+                    old = None
                 raise MediaError(f"{self.path}: cannot move the finished folder into place ({exc})") from exc
             finally:
                 if old is not None:
@@ -139,9 +137,4 @@ class PngFolderWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
