@@ -407,6 +407,17 @@ def test_existing_outputs_need_overwrite(clip, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "o.mov", "png"]
 
 
+def test_tracks_past_the_end_and_webm_with_aac_leave_nothing(clip, tmp_path):
+    video, _, _ = clip
+    late = tmp_path / "late.txt"
+    late.write_text("1,1,20,16,32,32,1,-1,-1,-1\n40,1,20,16,32,32,1,-1,-1,-1\n")  # frame 40 of 6
+    code, out = _cli(video, "--tracks", late, "--segmenter", "box", "-o", tmp_path / "o.mov", "--matte-out", tmp_path / "m.mp4")
+    assert code == 2 and "decoded only 6 frames" in out, out
+    code, out = _cli(video, "--tracks", late, "--segmenter", "box", "-o", tmp_path / "o.webm")  # the input has AAC
+    assert code == 2 and "'webm' format does not support 'aac'" in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late.txt"]
+
+
 def test_failure_mid_run_leaves_nothing(clip, tmp_path):
     video, tracks, _ = clip
     bad = tmp_path / "bg.mp4"

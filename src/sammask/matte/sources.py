@@ -50,7 +50,8 @@ class TracksSource:
             ``settings.segmenter``.
 
     Raises:
-        TracksFormatError, ConfigError, ModelLoadError: as :func:`sammask.pipeline.redact`.
+        TracksFormatError, ConfigError, ModelLoadError: as :func:`sammask.pipeline.redact`
+            (detections past the last decoded frame: at the end of :meth:`run`, unless lenient).
     """
 
     def __init__(self, input_path: Path, tracks, settings, segmenter=None, name: str | None = None) -> None:  # noqa: ANN001
@@ -72,7 +73,7 @@ class TracksSource:
     def run(self, frames: Iterable[DecodedFrame]) -> Iterator[tuple[DecodedFrame, np.ndarray]]:
         """See :class:`KeepSource`."""
         from sammask.masking.options import MaskMode
-        from sammask.pipeline import _Prompts, _secure, _segment, _Stopwatch
+        from sammask.pipeline import _check_past_end, _Prompts, _secure, _segment, _Stopwatch
 
         prompts = _Prompts(frames, self.tracks, MaskMode.BACKGROUND, _Stopwatch(self.report.stage_seconds))
         for item, masks in _segment(self._seg, prompts, self.report):
@@ -84,6 +85,8 @@ class TracksSource:
                 rh, rw = region.mask.shape
                 keep[y0 : y0 + rh, x0 : x0 + rw] |= region.mask
             yield item.frame, keep
+        # detections on frames the video does not have: an error, as in redaction (lenient: dropped)
+        _check_past_end(self.tracks, prompts.decoded, self.settings.lenient, self.report)
 
     def close(self) -> None:
         """Close the segmenter."""
