@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 
 from sammask.eval.metrics import f_measure, jaccard
-from sammask.matte.alpha import refine_alpha
 from sammask.matte import MatteOptions, TemporalSmoother, feather_alpha, flicker, matte, parse_background
+from sammask.matte.alpha import refine_alpha
 from sammask.matte.sources import PersonSource, TracksSource
 from sammask.media import EncodeOptions, VideoInfo, VideoReader, VideoWriter, probe
 from sammask.settings import RedactSettings

@@ -17,6 +17,7 @@ from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
 from sammask.cli import app
+from sammask.errors import ConfigError, EvalError
 from sammask.geometry import box_mask
 from sammask.matte import (
     Background,
@@ -29,7 +30,6 @@ from sammask.matte import (
     parse_background,
     to_uint8,
 )
-from sammask.errors import ConfigError, EvalError, OutputPathError
 from sammask.media import EncodeOptions, probe
 from sammask.settings import RedactSettings
 

@@ -13,9 +13,9 @@ import numpy as np
 
 from sammask.errors import ConfigError, MediaError
 from sammask.geometry import DisplayTransform
-from sammask.media import EncodeOptions, VideoInfo, VideoWriter
 from sammask.io import temp_sibling
 from sammask.matte.options import OutputKind
+from sammask.media import EncodeOptions, VideoInfo
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from sammask.errors import ConfigError, InputFileError, OutputPathError
 from sammask.matte.alpha import TemporalSmoother, composite, feather_alpha, refine_alpha, to_uint8
 from sammask.matte.options import Background, BackgroundKind, MatteOptions, OutputKind, output_kind
 from sammask.matte.output import PngFolderWriter, alpha_encode_options, matte_encode_options, opaque_encode_options
-from sammask.media import EncodeOptions, ReadAhead, VideoReader, VideoWriter, probe
+from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
 
 logger = logging.getLogger(__name__)
 
@@ -328,6 +328,10 @@ def matte(
                 if side is not None:
                     side.unlink(missing_ok=True)
             raise
+    if report.fallbacks:
+        logger.warning("%d track-frames kept their whole box (segmentation failed: %s)",
+                       sum(report.fallbacks.values()), report.fallbacks)
+    logger.info("%s: %d frames (%s), kept %s, background %s", output_path, report.frames, kind.value, report.keep, bg)
     if progress is not None:
         progress(1.0)
     return report
