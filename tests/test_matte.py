@@ -481,3 +481,18 @@ def test_report_is_written_with_the_output(clip, tmp_path):
     assert report["frames"] == N and report["keep"] == "box" and report["smooth"] == 0.3
     assert report["background"] == "blur" and report["output_kind"] == "h264"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mp4", "o.mp4", "r.json"]
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), h=st.integers(1, 16), w=st.integers(1, 16))
+def test_composite_is_exact_where_alpha_is_0_or_1(seed, h, w):
+    from sammask.matte import composite
+
+    rng = np.random.default_rng(seed)
+    fg, bg = (rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2))
+    alpha = rng.choice(np.array([0.0, 1.0, 0.5], np.float32), size=(h, w))
+    out = composite(fg, bg, alpha)
+    np.testing.assert_array_equal(out[alpha == 1], fg[alpha == 1])
+    np.testing.assert_array_equal(out[alpha == 0], bg[alpha == 0])
+    mid = alpha == 0.5
+    assert (np.abs(out[mid].astype(int) - (fg[mid].astype(int) + bg[mid]) / 2) <= 1).all()
