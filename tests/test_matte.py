@@ -164,15 +164,17 @@ def test_png_folder_is_rgba_with_the_exact_matte(clip, tmp_path):
         np.testing.assert_array_equal(rgba[..., :3], decoded[i])  # colour untouched, even under alpha 0
 
 
-def test_audio_is_copied_into_the_alpha_mov(clip, tmp_path):
+@pytest.mark.parametrize(("suffix", "background"), [(".mov", "transparent"), (".mp4", "color:#00ff00")])
+def test_audio_is_copied(clip, tmp_path, suffix, background):
     video, tracks, _ = clip
-    out = tmp_path / "out.mov"
-    _run(video, out, tracks)
+    out = tmp_path / f"out{suffix}"
+    _run(video, out, tracks, background=background)
 
     def packets(p):
         with av.open(str(p)) as c:
             return [(q.pts, bytes(q)) for q in c.demux(c.streams.audio[0]) if q.size]
 
+    assert len(packets(video)) > 5
     assert packets(out) == packets(video)
 
 
