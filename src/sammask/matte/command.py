@@ -6,7 +6,10 @@ Examples::
     sammask matte clip.mp4 --keep person -o call.mp4 --background blur          # blurred background
     sammask matte clip.mp4 --masks coco.json -o frames --matte-out matte.mp4    # RGBA PNGs + matte
 
-Registered in ``sammask.cli`` (which turns errors into one line and an exit code).
+Registered in ``sammask.cli`` (which turns errors into one line and an exit code). Flags shared
+with ``redact`` come from the option table (:mod:`sammask.spec.options`); the matte-only ones
+(``--background``, ``--keep``, ``--matte-out``, ``--feather`` as a centred ramp, ``--smooth``,
+``--refine``) are defined here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Annotated
 import typer
 
 from sammask.geometry import TracksSpace
+from sammask.spec.options import opt
 
 
 def matte_command(
@@ -36,19 +40,18 @@ def matte_command(
     feather: Annotated[float, typer.Option(min=0.0, metavar="PX", help="Soft-edge width centred on the outline, pixels.")] = 4.0,
     smooth: Annotated[float, typer.Option(min=0.0, max=0.99, help="Temporal smoothing: weight of the previous frame's alpha, 0 = off (0.3: a quarter less "
                   "flicker at the same J on DAVIS; 0.6 halves it but lags fast motion).")] = 0.0,
-    segmenter: Annotated[str, typer.Option(help="With --tracks: box | grabcut | sam2.")] = "grabcut",
+    segmenter: Annotated[str, opt("segmenter").cli(help="With --tracks: box | grabcut | sam2. [default: grabcut]",
+                                                    with_default=False)] = "grabcut",
     refine: Annotated[
         int, typer.Option(min=0, metavar="PX", help="Refine edges by trimap matting (pymatting) in a band of PX pixels "
                           "each side of the outline, 0 = off; replaces --feather. Slow (0.3-4.6 s per 480p frame).")
     ] = 0,
-    crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF (replaced background, matte video). [default: 18]")] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
-    tracks_space: Annotated[
-        TracksSpace, typer.Option(help="With --tracks on a rotated clip: display (upright) or stored coordinates.")
-    ] = TracksSpace.DISPLAY,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    crf: Annotated[int | None, opt("crf").cli(help="x264 CRF (replaced background, matte video).")] = None,
+    no_audio: Annotated[bool, opt("no_audio").cli()] = False,
+    tracks_space: Annotated[TracksSpace, opt("tracks_space").cli()] = TracksSpace.DISPLAY,
+    lenient: Annotated[bool, opt("lenient").cli()] = False,
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace existing outputs.")] = False,
+    overwrite: Annotated[bool, opt("overwrite").cli("-y")] = False,
 ) -> None:
     """Keep the objects of VIDEO (tracks, masks or people) and remove or replace the rest.
 

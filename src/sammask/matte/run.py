@@ -152,7 +152,9 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
         inputs.append(InputRef("--tracks/--masks", keep_file))
     if background.path is not None:
         inputs.append(InputRef("--background", Path(background.path)))
-    outputs = [OutputRef("-o", output, "folder" if kind is OutputKind.PNG_FOLDER else "video")]
+    # "video" = a single-file container for H.264; WebM (VP9) is a file whose suffix chose its codec
+    out_kind = {OutputKind.PNG_FOLDER: "folder", OutputKind.VP9_ALPHA: "file"}.get(kind, "video")
+    outputs = [OutputRef("-o", output, out_kind)]
     if matte_path is not None:
         outputs.append(OutputRef("--matte-out", matte_path, "video"))
     if report_path is not None:
