@@ -498,3 +498,29 @@ def test_composite_is_exact_where_alpha_is_0_or_1(seed, h, w):
     np.testing.assert_array_equal(out[alpha == 0], bg[alpha == 0])
     mid = alpha == 0.5
     assert (np.abs(out[mid].astype(int) - (fg[mid].astype(int) + bg[mid]) / 2) <= 1).all()
+
+
+@pytest.mark.parametrize("link", ["symlink", "hardlink", "dotdot"])
+@pytest.mark.parametrize("victim", ["video", "tracks", "background"])
+def test_no_output_aliases_an_input(clip, tmp_path, link, victim):
+    import os
+
+    video, tracks, _ = clip
+    (tmp_path / "sub").mkdir()
+    bg = _write(tmp_path / "bg.mp4", _frames()[:2], audio=False)
+    target = {"video": video, "tracks": tracks, "background": bg}[victim]
+    alias = tmp_path / f"alias{target.suffix}"
+    if link == "symlink":
+        alias.symlink_to(target)
+    elif link == "hardlink":
+        os.link(target, alias)
+    else:
+        alias = tmp_path / "sub" / ".." / target.name if target.parent == tmp_path else target.parent / "x" / ".." / target.name
+    before = {p: p.read_bytes() for p in (video, tracks, bg)}
+    for slot in ("-o", "--matte-out", "--report"):
+        outs = {"-o": tmp_path / "o.mp4", "--matte-out": tmp_path / "m.mp4", "--report": tmp_path / "r.json", slot: alias}
+        code, out = _cli(video, "--tracks", tracks, "--segmenter", "box", "--background", f"video:{bg}", "-y",
+                         *[x for k, v in outs.items() for x in (k, v)])
+        assert code == 2 and "sammask: error:" in out, (slot, out)
+    assert {p: p.read_bytes() for p in (video, tracks, bg)} == before
+    assert not any(p.name.startswith(("o.", "m.", "r.", ".o", ".m", ".r")) for p in tmp_path.iterdir())
