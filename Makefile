@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt requireme
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,matte,dev]"
+	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,image,matte,dev]"
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/detect.txt
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/matte.txt
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt

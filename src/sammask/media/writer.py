@@ -64,6 +64,9 @@ class VideoWriter:
       stream's display matrix; pixels are not rotated.
     * **Alpha**: with a pixel format that has an alpha plane (``yuva*``, ``rgba``...) frames are
       (H, W, 4) uint8 RGBA and the alpha is encoded as given; otherwise (H, W, 3) RGB.
+    * **Pixel shape and fields**: ``info.sample_aspect_ratio`` (non-square pixels) is written to
+      the output stream, and an interlaced input (``info.field_order`` >= 2) is encoded
+      interlaced (libx264 ``interlaced=1`` with ``tff`` / ``bff``) with the same field order.
     * **Colour**: RGB is converted with the BT.709 matrix, limited range, and the stream is
       tagged BT.709 (for ``yuv*`` pixel formats).
     * **Odd sizes**: pixel formats with chroma subsampling (``yuv420p``) need even sizes; an odd
@@ -194,10 +197,15 @@ class VideoWriter:
                 f"{self.output_path}: cannot create output ({_ffmpeg_msg(exc)}); check the suffix names a "
                 "container FFmpeg can write (e.g. .mp4, .mkv) and the directory is writable"
             ) from exc
+        x26x = options.codec in ("libx264", "libx265")  # crf / preset are x264 / x265 options
+        codec_options = {"crf": str(options.crf), "preset": options.preset} if x26x else {}
+        codec_options.update(dict(options.codec_options))
+        interlaced = info.field_order >= 2
+        if interlaced and options.codec == "libx264":
+            # same field order as the input: TT / BT show the top field first, BB / TB the bottom
+            first = "tff" if info.field_order in (2, 5) else "bff"
+            codec_options["x264-params"] = f"interlaced=1:{first}=1"
         try:
-            x26x = options.codec in ("libx264", "libx265")
-            codec_options = {"crf": str(options.crf), "preset": options.preset} if x26x else {}
-            codec_options.update(dict(options.codec_options))
             stream = self._out.add_stream(options.codec, rate=info.fps, options=codec_options)
         except (av.FFmpegError, ValueError) as exc:
             raise MediaError(f"{self.output_path}: cannot add a {options.codec} stream ({_ffmpeg_msg(exc)})") from exc
@@ -206,6 +214,10 @@ class VideoWriter:
         stream.pix_fmt = options.pix_fmt
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        if info.sample_aspect_ratio is not None:  # non-square pixels: the same shape on screen
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.field_order:
+            stream.codec_context.field_order = info.field_order
         if self._yuv:
             cc = stream.codec_context
             cc.colorspace = 1  # AVCOL_SPC_BT709
