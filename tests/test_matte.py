@@ -17,7 +17,7 @@ from hypothesis.extra.numpy import arrays
 from typer.testing import CliRunner
 
 from sammask.cli import app
-from sammask.errors import ConfigError, EvalError
+from sammask.errors import ConfigError, EvalError, ExportError
 from sammask.geometry import box_mask
 from sammask.matte import (
     Background,
@@ -275,7 +275,10 @@ def test_masks_source_keeps_the_annotated_masks(clip, tmp_path):
         masks.append(m.astype(bool))
         cv2.imwrite(str(ids / f"{i:05d}.png"), m)
     out = tmp_path / "frames"
-    matte(video, out, masks=ids, options=MatteOptions(feather=0))
+    with pytest.raises(ExportError, match="do not record which video"):  # as redact --masks
+        matte(video, out, masks=ids, options=MatteOptions(feather=0))
+    assert not out.exists()
+    matte(video, out, masks=ids, masks_any_video=True, options=MatteOptions(feather=0))
     for i in range(N):
         alpha = cv2.imread(str(out / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)[..., 3]
         np.testing.assert_array_equal(alpha > 127, masks[i])

@@ -32,6 +32,11 @@ def matte_command(
     ],
     tracks: Annotated[Path | None, typer.Option("--tracks", "-t", help="Keep the objects of this tracks file (MOT .txt / sammask .json).")] = None,
     masks: Annotated[Path | None, typer.Option(help="Keep these annotated masks (COCO .json, MOTS .txt, PNG id maps).")] = None,
+    masks_any_video: Annotated[
+        bool,
+        typer.Option("--masks-any-video", help="With --masks: accept masks that record another video, or none "
+                     "(MOTS, other tools' files). Without it they must record this very file."),
+    ] = False,
     keep: Annotated[str | None, typer.Option(help="person: keep people (MediaPipe selfie segmentation).")] = None,
     background: Annotated[
         str, typer.Option(help="transparent | blur | color:#RRGGBB | image:PATH | video:PATH.")
@@ -70,7 +75,7 @@ def matte_command(
     settings = replace(settings, encode=encode, tracks_space=tracks_space, lenient=lenient)
     options = MatteOptions(background=parse_background(background), feather=feather, smooth=smooth, segmenter=segmenter,
                            refine=refine)
-    result = matte(video, output, tracks=tracks, masks=masks, keep=keep, options=options, matte_path=matte_out,
+    result = matte(video, output, tracks=tracks, masks=masks, masks_any_video=masks_any_video, keep=keep, options=options, matte_path=matte_out,
                    settings=settings, overwrite=overwrite, report_path=report)
     typer.echo(
         f"wrote {output} ({result.output_kind}, {result.frames} frames, kept: {result.keep}, "

@@ -177,6 +177,7 @@ def matte(
     *,
     tracks=None,  # noqa: ANN001 - Tracks | Path | str | None
     masks=None,  # noqa: ANN001 - MaskSource | Path | str | None
+    masks_any_video: bool = False,
     keep: str | None = None,
     options: MatteOptions | None = None,
     matte_path: Path | str | None = None,
@@ -199,7 +200,9 @@ def matte(
             ``options.segmenter`` as in ``sammask redact`` (no dilation; a failed segmentation
             keeps the whole box).
         masks: annotated masks: a :class:`~sammask.export.MaskSource` (an annotation session's) or
-            a path (COCO ``.json``, MOTS ``.txt``, PNG id maps, ``--save-masks`` folder).
+            a path (COCO ``.json``, MOTS ``.txt``, PNG id maps, ``--save-masks`` folder). They must
+            record this very video (as for ``redact --masks``) unless ``masks_any_video``.
+        masks_any_video: accept masks that record another video, or none.
         keep: ``"person"``: MediaPipe selfie segmentation.
         options: :class:`MatteOptions` (background, feather, smoothing, segmenter).
         matte_path: optional grayscale matte video (H.264, frame-aligned with the output: same
@@ -232,6 +235,8 @@ def matte(
     given = [x is not None for x in (tracks, masks, keep)]
     if sum(given) != 1:
         raise ConfigError("give exactly one of --tracks FILE, --masks FILE or --keep person")
+    if masks_any_video and masks is None:
+        raise ConfigError("--masks-any-video applies with --masks only")
     if keep is not None and keep != "person":
         raise ConfigError(f"--keep '{keep}' is not supported; use --keep person")
     input_path, output_path = Path(input_path), Path(output_path)
@@ -277,7 +282,7 @@ def matte(
         elif masks is not None:
             from sammask.matte.sources import masks_source
 
-            source = masks_source(input_path, masks, settings, info)
+            source = masks_source(input_path, masks, settings, info, any_video=masks_any_video)
         else:
             from sammask.matte.sources import TracksSource
 

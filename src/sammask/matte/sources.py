@@ -93,15 +93,20 @@ class TracksSource:
         self._seg.close()
 
 
-def masks_source(input_path: Path, masks, settings, info: VideoInfo) -> TracksSource:  # noqa: ANN001
+def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_video: bool = False) -> TracksSource:  # noqa: ANN001
     """Annotated masks (a :class:`~sammask.export.MaskSource`, e.g. an annotation session's, or a
     COCO ``.json``, MOTS ``.txt``, PNG id-map or ``--save-masks`` folder path) as a
     :class:`TracksSource` that serves them as stored (``redact --masks`` does the same).
 
+    Args:
+        any_video: accept masks that record another video, or none (``--masks-any-video``);
+            otherwise they must record this file, as for ``redact --masks``.
+
     Raises:
-        ExportError: the masks' frame size differs from the video's, or they hold no mask.
+        ExportError: the masks' frame size differs from the video's, they record another video
+            or none (unless ``any_video``), or they hold no mask.
     """
-    from sammask.annotate.redact import masks_to_tracks
+    from sammask.annotate.redact import check_masks_video, masks_to_tracks
     from sammask.errors import ExportError
     from sammask.export import MaskSource, read_masks
     from sammask.geometry import TracksSpace
@@ -113,6 +118,8 @@ def masks_source(input_path: Path, masks, settings, info: VideoInfo) -> TracksSo
             f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
             f"{info.width}x{info.height}; give the masks made for this video"
         )
+    if not any_video:
+        check_masks_video(source, Path(input_path), info)
     tracks = masks_to_tracks(source)
     if not len(tracks):
         raise ExportError(f"{source.path}: holds no mask; nothing to keep")
