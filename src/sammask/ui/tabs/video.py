@@ -41,6 +41,7 @@ from sammask.ui.common import (
     overlay,
     timeline_html,
 )
+from sammask.ui.matte_tab import add_matte_controls
 
 MODES = ["positive point", "negative point", "box (2 clicks)", "brush", "eraser"]
 FORMATS = ["coco", "png", "yolo", "mots", "tracks"]
@@ -340,6 +341,7 @@ def build_video_tab(
                                  label="Redaction effect", info=OPTIONS["effect"].help_text)
             redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
             redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
+            add_matte_controls(state, status)  # the background / matte export (sammask.ui.matte_tab)
 
     open_outputs = [state, slider, image, objects, legend, timeline, status]
     upload.change(_open, [state, upload], open_outputs)
