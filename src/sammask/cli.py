@@ -180,8 +180,15 @@ def redact_command(
     crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
     preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
-    model: Annotated[str | None, typer.Option(help="SAM 2 model name. [default: sam2.1_hiera_tiny]")] = None,
-    model_path: Annotated[Path | None, typer.Option(help="Local SAM 2 checkpoint (.pt). [default: the Hugging Face cache]")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="SAM model: a SAM 2 name (sam2.1_hiera_tiny...), edgetam, sam3, samhq_vit_base|large|huge, "
+                     "a Hugging Face repo id or a local transformers folder. [default: sam2.1_hiera_tiny]"),
+    ] = None,
+    model_path: Annotated[
+        Path | None,
+        typer.Option(help="Local SAM 2 checkpoint (.pt) or transformers model folder. [default: the Hugging Face cache]"),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu | cuda | mps. [default: cpu]")] = None,
     strategy: Annotated[str | None, typer.Option(help="SAM 2 strategy: image | video | baseline. [default: image]")] = None,
     input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native). [default: 1024]")] = None,

@@ -94,8 +94,14 @@ class Sam2Segmenter(Segmenter):
         model: torch.nn.Module | None = None,
         runtime: ImageEncoderRuntime | None = None,
     ) -> None:
+        from sammask.segmentation.families import family_of_model, resolve_model_source
         from sammask.segmentation.sam2.runtime import resolve_runtime
 
+        source = resolve_model_source(settings.model, settings.checkpoint) if model is None else None
+        family = source.family if source is not None else family_of_model(model)
+        if family != "sam2":  # a transformers family (None: a hub id, family read from its config)
+            self._init_hf(settings, model, source)
+            return
         resolve_runtime(settings, settings.device)  # a missing runtime fails before the weights load
         if model is None:
             from sammask.segmentation.sam2.model import build_sam2_model
@@ -116,6 +122,35 @@ class Sam2Segmenter(Segmenter):
         self.settings = settings
         self.model: torch.nn.Module | None = model
         self.strategy: Any = build_strategy(model, settings, runtime)
+
+    def _init_hf(self, settings: Sam2Options, model: torch.nn.Module | None, source: Any) -> None:
+        """Build a transformers family (EdgeTAM, SAM 3, SAM-HQ, SAM 2 in HF format): ``image`` strategy, torch."""
+        from sammask.segmentation.families import family_of_model, load_hf_model
+        from sammask.segmentation.hf_image import HFImageStrategy
+
+        name = settings.model if source is None else source.name
+        if settings.strategy != "image":
+            raise ConfigError(
+                f"model {name}: strategy '{settings.strategy}' is built only for the official SAM 2 checkpoints; "
+                f"use --strategy image with this model"
+            )
+        if settings.runtime not in ("auto", "torch"):
+            raise ConfigError(
+                f"model {name}: runtime '{settings.runtime}' is built only for the official SAM 2 checkpoints; "
+                f"use --runtime torch (or auto) with this model"
+            )
+        if model is None:
+            model, family = load_hf_model(source, device=settings.device, offline=settings.offline)
+        else:
+            family = family_of_model(model)
+        self.settings = settings
+        self.model = model
+        self.strategy = HFImageStrategy(model, family, crop=settings.crop, precision=settings.precision)
+        if self.strategy.image_size != settings.input_size:
+            logger.info(
+                "model %s runs at its own input size %d (settings.input_size %d applies to official SAM 2 only)",
+                name, self.strategy.image_size, settings.input_size,
+            )
 
     def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
         """Segment a stream of frames with the configured strategy (see :class:`Segmenter`).

@@ -1,0 +1,207 @@
+"""Strategy ``image`` for the ``transformers`` SAM families (SAM 2 in HF format, EdgeTAM, SAM 3's
+tracker, SAM-HQ): every frame segmented on its own from its box prompts.
+
+Per frame: optional square crop around the boxes (:func:`~sammask.segmentation.sam2.crop.plan_crop`,
+the same rule as the official-SAM 2 ``image`` strategy), the family's input transform done here
+(``transformers``' SAM 2 / SAM 3 image processors need torchvision, which a CPU-only torch cannot
+load), ONE image-encoder call (``model.get_image_embeddings``), ONE prompt-encoder + mask-decoder
+call for all boxes (``multimask_output=False``), low-res logits -> frame-size masks, pasted back
+into the frame when cropped.
+
+Input transforms (``transformers`` 5.25 ``Sam2ImageProcessor`` / ``Sam3ImageProcessor`` /
+``SamImageProcessor`` defaults):
+
+- ``square`` (SAM 2, EdgeTAM, SAM 3): resize to S x S (aspect not kept), normalise; boxes scale
+  by (S / W, S / H); the (S/4)^2 logits cover the whole image.
+- ``longest`` (SAM-HQ): longest side to S, pad bottom/right to S x S, normalise; boxes scale by
+  S / max(H, W); the logits cover the padded square, so they are upsampled to S, cut to the
+  resized image and resized to the frame.
+
+Only the torch runtime exists for these families (no OpenVINO / ONNX export yet).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sammask.errors import ConfigError, SegmentationError
+from sammask.segmentation.base import FrameMasks, FramePrompts, TrackPrompt
+from sammask.segmentation.families import FAMILIES
+from sammask.segmentation.sam2.crop import CropWindow, paste_masks, plan_crop
+from sammask.segmentation.sam2.image import unique_prompts
+from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["HFImageStrategy", "model_input_size", "segment_boxes"]
+
+
+def model_input_size(model: torch.nn.Module, family: str) -> int:
+    """S, the square input side in pixels a ``transformers`` SAM-family model was built for."""
+    cfg = model.config
+    if FAMILIES[family].resize == "longest":
+        return int(cfg.vision_config.image_size)
+    return int(cfg.prompt_encoder_config.image_size)
+
+
+def _preprocess_longest(image: np.ndarray, size: int, mean, std, device) -> tuple[torch.Tensor, int, int]:
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    rh, rw = max(1, int(h * scale + 0.5)), max(1, int(w * scale + 0.5))
+    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float().div_(255.0)
+    x = F.interpolate(x, size=(rh, rw), mode="bilinear", align_corners=False, antialias=True)
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    x = (x - m) / s
+    return F.pad(x, (0, size - rw, 0, size - rh)), rh, rw
+
+
+def segment_boxes(
+    model: torch.nn.Module, family: str, image: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks for N box prompts on one image (one encoder call, one batched decoder call).
+
+    Args:
+        model: a ``transformers`` model of ``family`` (eval mode).
+        family: key of :data:`~sammask.segmentation.families.FAMILIES` other than ``sam2``.
+        image: (H, W, 3) uint8 RGB image (a frame or a crop of one).
+        boxes: (N, 4) float xyxy boxes in ``image`` pixels, N >= 1.
+
+    Returns:
+        ``(masks, iou)``: (N, H, W) bool masks and (N,) float32 predicted IoU in [0, 1].
+
+    Raises:
+        SegmentationError: if ``image`` is not (H, W, 3) uint8.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    fam = FAMILIES[family]
+    size = model_input_size(model, family)
+    dev = next(model.parameters()).device
+    h, w = image.shape[:2]
+    b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+    if fam.resize == "longest":
+        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
+            raise SegmentationError(f"{family} expects frames as (H, W, 3) uint8 RGB arrays")
+        pixel_values, rh, rw = _preprocess_longest(image, size, fam.mean, fam.std, dev)
+        scaled = b * (size / max(h, w))
+        embeddings, intermediate = model.get_image_embeddings(pixel_values)
+        out = model(
+            image_embeddings=embeddings,
+            intermediate_embeddings=intermediate,
+            input_boxes=torch.from_numpy(scaled)[None].to(dev),
+            multimask_output=False,
+        )
+        logits = out.pred_masks[0, :, 0].float()  # (N, s, s) over the padded square
+        logits = F.interpolate(logits[:, None], size=(size, size), mode="bilinear", align_corners=False)[:, 0]
+        logits = logits[:, :rh, :rw]
+    else:
+        pixel_values = preprocess_frame(image, size, dev, fam.mean, fam.std)[None]
+        scaled = b * np.array([size / w, size / h] * 2, dtype=np.float32)
+        embeddings = model.get_image_embeddings(pixel_values)
+        out = model(image_embeddings=embeddings, input_boxes=torch.from_numpy(scaled)[None].to(dev), multimask_output=False)
+        logits = out.pred_masks[0, :, 0].float()  # (N, S/4, S/4)
+    masks = logits_to_mask(torch.clamp(logits, -32.0, 32.0), h, w)
+    iou = out.iou_scores[0, :, 0].float().clamp(0.0, 1.0).cpu().numpy()
+    return masks, iou
+
+
+class HFImageStrategy:
+    """Per-frame box-prompted segmentation with a ``transformers`` SAM-family model.
+
+    Args:
+        model: a model from :func:`~sammask.segmentation.families.load_hf_model` (eval mode).
+        family: its family key.
+        crop: encode a square crop around the frame's boxes when it fits in the frame.
+        precision: ``fp32`` or ``bf16`` (whole model under CPU/CUDA bf16 autocast).
+        on_frame: optional callback ``(frame_idx, n_prompts) -> None`` after each frame.
+
+    Raises:
+        ConfigError: ``precision`` is ``int8`` (not built for these families).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        family: str,
+        *,
+        crop: bool = True,
+        precision: str = "fp32",
+        on_frame: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision {precision} is not built for the {family} family; use fp32 or bf16")
+        self.model = model
+        self.family = family
+        self.crop = crop
+        self.precision = precision
+        self.on_frame = on_frame
+        self.image_size = model_input_size(model, family)
+        self.crops = 0
+        """Frames encoded as a crop since the last :meth:`segment` started."""
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        """Segment each frame from its box prompts (see :class:`~sammask.segmentation.base.Segmenter`).
+
+        Yields:
+            One :class:`FrameMasks` per input item: (H, W) bool ``masks[track_id]`` and predicted
+            IoU ``scores[track_id]`` for every prompted track; frames without prompts skip the model.
+
+        Raises:
+            SegmentationError: if the model fails on a frame (message names the frame).
+        """
+        import torch
+
+        self.crops = 0
+        dev_type = next(self.model.parameters()).device.type
+        for fp in frames:
+            if not fp.prompts:
+                yield FrameMasks(frame_idx=fp.frame_idx)
+                if self.on_frame is not None:
+                    self.on_frame(fp.frame_idx, 0)
+                continue
+            prompts = unique_prompts(fp.prompts, fp.frame_idx)
+            try:
+                with torch.inference_mode(), torch.autocast(
+                    dev_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+                ):
+                    masks, scores = self._segment_frame(fp.image, prompts)
+            except SegmentationError:
+                raise
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise SegmentationError(
+                    f"{self.family} (image strategy) failed on frame {fp.frame_idx} with {len(prompts)} box(es): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            yield FrameMasks(frame_idx=fp.frame_idx, masks=masks, scores=scores)
+            if self.on_frame is not None:
+                self.on_frame(fp.frame_idx, len(prompts))
+
+    def _segment_frame(
+        self, image: np.ndarray, prompts: list[TrackPrompt]
+    ) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
+        height, width = image.shape[:2]
+        boxes = np.array([p.bbox for p in prompts], dtype=np.float32).reshape(-1, 4)
+        window: CropWindow | None = plan_crop(boxes, height, width, self.image_size) if self.crop else None
+        if window is not None:
+            self.crops += 1
+            image = window.cut(image)
+            boxes = boxes - np.array([window.x0, window.y0, window.x0, window.y0], dtype=np.float32)
+        full, ious = segment_boxes(self.model, self.family, image, boxes)
+        if window is not None:
+            full = paste_masks(full, window, height, width)
+        return (
+            {p.track_id: full[i] for i, p in enumerate(prompts)},
+            {p.track_id: float(ious[i]) for i, p in enumerate(prompts)},
+        )
