@@ -66,3 +66,43 @@ def save_tiny_model(family: str, folder: Path, seed: int = 0) -> Path:
     model = getattr(T, FAMILIES[family].model_class)(tiny_config(family)).eval()
     model.save_pretrained(str(folder))
     return folder
+
+
+def save_tiny_owlv2(folder: Path, image_size: int = 64) -> Path:
+    """A tiny OWLv2 detector + processor (byte-level CLIP tokenizer, no merges) saved to ``folder``.
+
+    Random OWLv2 weights score every box ~0, so the heads are set to answer something checkable:
+    the box head's last layer is zeroed (each patch predicts the box of its own grid cell, from
+    OWLv2's box bias) and the class head's shift is +8 and its scale 1 (every box scores ~1 for every phrase).
+    """
+    import torch
+    import transformers as T
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = list(bytes_to_unicode().values())
+    vocab = {c: i for i, c in enumerate(chars)}
+    for c in chars:
+        vocab[c + "</w>"] = len(vocab)
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    tok = T.CLIPTokenizer(vocab=vocab, merges=[])
+    small = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2)
+    cfg = T.Owlv2Config(
+        text_config=dict(small, vocab_size=len(vocab), max_position_embeddings=16,
+                         bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"]),
+        vision_config=dict(small, image_size=image_size, patch_size=16), projection_dim=32,
+    )
+    torch.manual_seed(0)
+    model = T.Owlv2ForObjectDetection(cfg).eval()
+    with torch.no_grad():
+        model.box_head.dense2.weight.zero_()
+        model.box_head.dense2.bias.zero_()
+        model.class_head.logit_shift.weight.zero_()
+        model.class_head.logit_shift.bias.fill_(8.0)
+        model.class_head.logit_scale.weight.zero_()
+        model.class_head.logit_scale.bias.zero_()  # scale elu(0) + 1 = 1
+    model.save_pretrained(str(folder))
+    size = {"height": image_size, "width": image_size}
+    T.Owlv2Processor(image_processor=T.Owlv2ImageProcessorPil(size=size), tokenizer=tok).save_pretrained(str(folder))
+    return folder
