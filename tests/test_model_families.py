@@ -27,7 +27,7 @@ from sammask.segmentation.families import (
     missing_requirement,
     resolve_model_source,
 )
-from sammask.segmentation.hf_image import segment_boxes
+from sammask.segmentation.hf_image import BoxPromptModel, segment_boxes
 from sammask.segmentation.sam2.crop import plan_crop
 from sammask.segmentation.sam2.options import Sam2Options
 from sammask.segmentation.sam2.segmenter import Sam2Segmenter
@@ -204,3 +204,18 @@ def test_installed_models_lists_every_choice_with_a_reason(empty_hub_cache: Path
     (repo / "snapshots" / "abc123" / "config.json").write_text("{}")
     listed = {m.name: m for m in installed_models()}
     assert listed["samhq_vit_base"].available and listed["samhq_vit_base"].reason == ""
+
+
+def test_box_prompt_model_for_the_image_tools(tiny_folders: dict[str, Path]) -> None:
+    """SAM-HQ (or any family) loaded by name for single images: one mask per box, frame-sized."""
+    bpm = BoxPromptModel(str(tiny_folders["samhq"]), crop=False)
+    image = np.random.default_rng(1).integers(0, 255, (100, 150, 3), dtype=np.uint8)
+    boxes = np.array([[10, 10, 60, 80], [70, 20, 140, 90]], dtype=np.float32)
+    masks, scores = bpm.segment(image, boxes)
+    import torch
+
+    with torch.inference_mode():
+        direct, iou = segment_boxes(bpm._segmenter.model, "samhq", image, boxes)
+    assert masks.shape == (2, 100, 150) and masks.dtype == bool and np.array_equal(masks, direct)
+    np.testing.assert_allclose(scores, iou, atol=1e-6)
+    bpm.close()

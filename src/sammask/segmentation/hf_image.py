@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["HFImageStrategy", "model_input_size", "segment_boxes"]
+__all__ = ["BoxPromptModel", "HFImageStrategy", "model_input_size", "segment_boxes"]
 
 
 def model_input_size(model: torch.nn.Module, family: str) -> int:
@@ -205,3 +205,69 @@ class HFImageStrategy:
             {p.track_id: full[i] for i, p in enumerate(prompts)},
             {p.track_id: float(ious[i]) for i, p in enumerate(prompts)},
         )
+
+
+class BoxPromptModel:
+    """A loaded SAM-family model answering box prompts on single images (for the image tools).
+
+    Any ``--model`` value works: the official SAM 2 checkpoints are segmented through
+    :class:`~sammask.segmentation.sam2.image.ImageStrategy`, the ``transformers`` families
+    (SAM-HQ for sharper boundaries, EdgeTAM, SAM 3, SAM 2 in HF format) through
+    :func:`segment_boxes`.
+
+    Args:
+        model: published SAM 2 name, family short name (``samhq_vit_base``...), hub id or folder.
+        checkpoint: ``--model-path`` (an official ``.pt`` or a ``transformers`` folder), or None.
+        device: ``cpu``, ``cuda[:N]`` or ``mps``.
+        offline: Hugging Face cache only.
+        crop: encode a square crop around the boxes when it fits in the image.
+        precision: ``fp32`` (default here: image tools favour exact masks over speed) or ``bf16``.
+
+    Raises:
+        ConfigError, WeightsNotFoundError, RuntimeUnavailableError, ModelLoadError: as
+        :class:`~sammask.segmentation.sam2.segmenter.Sam2Segmenter`.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        checkpoint=None,  # type: ignore[no-untyped-def]
+        *,
+        device: str = "cpu",
+        offline: bool = False,
+        crop: bool = True,
+        precision: str = "fp32",
+    ) -> None:
+        from sammask.segmentation.sam2.options import Sam2Options
+        from sammask.segmentation.sam2.segmenter import Sam2Segmenter
+
+        self._segmenter = Sam2Segmenter(
+            Sam2Options(
+                model=model, checkpoint=checkpoint, device=device, offline=offline, crop=crop, strategy="image",
+                precision=precision,
+            )
+        )
+
+    def segment(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Masks for N boxes on one image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+            boxes: (N, 4) float xyxy pixel boxes, N >= 1.
+
+        Returns:
+            ``(masks, scores)``: (N, H, W) bool masks and (N,) float32 predicted IoU in [0, 1], in
+            the order of ``boxes``.
+
+        Raises:
+            SegmentationError: the model failed.
+        """
+        b = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
+        prompts = [TrackPrompt(i, tuple(float(v) for v in row)) for i, row in enumerate(b)]
+        (fm,) = list(self._segmenter.segment([FramePrompts(0, image, prompts)]))
+        masks = np.stack([fm.masks[i] for i in range(len(b))]) if len(b) else np.zeros((0, *image.shape[:2]), bool)
+        return masks, np.array([fm.scores.get(i, 0.0) for i in range(len(b))], dtype=np.float32)
+
+    def close(self) -> None:
+        """Drop the model."""
+        self._segmenter.close()
