@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
-from sammask.tracks.validate import write_text_atomic
+from sammask.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
