@@ -34,6 +34,12 @@ from sammask.segmentation.sam2.segmenter import Sam2Segmenter
 from sammask.tracks import read_mot
 
 HF_FAMILIES = ["sam2-hf", "sam3", "samhq"]
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
 DARK = 40
 """Max channel value of a solid black fill after H.264 (as tests/test_sam2_e2e.py)."""
 
@@ -67,6 +73,18 @@ def test_model_names_resolve_to_families(tiny_folders: dict[str, Path], tmp_path
     for fam, folder in tiny_folders.items():
         assert resolve_model_source(str(folder)).family == fam
         assert resolve_model_source("sam2.1_hiera_tiny", folder).family == fam  # --model-path FOLDER
+    # A video checkpoint (what the hub repos hold) loads its image-model subset.
+    import transformers as T
+    from hf_sam_helpers import tiny_config
+
+    c = tiny_config("sam2-hf")
+    video = T.Sam2VideoModel(T.Sam2VideoConfig(vision_config=c.vision_config.to_dict(),
+                                               prompt_encoder_config=c.prompt_encoder_config.to_dict(),
+                                               mask_decoder_config=c.mask_decoder_config.to_dict()))
+    video.save_pretrained(str(tmp_path / "video"))
+    model, family = load_hf_model(resolve_model_source(str(tmp_path / "video")))
+    assert family == "sam2-hf" and type(model).__name__ == "Sam2Model"
+    assert all(torch_equal(v, video.state_dict()[k]) for k, v in model.state_dict().items())
     with pytest.raises(ConfigError, match="unknown model 'nonsense'"):
         resolve_model_source("nonsense")
     (tmp_path / "cfgless").mkdir()

@@ -67,7 +67,9 @@ class ModelFamily:
     Attributes:
         name: family key (``sam2``, ``sam2-hf``, ``edgetam``, ``sam3``, ``samhq``).
         model_class: ``transformers`` class for box-prompted images ("" for the official package).
-        model_types: ``config.json`` ``model_type`` values that mean this family.
+        model_types: ``config.json`` ``model_type`` values that mean this family (the video
+            checkpoints too: their image-model subset loads into :attr:`model_class`, e.g. every
+            weight of a ``Sam2VideoModel`` folder that ``Sam2Model`` has).
         requires: Python modules it needs besides torch / transformers (e.g. ``timm``).
         resize: ``square`` (SAM 2 style: resize to S x S, aspect not kept) or ``longest`` (SAM 1
             style: longest side to S, pad bottom/right to S x S).
@@ -90,16 +92,18 @@ FAMILIES: dict[str, ModelFamily] = {
     f.name: f
     for f in (
         ModelFamily("sam2", "", ()),
-        ModelFamily("sam2-hf", "Sam2Model", ("sam2",)),
+        ModelFamily("sam2-hf", "Sam2Model", ("sam2", "sam2_video")),
         ModelFamily(
             "edgetam",
             "EdgeTamModel",
-            ("edgetam",),
+            ("edgetam", "edgetam_video"),
             requires=("timm", "torchvision"),
             install="pip install timm torchvision (a torchvision build matching the installed torch: "
             "the CPU torch needs the +cpu torchvision wheel)",
         ),
-        ModelFamily("sam3", "Sam3TrackerModel", ("sam3_tracker", "sam3"), mean=HALF[0], std=HALF[1]),
+        ModelFamily(
+            "sam3", "Sam3TrackerModel", ("sam3_tracker", "sam3", "sam3_tracker_video", "sam3_video"), mean=HALF[0], std=HALF[1]
+        ),
         ModelFamily("samhq", "SamHQModel", ("sam_hq",), resize="longest"),
     )
 }
