@@ -27,7 +27,7 @@ from sammask.segmentation.families import (
     missing_requirement,
     resolve_model_source,
 )
-from sammask.segmentation.hf_image import BoxPromptModel, segment_boxes
+from sammask.segmentation.hf_image import BoxPromptModel, HFEncoderRuntime, segment_boxes
 from sammask.segmentation.sam2.crop import plan_crop
 from sammask.segmentation.sam2.options import Sam2Options
 from sammask.segmentation.sam2.segmenter import Sam2Segmenter
@@ -100,7 +100,7 @@ def test_model_names_resolve_to_families(tiny_folders: dict[str, Path], tmp_path
 def test_family_crop_masks_land_where_the_crop_was(family: str, tiny_folders: dict[str, Path]) -> None:
     """A frame encoded as a crop gives exactly the masks of that crop segmented alone, pasted at
     the crop's offset, and nothing outside it (placement relative to the prompt's crop)."""
-    seg = Sam2Segmenter(Sam2Options(model=str(tiny_folders[family]), precision="fp32"))
+    seg = Sam2Segmenter(Sam2Options(model=str(tiny_folders[family]), precision="fp32", runtime="torch"))
     assert seg.strategy.family == family
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 255, (360, 640, 3), dtype=np.uint8)
@@ -124,7 +124,7 @@ def test_family_crop_masks_land_where_the_crop_was(family: str, tiny_folders: di
         assert not outside.any()
         assert fm.scores[tid] == pytest.approx(float(iou[i]))
     # Without the crop the whole frame is encoded (a different, frame-size answer).
-    seg_full = Sam2Segmenter(Sam2Options(model=str(tiny_folders[family]), precision="fp32", crop=False))
+    seg_full = Sam2Segmenter(Sam2Options(model=str(tiny_folders[family]), precision="fp32", runtime="torch", crop=False))
     (full,) = list(seg_full.segment([FramePrompts(0, frame, prompts)]))
     assert seg_full.strategy.crops == 0 and full.masks[7].shape == (360, 640)
 
@@ -140,6 +140,7 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
     res = CliRunner().invoke(app, [
         "redact", str(seq / "video.mp4"), "-t", str(tracks), "-o", str(out),
         "--segmenter", "sam2", "--model", str(tiny_folders[family]), "--strategy", "image", "--effect", "solid",
+        "--runtime", "openvino" if family == "samhq" else "torch",
         "--preset", "ultrafast", "--dilate", "4", "--report", str(report), "--quiet",
         "--save-masks", str(tmp_path / "masks"),
     ])
@@ -161,7 +162,9 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
 
 def test_family_strategy_and_runtime_limits_are_one_error(davis_seq, tiny_folders: dict[str, Path], tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
-    for extra, needle in (["--strategy", "video"], "strategy 'video'"), (["--runtime", "openvino"], "runtime 'openvino'"):
+    for extra, needle in (["--strategy", "video"], "strategy 'video'"), (["--runtime", "compile"], "runtime 'compile'"), (
+        ["--runtime", "onnx", "--precision", "int8"], "not onnx int8"
+    ):
         out = tmp_path / "o.mp4"
         res = CliRunner().invoke(app, [
             "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out), "--segmenter", "sam2",
@@ -202,7 +205,7 @@ def test_edgetam_needs_timm_said_before_any_weights(empty_hub_cache: Path) -> No
 def test_edgetam_repvit_tiny_segments(tmp_path: Path) -> None:
     folder = save_tiny_model("edgetam", tmp_path / "edgetam")
     assert json.loads((folder / "config.json").read_text())["vision_config"]["backbone_config"]["architecture"] == "repvit_m1"
-    seg = Sam2Segmenter(Sam2Options(model=str(folder), precision="fp32"))
+    seg = Sam2Segmenter(Sam2Options(model=str(folder), precision="fp32", runtime="openvino"))
     frame = np.random.default_rng(0).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     (fm,) = list(seg.segment([FramePrompts(0, frame, [TrackPrompt(1, (20.0, 30.0, 120.0, 200.0))])]))
     assert fm.masks[1].shape == (240, 320)
@@ -237,3 +240,32 @@ def test_box_prompt_model_for_the_image_tools(tiny_folders: dict[str, Path]) -> 
     assert masks.shape == (2, 100, 150) and masks.dtype == bool and np.array_equal(masks, direct)
     np.testing.assert_allclose(scores, iou, atol=1e-6)
     bpm.close()
+
+
+@pytest.mark.parametrize("runtime, family", [("onnx", "sam2-hf"), ("openvino", "sam3"), ("onnx", "samhq")])
+def test_runtime_export_equals_the_family_torch_forward(family: str, runtime: str, tiny_folders: dict[str, Path], tmp_path: Path) -> None:
+    """fp32 exports of the image encoder answer as transformers' torch forward: every embedding
+    within 1e-4 absolute (measured today: <= 2e-7 on these tiny models, OpenVINO and ONNX, all
+    three families), and the masks differ on <= 0.1 % of pixels. (SAM-HQ's OpenVINO path also
+    runs end to end in test_redact_with_family_end_to_end.)"""
+    import torch
+
+    model, _ = load_hf_model(resolve_model_source(str(tiny_folders[family])))
+    enc = HFEncoderRuntime(model, family, runtime, "fp32", tmp_path)
+    assert enc.export_path is not None and enc.export_path.is_file() and enc.cache_hit is False
+    x = torch.randn(1, 3, enc.image_size, enc.image_size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref = model.get_image_embeddings(x)
+        got = enc.embeddings(x)
+    flat = lambda e: [e[0], *e[1]] if family == "samhq" else list(e)  # noqa: E731
+    assert len(flat(got)) == len(flat(ref))
+    for g, r in zip(flat(got), flat(ref)):
+        assert g.shape == r.shape and float((g - r).abs().max()) <= 1e-4
+    image = np.random.default_rng(2).integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    boxes = np.array([[20, 30, 150, 180], [160, 10, 290, 120]], dtype=np.float32)
+    with torch.inference_mode():
+        m_ref, _ = segment_boxes(model, family, image, boxes)
+        m_got, _ = segment_boxes(model, family, image, boxes, enc)
+    assert (m_ref != m_got).mean() <= 1e-3
+    again = HFEncoderRuntime(model, family, runtime, "fp32", tmp_path)
+    assert again.cache_hit is True and again.export_path == enc.export_path

@@ -111,9 +111,14 @@ class TextDetector(Detector):
             what = "does not exist" if not local.exists() else "has no config.json"
             raise WeightsNotFoundError(f"text detector model folder {local} {what}; {fix}")
         source = str(local) if is_local else model
+        from sammask.segmentation.families import quiet_transformers
+
         try:
-            self._processor = AutoProcessor.from_pretrained(source, local_files_only=offline or is_local)
-            self._model = AutoModelForZeroShotObjectDetection.from_pretrained(source, local_files_only=offline or is_local)
+            with quiet_transformers():
+                self._processor = AutoProcessor.from_pretrained(source, local_files_only=offline or is_local)
+                self._model = AutoModelForZeroShotObjectDetection.from_pretrained(
+                    source, local_files_only=offline or is_local
+                )
         except OSError as exc:
             from sammask.segmentation.sam2.checkpoints import _hub_cache_dir
 

@@ -27,10 +27,12 @@ transformers at import time.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +55,7 @@ __all__ = [
     "installed_models",
     "load_hf_model",
     "missing_requirement",
+    "quiet_transformers",
     "resolve_model_source",
 ]
 
@@ -300,7 +303,8 @@ def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = F
         import transformers
 
         cls = getattr(transformers, FAMILIES[family].model_class)
-        model = cls.from_pretrained(str(folder), local_files_only=True)
+        with quiet_transformers():
+            model = cls.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelLoadError(
             f"model {source.name}: {folder} does not load as {FAMILIES[family].model_class} "
@@ -309,6 +313,21 @@ def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = F
         ) from exc
     logger.info("model %s: %s from %s", source.name, FAMILIES[family].model_class, folder)
     return model.to(dev).eval(), family
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No ``transformers`` progress bars on stderr while loading (the CLI's stderr is one line on
+    failure); the previous setting is restored."""
+    from transformers.utils import logging as hf_logging
+
+    was_disabled = not hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            hf_logging.enable_progress_bar()
 
 
 @dataclass(frozen=True, slots=True)
