@@ -88,7 +88,7 @@ class JobSettings(BaseModel):
         None, description="Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg "
                           "decode it; the default) or stored (as decoded without rotation). Tracks only.")
     detect: str | None = Field(
-        None, description="Without tracks or masks: what to detect and track, e.g. faces | faces,person | hub:ID "
+        None, description="Without tracks or masks: what to detect and track, e.g. faces | faces,person | hub:ID | text:license plate,face "
                           "(default faces; faces alone are masked by their box unless a segmenter is given).")
     min_score: float | None = Field(
         None, ge=0.0, le=1.0, description="Detection score threshold (default faces 0.2); with tracks: drop "
