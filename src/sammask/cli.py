@@ -149,7 +149,7 @@ def redact_command(
         typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
     ] = None,
     detect: Annotated[
-        str | None, typer.Option(help="Without --tracks: what to detect, e.g. faces | faces,person | hub:ID | "text:license plate,face". [default: faces]")
+        str | None, typer.Option(help="Without --tracks: what to detect, e.g. faces | faces,person | hub:ID | 'text:license plate,face'. [default: faces]")
     ] = None,
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
     max_gap: Annotated[int | None, typer.Option(min=0, help="Mask a track through detector misses up to this many frames. [default: 10]")] = None,
@@ -359,7 +359,7 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
 def detect_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Tracks file to write: .json (sammask, keeps class) or .txt (MOT).")],
-    detector: Annotated[str, typer.Option("--detector", "--detect", help="faces | faces,person,car | hub:ID_OR_FOLDER | "text:license plate,face" | "text=ID_OR_FOLDER:phrase,...".")] = "faces",
+    detector: Annotated[str, typer.Option("--detector", "--detect", help="faces | faces,person,car | hub:ID_OR_FOLDER | 'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...'.")] = "faces",
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
     max_gap: Annotated[int | None, typer.Option(min=0, help="Fill detector misses of a track up to this many frames. [default: 10]")] = None,
     scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,

@@ -16,7 +16,7 @@ def batch_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
     detect: Annotated[
-        str | None, typer.Option(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID | "text:license plate,face".")
+        str | None, typer.Option(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID | 'text:license plate,face'.")
     ] = None,
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold (with tracks: filter). [default: faces 0.2]")] = None,
     max_gap: Annotated[int | None, typer.Option(min=0, help="With --detect: mask a track through detector misses up to this many frames. [default: 10]")] = None,
