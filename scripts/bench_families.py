@@ -33,12 +33,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sam2 import VIDEO, bare_run, load_frames, tracks_for  # noqa: E402
+from bench_sam2 import VIDEO, bare_run, load_frames, tracks_for
 
-from sammask.media.types import EncodeOptions  # noqa: E402
-from sammask.segmentation.families import FAMILIES, missing_requirement  # noqa: E402
-from sammask.segmentation.sam2.segmenter import Sam2Segmenter  # noqa: E402
-from sammask.settings import RedactSettings, Sam2Settings  # noqa: E402
+from sammask.media.types import EncodeOptions
+from sammask.segmentation.families import FAMILIES, missing_requirement
+from sammask.segmentation.sam2.segmenter import Sam2Segmenter
+from sammask.settings import RedactSettings, Sam2Settings
 
 
 def load() -> float:
@@ -46,7 +46,7 @@ def load() -> float:
 
 
 def cpu() -> dict:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
     flags = [f for f in info.get("Flags", "").split() if f.startswith(("avx", "amx", "fma"))]
     return {"model": info.get("Model name", "").strip(), "cpus": info.get("CPU(s)", "").strip(), "flags": flags}
@@ -58,9 +58,9 @@ def hf_model(family: str):
 
     torch.manual_seed(0)
     if family == "edgetam":  # the published RepViT-M1 encoder (the default config builds resnet50)
-        backbone = dict(model_type="timm_wrapper", architecture="repvit_m1",
-                        model_args={"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]})
-        cfg = T.EdgeTamConfig(vision_config=dict(backbone_config=backbone))
+        backbone = {"model_type": "timm_wrapper", "architecture": "repvit_m1",
+                        "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]}}
+        cfg = T.EdgeTamConfig(vision_config={"backbone_config": backbone})
     else:
         cfg = {"sam2-hf": T.Sam2Config, "samhq": T.SamHQConfig, "sam3": T.Sam3TrackerConfig}[family]()
     return getattr(T, FAMILIES[family].model_class)(cfg).eval()
@@ -90,7 +90,7 @@ def detector_row(kind: str, frames) -> dict:
 
     torch.manual_seed(0)
     if kind == "owlv2":
-        model = T.Owlv2ForObjectDetection(T.Owlv2Config(vision_config=dict(image_size=960, patch_size=16))).eval()
+        model = T.Owlv2ForObjectDetection(T.Owlv2Config(vision_config={"image_size": 960, "patch_size": 16})).eval()
         proc = T.Owlv2ImageProcessorPil(size={"height": 960, "width": 960})
         ids = torch.randint(1, 1000, (2, 16))
         extra = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
@@ -135,7 +135,7 @@ def main() -> None:
                 l0 = load()
                 t0 = time.perf_counter()
                 proc = subprocess.run([str(Path(sys.executable).parent / "deface"), str(clip), "-o", str(tmp / "deface.mp4")],
-                                      capture_output=True, text=True)
+                                      capture_output=True, text=True, check=False)
                 dt = time.perf_counter() - t0
                 res = {"row": "deface 1.5 (CLI defaults)", "rc": proc.returncode, "frames": len(frames),
                        "e2e_fps": round(len(frames) / dt, 3), "e2e_s": round(dt, 1), "load": [l0, load()]}

@@ -27,7 +27,11 @@ from sammask.segmentation.families import (
     missing_requirement,
     resolve_model_source,
 )
-from sammask.segmentation.hf_image import BoxPromptModel, HFEncoderRuntime, segment_boxes
+from sammask.segmentation.hf_image import (
+    BoxPromptModel,
+    HFEncoderRuntime,
+    segment_boxes,
+)
 from sammask.segmentation.sam2.crop import plan_crop
 from sammask.segmentation.sam2.options import Sam2Options
 from sammask.segmentation.sam2.segmenter import Sam2Segmenter
@@ -257,7 +261,7 @@ def test_runtime_export_equals_the_family_torch_forward(family: str, runtime: st
     with torch.inference_mode():
         ref = model.get_image_embeddings(x)
         got = enc.embeddings(x)
-    flat = lambda e: [e[0], *e[1]] if family == "samhq" else list(e)  # noqa: E731
+    flat = lambda e: [e[0], *e[1]] if family == "samhq" else list(e)
     assert len(flat(got)) == len(flat(ref))
     for g, r in zip(flat(got), flat(ref)):
         assert g.shape == r.shape and float((g - r).abs().max()) <= 1e-4

@@ -59,7 +59,7 @@ def test_owlv2_boxes_carry_their_phrase_and_land_on_the_padded_grid(owl: Path) -
     expected[:, 1::2] = expected[:, 1::2].clip(0, 120)
     expected = expected[(expected[:, 2] > expected[:, 0]) & (expected[:, 3] > expected[:, 1])]
     assert 0 < len(found) == len(expected) < 16 and set(found.class_names) <= set(PHRASES)
-    order = lambda b: b[np.lexsort((b[:, 0], b[:, 1]))]  # noqa: E731
+    order = lambda b: b[np.lexsort((b[:, 0], b[:, 1]))]
     np.testing.assert_allclose(order(found.xyxy.astype(np.float64)), order(expected), atol=0.05)
     assert (found.scores >= 0.5).all()
 

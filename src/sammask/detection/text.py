@@ -27,7 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.base import Detections, Detector, check_image, clip_boxes, valid_boxes
+from sammask.detection.base import (
+    Detections,
+    Detector,
+    check_image,
+    clip_boxes,
+    valid_boxes,
+)
 from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -125,7 +131,7 @@ class TextDetector(Detector):
             where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {_hub_cache_dir()}, {'offline' if offline else 'online'})"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsNotFoundError(f"text detector model {model} not found: looked in {where} ({first}); {fix}") from exc
-        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable error
+        except Exception as exc:
             raise ModelLoadError(f"cannot load text detector model {model}: {type(exc).__name__}: {exc}") from exc
         self._kind = self._model.config.model_type
         if self._kind not in ("owlv2", "owlvit", "grounding-dino"):

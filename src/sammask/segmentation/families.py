@@ -37,8 +37,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sammask.errors import ConfigError, ModelLoadError, RuntimeUnavailableError, WeightsNotFoundError
-from sammask.segmentation.sam2.checkpoints import MODELS, _hub_cache_dir, get_model_spec, hf_hub_offline
+from sammask.errors import (
+    ConfigError,
+    ModelLoadError,
+    RuntimeUnavailableError,
+    WeightsNotFoundError,
+)
+from sammask.segmentation.sam2.checkpoints import (
+    MODELS,
+    _hub_cache_dir,
+    get_model_spec,
+    hf_hub_offline,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -262,7 +272,7 @@ def _find_folder(source: ModelSource, offline: bool) -> Path:
         found = snapshot_download(
             source.repo_id, local_files_only=local_only, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]
         )
-    except Exception as exc:  # noqa: BLE001 - every hub failure becomes one actionable error
+    except Exception as exc:
         how = "offline, cache only" if local_only else "online"
         detail = str(exc).splitlines()[0] if str(exc) else "no detail"
         raise WeightsNotFoundError(

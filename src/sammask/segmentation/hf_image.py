@@ -159,7 +159,7 @@ class HFEncoderRuntime:
                 self._session = mod.InferenceSession(str(self.export_path), so, providers=["CPUExecutionProvider"])
         except (ConfigError, ModelLoadError):
             raise
-        except Exception as exc:  # noqa: BLE001 - exporters raise many types; the message keeps it
+        except Exception as exc:
             raise ModelLoadError(
                 f"building the {family} image encoder on runtime '{runtime}' ({size} px) failed: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; use --runtime torch"
