@@ -28,24 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
-from fastapi import (
-    Depends,
-    FastAPI,
-    File,
-    Form,
-    Header,
-    HTTPException,
-    Request,
-    UploadFile,
-)
-from fastapi import Path as PathParam
-from fastapi.responses import (
-    FileResponse,
-    HTMLResponse,
-    JSONResponse,
-    Response,
-    StreamingResponse,
-)
+from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Path as PathParam, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from sammask.batch.options import JobSettings, Source
