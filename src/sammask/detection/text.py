@@ -126,7 +126,7 @@ class TextDetector(Detector):
                     source, local_files_only=offline or is_local
                 )
         except OSError as exc:
-            from sammask.segmentation.sam2.checkpoints import _hub_cache_dir
+            from sammask.detection.hub import _hub_cache_dir
 
             where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {_hub_cache_dir()}, {'offline' if offline else 'online'})"
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
