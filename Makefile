@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,dev]"
+	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,image,dev]"
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/detect.txt
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt
 	touch $(STAMP)

@@ -105,7 +105,7 @@ def test_missing_folder_and_unknown_container(files: dict[str, Path]) -> None:
     root = files["root"]
     with pytest.raises(OutputPathError, match="does not exist"):
         check_paths(_inputs(files), [OutputRef("-o", root / "nope" / "o.mp4", "video")], overwrite=False)
-    with pytest.raises(OutputPathError, match="names no video container"):
+    with pytest.raises(OutputPathError, match="not a single-file container"):
         check_paths(_inputs(files), [OutputRef("-o", root / "o.notavideo", "video")], overwrite=False)
     # a missing output folder is fine when its parent can be written
     check_paths(_inputs(files), [OutputRef("--save-masks", root / "new", "folder", ("meta.json",))], overwrite=False)

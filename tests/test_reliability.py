@@ -245,7 +245,7 @@ def test_existing_output_needs_overwrite(tmp_path: Path, clip: Path) -> None:
     [
         (lambda d: d / "missing" / "o.mp4", "does not exist"),
         (lambda d: d / "t.txt" / "o.mp4", "not a folder"),
-        (lambda d: d / "o.txt", "names no video container"),
+        (lambda d: d / "o.txt", "not a single-file container"),
         (lambda d: d / ("x" * 252 + ".mp4"), "255-byte"),
     ],
 )

@@ -57,8 +57,8 @@ class OutputRef:
     Attributes:
         flag: the option that named it (``"-o"``, ``"--report"``, ``"--save-masks"``).
         path: the file or folder.
-        kind: ``"file"`` (any file), ``"video"`` (a file whose suffix must name a container
-            FFmpeg can write) or ``"folder"`` (created if missing; its parent must exist).
+        kind: ``"file"`` (any file), ``"video"`` (a file whose suffix must name a single-file
+            container for H.264, :data:`sammask.spec.containers.SINGLE_FILE_CONTAINERS`) or ``"folder"`` (created if missing; its parent must exist).
         names: for a folder, the entries the run writes inside it (files or sub-folders); each
             is checked like an output of its own.
     """
@@ -134,14 +134,10 @@ def _check_location(out: OutputRef) -> None:
     if out.path.is_dir():
         raise OutputPathError(f"{out.flag} {out.path} is a folder; give a file name")
     _check_dir_writable(out.path.parent if str(out.path.parent) else Path("."), out.flag)
-    if out.kind == "video":
-        from sammask.media.paths import muxer_for_suffix
+    if out.kind == "video":  # one file holding the H.264 video: no HLS / DASH / .ffmeta / raw frames
+        from sammask.spec.containers import check_single_file_container
 
-        if muxer_for_suffix(out.path) is None:
-            raise OutputPathError(
-                f"{out.flag} {out.path}: the suffix '{out.path.suffix}' names no video container FFmpeg can write; "
-                "use .mp4, .mkv or .mov"
-            )
+        check_single_file_container(out.path, out.flag)
 
 
 def _written(out: OutputRef) -> list[tuple[str, Path]]:
@@ -159,7 +155,7 @@ def check_paths(inputs: Sequence[InputRef], outputs: Sequence[OutputRef], *, ove
     - every output's name fits in 255 bytes and its folder exists and is writable (a folder
       output may be missing: its nearest existing parent must be writable); a file output is
       not an existing folder, a folder output not an existing file; a video output's suffix
-      names a container FFmpeg can write;
+      names a single-file container for H.264 (``.mp4``, ``.m4v``, ``.mov``, ``.mkv``);
     - no output (or an entry a folder output writes) is the same file as an input (symbolic and
       hard links, ``..`` and case included), lies inside an input folder, or is a folder that
       holds an input; no two outputs are or write the same file;
