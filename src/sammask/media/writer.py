@@ -1,4 +1,7 @@
-"""H.264 encoding with PyAV: timestamps kept, rotation kept, audio stream-copied, atomic output."""
+"""H.264 encoding with PyAV: timestamps kept, rotation kept, audio stream-copied, atomic output.
+
+Pixel formats with an alpha plane (``yuva444p10le`` for ProRes 4444, ``yuva420p`` for VP9) take
+RGBA frames instead of RGB."""
 
 from __future__ import annotations
 
@@ -59,6 +62,8 @@ class VideoWriter:
       (``1 / info.fps`` seconds).
     * **Rotation**: ``info.display_matrix`` (or ``info.rotation``) is written as the output
       stream's display matrix; pixels are not rotated.
+    * **Alpha**: with a pixel format that has an alpha plane (``yuva*``, ``rgba``...) frames are
+      (H, W, 4) uint8 RGBA and the alpha is encoded as given; otherwise (H, W, 3) RGB.
     * **Pixel shape and fields**: ``info.sample_aspect_ratio`` (non-square pixels) is written to
       the output stream, and an interlaced input (``info.field_order`` >= 2) is encoded
       interlaced (libx264 ``interlaced=1`` with ``tff`` / ``bff``) with the same field order.
@@ -158,6 +163,7 @@ class VideoWriter:
                 info.width + self._pad_w, info.height + self._pad_h,
             )
         self._yuv = options.pix_fmt.startswith(("yuv", "nv"))
+        self._channels = 4 if any(c.is_alpha for c in fmt.components) else 3
         parent = self.output_path.parent
         if not parent.is_dir():
             raise MediaError(f"output directory does not exist: {parent}; create it first")
@@ -191,7 +197,9 @@ class VideoWriter:
                 f"{self.output_path}: cannot create output ({_ffmpeg_msg(exc)}); check the suffix names a "
                 "container FFmpeg can write (e.g. .mp4, .mkv) and the directory is writable"
             ) from exc
-        codec_options = {"crf": str(options.crf), "preset": options.preset}
+        x26x = options.codec in ("libx264", "libx265")  # crf / preset are x264 / x265 options
+        codec_options = {"crf": str(options.crf), "preset": options.preset} if x26x else {}
+        codec_options.update(dict(options.codec_options))
         interlaced = info.field_order >= 2
         if interlaced and options.codec == "libx264":
             # same field order as the input: TT / BT show the top field first, BB / TB the bottom
@@ -275,7 +283,8 @@ class VideoWriter:
         """Encode one frame.
 
         Args:
-            image: (H, W, 3) uint8 RGB with H, W = ``info.height``, ``info.width``.
+            image: (H, W, 3) uint8 RGB with H, W = ``info.height``, ``info.width``; (H, W, 4)
+                uint8 RGBA when the pixel format has an alpha plane.
             pts: presentation timestamp in ``info.time_base`` ticks, strictly increasing; None:
                 previous pts + one frame (``1 / info.fps`` s), or 0 for the first frame.
 
@@ -288,10 +297,10 @@ class VideoWriter:
         if self._closed or self._out is None:
             raise MediaError(f"{self.output_path}: writer is closed")
         info = self.info
-        if image.dtype != np.uint8 or image.shape != (info.height, info.width, 3):
+        if image.dtype != np.uint8 or image.shape != (info.height, info.width, self._channels):
             raise MediaError(
                 f"{self.output_path}: frame {self._frames_written} is {image.shape} {image.dtype}, "
-                f"expected ({info.height}, {info.width}, 3) uint8 RGB"
+                f"expected ({info.height}, {info.width}, {self._channels}) uint8 {'RGBA' if self._channels == 4 else 'RGB'}"
             )
         if pts is None:
             pts = 0 if self._last_pts is None else self._last_pts + self._frame_ticks()
@@ -301,7 +310,7 @@ class VideoWriter:
             )
         if self._pad_w or self._pad_h:
             image = np.pad(image, ((0, self._pad_h), (0, self._pad_w), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgba" if self._channels == 4 else "rgb24")
         if self._yuv:
             frame = frame.reformat(
                 format=self.options.pix_fmt,

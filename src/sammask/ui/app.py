@@ -33,6 +33,7 @@ from sammask.masking.options import Effect, MaskingOptions
 from sammask.spec.options import OPTIONS, Source
 from sammask.spec.run import RunSpec, gate
 from sammask.ui.image_tab import build_image_tab
+from sammask.ui.matte_tab import add_matte_controls
 
 logger = logging.getLogger(__name__)
 
@@ -324,6 +325,7 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                                      label="Redaction effect", info=OPTIONS["effect"].help_text)
                 redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
                 redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
+                add_matte_controls(state, status)
 
         open_outputs = [state, slider, image, objects, legend, status]
         upload.change(_open, [state, upload], open_outputs)
