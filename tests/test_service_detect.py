@@ -215,6 +215,7 @@ def test_tracks_space_stored_job_on_a_rotated_clip(client: httpx.Client, tmp_pat
 @pytest.mark.parametrize("settings,tracks,message", [
     ({"detect": "faces,,"}, False, "comma-separated"),
     ({"detect": "hub:/srv/models/x"}, False, "names a folder"),
+    ({"detect": "faces,text=/srv/models/owl:license plate"}, False, "names a folder"),
     ({"min_score": 2}, False, "min_score: Input should be less than or equal to 1"),
     ({"max_gap": -1}, False, "max_gap: Input should be greater than or equal to 0"),
     ({"scale": "big"}, False, "WIDTHxHEIGHT"),

@@ -35,7 +35,7 @@ def make_detection(
     hub_model: str = DEFAULT_HUB_MODEL,
     offline: bool = False,
 ) -> DetectAndTrack:
-    """Detectors + tracking for a ``--detect`` spec (``faces``, ``faces,person``, ``hub:ID``).
+    """Detectors + tracking for a ``--detect`` spec (``faces``, ``faces,person``, ``hub:ID``, ``text:PHRASE,...``).
 
     Args:
         spec: see :func:`~sammask.detection.registry.parse_spec`.
@@ -55,7 +55,7 @@ def make_detection(
     parsed = parse_spec(spec, hub_model)
     face_opts = FaceDetectorOptions(scale=scale, **({} if min_score is None else {"min_score": min_score}))
     hub_opts = HubDetectorOptions(offline=offline, **({} if min_score is None else {"min_score": min_score}))
-    detectors = build_detectors(parsed, face_options=face_opts, hub_options=hub_opts)
+    detectors = build_detectors(parsed, face_options=face_opts, hub_options=hub_opts, text_min_score=min_score)
     tracking = TrackingOptions() if max_gap is None else TrackingOptions(max_gap=max_gap)
     try:
         return DetectAndTrack(detectors, tracking, min_score=min_score or 0.0, classes=parsed.classes)
@@ -75,7 +75,7 @@ def faces_only(spec: str) -> bool:
         ConfigError: a bad spec (see :func:`~sammask.detection.registry.parse_spec`).
     """
     parsed = parse_spec(spec, DEFAULT_HUB_MODEL)
-    return parsed.faces and parsed.hub_model is None
+    return parsed.faces and parsed.hub_model is None and parsed.text_phrases is None
 
 
 def detect_video(

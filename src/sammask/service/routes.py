@@ -109,15 +109,20 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 def _check_hub_ids(spec: str) -> None:
-    """A job's ``hub:`` detector must be a model id, not a server-side folder (clients name no paths).
+    """A job's ``hub:`` / ``text=`` detector must be a model id, not a server-side folder (clients name no paths).
 
     Raises:
-        ConfigError: a ``hub:`` item that looks like a path.
+        ConfigError: a ``hub:`` or ``text=MODEL:`` item that looks like a path.
     """
     for item in spec.split(","):
-        target = item.strip().removeprefix("hub:") if item.strip().startswith("hub:") else None
+        item = item.strip()
+        target = None
+        if item.startswith("hub:"):
+            target = item.removeprefix("hub:")
+        elif item.startswith("text="):
+            target = item.removeprefix("text=").partition(":")[0]
         if target is not None and (target.startswith(("/", ".", "~")) or "\\" in target or ".." in target):
-            raise ConfigError(f"detect: '{item.strip()}' names a folder; a job may name a Hugging Face model id "
+            raise ConfigError(f"detect: '{item}' names a folder; a job may name a Hugging Face model id "
                               "(in the server's cache) only")
 
 

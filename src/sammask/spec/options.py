@@ -157,8 +157,9 @@ _TABLE = (
     # segmentation
     Option("segmenter", "--segmenter", "box | grabcut | sam2.", "grabcut (faces-only detection: box)"),
     Option("stride", "--stride", "Segment every k-th frame, carry masks between.", "1", 1, 1000),
-    Option("model", "--model", "SAM 2 model name, e.g. sam2.1_hiera_tiny.", "sam2.1_hiera_tiny"),
-    Option("model_path", "--model-path", "Local SAM 2 checkpoint (.pt).", "the Hugging Face cache"),
+    Option("model", "--model", "SAM model: a SAM 2 name (sam2.1_hiera_tiny...), edgetam, sam3, samhq_vit_base|large|huge, "
+           "a Hugging Face repo id or a local transformers folder.", "sam2.1_hiera_tiny"),
+    Option("model_path", "--model-path", "Local SAM 2 checkpoint (.pt) or transformers model folder.", "the Hugging Face cache"),
     Option("device", "--device", "cpu | cuda | mps.", "cpu"),
     Option("strategy", "--strategy", "SAM 2 strategy: image | video | baseline.", "image"),
     Option("input_size", "--input-size", "SAM 2 input size, pixels (a multiple of 16; 1024 native).", "1024", 16, 4096),
@@ -178,8 +179,8 @@ _TABLE = (
            "Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg decode it) or "
            "stored (as decoded without rotation).", "display", sources=_T,
            hint="; detector boxes are found on the frames as decoded"),
-    Option("detect", "--detect", "Without tracks or masks: what to detect, e.g. faces | faces,person | hub:ID "
-           "(faces alone are masked by their box unless a segmenter is given).", "faces", sources=_D),
+    Option("detect", "--detect", "Without tracks or masks: what to detect, e.g. faces | faces,person | hub:ID | "
+           "'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...' (faces alone are masked by their box unless a segmenter is given).", "faces", sources=_D),
     Option("min_score", "--min-score", "Detection score threshold; with tracks: drop detections scoring less.",
            "faces 0.2", 0.0, 1.0, sources=_TD),
     Option("max_gap", "--max-gap", "Detection: mask a track through detector misses up to this many frames.",

@@ -124,9 +124,10 @@ def _check_settings(spec: RunSpec) -> None:
                         ("chunk_size", s.sam2.chunk_size)):
         OPTIONS[name].check(value)
     if s.segmenter == "sam2":
-        from sammask.segmentation.sam2.checkpoints import get_model_spec
+        from sammask.segmentation.families import resolve_model_source
 
-        get_model_spec(s.sam2.model)  # ConfigError naming the published models
+        # ConfigError naming the choices (SAM 2 names, family names, hub ids, folders); no loading
+        resolve_model_source(s.sam2.model, s.sam2.checkpoint)
     else:
         ignored = [n for n in SAM2_ONLY if n in spec.given]
         if ignored:

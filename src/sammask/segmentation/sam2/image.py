@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DecodedMasks", "ImageFeatures", "ImageStrategy", "decode_boxes", "encode_image"]
+__all__ = ["DecodedMasks", "ImageFeatures", "ImageStrategy", "decode_boxes", "encode_image", "unique_prompts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +239,7 @@ class ImageStrategy:
                 if self.on_frame is not None:
                     self.on_frame(fp.frame_idx, 0)
                 continue
-            prompts = _unique_prompts(fp.prompts, fp.frame_idx)
+            prompts = unique_prompts(fp.prompts, fp.frame_idx)
             try:
                 with torch.inference_mode():
                     result = self._segment_frame(fp.image, prompts)
@@ -287,7 +287,8 @@ class ImageStrategy:
         return masks, scores
 
 
-def _unique_prompts(prompts: list[TrackPrompt], frame_idx: int) -> list[TrackPrompt]:
+def unique_prompts(prompts: list[TrackPrompt], frame_idx: int) -> list[TrackPrompt]:
+    """The frame's prompts with one per track (the first box of a track prompted twice; warns)."""
     seen: dict[int, TrackPrompt] = {}
     for p in prompts:
         if p.track_id in seen:

@@ -323,7 +323,13 @@ def build_sam2_model(
     return model.to(dev).eval()
 
 
-def preprocess_frame(image: np.ndarray, image_size: int, device: torch.device | str) -> torch.Tensor:
+def preprocess_frame(
+    image: np.ndarray,
+    image_size: int,
+    device: torch.device | str,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
+) -> torch.Tensor:
     """SAM 2's input transform of one frame, without torchvision.
 
     Resize to ``image_size x image_size`` (bilinear, antialiased, aspect not kept: as
@@ -334,6 +340,8 @@ def preprocess_frame(image: np.ndarray, image_size: int, device: torch.device | 
         image: (H, W, 3) uint8 RGB frame.
         image_size: S, the model input side in pixels.
         device: where the result lives.
+        mean: per-channel RGB mean on [0, 1] pixels (SAM 3: 0.5).
+        std: per-channel RGB standard deviation (SAM 3: 0.5).
 
     Returns:
         (3, S, S) float32 tensor on ``device``.
@@ -350,9 +358,9 @@ def preprocess_frame(image: np.ndarray, image_size: int, device: torch.device | 
     x = torch.from_numpy(np.ascontiguousarray(image)).to(device)
     x = x.permute(2, 0, 1).unsqueeze(0).to(torch.float32).div_(255.0)
     x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False, antialias=True)
-    mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
-    return ((x - mean) / std)[0]
+    m = torch.tensor(mean, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
+    return ((x - m) / s)[0]
 
 
 def logits_to_mask(mask_logits: torch.Tensor, height: int, width: int) -> np.ndarray:

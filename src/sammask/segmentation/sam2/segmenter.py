@@ -94,8 +94,14 @@ class Sam2Segmenter(Segmenter):
         model: torch.nn.Module | None = None,
         runtime: ImageEncoderRuntime | None = None,
     ) -> None:
+        from sammask.segmentation.families import family_of_model, resolve_model_source
         from sammask.segmentation.sam2.runtime import resolve_runtime
 
+        source = resolve_model_source(settings.model, settings.checkpoint) if model is None else None
+        family = source.family if source is not None else family_of_model(model)
+        if family != "sam2":  # a transformers family (None: a hub id, family read from its config)
+            self._init_hf(settings, model, source)
+            return
         resolve_runtime(settings, settings.device)  # a missing runtime fails before the weights load
         if model is None:
             from sammask.segmentation.sam2.model import build_sam2_model
@@ -116,6 +122,56 @@ class Sam2Segmenter(Segmenter):
         self.settings = settings
         self.model: torch.nn.Module | None = model
         self.strategy: Any = build_strategy(model, settings, runtime)
+
+    def _init_hf(self, settings: Sam2Options, model: torch.nn.Module | None, source: Any) -> None:
+        """Build a transformers family (EdgeTAM, SAM 3, SAM-HQ, SAM 2 in HF format): ``image`` strategy,
+        image encoder on torch / OpenVINO / ONNX (``auto`` = OpenVINO when installed, as SAM 2)."""
+        from sammask.segmentation.families import family_of_model, load_hf_model
+        from sammask.segmentation.hf_image import HFImageStrategy
+
+        name = settings.model if source is None else source.name
+        if settings.strategy != "image":
+            raise ConfigError(
+                f"model {name}: strategy '{settings.strategy}' is built only for the official SAM 2 checkpoints; "
+                f"use --strategy image with this model"
+            )
+        runtime = settings.runtime
+        if runtime == "auto":  # as SAM 2: OpenVINO when installed and on the CPU, else torch
+            from sammask.segmentation.sam2.runtime import _importable
+
+            runtime = "openvino" if settings.device.split(":")[0] == "cpu" and _importable("openvino") else "torch"
+        if runtime == "compile":
+            raise ConfigError(
+                f"model {name}: runtime 'compile' is built only for the official SAM 2 checkpoints; "
+                f"use --runtime torch, openvino or onnx with this model"
+            )
+        from sammask.segmentation.hf_image import HF_SUPPORTED
+
+        if settings.precision not in HF_SUPPORTED.get(runtime, ()):  # before the weights load
+            raise ConfigError(
+                f"model {name}: the transformers families' image encoder runs on "
+                + ", ".join(f"{r} ({'/'.join(p)})" for r, p in HF_SUPPORTED.items())
+                + f", not {runtime} {settings.precision}"
+            )
+        if runtime != "torch":
+            from sammask.segmentation.sam2.runtime import _require
+
+            _require(runtime)
+        if model is None:
+            model, family = load_hf_model(source, device=settings.device, offline=settings.offline)
+        else:
+            family = family_of_model(model)
+        self.settings = settings
+        self.model = model
+        self.strategy = HFImageStrategy(
+            model, family, crop=settings.crop, precision=settings.precision, runtime=runtime,
+            export_cache=settings.export_cache,
+        )
+        if self.strategy.image_size != settings.input_size:
+            logger.info(
+                "model %s runs at its own input size %d (settings.input_size %d applies to official SAM 2 only)",
+                name, self.strategy.image_size, settings.input_size,
+            )
 
     def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
         """Segment a stream of frames with the configured strategy (see :class:`Segmenter`).

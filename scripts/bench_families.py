@@ -1,0 +1,168 @@
+"""SAM families and open-vocabulary detectors on CPU, one run (issue 19, docs/benchmarks.md).
+
+Random-init weights at the published architectures (nothing can be downloaded here; speed does
+not depend on the weights, masks are meaningless). Clip: the first N+1 frames of
+pingpong-720p.mp4 (1280x720), 5 tracks (the player + 4 fixed boxes spread over the frame) at
+stride 1, image strategy; frame 0 warms up and is not in the bare figure.
+
+Rows (``--rows``, default all):
+
+- ``sam2:SIZE:RUNTIME:PRECISION``: official sam2.1_hiera_tiny (sam2 package) at input SIZE;
+- ``sam2-hf`` / ``samhq`` / ``sam3``: the transformers families at their published size (1024 /
+  1024 / 1008), torch, bf16 autocast; ``edgetam`` is reported as not runnable when timm does not
+  import;
+- ``owlv2`` / ``gdino``: seconds per 720p frame of OWLv2 base-patch16 (960 px) and Grounding DINO
+  tiny (800 px shorter side), processor + model, 2 phrases;
+- ``deface``: deface 1.5 (its CLI, defaults) on the same trimmed clip, frames/s end to end.
+
+Each row prints one JSON line with the 1-minute load average before and after. Usage::
+
+    PYTHONPATH=src:/tmp/deface-deps nice -n 10 python scripts/bench_families.py --frames 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_sam2 import VIDEO, bare_run, load_frames, tracks_for
+
+from sammask.media.types import EncodeOptions
+from sammask.segmentation.families import FAMILIES, missing_requirement
+from sammask.segmentation.sam2.segmenter import Sam2Segmenter
+from sammask.settings import RedactSettings, Sam2Settings
+
+
+def load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def cpu() -> dict:
+    out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    flags = [f for f in info.get("Flags", "").split() if f.startswith(("avx", "amx", "fma"))]
+    return {"model": info.get("Model name", "").strip(), "cpus": info.get("CPU(s)", "").strip(), "flags": flags}
+
+
+def hf_model(family: str):
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    if family == "edgetam":  # the published RepViT-M1 encoder (the default config builds resnet50)
+        backbone = {"model_type": "timm_wrapper", "architecture": "repvit_m1",
+                        "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]}}
+        cfg = T.EdgeTamConfig(vision_config={"backbone_config": backbone})
+    else:
+        cfg = {"sam2-hf": T.Sam2Config, "samhq": T.SamHQConfig, "sam3": T.Sam3TrackerConfig}[family]()
+    return getattr(T, FAMILIES[family].model_class)(cfg).eval()
+
+
+def seg_row(name: str, seg, frames, tracks, clip: Path, tmp: Path) -> dict:
+    from sammask.pipeline import redact
+
+    l0 = load()
+    bare_total, first = bare_run(seg, frames, tracks)
+    bare = (bare_total - first) / max(len(frames) - 1, 1)
+    settings = RedactSettings(segmenter="sam2", stride=1, encode=EncodeOptions(preset="medium"))
+    t0 = time.perf_counter()
+    report = redact(clip, tracks, tmp / f"{name}.mp4", settings, segmenter=seg)
+    e2e = time.perf_counter() - t0
+    return {
+        "row": name, "frames": len(frames), "bare_s_per_frame": round(bare, 3), "first_frame_s": round(first, 2),
+        "e2e_fps": round(len(frames) / e2e, 3), "e2e_s": round(e2e, 1),
+        "stage_seconds": {k: round(v, 2) for k, v in report.stage_seconds.items()}, "load": [l0, load()],
+    }
+
+
+def detector_row(kind: str, frames) -> dict:
+    import numpy as np
+    import torch
+    import transformers as T
+
+    torch.manual_seed(0)
+    if kind == "owlv2":
+        model = T.Owlv2ForObjectDetection(T.Owlv2Config(vision_config={"image_size": 960, "patch_size": 16})).eval()
+        proc = T.Owlv2ImageProcessorPil(size={"height": 960, "width": 960})
+        ids = torch.randint(1, 1000, (2, 16))
+        extra = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    else:
+        model = T.GroundingDinoForObjectDetection(T.GroundingDinoConfig()).eval()
+        proc = T.GroundingDinoImageProcessorPil()
+        ids = torch.randint(1000, 2000, (1, 8))
+        extra = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "token_type_ids": torch.zeros_like(ids)}
+    l0 = load()
+    times = []
+    for img in frames[:4]:
+        t0 = time.perf_counter()
+        x = proc(images=np.asarray(img), return_tensors="pt")
+        with torch.inference_mode():
+            model(**{k: v for k, v in x.items() if k in ("pixel_values", "pixel_mask")}, **extra)
+        times.append(time.perf_counter() - t0)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    return {"row": kind, "params_M": round(params, 1), "input": tuple(x["pixel_values"].shape[-2:]),
+            "first_s": round(times[0], 2), "s_per_frame": round(sum(times[1:]) / len(times[1:]), 3), "load": [l0, load()]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=8, help="frames after the warm-up frame")
+    ap.add_argument("--rows", nargs="*", default=[
+        "cpu", "deface", "sam2:1024:openvino:bf16", "sam2:512:openvino:bf16", "sam2:1024:torch:bf16",
+        "sam2-hf", "samhq", "edgetam", "sam3", "owlv2", "gdino",
+    ])
+    args = ap.parse_args()
+    from sammask.media import trim_video
+
+    frames = load_frames(args.frames + 1)
+    tracks = tracks_for(len(frames), 5)
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        clip = tmp / "clip.mp4"
+        trim_video(VIDEO, clip, len(frames))
+        for row in args.rows:
+            if row == "cpu":
+                res = {"row": "cpu", **cpu()}
+            elif row == "deface":
+                l0 = load()
+                t0 = time.perf_counter()
+                proc = subprocess.run([str(Path(sys.executable).parent / "deface"), str(clip), "-o", str(tmp / "deface.mp4")],
+                                      capture_output=True, text=True, check=False)
+                dt = time.perf_counter() - t0
+                res = {"row": "deface 1.5 (CLI defaults)", "rc": proc.returncode, "frames": len(frames),
+                       "e2e_fps": round(len(frames) / dt, 3), "e2e_s": round(dt, 1), "load": [l0, load()]}
+                if proc.returncode:
+                    res["stderr"] = proc.stderr.strip().splitlines()[-1:]
+            elif row.startswith("sam2:"):
+                from sammask.segmentation.sam2.model import build_sam2_model
+
+                _, size, runtime, precision = row.split(":")
+                model = build_sam2_model("sam2.1_hiera_tiny", checkpoint=None, image_size=int(size), random_init=True)
+                t0 = time.perf_counter()
+                seg = Sam2Segmenter(Sam2Settings(input_size=int(size), runtime=runtime, precision=precision, crop=False), model=model)
+                build = time.perf_counter() - t0
+                res = {**seg_row(row, seg, frames, tracks, clip, tmp), "build_s": round(build, 1)}
+            elif row in ("sam2-hf", "samhq", "sam3", "edgetam"):
+                missing = missing_requirement(row)
+                if missing is not None:
+                    res = {"row": row, "skipped": f"Python module '{missing}' does not import"}
+                else:
+                    seg = Sam2Segmenter(Sam2Settings(precision="bf16", crop=False), model=hf_model(row))
+                    res = {**seg_row(row, seg, frames, tracks, clip, tmp), "input": seg.strategy.image_size}
+            elif row in ("owlv2", "gdino"):
+                res = detector_row(row, frames)
+            else:
+                raise SystemExit(f"unknown row {row}")
+            print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()
