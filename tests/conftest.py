@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# the tiny SAM 2 fixtures (tiny_model, tiny_checkpoint) for every test module
+pytest_plugins = ("sam2_helpers",)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SAMMASK_SHARED", REPO.parent / "shared")).resolve()
 DATA = SHARED / "data"

@@ -37,7 +37,7 @@ class RandomMasks(Segmenter):
             masks = {p.track_id: rng.random(fp.image.shape[:2]) > 0.5 for p in fp.prompts}
             if fp.frame_idx % 3 == 0 and fp.prompts:
                 masks[fp.prompts[0].track_id] = None  # "no mask": must come back as None
-            yield FrameMasks(fp.frame_idx, masks, {t: 0.5 for t in masks})
+            yield FrameMasks(fp.frame_idx, masks, dict.fromkeys(masks, 0.5))
 
 
 def stream(n: int) -> Iterator[FramePrompts]:

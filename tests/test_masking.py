@@ -32,6 +32,7 @@ from sammask.masking import (
     secure_mask,
     solid,
 )
+import itertools
 
 H, W = 120, 160
 
@@ -336,7 +337,7 @@ def test_compose_feather_selected_ramps_outside_only() -> None:
     assert (res.image[far] == 200).all(), "beyond the ramp nothing changes"
     # the weight falls with distance: mean value grows outward
     means = [v[(dist > d - 0.5) & (dist <= d + 0.5)].mean() for d in range(1, f + 1)]
-    assert all(a < b for a, b in zip(means, means[1:]))
+    assert all(a < b for a, b in itertools.pairwise(means))
 
 
 @pytest.mark.parametrize("overlapping", [False, True])

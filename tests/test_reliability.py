@@ -23,7 +23,7 @@ from videos import audio_packets, dark, decode, lie_about_frame_count, make_vide
 
 import sammask.pipeline as pipeline
 from sammask.cli import app
-from sammask.errors import MediaError, NothingMaskedError, OutputPathError, SegmentationError, TracksFormatError
+from sammask.errors import MediaError, NothingMaskedError, OutputPathError, SegmentationError
 from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.media.types import EncodeOptions
 from sammask.pipeline import redact
@@ -180,7 +180,7 @@ class WrappingSegmenter(Segmenter):
         try:
             for fp in frames:
                 yield FrameMasks(fp.frame_idx, {})
-        except Exception as exc:  # noqa: BLE001 - simulating a careless segmenter
+        except Exception as exc:  # simulating a careless segmenter
             if self.swallow:
                 return
             raise SegmentationError(f"segmenter wrapped: {exc}") from exc

@@ -18,7 +18,7 @@ import pytest
 import torch
 from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
-from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes, tiny_model  # noqa: F401
+from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes
 
 from sammask.errors import ConfigError, RuntimeUnavailableError
 from sammask.segmentation.base import FramePrompts, TrackPrompt

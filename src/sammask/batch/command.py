@@ -19,7 +19,8 @@ def batch_command(
         str | None, typer.Option(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.")
     ] = None,
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold (with tracks: filter). [default: faces 0.2]")] = None,
-    max_gap: Annotated[int | None, typer.Option(min=0, help="With --detect: mask a track through detector misses up to this many frames. [default: 10]")] = None,
+    max_gap: Annotated[int | None, typer.Option(
+        min=0, help="With --detect: mask a track through detector misses up to this many frames. [default: 10]")] = None,
     scale: Annotated[str | None, typer.Option(help="With --detect: face inference size WxH. [default: full frame]")] = None,
     classes: Annotated[str | None, typer.Option(help="With tracks: mask only these classes, e.g. face,car.")] = None,
     tracks_space: Annotated[

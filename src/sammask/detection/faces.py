@@ -148,7 +148,7 @@ class CenterFaceDetector(Detector):
             if self.options.threads:
                 so.intra_op_num_threads = self.options.threads
             self._session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable error
+        except Exception as exc:  # any load failure becomes one actionable error
             raise ModelLoadError(f"cannot load CenterFace model {path}: {type(exc).__name__}: {exc}") from exc
         self.model_path = path
         logger.info("faces: CenterFace %s on onnxruntime", path)

@@ -17,8 +17,8 @@ from enum import Enum
 
 import numpy as np
 
-from sammask.errors import ConfigError, SegmentationError, TracksFormatError
-from sammask.geometry import BBox, Bounds, box_mask, box_pixel_bounds, frame_hw, mask_bounds, polygon_mask
+from sammask.errors import ConfigError, SegmentationError
+from sammask.geometry import BBox, Bounds, box_mask, box_pixel_bounds, frame_hw, mask_bounds
 
 log = logging.getLogger(__name__)
 
