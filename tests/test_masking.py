@@ -179,7 +179,7 @@ def test_secure_mask_reasons() -> None:
         ([[True]], FailSecureReason.ERROR),  # not an array
     ]
     for mask, reason in cases:
-        out, got = secure_mask(mask, bbox, shape, 0.10)  # type: ignore[arg-type]
+        out, got = secure_mask(mask, bbox, shape, 0.10)  # type: ignore[arg-type]  # a malformed argument on purpose
         assert got is reason
         assert out.dtype == np.bool_ and (out == box).all()
 

@@ -376,7 +376,7 @@ def test_read_tracks_dispatch_and_missing(tmp_path: Path) -> None:
     with pytest.raises(InputFileError):
         read_tracks(tmp_path)
     with pytest.raises(ConfigError):
-        read_tracks(EXAMPLE, format="xml")  # type: ignore[arg-type]
+        read_tracks(EXAMPLE, format="xml")  # type: ignore[arg-type]  # an unknown format on purpose
     other = tmp_path / "tracks.dat"
     other.write_text(MOT_OK)
     assert detect_format(other) == "mot" and len(read_tracks(other)) == 1

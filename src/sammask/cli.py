@@ -336,7 +336,7 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
     from sammask.media import probe
 
     class _Fps(ProgressColumn):
-        def render(self, task):  # type: ignore[no-untyped-def]
+        def render(self, task):
             return Text(f"{task.speed:.1f} fps" if task.speed else "- fps")
 
     total = max(probe(video).num_frames, 1)

@@ -172,7 +172,7 @@ def mask_bbox(mask: np.ndarray) -> BBox | None:
         single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
     """
     bounds = mask_bounds(mask)
-    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]
+    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]  # a 4-element generator; mypy types it tuple[float, ...]
 
 
 def box_iou(a: BBox, b: BBox) -> float:

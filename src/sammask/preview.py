@@ -92,7 +92,7 @@ def write_preview(
                 boxes = [(tuple(map(float, b)), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
                 names: list[str | None] = list(found.class_names)
             else:
-                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]
+                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]  # tracks is set whenever detection is None (checked at the top)
                 boxes = [(d.bbox, f"#{d.track_id}") for d in dets]
                 names = [d.class_name for d in dets]
             regions = [ObjectRegion(i, box_mask(b, image.shape), b, class_name=c) for i, ((b, _), c) in enumerate(zip(boxes, names))]

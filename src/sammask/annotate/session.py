@@ -193,8 +193,8 @@ class Session:
         key = self._key(frame_idx, obj_id)
         bbox = tuple(float(v) for v in box)
         old = self._prompts.get(key)
-        prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)  # type: ignore[arg-type]
-        x1, y1, x2, y2 = prompt.box  # type: ignore[misc]
+        prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)
+        x1, y1, x2, y2 = prompt.box
         h, w = self.shape
         if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
             raise ConfigError(f"box {bbox} lies outside the {w}x{h} frame")

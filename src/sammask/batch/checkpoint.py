@@ -134,7 +134,7 @@ class CheckpointSegmenter(Segmenter):
         self.inner = inner
         self.path = Path(path)
         self.fingerprint = fingerprint
-        self.name = inner.name  # type: ignore[misc] - instance value shadows the ClassVar on purpose
+        self.name = inner.name  # type: ignore[misc]  # instance value shadows the ClassVar on purpose
         self.replayed = 0
         self.segmented = 0
         self.available = _open_checkpoint(self.path, fingerprint, FORMAT_NAME)

@@ -95,7 +95,7 @@ def parse_scale(text: str) -> tuple[int, int]:
     return (w, h)
 
 
-def _dynamic_model(model):  # type: ignore[no-untyped-def]
+def _dynamic_model(model):
     """The published graph with free batch / spatial sides and weights as constants.
 
     The file declares a fixed 10x3x32x32 input and lists its weights among the graph inputs

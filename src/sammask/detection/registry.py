@@ -75,7 +75,7 @@ def parse_spec(text: str, default_hub_model: str) -> DetectorSpec:
     return DetectorSpec(faces=faces, hub_model=hub_model, hub_classes=tuple(names) if names else None)
 
 
-def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None) -> list[Detector]:  # type: ignore[no-untyped-def]
+def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None) -> list[Detector]:
     """Build the detectors a :class:`DetectorSpec` asks for.
 
     Args:

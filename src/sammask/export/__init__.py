@@ -134,7 +134,7 @@ def _read_applied(path: Path) -> MaskSource:
 
     meta = read_applied_meta(path)
 
-    def frames():  # type: ignore[no-untyped-def]
+    def frames():
         for f in read_applied_masks(path):
             yield MaskFrame(f.frame_idx, dict(f.tracks))
 
