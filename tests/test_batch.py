@@ -155,6 +155,7 @@ def outputs(out_dir: Path, names: list[str]) -> dict[str, list[np.ndarray]]:
     return {n: decoded_frames(out_dir / f"{n}.mp4") for n in names}
 
 
+@pytest.mark.slow  # starts a local Ray cluster
 def test_batch_serial_pool_and_ray_write_the_same_masked_videos(videos: Path, tmp_path: Path) -> None:
     items = plan_batch([str(videos)])
     names = [i.name for i in items]
