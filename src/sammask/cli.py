@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import re
 import sys
@@ -428,11 +429,26 @@ def _entry(command: Any) -> Any:
     return run
 
 
-app.command("eval")(_entry(eval_command))
-app.command("serve")(_entry(serve_command))
-app.command("batch")(_entry(batch_command))
-app.command("annotate")(_entry(annotate_command))
-app.command("ui")(_entry(ui_command))
+_DOC_SECTION = re.compile(r"^(Args|Arguments|Returns|Yields|Raises|Examples|Example|Notes?|Attributes|See Also):\s*$", re.MULTILINE)
+_DOC_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def user_help(command: Callable[..., Any]) -> str:
+    """The ``--help`` text of a command: its docstring without the developer sections and markup.
+
+    The summary and description are written for users; ``Args:``/``Raises:``/... sections, Sphinx
+    roles and reST double backticks are for the code's readers and are left out.
+    """
+    doc = inspect.getdoc(command) or ""
+    found = _DOC_SECTION.search(doc)
+    text = doc[: found.start()] if found else doc
+    text = _DOC_ROLE.sub(lambda m: m.group(1), text).replace("``", "")
+    return text.strip()
+
+
+for _name, _command in (("eval", eval_command), ("serve", serve_command), ("batch", batch_command),
+                        ("annotate", annotate_command), ("ui", ui_command)):
+    app.command(_name, help=user_help(_command))(_entry(_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point
