@@ -40,7 +40,7 @@ from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
 from sammask.geometry import BBox
-from sammask.export.applied import decode_mask, encode_mask
+from sammask.export.rle import mask_to_rle, rle_to_mask
 
 if TYPE_CHECKING:
     from sammask.export import MaskSource
@@ -333,7 +333,7 @@ class Session:
         """
         frame_idx = self._check_frame(frame_idx)
         if obj_id is None:
-            return {o: decode_mask(r) for o, r in sorted(self._masks.get(frame_idx, {}).items())}
+            return {o: rle_to_mask(r) for o, r in sorted(self._masks.get(frame_idx, {}).items())}
         m = self._get(frame_idx, int(obj_id))
         return np.zeros(self.shape, bool) if m is None else m
 
@@ -350,7 +350,7 @@ class Session:
         """Every frame ``0 .. num_frames - 1`` in order with its ``{obj_id: (H, W) bool}`` masks
         (empty dict for frames without masks); decoded one frame at a time."""
         for idx in range(self.num_frames):
-            yield idx, {o: decode_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
+            yield idx, {o: rle_to_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
 
     def mask_source(self) -> MaskSource:
         """The session's masks as a :class:`~sammask.export.MaskSource` (for ``redact_masks``)."""
@@ -483,7 +483,7 @@ class Session:
 
     def _get(self, frame_idx: int, obj_id: int) -> np.ndarray | None:
         rle = self._masks.get(frame_idx, {}).get(obj_id)
-        return None if rle is None else decode_mask(rle)
+        return None if rle is None else rle_to_mask(rle)
 
     def _put(self, frame_idx: int, obj_id: int, mask: np.ndarray, edit: _Edit | None = None) -> None:
         mask = np.asarray(mask, bool)
@@ -493,4 +493,4 @@ class Session:
         edit = edit if edit is not None else (self._journal[-1] if self._journal else None)
         if edit is not None and key not in edit.masks:
             edit.masks[key] = self._masks.get(frame_idx, {}).get(obj_id)
-        self._masks.setdefault(frame_idx, {})[obj_id] = encode_mask(mask)
+        self._masks.setdefault(frame_idx, {})[obj_id] = mask_to_rle(mask)
