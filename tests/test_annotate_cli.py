@@ -175,5 +175,5 @@ def test_redact_masks_cli_errors(girls, davis_seq, tmp_path):
     assert res.exit_code == 2 and "frame" in res.output and not (tmp_path / "o.mp4").exists()
     res = run("redact", clip, "--masks", past, "-o", tmp_path / "o.mp4", "--quiet", "--lenient")
     assert res.exit_code == 0, res.output
-    res = run("redact", clip, "--masks", tmp_path / "nothing", "-o", tmp_path / "o.mp4", "--quiet")
+    res = run("redact", clip, "--masks", tmp_path / "nothing", "-o", tmp_path / "o.mp4", "--quiet", "-y")
     assert res.exit_code == 2 and "no masks at" in res.output

@@ -159,8 +159,8 @@ def test_help_shows_defaults_and_literal_brackets_and_version() -> None:
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "[sam2]" in text
-    for default in ("[default: selected]", "[default: blur]", "[default: 3]", "[default: grabcut]", "[default: 18]",
-                    "[default: medium]", "[default: display]", "[default: 8 px per 480 px"):
+    for default in ("[default: selected]", "[default: blur]", "[default: 3]", "[default: grabcut (faces-only detection: box)]", "[default: 18]",
+                    "[default: medium]", "[default: display]", "[default: auto: 8 px per 480 px of the shorter side"):
         assert default in text, default
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"sammask {__version__}"

@@ -405,4 +405,4 @@ def test_rotated_clip_faces_are_detected_upright_and_masked(sideways_face_clip, 
             frames += 1
     assert frames == 4
     res = runner.invoke(app, ["redact", str(clip), "-o", str(tmp_path / "x.mp4"), "--tracks-space", "stored", "-q"])
-    assert res.exit_code == 2 and "--tracks-space applies with --tracks only" in res.output
+    assert res.exit_code == 2 and "tracks_space (--tracks-space) applies with a tracks file only" in res.output

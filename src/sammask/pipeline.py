@@ -41,14 +41,15 @@ from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
 from sammask.masking.rules import secure_mask
 from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
-from sammask.media.paths import check_output_paths
+from sammask.spec.gate import check_output_paths
 from sammask.media.types import DecodedFrame, VideoInfo
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter
 from sammask.segmentation.keyframe import KeyframeSegmenter
 from sammask.settings import RedactSettings
 from sammask.tracks import Detection, DetectionType, Tracks
 from sammask.tracks.io import read_tracks
-from sammask.tracks.validate import DropReason, validate_tracks, write_text_atomic
+from sammask.io import write_text_atomic
+from sammask.tracks.validate import DropReason, validate_tracks
 
 logger = logging.getLogger(__name__)
 

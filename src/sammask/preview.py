@@ -20,7 +20,7 @@ from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.options import MaskingOptions
 from sammask.media import VideoReader, probe
 from sammask.tracks.types import BBox, Tracks
-from sammask.tracks.validate import write_bytes_atomic
+from sammask.io import write_bytes_atomic
 
 PANEL_WIDTH = 420
 BOX_RGB = (255, 40, 40)

@@ -9,6 +9,7 @@ import typer
 
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
+from sammask.spec.options import opt
 
 
 def batch_command(
@@ -16,28 +17,27 @@ def batch_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
     detect: Annotated[
-        str | None, typer.Option(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.")
+        str | None, opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.",
+                                        with_default=False)
     ] = None,
-    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Detection score threshold (with tracks: filter). [default: faces 0.2]")] = None,
-    max_gap: Annotated[int | None, typer.Option(
-        min=0, help="With --detect: mask a track through detector misses up to this many frames. [default: 10]")] = None,
-    scale: Annotated[str | None, typer.Option(help="With --detect: face inference size WxH. [default: full frame]")] = None,
-    classes: Annotated[str | None, typer.Option(help="With tracks: mask only these classes, e.g. face,car.")] = None,
-    tracks_space: Annotated[
-        TracksSpace | None, typer.Option(help="Coordinates of the tracks on rotated clips: display or stored. [default: display]")
-    ] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Videos at once (process pool; with --ray, local Ray CPUs).")] = 1,
+    min_score: Annotated[float | None, opt("min_score").cli()] = None,
+    max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
+    scale: Annotated[str | None, opt("scale").cli()] = None,
+    classes: Annotated[str | None, opt("classes").cli()] = None,
+    tracks_space: Annotated[TracksSpace | None, opt("tracks_space").cli()] = None,
+    jobs: Annotated[int, opt("jobs").cli()] = 1,
     ray: Annotated[str | None, typer.Option("--ray", help="Run videos as Ray tasks: 'auto' or a cluster address.")] = None,
-    mode: Annotated[MaskMode | None, typer.Option(help="What to mask. [default: selected]")] = None,
-    effect: Annotated[Effect | None, typer.Option(help="How to mask. [default: blur]")] = None,
-    strength: Annotated[int | None, typer.Option(min=1, max=5, help="Effect level 1-5. [default: 3]")] = None,
-    segmenter: Annotated[str | None, typer.Option(help="box | grabcut | sam2. [default: grabcut]")] = None,
-    stride: Annotated[int | None, typer.Option(min=1, help="Segment every k-th frame. [default: 1]")] = None,
-    dilate: Annotated[int | None, typer.Option(min=0, help="Safety margin around masks, pixels. [default: 8]")] = None,
-    crf: Annotated[int | None, typer.Option(min=0, max=51, help="x264 CRF. [default: 18]")] = None,
-    preset: Annotated[str | None, typer.Option(help="x264 preset. [default: medium]")] = None,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop audio instead of copying it.")] = False,
-    lenient: Annotated[bool, typer.Option("--lenient", help="Drop invalid detections (counted) instead of failing.")] = False,
+    mode: Annotated[MaskMode | None, opt("mode").cli()] = None,
+    effect: Annotated[Effect | None, opt("effect").cli()] = None,
+    strength: Annotated[int | None, opt("strength").cli()] = None,
+    segmenter: Annotated[str | None, opt("segmenter").cli()] = None,
+    stride: Annotated[int | None, opt("stride").cli()] = None,
+    dilate: Annotated[int | None, opt("dilate").cli()] = None,
+    feather: Annotated[int | None, opt("feather").cli()] = None,
+    crf: Annotated[int | None, opt("crf").cli()] = None,
+    preset: Annotated[str | None, opt("preset").cli()] = None,
+    no_audio: Annotated[bool, opt("no_audio").cli()] = False,
+    lenient: Annotated[bool, opt("lenient").cli()] = False,
     save_masks: Annotated[bool, typer.Option("--save-masks", help="Also write OUT/<name>.masks/.")] = False,
     config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
 ) -> None:
@@ -51,7 +51,9 @@ def batch_command(
     from pydantic import ValidationError
 
     from sammask.batch.options import JobSettings, Source
-    from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
+    from sammask.batch.runner import CHECKPOINT_DIR, SUMMARY_FILE, plan_batch, run_batch
+    from sammask.spec.gate import InputRef, OutputRef
+    from sammask.spec.run import gate
     from sammask.errors import ConfigError
     from sammask.settings import RedactSettings, load_ini
 
@@ -59,14 +61,24 @@ def batch_command(
     source = Source.DETECT if detect is not None else Source.TRACKS
     try:
         options = JobSettings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
-                              dilate=dilate, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
+                              dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
                               detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
                               tracks_space=tracks_space)
     except ValidationError as exc:
         raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    options.check_source(source)
-    settings = options.to_redact_settings(base, source=source)
     items = plan_batch(inputs, tracks_dir, detect=detect is not None)
+    # One gate for the whole batch, before any video is decoded: no output (video, report,
+    # masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
+    # folder or the config. Existing outputs are the batch's resume state (skipped), not refused.
+    names = [f"{i.name}{ext}" for i in items for ext in (".mp4", ".report.json") + ((".masks",) if save_masks else ())]
+    read = [InputRef("the input video", i.input) for i in items]
+    read += [InputRef("the tracks file", i.tracks) for i in items if i.tracks is not None]
+    read += [InputRef("the input folder", Path(a)) for a in inputs if Path(a).is_dir()]
+    if tracks_dir is not None:
+        read.append(InputRef("--tracks-dir", tracks_dir))
+    gate(options.run_spec(source, base, command="batch", config=config, extra_inputs=tuple(read), overwrite=True,
+                          extra_outputs=(OutputRef("-o", output, "folder", (*names, SUMMARY_FILE, CHECKPOINT_DIR)),)))
+    settings = options.to_redact_settings(base, source=source)
     console = Console(stderr=True)
 
     def done(result) -> None:

@@ -15,45 +15,19 @@ refuses options that do not apply to the source, as the CLI does.
 from __future__ import annotations
 
 from dataclasses import replace
-from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sammask.batch.task import DetectOptions, TracksFilter
-from sammask.errors import ConfigError
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.segmentation.registry import SEGMENTERS
 from sammask.settings import RedactSettings
+from sammask.spec.options import Source, check_sources, opt
+from sammask.spec.run import RunSpec, given_names
 
-
-class Source(str, Enum):
-    """Where a video's detections come from."""
-
-    TRACKS = "tracks"
-    MASKS = "masks"
-    DETECT = "detect"
-
-
-# options that apply to one source only -> (the sources they apply to, the CLI flag)
-_APPLIES = {
-    "detect": ((Source.DETECT,), "--detect"),
-    "max_gap": ((Source.DETECT,), "--max-gap"),
-    "scale": ((Source.DETECT,), "--scale"),
-    "min_score": ((Source.DETECT, Source.TRACKS), "--min-score"),
-    "classes": ((Source.TRACKS,), "--classes"),
-    "tracks_space": ((Source.TRACKS,), "--tracks-space"),
-}
-_WHY = {
-    Source.TRACKS: "with a tracks file",
-    Source.MASKS: "with a masks export (its masks are applied as given, in stored frame coordinates)",
-    Source.DETECT: "with built-in detection (no tracks file)",
-}
-_HINT = {
-    "classes": "; without tracks choose what to detect with detect, e.g. \"faces,person\" (--detect faces,person)",
-    "tracks_space": "; detector boxes are found on the frames as decoded",
-}
+__all__ = ["JobSettings", "Source"]
 
 
 def _given(obj: Any, **values: Any) -> Any:
@@ -66,38 +40,30 @@ class JobSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
-    mode: MaskMode | None = Field(None, description="What to mask: selected | unselected | background.")
-    effect: Effect | None = Field(None, description="How to mask: blur | mosaic | solid.")
-    strength: int | None = Field(None, ge=1, le=5, description="Effect level 1-5.")
-    segmenter: str | None = Field(None, description="box | grabcut | sam2.")
-    stride: int | None = Field(None, ge=1, description="Segment every k-th frame, carry masks between.")
-    dilate: int | None = Field(None, ge=0, description="Safety margin around masks, pixels.")
-    feather: int | None = Field(None, ge=0, description="Soft edge outside the mask, pixels.")
-    crf: int | None = Field(None, ge=0, le=51, description="x264 CRF.")
-    preset: str | None = Field(None, description="x264 preset.")
-    no_audio: bool = Field(False, description="Drop audio instead of copying it.")
-    lenient: bool = Field(False, description="Drop invalid detections (counted) instead of failing.")
-    model: str | None = Field(None, description="SAM 2 model name, e.g. sam2.1_hiera_tiny.")
-    device: str | None = Field(None, description="cpu | cuda | mps.")
-    strategy: str | None = Field(None, description="SAM 2 strategy: image | video | baseline.")
-    input_size: int | None = Field(None, description="SAM 2 input size, pixels.")
-    chunk_size: int | None = Field(None, ge=1, description="Frames per chunk (baseline strategy).")
-    use_previous_mask: bool = Field(False, description="SAM 2 image strategy: also prompt with the previous mask.")
+    mode: MaskMode | None = opt("mode").field()
+    effect: Effect | None = opt("effect").field()
+    strength: int | None = opt("strength").field()
+    segmenter: str | None = opt("segmenter").field()
+    stride: int | None = opt("stride").field()
+    dilate: int | None = opt("dilate").field()
+    feather: int | None = opt("feather").field()
+    crf: int | None = opt("crf").field()
+    preset: str | None = opt("preset").field()
+    no_audio: bool = opt("no_audio").field(default=False)
+    lenient: bool = opt("lenient").field(default=False)
+    model: str | None = opt("model").field()
+    device: str | None = opt("device").field()
+    strategy: str | None = opt("strategy").field()
+    input_size: int | None = opt("input_size").field()
+    chunk_size: int | None = opt("chunk_size").field()
+    use_previous_mask: bool = opt("use_previous_mask").field(default=False)
     save_masks: bool = Field(False, description="Also export the applied masks (downloadable as a zip).")
-    tracks_space: TracksSpace | None = Field(
-        None, description="Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg "
-                          "decode it; the default) or stored (as decoded without rotation). Tracks only.")
-    detect: str | None = Field(
-        None, description="Without tracks or masks: what to detect and track, e.g. faces | faces,person | hub:ID "
-                          "(default faces; faces alone are masked by their box unless a segmenter is given).")
-    min_score: float | None = Field(
-        None, ge=0.0, le=1.0, description="Detection score threshold (default faces 0.2); with tracks: drop "
-                                          "detections scoring less.")
-    max_gap: int | None = Field(None, ge=0, description="Detection: mask a track through detector misses up to "
-                                                        "this many frames (default 10).")
-    scale: str | None = Field(None, description="Detection: face inference size WxH, e.g. 960x540 (default: full frame).")
-    classes: str | None = Field(None, description="With tracks: mask only these classes, e.g. face,car "
-                                                  "(detections without a class are kept).")
+    tracks_space: TracksSpace | None = opt("tracks_space").field()
+    detect: str | None = opt("detect").field()
+    min_score: float | None = opt("min_score").field()
+    max_gap: int | None = opt("max_gap").field()
+    scale: str | None = opt("scale").field()
+    classes: str | None = opt("classes").field()
 
     @field_validator("segmenter")
     @classmethod
@@ -133,16 +99,26 @@ class JobSettings(BaseModel):
             parse_classes(text)
         return text
 
+    def given(self) -> frozenset[str]:
+        """Names of the options set (not None, not False)."""
+        return given_names(**{name: getattr(self, name) for name in type(self).model_fields})
+
     def check_source(self, source: Source) -> None:
         """Refuse options that do not apply to ``source`` (as ``sammask redact`` does).
 
         Raises:
             ConfigError: naming the option (field and CLI flag) and where it applies.
         """
-        for name, (sources, flag) in _APPLIES.items():
-            if getattr(self, name) is not None and source not in sources:
-                where = " or ".join(_WHY[s] for s in sources)
-                raise ConfigError(f"{name} ({flag}) applies {where} only, not {_WHY[source]}{_HINT.get(name, '')}")
+        check_sources(self.given(), source)
+
+    def run_spec(self, source: Source, base: RedactSettings | None = None, **paths: Any) -> RunSpec:
+        """The :class:`~sammask.spec.RunSpec` of a run with these options (``paths``: its files).
+
+        Raises:
+            ConfigError: a value the settings reject (unknown preset, strategy, device...).
+        """
+        return RunSpec(command=paths.pop("command", "service"), source=source, given=self.given(),
+                       settings=self.to_redact_settings(base, source=source), **paths)
 
     def detect_options(self) -> DetectOptions:
         """The built-in detection these options ask for (``detect`` or ``faces``)."""

@@ -30,7 +30,7 @@ from typing import Any
 from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task
 from sammask.errors import ConfigError, InputFileError
 from sammask.settings import RedactSettings
-from sammask.tracks.validate import write_text_atomic
+from sammask.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

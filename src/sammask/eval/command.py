@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from sammask.eval.output import Score
+from sammask.spec.options import opt
 
 logger = logging.getLogger(__name__)
 
@@ -57,11 +58,13 @@ def eval_command(
     oracle: Annotated[
         bool, typer.Option("--oracle", help="Also run the oracle-keyframe study (GT masks carried between keyframes) -> oracle.md.")
     ] = False,
+    overwrite: Annotated[bool, opt("overwrite").cli("-y")] = False,
 ) -> None:
     """Measure leak, collateral and J&F of redaction configurations on ground-truth sequences.
 
     Writes ``summary.md``, ``sequences.md``, ``results.json`` and ``contact/<seq>.png`` to
-    ``--out`` (and ``oracle.md`` with ``--oracle``). ``--score output`` adds the decoded-output
+    ``--out`` (and ``oracle.md`` with ``--oracle``), each atomically; the outputs are checked
+    first (:func:`sammask.spec.run.gate`: not inside a sequence folder, existing ones need ``-y``). ``--score output`` adds the decoded-output
     columns (:mod:`sammask.eval.output`).
 
     Raises:
@@ -71,9 +74,16 @@ def eval_command(
     """
     from sammask.errors import ConfigError
     from sammask.eval.runner import run_eval
+    from sammask.io import write_text_atomic
+    from sammask.spec.gate import InputRef
+    from sammask.spec.run import RunSpec, gate
 
     if not config and not oracle:
         raise ConfigError("give at least one --config SPEC (e.g. --config box) or --oracle")
+    names = (("summary.md", "sequences.md", "results.json") if config else ()) + (("oracle.md",) if oracle else ())
+    names += tuple(f"contact/{Path(s).name}.png" for s in sequences) if config and contact_sheets else ()
+    gate(RunSpec(command="eval", exports=out, export_names=names, overwrite=overwrite,
+                 extra_inputs=tuple(InputRef("the sequence folder", Path(s)) for s in sequences)))
     if config:
         table = run_eval(
             config,
@@ -92,6 +102,6 @@ def eval_command(
 
         out.mkdir(parents=True, exist_ok=True)
         text = oracle_markdown(run_oracle(sequences, frames_limit=frames_limit, progress=typer.echo))
-        (out / "oracle.md").write_text(text, encoding="utf-8")
+        write_text_atomic(out / "oracle.md", text)
         typer.echo(text)
     typer.echo(f"wrote {out}")

@@ -139,5 +139,11 @@ def write_contact_sheet(rows: Sequence[SheetRow], path: Path, *, title: str = ""
     sheet = np.concatenate(parts, axis=0)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(sheet).quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    import io
+
+    from sammask.io import write_bytes_atomic
+
+    buf = io.BytesIO()
+    Image.fromarray(sheet).quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(buf, format="PNG", optimize=True)
+    write_bytes_atomic(path, buf.getvalue())
     return path

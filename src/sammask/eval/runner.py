@@ -35,6 +35,7 @@ import numpy as np
 
 from sammask.errors import ConfigError, EvalError
 from sammask.eval.contact import SheetRow, write_contact_sheet
+from sammask.io import write_text_atomic
 from sammask.eval.groundtruth import GroundTruthSequence, object_bboxes
 from sammask.eval.matching import Matching, match_tracks
 from sammask.eval.metrics import (
@@ -625,7 +626,7 @@ def run_eval(
         if sheet:
             write_contact_sheet(sheet, out_dir / "contact" / f"{seq.name}.png", title=f"{seq.name} ({seq.directory.parent.name})")
     table = EvalTable(tuple(runs))
-    (out_dir / "summary.md").write_text(table.summary_markdown(), encoding="utf-8")
-    (out_dir / "sequences.md").write_text(table.sequences_markdown(), encoding="utf-8")
-    (out_dir / "results.json").write_text(table.to_json(), encoding="utf-8")
+    write_text_atomic(out_dir / "summary.md", table.summary_markdown())
+    write_text_atomic(out_dir / "sequences.md", table.sequences_markdown())
+    write_text_atomic(out_dir / "results.json", table.to_json())
     return table

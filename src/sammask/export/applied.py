@@ -35,7 +35,7 @@ import numpy as np
 
 from sammask.errors import EvalError, InputFileError
 from sammask.export.rle import mask_to_rle, rle_to_mask
-from sammask.tracks.validate import write_text_atomic
+from sammask.io import write_text_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from sammask.batch.options import JobSettings, Source
+from sammask.spec.run import gate
 from sammask.errors import ConfigError, SammaskError
 from sammask.service.layout import JOB_ID, JobFiles, display_name
 from sammask.service.models import Health, JobList, JobView
@@ -199,10 +200,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         source = Source.TRACKS if tracks is not None else Source.MASKS if masks is not None else Source.DETECT
         try:
             options = JobSettings.model_validate_json(settings) if settings else JobSettings()
-            options.check_source(source)
+            gate(options.run_spec(source))  # the one gate: sources, bounds, segmenter options, model
             if source is Source.DETECT and options.detect is not None:
                 _check_hub_ids(options.detect)
-            options.to_redact_settings(source=source)
         except ValidationError as exc:
             raise HTTPException(422, f"invalid settings: {_validation_message(exc)}") from None
         except SammaskError as exc:

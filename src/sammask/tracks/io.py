@@ -10,7 +10,7 @@ from sammask.errors import ConfigError
 from sammask.tracks.jsonfmt import read_json, write_json
 from sammask.tracks.mot import read_mot, write_mot
 from sammask.tracks.types import Tracks
-from sammask.tracks.validate import read_text
+from sammask.io import read_text
 
 TracksFormat = Literal["auto", "mot", "json", "supervision"]
 """``"mot"`` (MOTChallenge text), ``"json"`` (sammask JSON, or the original export's top-level

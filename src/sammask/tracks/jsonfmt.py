@@ -33,14 +33,13 @@ from collections import Counter
 from typing import Any
 
 from sammask.errors import TracksFormatError
+from sammask.io import read_text, write_text_atomic
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
     DropCounter,
     DropReason,
     RepairReason,
     RowError,
-    read_text,
-    write_text_atomic,
 )
 
 logger = logging.getLogger(__name__)

@@ -23,14 +23,13 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from sammask.errors import TracksFormatError
+from sammask.io import read_text, write_text_atomic
 from sammask.tracks.types import Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
     DropCounter,
     DropReason,
     RepairReason,
     RowError,
-    read_text,
-    write_text_atomic,
 )
 
 logger = logging.getLogger(__name__)

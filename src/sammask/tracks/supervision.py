@@ -22,7 +22,8 @@ import numpy as np
 
 from sammask.errors import TracksFormatError
 from sammask.tracks.types import Detection, Tracks
-from sammask.tracks.validate import DropCounter, DropReason, RowError, read_text
+from sammask.io import read_text
+from sammask.tracks.validate import DropCounter, DropReason, RowError
 
 SINK_COLUMNS = ("x_min", "y_min", "x_max", "y_max", "class_id", "confidence", "tracker_id")
 """The columns supervision's sinks always write, in order."""

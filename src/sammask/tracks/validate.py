@@ -13,14 +13,11 @@ machinery here: :class:`RowError` (a :class:`TracksFormatError` carrying a drop 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
-from pathlib import Path
 
-from sammask.errors import InputFileError, TracksFormatError
+from sammask.errors import TracksFormatError
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 
 logger = logging.getLogger(__name__)
@@ -158,69 +155,6 @@ class DropCounter:
             logger.warning("%s: dropped %d row(s) (%s), first: %s", path, n, key, self.first[key])
         for key, n in sorted(self.repaired.items()):
             logger.warning("%s: kept %d flawed row(s) masked (%s)", path, n, key)
-
-
-def read_text(path: str | os.PathLike[str]) -> str:
-    """Read a UTF-8 tracks file (a BOM is accepted).
-
-    Raises:
-        InputFileError: the file is missing, a directory, or unreadable.
-        TracksFormatError: the file is not UTF-8 text.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputFileError(f"tracks file not found: {p}; check the path")
-    if p.is_dir():
-        raise InputFileError(f"tracks path is a directory, not a file: {p}")
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read tracks file {p}: {exc}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise TracksFormatError(
-            f"not UTF-8 text (byte {exc.start}); a tracks file is MOT text or sammask JSON",
-            path=str(p),
-        ) from exc
-
-
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename, so a
-    reader never sees a half-written file (tracks files, run reports, export metadata, preview
-    sheets, batch summaries). The temporary name stays within the 255-byte file-name limit.
-
-    Raises:
-        InputFileError: the folder does not exist, or the file cannot be written (permissions,
-            ``path`` is a directory, disk full).
-    """
-    p = Path(path)
-    if not p.parent.is_dir():
-        raise InputFileError(f"output folder does not exist: {p.parent}")
-    # a unique sibling name opened with "x" (not mkstemp: that would leave mode 0600), cut to fit
-    # the 255-byte name limit
-    tag = f".{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    name = os.fsencode(p.name)[: 255 - 1 - len(tag)].decode("utf-8", "ignore")
-    tmp = p.with_name(f".{name}{tag}")
-    try:
-        with open(tmp, "xb") as fh:
-            fh.write(data)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputFileError(f"cannot write {p}: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """:func:`write_bytes_atomic` of ``text`` encoded as UTF-8.
-
-    Raises:
-        InputFileError: as :func:`write_bytes_atomic`.
-    """
-    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def merge_counts(*counts: dict[str, int]) -> dict[str, int]:

@@ -29,6 +29,9 @@ import numpy as np
 
 from sammask.annotate import Session
 from sammask.errors import SammaskError
+from sammask.masking.options import Effect, MaskingOptions
+from sammask.spec.options import OPTIONS, Source
+from sammask.spec.run import RunSpec, gate
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +256,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
 
         out = Path(tempfile.mkdtemp(dir=state.workdir)) / DEFAULT_NAMES[fmt]
         try:
+            gate(RunSpec(command="ui", video=state.session.frames.path, exports=out.parent,
+                         export_names=(out.name,)))
             path = state.session.export(out, fmt)
         except SammaskError as exc:
             return None, f"Error: {exc}"
@@ -264,13 +269,14 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
         if state is None or state.session is None:
             return None, "Open a video first."
         from sammask.annotate.redact import redact_masks
-        from sammask.masking.options import Effect
         from sammask.settings import RedactSettings
 
         settings = RedactSettings()
         settings = replace(settings, masking=replace(settings.masking, effect=Effect(effect)))
         out = Path(tempfile.mkdtemp(dir=state.workdir)) / f"{state.session.frames.path.stem}-redacted.mp4"
         try:
+            gate(RunSpec(command="ui", video=state.session.frames.path, output=out, source=Source.MASKS,
+                         settings=settings))
             report = redact_masks(state.session.frames.path, state.session.mask_source(), out, settings,
                                   progress=lambda x: progress(x, desc="redact"))
         except SammaskError as exc:
@@ -310,7 +316,8 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
                 fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
                 export_btn = gr.Button("Export masks", elem_id="sammask-export")
                 export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
-                effect = gr.Dropdown(["blur", "mosaic", "solid"], value="blur", label="Redaction effect")
+                effect = gr.Dropdown([e.value for e in Effect], value=MaskingOptions().effect.value,
+                                     label="Redaction effect", info=OPTIONS["effect"].help_text)
                 redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
                 redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
 
