@@ -38,7 +38,12 @@ CASES = [
 
 
 def _tol(precision: str) -> tuple[float, float]:
-    """(max relative L2 error of each feature level, min mask IoU) for a precision."""
+    """(max relative L2 error of each feature level, min mask IoU) for a precision.
+
+    ONNX dynamic int8, measured 2026-12-06 over 12 random-init seeds x 2 exports each (docs/design.md,
+    test tiers): worst level 0.025-0.029, the same value on both exports of a seed (the
+    quantization is deterministic); 0.05 is 1.7x the worst seen.
+    """
     return (1e-4, 0.999) if precision == "fp32" else (0.05, 0.98)
 
 
