@@ -241,6 +241,7 @@ def test_hub_detector_contract_with_random_weights(tiny_rtdetr: Path) -> None:
     assert (found.xyxy[:, 2] <= 160).all() and (found.xyxy[:, 3] <= 90).all()
 
 
+@pytest.mark.models  # imports transformers and torch
 def test_hub_detector_offline_error_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sammask.detection.hub import HubDetector, HubDetectorOptions
 
