@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import netguard
 import pytest
 
 # the tiny SAM 2 fixtures (tiny_model, tiny_checkpoint) for every test module, and the check that
@@ -73,3 +74,18 @@ def _export_cache(tmp_path_factory):
         os.environ.pop("SAMMASK_EXPORT_CACHE", None)
     else:
         os.environ["SAMMASK_EXPORT_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _no_network():
+    """Issue 14, class 8: no test may open a non-loopback connection or make a DNS lookup.
+
+    The guard (tests/netguard.py) refuses them and records them, also from threads that swallow
+    the error (telemetry senders); a test that caused one fails here.
+    """
+    netguard.install()
+    before = len(netguard.VIOLATIONS)
+    yield
+    new = netguard.VIOLATIONS[before:]
+    del netguard.VIOLATIONS[before:]
+    assert not new, f"non-loopback network use during the test: {new}"

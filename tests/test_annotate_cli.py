@@ -115,6 +115,12 @@ def test_annotate_cli_errors_are_one_line(girls, tmp_path):
     assert res.exit_code == 2 and "unknown annotation backend 'yolo'" in res.output
 
 
+def _made_on(clip):
+    from sammask.media import video_identity
+
+    return video_identity(clip, width=432, height=240, frames=None)
+
+
 def settings() -> RedactSettings:
     return RedactSettings(masking=MaskingOptions(effect=Effect.SOLID, color=MAGENTA, dilate=2),
                           encode=EncodeOptions(preset="ultrafast", crf=12))
@@ -123,7 +129,7 @@ def settings() -> RedactSettings:
 def test_redact_masks_masks_every_annotated_pixel(girls, tmp_path):
     seq, clip = girls
     frames = gt_frames(seq, N)
-    masks = write_masks(frames, tmp_path / "gt.coco.json", "coco", width=432, height=240)
+    masks = write_masks(frames, tmp_path / "gt.coco.json", "coco", width=432, height=240, video=_made_on(clip))
     out = tmp_path / "out.mp4"
     report = redact_masks(clip, masks, out, settings(), save_masks=tmp_path / "applied")
     assert report.segmenter == "masks" and report.frames == N and report.fallback_total == 0
@@ -154,7 +160,7 @@ def test_redact_masks_fail_secure_box_for_a_sliver(girls, tmp_path):
     line[rr, rr + 40] = True
     frames[2] = (2, {1: line})
     masks = write_masks(frames, tmp_path / "m.mots.txt", "mots", width=432, height=240)
-    report = redact_masks(clip, masks, tmp_path / "o.mp4", settings())
+    report = redact_masks(clip, masks, tmp_path / "o.mp4", settings(), any_video=True)  # MOTS records no video
     assert report.fallbacks == {"low_coverage": 1}
     b = decode_all(tmp_path / "o.mp4")[2]
     assert magenta(b)[60:180, 100:220].all()  # the whole box of the line
@@ -170,7 +176,7 @@ def test_redact_masks_cli_errors(girls, davis_seq, tmp_path):
     res = run("redact", clip, "--masks", wrong, "--tracks", other.tracks_path, "-o", tmp_path / "o.mp4")
     assert res.exit_code == 2 and "exactly one of --tracks" in res.output
     late = [(f + 5, m) for f, m in gt_frames(seq, 6)]  # frames 5..10 of an 8-frame clip
-    past = write_masks(late, tmp_path / "late.json", "coco", width=432, height=240)
+    past = write_masks(late, tmp_path / "late.json", "coco", width=432, height=240, video=_made_on(clip))
     res = run("redact", clip, "--masks", past, "-o", tmp_path / "o.mp4", "--quiet")
     assert res.exit_code == 2 and "frame" in res.output and not (tmp_path / "o.mp4").exists()
     res = run("redact", clip, "--masks", past, "-o", tmp_path / "o.mp4", "--quiet", "--lenient")

@@ -104,15 +104,15 @@ def test_masks_inputs_are_inputs(job, tmp_path: Path) -> None:
     m = np.zeros((48, 64), bool)
     m[10:20, 10:20] = True
     coco = write_masks([(0, {1: m})], tmp_path / "m.json", "coco", width=64, height=48)
-    res = _run("redact", video, "--masks", coco, "-o", tmp_path / "o.mp4", "--save-masks", tmp_path / "saved", *FAST)
+    res = _run("redact", video, "--masks", coco, "--masks-any-video", "-o", tmp_path / "o.mp4", "--save-masks", tmp_path / "saved", *FAST)
     assert res.exit_code == 0, res.output
     before = _digest(tmp_path)
-    _refused(_run("redact", video, "--masks", coco, "-o", tmp_path / "o2.mp4", "--report", coco, "-y", *FAST),
+    _refused(_run("redact", video, "--masks", coco, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", coco, "-y", *FAST),
              "--masks input")
     saved = tmp_path / "saved"
-    _refused(_run("redact", video, "--masks", saved, "-o", tmp_path / "o2.mp4", "--report", saved / "meta.json",
+    _refused(_run("redact", video, "--masks", saved, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", saved / "meta.json",
                   "-y", *FAST), "--masks input")
-    _refused(_run("redact", video, "--masks", saved, "-o", tmp_path / "o2.mp4", "--save-masks", saved, "-y", *FAST))
+    _refused(_run("redact", video, "--masks", saved, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--save-masks", saved, "-y", *FAST))
     assert _digest(tmp_path) == before
 
 

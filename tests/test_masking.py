@@ -34,6 +34,8 @@ from sammask.masking import (
 )
 import itertools
 
+from sammask.masking.rules import disk_radius_sq
+
 H, W = 120, 160
 
 
@@ -141,7 +143,8 @@ def test_dilate_roi_matches_full_frame_and_edges() -> None:
     m[rng.integers(0, 80, 25), rng.integers(0, 90, 25)] = True
     m[0, 0] = m[79, 89] = True  # touching the frame edges
     for r in (0, 3, 6):
-        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        yy, xx = np.mgrid[-r - 1 : r + 2, -r - 1 : r + 2]  # the lattice disk dilate_roi uses (class 7)
+        k = ((yy**2 + xx**2) <= disk_radius_sq(r)).astype(np.uint8)
         full = cv2.dilate(m.astype(np.uint8), k, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
         assert (dilate_mask(m, r) == full).all()
     same = dilate_mask(m, 0)

@@ -33,6 +33,7 @@ from sammask.batch.command import batch_command
 from sammask.eval.command import eval_command
 from sammask.errors import ConfigError, Interrupted, SammaskError
 from sammask.geometry import TracksSpace
+from sammask.image.command import build_image_app, label_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.pipeline import redact
 from sammask.service.command import serve_command
@@ -96,6 +97,9 @@ def _main_options(
     ] = False,
 ) -> None:
     """Mask people and objects in video along their silhouettes (SAM 2), not their boxes."""
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # before any command imports OpenVINO, Gradio, transformers or Ray
 
 
 def _fail(exc: BaseException, verbose: bool) -> typer.Exit:
@@ -151,6 +155,11 @@ def redact_command(
         Path | None,
         typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
     ] = None,
+    masks_any_video: Annotated[
+        bool,
+        typer.Option("--masks-any-video", help="With --masks: apply masks that record another video, or none "
+                     "(MOTS, other tools' files). Without it they must record this very file."),
+    ] = False,
     detect: Annotated[str | None, opt("detect").cli()] = None,
     min_score: Annotated[float | None, opt("min_score").cli()] = None,
     max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
@@ -220,6 +229,8 @@ def redact_command(
             per_class = dict(settings.masking.class_effects)
             per_class.update(parse_class_effect(item) for item in class_effect)
             settings = replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
+        if masks_any_video and masks is None:
+            raise ConfigError("--masks-any-video applies only with --masks")
         if tracks is not None and masks is not None:
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
         source = Source.MASKS if masks is not None else Source.TRACKS if tracks is not None else Source.DETECT
@@ -244,7 +255,7 @@ def redact_command(
             from sammask.annotate.redact import redact_masks
 
             def run(**kw: Any) -> Any:
-                return redact_masks(input, masks, output, settings, **kw)
+                return redact_masks(input, masks, output, settings, any_video=masks_any_video, **kw)
         else:
             if tracks is None:
                 from sammask.detection.command import make_detection
@@ -449,8 +460,9 @@ def user_help(command: Callable[..., Any]) -> str:
 
 
 for _name, _command in (("eval", eval_command), ("serve", serve_command), ("batch", batch_command),
-                        ("annotate", annotate_command), ("ui", ui_command)):
+                        ("annotate", annotate_command), ("ui", ui_command), ("label", label_command)):
     app.command(_name, help=user_help(_command))(_entry(_command))
+app.add_typer(build_image_app(_entry), name="image")
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -7,13 +7,15 @@ any failure. :func:`read_text` reads a UTF-8 input file with a one-line error na
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 from sammask.errors import InputFileError, OutputWriteError, TracksFormatError
 
-__all__ = ["read_text", "temp_sibling", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["DuplicateKeyError", "loads_json", "read_text", "temp_sibling", "write_bytes_atomic", "write_text_atomic"]
 
 NAME_MAX = 255
 """File-name limit in bytes (ext4, XFS, btrfs, APFS)."""
@@ -90,3 +92,42 @@ def read_text(path: str | os.PathLike[str], *, what: str = "tracks file") -> str
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TracksFormatError(f"{what} is not UTF-8 text (byte {exc.start})", path=str(p)) from exc
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (raised by :func:`loads_json`).
+
+    Attributes:
+        key: the repeated key.
+    """
+
+    def __init__(self, key: str) -> None:
+        shown = key if len(key) <= 40 else key[:37] + "..."
+        super().__init__(f"duplicate key {shown!r} in one JSON object; each key may appear once")
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def loads_json(text: str) -> Any:
+    """Parse JSON text, refusing an object that names a key twice.
+
+    Python's :func:`json.loads` keeps the last of repeated keys silently: ``"frames"`` twice
+    (the real list, then ``[]``) would read as a file with no detections (issue 14, class 5).
+    Every input file sammask reads as JSON (tracks, supervision sinks, COCO masks, applied-mask
+    exports) goes through here.
+
+    Raises:
+        DuplicateKeyError: (a :class:`ValueError`) naming the repeated key.
+        json.JSONDecodeError: on a syntax error (also a :class:`ValueError`).
+        ValueError: an integer longer than Python's digit limit (4300 digits).
+        RecursionError: nesting too deep.
+    """
+    return json.loads(text, object_pairs_hook=_no_duplicates)

@@ -40,7 +40,7 @@ from sammask.masking.compose import ObjectRegion, compose
 from sammask.export.applied import AppliedMaskWriter
 from sammask.masking.options import MaskMode
 from sammask.masking.rules import secure_mask
-from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
+from sammask.media import ReadAhead, VideoReader, VideoWriter, probe, video_identity
 from sammask.spec.gate import check_output_paths
 from sammask.media.types import DecodedFrame, VideoInfo
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt, build_segmenter
@@ -120,6 +120,8 @@ class RunReport:
         class_effects: the per-class effects in force, class name -> :class:`ClassEffectUse`
             (the global ``effect`` / ``strength`` masked every other detection); empty when none
             was configured, and in ``background`` mode (which masks with the global effect).
+        warnings: things the user must know about the output, in words (e.g. a second video
+            stream of the input that is not in the output); also logged as warnings.
     """
 
     input: str
@@ -144,6 +146,7 @@ class RunReport:
     seconds: float = 0.0
     detection: DetectionStats | None = None
     class_effects: dict[str, ClassEffectUse] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def fallback_total(self) -> int:
@@ -299,6 +302,8 @@ def track_prompts(detections: list[Detection]) -> list[TrackPrompt]:
 class _Pending:
     frame: DecodedFrame
     detections: list[Detection]
+    masked: list[Detection] = field(default_factory=list)
+    """``BACKGROUND`` mode: the de-selected detections, which stay masked whatever is kept."""
 
 
 class _Prompts:
@@ -335,7 +340,8 @@ class _Prompts:
                 return
             self.decoded += 1
             dets = select_detections(found, self._mode)
-            self.pending[frame.frame_idx] = _Pending(frame, dets)
+            masked = [d for d in found if not d.selected] if self._mode is MaskMode.BACKGROUND else []
+            self.pending[frame.frame_idx] = _Pending(frame, dets, masked)
             yield FramePrompts(frame.frame_idx, frame.image, track_prompts(dets))
 
     def raise_decode_error(self) -> None:
@@ -399,13 +405,7 @@ def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], se
     """
     h, w = shape
     if det.type == DetectionType.POLYGON:
-        assert det.polygon is not None  # validated by Detection
-        xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
-        # polygon_mask grows the fill by one pixel: two pixels of margin hold it
-        x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
-        local = [(x - x0, y - y0) for x, y in det.polygon]
-        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0),
-                            class_name=det.class_name)
+        return _drawn_region(det, shape)
     x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
     if det.type.is_segmented:
         report.segmented += 1
@@ -417,6 +417,25 @@ def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], se
         reason_key = "error" if masks is None else reason.value
         report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
         logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
+                        class_name=det.class_name)
+
+
+def _drawn_region(det: Detection, shape: tuple[int, int]) -> ObjectRegion:
+    """The object mask of a detection without segmentation: its polygon, or else its whole box.
+
+    Used for polygons (type 4) and, in ``BACKGROUND`` mode, for the de-selected objects that
+    must stay masked (their box holds their silhouette: when in doubt, mask more).
+    """
+    if det.type == DetectionType.POLYGON:
+        assert det.polygon is not None  # validated by Detection
+        xs, ys = [p[0] for p in det.polygon], [p[1] for p in det.polygon]
+        # polygon_mask grows the fill by one pixel: two pixels of margin hold it
+        x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
+        local = [(x - x0, y - y0) for x, y in det.polygon]
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0),
+                            class_name=det.class_name)
+    x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
     return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
                         class_name=det.class_name)
 
@@ -442,10 +461,10 @@ class _Encoder:
         self._thread = threading.Thread(target=self._run, name="sammask-encode", daemon=True)
         self._thread.start()
 
-    def _encode(self, frame: DecodedFrame, regions: list[ObjectRegion]) -> None:
+    def _encode(self, frame: DecodedFrame, regions: list[ObjectRegion], masked: list[ObjectRegion]) -> None:
         t0 = time.perf_counter()
         masking = self._settings.masking
-        result = compose(frame.image, regions, masking)
+        result = compose(frame.image, regions, masking, masked=masked)
         if self._mask_writer is not None:
             self._mask_writer.write_rois(frame.frame_idx, result.dilated, result.applied)
         t1 = time.perf_counter()
@@ -468,10 +487,13 @@ class _Encoder:
         if self._error is not None:
             raise self._error
 
-    def put(self, frame: DecodedFrame, regions: list[ObjectRegion]) -> None:
-        """Queue a frame (blocks while the queue is full); raises the worker's error if any."""
+    def put(self, frame: DecodedFrame, regions: list[ObjectRegion], masked: list[ObjectRegion]) -> None:
+        """Queue a frame (blocks while the queue is full); raises the worker's error if any.
+
+        ``masked``: ``BACKGROUND`` mode's de-selected objects (they win over ``regions``).
+        """
         self._raise_if_failed()
-        self._queue.put((frame, regions))
+        self._queue.put((frame, regions, masked))
 
     def close(self) -> None:
         """Process the queued frames, stop the thread, and raise the worker's error if any."""
@@ -608,6 +630,9 @@ def redact(
     )
     if settings.stride > 1:
         report.segmenter += f"+stride={settings.stride}"
+    for other in info.other_video_streams:  # only the first video stream is masked and written
+        report.warnings.append(f"{other} of the input is not in the output (only the first video stream is masked)")
+        logger.warning("%s: %s", input_path, report.warnings[-1])
     if settings.masking.class_effects and mode is MaskMode.BACKGROUND:
         logger.warning("per-class effects do not apply in background mode: the whole frame gets the global effect")
     elif settings.masking.class_effects:
@@ -625,7 +650,10 @@ def redact(
         seg = stack.enter_context(_build_segmenter(settings, segmenter))
         mask_writer = None
         if save_masks:
-            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height))
+            made_on = video_identity(input_path, width=info.width, height=info.height,
+                                     frames=info.num_frames if info.num_frames_exact else None)
+            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height,
+                                                                video=made_on))
         reader = stack.enter_context(VideoReader(input_path))
         frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
         prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
@@ -634,7 +662,7 @@ def redact(
             for item, masks in _segment(seg, prompts, report):
                 shape = item.frame.image.shape[:2]
                 regions = [_secure(d, masks, shape, settings, report) for d in item.detections]
-                encoder.put(item.frame, regions)
+                encoder.put(item.frame, regions, [_drawn_region(d, shape) for d in item.masked])
                 report.frames += 1
                 report.detections += len(item.detections)
                 report.masked_track_frames += len(regions)

@@ -17,7 +17,8 @@ from typing import Any
 from sammask.errors import ExportError
 from sammask.export import MaskSource, read_masks
 from sammask.geometry import mask_bbox
-from sammask.media import probe
+from sammask.media import probe, video_identity
+from sammask.media.types import VideoInfo
 from sammask.tracks import Detection, DetectionType, Tracks
 
 
@@ -32,11 +33,36 @@ def masks_to_tracks(source: MaskSource) -> Tracks:
     return Tracks.from_detections(dets, source=str(source.path))
 
 
+def check_masks_video(source: MaskSource, input_path: Path, info: VideoInfo) -> None:
+    """Refuse masks that do not record ``input_path`` as the video they were made on.
+
+    Raises:
+        ExportError: the masks record another file (size, frame count and digest named), or no
+            video at all (MOTS files, other tools' COCO, older exports); both say to pass
+            ``--masks-any-video`` when the user knows they belong to this video.
+    """
+    if source.video is None:
+        raise ExportError(
+            f"{source.path}: the masks do not record which video they were made on (MOTS, another tool's "
+            f"file or an older export); if they belong to {input_path.name}, pass --masks-any-video"
+        )
+    frames = info.num_frames if info.num_frames_exact else None
+    current = video_identity(input_path, width=info.width, height=info.height, frames=frames)
+    diffs = source.video.differences(current)
+    if diffs:
+        raise ExportError(
+            f"{source.path}: masks made on {source.video.name or 'another video'}, not {input_path.name} "
+            f"({', '.join(diffs)}); give the masks made for this video or pass --masks-any-video"
+        )
+
+
 def redact_masks(
     input_path: Path | str,
     masks: MaskSource | Path | str,
     output_path: Path | str,
     settings: Any = None,
+    *,
+    any_video: bool = False,
     **redact_options: Any,
 ):  # -> RunReport
     """Run :func:`sammask.pipeline.redact` with stored masks instead of a segmenter.
@@ -47,13 +73,18 @@ def redact_masks(
             reads (COCO ``.json``, MOTS ``.txt``, PNG id-map folder, ``--save-masks`` folder).
         output_path: the output video.
         settings: :class:`~sammask.settings.RedactSettings` (the segmenter setting is unused).
+        any_video: apply masks that record another video, or none (``--masks-any-video``).
+            Otherwise the masks must record this very file (:class:`~sammask.media.VideoIdentity`,
+            SHA-256 of the file): masks made on a 40-frame clip would leave frames 40.. of a
+            60-frame clip of the same size unmasked.
         **redact_options: ``progress``, ``save_masks``, ``report_path`` as for ``redact``.
 
     Returns:
         The :class:`~sammask.pipeline.RunReport` (``segmenter`` = ``"masks"``).
 
     Raises:
-        ExportError: the masks' frame size differs from the video's, or they hold no mask.
+        ExportError: the masks' frame size differs from the video's (always), they record another
+            video or none (unless ``any_video``), or they hold no mask.
         (and everything :func:`sammask.pipeline.redact` raises)
     """
     from dataclasses import replace
@@ -70,6 +101,8 @@ def redact_masks(
             f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
             f"{info.width}x{info.height}; give the masks made for this video"
         )
+    if not any_video:
+        check_masks_video(source, Path(input_path), info)
     tracks = masks_to_tracks(source)
     if not len(tracks):
         raise ExportError(f"{source.path}: holds no mask; nothing would be masked")

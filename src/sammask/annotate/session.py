@@ -44,6 +44,7 @@ from sammask.export.rle import mask_to_rle, rle_to_mask
 
 if TYPE_CHECKING:
     from sammask.export import MaskSource
+    from sammask.media.identity import VideoIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -361,7 +362,13 @@ class Session:
                 if masks:
                     yield MaskFrame(idx, masks)
 
-        return MaskSource(self.frames.path, "session", self.shape[1], self.shape[0], frames)
+        return MaskSource(self.frames.path, "session", self.shape[1], self.shape[0], frames, video=self.video())
+
+    def video(self) -> VideoIdentity:
+        """The session's video as exports record it (:func:`sammask.media.video_identity`)."""
+        from sammask.media import video_identity
+
+        return video_identity(self.frames.path, width=self.shape[1], height=self.shape[0], frames=self.num_frames)
 
     def export(self, path: str | Path, format: str) -> Path:
         """Write the masks with :func:`sammask.export.write_masks` (``coco``, ``png``, ``yolo``,
@@ -375,7 +382,7 @@ class Session:
 
         return write_masks(
             self.iter_masks(), Path(path), format, width=self.shape[1], height=self.shape[0],
-            frames=self.frames.frame,
+            frames=self.frames.frame, video=self.video(),
         )
 
     # -- editing -----------------------------------------------------------------------------

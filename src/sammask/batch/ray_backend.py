@@ -33,6 +33,9 @@ def run_on_ray(tasks: list[VideoTask], address: str, num_cpus: int) -> list[Task
     Raises:
         ConfigError: Ray is not installed or cannot be started/reached.
     """
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Ray usage stats (inherited by its workers)
     try:
         import ray
     except ImportError:

@@ -68,6 +68,9 @@ class HubDetector(Detector):
 
     def __init__(self, options: HubDetectorOptions | None = None) -> None:
         self.options = options or HubDetectorOptions()
+        from sammask.offline import disable_telemetry
+
+        disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
         try:
             import torch
             from transformers import AutoImageProcessor, AutoModelForObjectDetection

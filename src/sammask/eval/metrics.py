@@ -172,7 +172,7 @@ def boxes_mask(
     """The box-masking baseline: union of xyxy boxes as an (H, W) bool mask, dilated by ``dilate`` px.
 
     Uses the masking room's own rules (:func:`sammask.geometry.box_mask`: every pixel a box
-    touches; :func:`sammask.masking.rules.dilate_mask`: elliptical kernel of radius ``dilate``),
+    touches; :func:`sammask.masking.rules.dilate_mask`: disk of radius ``dilate``),
     so it equals what the pipeline masks with the ``box`` segmenter.
     """
     from sammask.geometry import box_mask

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.errors import ConfigError, InputFileError
+from sammask.media.identity import VideoIdentity
 from sammask.export.base import FrameGetter, MaskFrame, MaskSource, MaskWriter, exclusive_masks, z_order
 
 FORMATS: dict[str, str] = {
@@ -49,8 +50,10 @@ __all__ = [
 ]
 
 
-def build_writer(format: str, path: Path, *, width: int, height: int, frames: FrameGetter | None = None) -> MaskWriter:
-    """The writer of ``format`` for ``path``.
+def build_writer(format: str, path: Path, *, width: int, height: int, frames: FrameGetter | None = None,
+                 video: VideoIdentity | None = None) -> MaskWriter:
+    """The writer of ``format`` for ``path`` (``video``: the video the masks were made on, recorded
+    where the format has a place for it, see :class:`~sammask.export.base.MaskWriter`).
 
     Raises:
         ConfigError: unknown format.
@@ -61,7 +64,7 @@ def build_writer(format: str, path: Path, *, width: int, height: int, frames: Fr
     except KeyError:
         raise ConfigError(f"unknown export format '{format}': choose one of {', '.join(FORMATS)}") from None
     module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)(Path(path), width, height, frames)
+    return getattr(importlib.import_module(module), cls)(Path(path), width, height, frames, video=video)
 
 
 def write_masks(
@@ -72,6 +75,7 @@ def write_masks(
     width: int,
     height: int,
     frames: FrameGetter | None = None,
+    video: VideoIdentity | None = None,
 ) -> Path:
     """Write a stream of ``(frame_idx, {obj_id: (H, W) bool})`` as ``format`` at ``path``.
 
@@ -82,6 +86,7 @@ def write_masks(
         width: W in pixels.
         height: H in pixels.
         frames: frame getter (required by ``yolo``).
+        video: the video the masks were made on (recorded in COCO and folder exports).
 
     Returns:
         ``path``.
@@ -90,7 +95,7 @@ def write_masks(
         ConfigError: unknown format.
         ExportError: ``path`` exists, a mask has the wrong shape, or writing fails.
     """
-    with build_writer(format, path, width=width, height=height, frames=frames) as writer:
+    with build_writer(format, path, width=width, height=height, frames=frames, video=video) as writer:
         for frame_idx, masks in frames_masks:
             writer.write(frame_idx, masks)
     return writer.path
@@ -138,4 +143,4 @@ def _read_applied(path: Path) -> MaskSource:
         for f in read_applied_masks(path):
             yield MaskFrame(f.frame_idx, dict(f.tracks))
 
-    return MaskSource(path, "applied", meta.width, meta.height, frames)
+    return MaskSource(path, "applied", meta.width, meta.height, frames, video=meta.video)

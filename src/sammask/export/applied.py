@@ -35,7 +35,8 @@ import numpy as np
 
 from sammask.errors import EvalError, InputFileError
 from sammask.export.rle import mask_to_rle, rle_to_mask
-from sammask.io import write_text_atomic
+from sammask.io import loads_json, write_text_atomic
+from sammask.media.identity import VideoIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class AppliedMasksMeta:
         frames: number of frame lines written, or None if the writer was not closed (crash).
         complete: True once the writer closed normally.
         version: format version (1).
+        video: the input video of the run (``"video"`` in ``meta.json``), or None (older exports).
     """
 
     width: int
@@ -63,6 +65,7 @@ class AppliedMasksMeta:
     frames: int | None
     complete: bool
     version: int = FORMAT_VERSION
+    video: VideoIdentity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +95,16 @@ class AppliedMaskWriter:
         width: frame width in pixels.
         height: frame height in pixels.
         write_png: also write ``ids/%05d.png`` (uint8 track ids) for viewing.
+        video: the run's input video, recorded in ``meta.json`` (``"video"``) so that
+            ``redact --masks`` can refuse to apply these masks to another video.
 
     Raises:
         EvalError: if ``directory`` already holds applied masks or the size is not positive.
     """
 
-    def __init__(self, directory: Path, width: int, height: int, *, write_png: bool = False) -> None:
+    def __init__(self, directory: Path, width: int, height: int, *, write_png: bool = False,
+                 video: VideoIdentity | None = None) -> None:
+        self.video = video
         if width <= 0 or height <= 0:
             raise EvalError(f"applied masks need a positive frame size, got {width}x{height}")
         self.directory = Path(directory)
@@ -124,6 +131,8 @@ class AppliedMaskWriter:
             "frames": self.frames if complete else None,
             "complete": complete,
         }
+        if self.video is not None:
+            meta["video"] = self.video.to_json()
         write_text_atomic(self.directory / META_FILE, json.dumps(meta, indent=1) + "\n")
 
     def write(self, frame_idx: int, tracks: dict[int, np.ndarray], applied: np.ndarray) -> None:
@@ -251,14 +260,15 @@ def read_applied_meta(directory: Path) -> AppliedMasksMeta:
     if not path.is_file():
         raise InputFileError(f"no applied masks at {directory}: {META_FILE} not found (run with --save-masks)")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = loads_json(path.read_text(encoding="utf-8"))
         fmt, version = meta["format"], meta["version"]
         width, height = int(meta["width"]), int(meta["height"])
-    except (ValueError, KeyError, TypeError) as exc:
+        video = None if meta.get("video") is None else VideoIdentity.from_json(meta["video"])
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise EvalError(f"{path}: not a valid applied-masks meta file ({exc})") from None
     if fmt != FORMAT_NAME or version != FORMAT_VERSION:
         raise EvalError(f"{path}: format {fmt!r} version {version!r}, expected {FORMAT_NAME!r} {FORMAT_VERSION}")
-    return AppliedMasksMeta(width, height, meta.get("frames"), bool(meta.get("complete")), version)
+    return AppliedMasksMeta(width, height, meta.get("frames"), bool(meta.get("complete")), version, video)
 
 
 def read_applied_masks(directory: Path) -> Iterator[AppliedFrame]:
@@ -285,7 +295,7 @@ def read_applied_masks(directory: Path) -> Iterator[AppliedFrame]:
     with path.open("r", encoding="utf-8") as fh:
         for lineno, text in enumerate(fh, 1):
             try:
-                rec = json.loads(text)
+                rec = loads_json(text)
                 frame_idx = int(rec["frame_idx"])
                 applied = rle_to_mask(rec["applied"])
                 tracks = {int(t): rle_to_mask(r) for t, r in rec["tracks"].items()}

@@ -9,6 +9,7 @@ A writer takes a stream of frames ``(frame_idx, {obj_id: (H, W) bool mask})`` in
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,26 @@ from typing import ClassVar
 import numpy as np
 
 from sammask.errors import ExportError
+from sammask.io import loads_json, write_text_atomic
+from sammask.media.identity import VideoIdentity
+
+VIDEO_FILE = "video.json"
+"""Name of the video record (:class:`~sammask.media.identity.VideoIdentity`) in folder exports."""
+
+
+def read_video_record(folder: Path) -> VideoIdentity | None:
+    """The video record ``folder/video.json`` of a folder export, or None when there is none.
+
+    Raises:
+        ExportError: if the file exists but is not a valid record.
+    """
+    path = Path(folder) / VIDEO_FILE
+    if not path.is_file():
+        return None
+    try:
+        return VideoIdentity.from_json(loads_json(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{path}: not a valid video record ({exc})") from None
 
 FrameMasksByObject = dict[int, np.ndarray]
 """``obj_id -> (H, W) bool`` masks of one frame."""
@@ -93,6 +114,10 @@ class MaskWriter(ABC):
         width: frame width W in pixels.
         height: frame height H in pixels.
         frames: frame getter, for formats that write images (YOLO); else unused.
+        video: the video the masks were made on (:class:`~sammask.media.identity.VideoIdentity`),
+            recorded in the export (COCO ``info.sammask_video``; ``video.json`` in folder
+            exports) so that ``redact --masks`` can refuse another video. MOTS and tracks files
+            have no place for it.
 
     Raises:
         ExportError: on a non-positive size, or when ``path`` already exists (a folder must be
@@ -102,7 +127,9 @@ class MaskWriter(ABC):
     name: ClassVar[str] = "base"
     is_dir: ClassVar[bool] = False
 
-    def __init__(self, path: Path, width: int, height: int, frames: FrameGetter | None = None) -> None:
+    def __init__(self, path: Path, width: int, height: int, frames: FrameGetter | None = None, *,
+                 video: VideoIdentity | None = None) -> None:
+        self.video = video
         if width <= 0 or height <= 0:
             raise ExportError(f"an export needs a positive frame size, got {width}x{height}")
         self.path = Path(path)
@@ -149,6 +176,8 @@ class MaskWriter(ABC):
         if not self._done:
             try:
                 self._finish()
+                if self.is_dir and self.video is not None:
+                    write_text_atomic(self.tmp / VIDEO_FILE, json.dumps(self.video.to_json(), indent=2) + "\n")
                 if self.is_dir and self.path.is_dir():
                     self.path.rmdir()  # empty, checked in __init__
                 os.replace(self.tmp, self.path)
@@ -187,6 +216,8 @@ class MaskSource:
         height: frame height H in pixels.
         read: a function returning a fresh iterator of :class:`MaskFrame` in increasing
             ``frame_idx`` (frames without masks may be absent); may be called more than once.
+        video: the video the masks were made on, as the export recorded it (None: not
+            recorded, e.g. a MOTS file or another tool's COCO).
     """
 
     path: Path
@@ -194,3 +225,4 @@ class MaskSource:
     width: int
     height: int
     read: Callable[[], Iterator[MaskFrame]]
+    video: VideoIdentity | None = None

@@ -19,6 +19,8 @@ from typing import Any
 from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter
 from sammask.export.rle import mask_to_rle, rle_to_mask
+from sammask.io import DuplicateKeyError, loads_json
+from sammask.media.identity import VideoIdentity
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
@@ -54,7 +56,8 @@ class CocoWriter(MaskWriter):
 
     def _finish(self) -> None:
         doc = {
-            "info": {"description": "sammask masks", "version": "1.0"},
+            "info": {"description": "sammask masks", "version": "1.0",
+                     **({} if self.video is None else {"sammask_video": self.video.to_json()})},
             "licenses": [],
             "categories": [CATEGORY],
             "images": self._images,
@@ -68,19 +71,27 @@ def read_coco(path: Path) -> MaskSource:
     carry ``frame_idx`` and annotations ``track_id``, with RLE or polygon segmentations).
 
     Images without ``frame_idx`` use ``id - 1``; annotations without ``track_id`` use their ``id``.
+    An RLE segmentation whose ``size`` is not the images' ``[height, width]`` is refused (decoding
+    it anyway would put the object elsewhere, e.g. ``[W, H]`` for an H x W video). The video the
+    masks were made on is read from ``info.sammask_video`` when present.
 
     Raises:
         InputFileError: if the file is missing.
-        ExportError: if it is not a COCO instances file or images differ in size.
+        ExportError: if it is not a COCO instances file (a duplicate key included), images differ
+            in size, or an RLE's ``size`` differs from its image's.
     """
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"masks file not found: {path}")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = loads_json(path.read_text(encoding="utf-8"))
         images = {int(im["id"]): im for im in doc["images"]}
         annotations = doc["annotations"]
-    except (ValueError, KeyError, TypeError) as exc:
+        info = doc.get("info") or {}
+        video = None if info.get("sammask_video") is None else VideoIdentity.from_json(info["sammask_video"])
+    except DuplicateKeyError as exc:
+        raise ExportError(f"{path}: {exc}") from None
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise ExportError(f"{path}: not a COCO instances JSON ({exc}); expected 'images' and 'annotations'") from None
     sizes = {(int(im["height"]), int(im["width"])) for im in images.values()}
     if len(sizes) != 1:
@@ -94,6 +105,17 @@ def read_coco(path: Path) -> MaskSource:
             raise ExportError(f"{path}: annotation {a.get('id')} names an unknown image_id") from None
         frame_idx = int(im.get("frame_idx", int(im["id"]) - 1))
         by_frame.setdefault(frame_idx, []).append(a)
+        seg = a.get("segmentation")
+        if isinstance(seg, dict):
+            size = seg.get("size")
+            ok = (isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)
+                  and size == [height, width])
+            if not ok:
+                shown = str(size) if len(str(size)) <= 40 else str(size)[:37] + "..."
+                raise ExportError(
+                    f"{path}: annotation {str(a.get('id'))[:20]}: RLE size {shown} is not the image's "
+                    f"[height, width] = [{height}, {width}]; give masks made for this frame size"
+                )
 
     def frames() -> Iterator[MaskFrame]:
         from pycocotools import mask as mask_util
@@ -114,4 +136,4 @@ def read_coco(path: Path) -> MaskSource:
                 out[obj_id] = out[obj_id] | m if obj_id in out else m
             yield MaskFrame(frame_idx, out)
 
-    return MaskSource(path, "coco", width, height, frames)
+    return MaskSource(path, "coco", width, height, frames, video=video)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.errors import ExportError, InputFileError
-from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter, z_order
+from sammask.export.base import read_video_record, FrameMasksByObject, MaskFrame, MaskSource, MaskWriter, z_order
 
 MAX_ID = 65535
 
@@ -68,4 +68,4 @@ def read_png(path: Path) -> MaskSource:
                 raise ExportError(f"{f}: unreadable, multi-channel or of another size than {width}x{height}")
             yield MaskFrame(frame_idx, {int(o): ids == o for o in np.unique(ids) if o != 0})
 
-    return MaskSource(path, "png", width, height, frames)
+    return MaskSource(path, "png", width, height, frames, video=read_video_record(path))

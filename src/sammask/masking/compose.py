@@ -187,7 +187,9 @@ def _compose_objects(image: np.ndarray, regions: Sequence[ObjectRegion], options
     return ComposeResult(image=out, applied=applied, dilated=dilated)
 
 
-def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
+def _compose_background(
+    image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions, masked: Sequence[ObjectRegion]
+) -> ComposeResult:
     h, w = image.shape[:2]
     out = apply_effect(  # a new contiguous (H, W, 3) array
         image,
@@ -207,6 +209,13 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
         protected[y0:y1, x0:x1] |= sub
         boxes.append((x0, y0, x1, y1))
         dilated.append((region.track_id, (x0, y0, x1, y1), sub))
+    # Precedence: what must be masked wins over what may be kept. A de-selected object's
+    # dilated mask is never restored, whatever selected keep-region covers it.
+    for region in masked if boxes else ():
+        roi = dilate_roi(region.mask, options.dilate_px(h, w), offset=region.offset, frame_hw=(h, w))
+        if roi is not None:
+            (x0, y0, x1, y1), sub = roi
+            protected[y0:y1, x0:x1] &= ~sub
     if not boxes:
         return ComposeResult(image=out, applied=np.ones((h, w), dtype=bool))
     f = options.feather
@@ -231,7 +240,13 @@ def _compose_background(image: np.ndarray, regions: Sequence[ObjectRegion], opti
     return ComposeResult(image=out, applied=~protected, dilated=tuple(dilated))
 
 
-def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: MaskingOptions) -> ComposeResult:
+def compose(
+    image: np.ndarray,
+    regions: Sequence[ObjectRegion],
+    options: MaskingOptions,
+    *,
+    masked: Sequence[ObjectRegion] = (),
+) -> ComposeResult:
     """Mask a frame.
 
     ``SELECTED`` / ``UNSELECTED``: each region's mask is dilated by ``options.dilate_px(H, W)`` pixels
@@ -245,7 +260,11 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
     ``BACKGROUND``: the global effect is applied to the whole frame with a scale from the frame size
     (:func:`~sammask.masking.effects.frame_object_size_px`), then the union of the dilated region
     masks is restored from the original; ``applied`` is exactly its complement. With no regions
-    (or only empty masks) the whole frame is masked.
+    (or only empty masks) the whole frame is masked. **Precedence** (privacy first: what must be
+    masked wins over what may be kept): the ``masked`` regions (the de-selected objects) are
+    dilated by the same margin and removed from the kept set, so a selected object's dilated
+    keep-region never restores a pixel of a de-selected object's dilated mask, adjacent or
+    overlapping: ``applied`` contains every pixel of every dilated ``masked`` region.
 
     Feather ``f = options.feather > 0``: a linear ramp of width ``f`` pixels, weight
     ``1 - d / (f + 1)`` at Euclidean distance ``d`` (0 < d <= f pixels) from the fully masked set, lies
@@ -257,6 +276,9 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
         image: (H, W, 3) uint8 RGB frame (not modified).
         regions: objects on this frame; each mask (H, W) bool or an ROI at its ``offset``.
         options: :class:`~sammask.masking.options.MaskingOptions`.
+        masked: ``BACKGROUND`` only: objects that must stay masked (de-selected objects, their
+            box or polygon mask), which win over the kept ``regions``; ignored in the other
+            modes (there the pipeline passes only the objects to mask as ``regions``).
 
     Returns:
         :class:`ComposeResult` with a new image and the (H, W) bool ``applied`` mask.
@@ -266,10 +288,10 @@ def compose(image: np.ndarray, regions: Sequence[ObjectRegion], options: Masking
         SegmentationError: if a region's mask is not a bool array that fits in the frame.
     """
     h, w = _check_image(image)
-    for region in regions:
+    for region in (*regions, *masked):
         _check_region(region, h, w)
     if options.mode is MaskMode.BACKGROUND:
-        return _compose_background(image, regions, options)
+        return _compose_background(image, regions, options, masked)
     if not regions:
         return ComposeResult(image=image.copy(), applied=np.zeros((h, w), dtype=bool))
     return _compose_objects(image, regions, options)

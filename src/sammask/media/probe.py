@@ -198,6 +198,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         MediaError: if it is not a decodable video (not a media file, no video stream,
             truncated, first frame undecodable, no frame rate).
     """
+    import av
+
     path = check_input_file(Path(path))
     with open_input(path) as container:
         stream = video_stream(container, path)
@@ -220,6 +222,14 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         num_frames = stream.frames if exact else int(round(duration_s * fps))
         audio_streams = len(container.streams.audio)
         codec = ctx.name
+        sar = ctx.sample_aspect_ratio
+        sar = Fraction(sar) if sar and sar > 0 and sar != 1 else None
+        field_order = int(ctx.field_order or 0)
+        others = tuple(
+            f"video stream {s.index} ({s.codec_context.name} {s.codec_context.width}x{s.codec_context.height})"
+            for s in container.streams.video[1:]
+            if not s.disposition & av.stream.Disposition.attached_pic
+        )
         frame = _first_frame(container, stream, path)
         width, height = frame.width, frame.height
         matrix = _display_matrix(frame)
@@ -238,6 +248,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         codec=codec,
         audio_streams=audio_streams,
         display_matrix=matrix,
+        sample_aspect_ratio=sar,
+        field_order=field_order,
+        other_video_streams=others,
     )
 
 

@@ -39,7 +39,8 @@ class VideoReader:
     Raises:
         InputFileError: (constructor) if the file is missing or unreadable.
         MediaError: (constructor) if it is not a decodable video; (iteration) if decoding
-            fails part way, naming the file and the frame index reached, if the frame size
+            fails part way, naming the file and the frame index reached, if two frames have the
+            same or decreasing timestamps (the input's fault, named as such), if the frame size
             changes mid-stream, or if the reader is iterated twice or after ``close()``.
     """
 
@@ -82,6 +83,7 @@ class VideoReader:
     def _frames(self) -> Iterator[DecodedFrame]:
         info = self.info
         idx = 0
+        last_pts: int | None = None
         for frame in decode_video(self._container, self._stream, self.path):
             if frame.width != info.width or frame.height != info.height:
                 raise MediaError(
@@ -90,6 +92,13 @@ class VideoReader:
                 )
             image = frame.to_ndarray(format="rgb24")
             pts = frame.pts
+            if pts is not None and last_pts is not None and pts <= last_pts:
+                raise MediaError(
+                    f"{self.path}: the input has duplicate or backwards timestamps (frame {idx} has pts {pts}, "
+                    f"the previous frame {last_pts}); remux it with fresh timestamps, e.g. "
+                    "ffmpeg -fflags +genpts -i IN -c copy OUT.mkv"
+                )
+            last_pts = pts if pts is not None else last_pts
             time_s = float(frame.time) if frame.time is not None else float(idx / info.fps)
             yield DecodedFrame(frame_idx=idx, image=image, pts=pts, time_s=time_s)
             idx += 1

@@ -34,6 +34,14 @@ class VideoInfo:
             ``AV_PKT_DATA_DISPLAYMATRIX`` layout, 16.16 / 2.30 fixed point) when the file has one,
             else None. Carries flips that ``rotation`` alone cannot express; the writer copies
             it to the output unchanged.
+        sample_aspect_ratio: the pixels' shape (SAR, width / height of one pixel) when the
+            stream says it is not square (e.g. 4:3 for anamorphic DV), else None. Kept in the
+            output.
+        field_order: FFmpeg's ``AVFieldOrder`` of the stream: 0 unknown, 1 progressive, 2 top
+            field first (TT), 3 bottom first (BB), 4 TB, 5 BT. Interlaced streams (>= 2) are
+            encoded interlaced with the same field order.
+        other_video_streams: the video streams besides the first (not attached pictures such as
+            cover art), described in words: they are not in the output (the run says so).
     """
 
     path: Path
@@ -48,6 +56,9 @@ class VideoInfo:
     codec: str
     audio_streams: int
     display_matrix: tuple[int, ...] | None = None
+    sample_aspect_ratio: Fraction | None = None
+    field_order: int = 0
+    other_video_streams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

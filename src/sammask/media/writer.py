@@ -59,6 +59,9 @@ class VideoWriter:
       (``1 / info.fps`` seconds).
     * **Rotation**: ``info.display_matrix`` (or ``info.rotation``) is written as the output
       stream's display matrix; pixels are not rotated.
+    * **Pixel shape and fields**: ``info.sample_aspect_ratio`` (non-square pixels) is written to
+      the output stream, and an interlaced input (``info.field_order`` >= 2) is encoded
+      interlaced (libx264 ``interlaced=1`` with ``tff`` / ``bff``) with the same field order.
     * **Colour**: RGB is converted with the BT.709 matrix, limited range, and the stream is
       tagged BT.709 (for ``yuv*`` pixel formats).
     * **Odd sizes**: pixel formats with chroma subsampling (``yuv420p``) need even sizes; an odd
@@ -188,12 +191,14 @@ class VideoWriter:
                 f"{self.output_path}: cannot create output ({_ffmpeg_msg(exc)}); check the suffix names a "
                 "container FFmpeg can write (e.g. .mp4, .mkv) and the directory is writable"
             ) from exc
+        codec_options = {"crf": str(options.crf), "preset": options.preset}
+        interlaced = info.field_order >= 2
+        if interlaced and options.codec == "libx264":
+            # same field order as the input: TT / BT show the top field first, BB / TB the bottom
+            first = "tff" if info.field_order in (2, 5) else "bff"
+            codec_options["x264-params"] = f"interlaced=1:{first}=1"
         try:
-            stream = self._out.add_stream(
-                options.codec,
-                rate=info.fps,
-                options={"crf": str(options.crf), "preset": options.preset},
-            )
+            stream = self._out.add_stream(options.codec, rate=info.fps, options=codec_options)
         except (av.FFmpegError, ValueError) as exc:
             raise MediaError(f"{self.output_path}: cannot add a {options.codec} stream ({_ffmpeg_msg(exc)})") from exc
         stream.width = info.width + self._pad_w
@@ -201,6 +206,10 @@ class VideoWriter:
         stream.pix_fmt = options.pix_fmt
         stream.time_base = info.time_base
         stream.codec_context.time_base = info.time_base
+        if info.sample_aspect_ratio is not None:  # non-square pixels: the same shape on screen
+            stream.codec_context.sample_aspect_ratio = info.sample_aspect_ratio
+        if info.field_order:
+            stream.codec_context.field_order = info.field_order
         if self._yuv:
             cc = stream.codec_context
             cc.colorspace = 1  # AVCOL_SPC_BT709

@@ -147,6 +147,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
         finally:
             scheduler.stop()
 
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # the jobs may import OpenVINO / transformers: no usage telemetry
     app = FastAPI(
         title="sammask",
         version="1",

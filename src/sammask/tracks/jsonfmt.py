@@ -33,7 +33,7 @@ from collections import Counter
 from typing import Any
 
 from sammask.errors import TracksFormatError
-from sammask.io import read_text, write_text_atomic
+from sammask.io import DuplicateKeyError, loads_json, read_text, write_text_atomic
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
     DropCounter,
@@ -91,41 +91,59 @@ def _is_integral(v: Any) -> bool:
     return isinstance(v, int) or (isinstance(v, float) and v.is_integer())
 
 
+MAX_INDEX = 2**63 - 1
+"""Largest ``frame_idx`` / ``track_id`` accepted (int64; beyond: refused, not an internal error)."""
+
+
+def _short(v: Any) -> str:
+    """``repr(v)`` cut to 40 characters (a 401-digit number must not make a 401-character line)."""
+    text = repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and len(text) > 40:
+        return f"an integer of {len(text.lstrip('-'))} digits"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _number(v: Any, field: str, ctx: _Ctx) -> float:
-    """A finite JSON number (not a boolean)."""
+    """A finite JSON number (not a boolean) that a float64 holds (huge integers are refused)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ctx.error(f"must be a number, got {_type_name(v)} {v!r}", DropReason.NOT_A_NUMBER, field)
-    if not math.isfinite(v):
-        raise ctx.error(f"must be finite, got {v}", DropReason.NOT_FINITE, field)
-    return float(v)
+        raise ctx.error(f"must be a number, got {_type_name(v)} {_short(v)}", DropReason.NOT_A_NUMBER, field)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer beyond float64 (about 1.8e308)
+        f = math.inf
+    if not math.isfinite(f):
+        raise ctx.error(f"must be finite, got {_short(v)}", DropReason.NOT_FINITE, field)
+    return f
 
 
 def _integer(v: Any, field: str, ctx: _Ctx, reason: DropReason) -> int:
-    """A JSON integer (an integral float such as ``3.0`` is accepted), ``>= 0``."""
+    """A JSON integer (an integral float such as ``3.0`` is accepted), ``0 <= v <= MAX_INDEX``."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ctx.error(f"must be an integer, got {_type_name(v)} {v!r}", DropReason.NOT_A_NUMBER, field)
+        raise ctx.error(f"must be an integer, got {_type_name(v)} {_short(v)}", DropReason.NOT_A_NUMBER, field)
     if isinstance(v, float) and not v.is_integer():
-        raise ctx.error(f"must be an integer, got {v}", reason, field)
+        raise ctx.error(f"must be an integer, got {_short(v)}", reason, field)
     if v < 0:
-        raise ctx.error(f"must be >= 0, got {v}", reason, field)
+        raise ctx.error(f"must be >= 0, got {_short(v)}", reason, field)
+    if v > MAX_INDEX:
+        raise ctx.error(f"must be <= {MAX_INDEX}, got {_short(v)}", reason, field)
     return int(v)
 
 
 def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
     if not isinstance(v, list) or len(v) != 4:
-        n = f"{len(v)} values" if isinstance(v, list) else f"{_type_name(v)} {v!r}"
+        n = f"{len(v)} values" if isinstance(v, list) else f"{_type_name(v)} {_short(v)}"
         raise ctx.error(f"must be an array [x1, y1, x2, y2] of 4 numbers, got {n}",
                         DropReason.NOT_A_NUMBER, "bbox")
     x1, y1, x2, y2 = (_number(c, "bbox", ctx) for c in v)
     if x2 < x1 or y2 < y1:
         raise ctx.error(
-            f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1 (pixels), got {v}: negative "
+            f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1 (pixels), got {[x1, y1, x2, y2]}: negative "
             "width/height (is it [left, top, width, height]? convert to corners)",
             DropReason.NEGATIVE_SIZE,
             "bbox",
         )
     if x2 == x1 or y2 == y1:
-        counter.repair(ctx.error(f"zero-size box {v}: width and height must be > 0 pixels",
+        counter.repair(ctx.error(f"zero-size box {[x1, y1, x2, y2]}: width and height must be > 0 pixels",
                                  DropReason.ZERO_SIZE, "bbox"), RepairReason.ZERO_SIZE_PADDED)
         x2, y2 = _pad(x1, x2), _pad(y1, y2)
     return (x1, y1, x2, y2)
@@ -144,7 +162,7 @@ def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
     pts = []
     for i, p in enumerate(v):
         if not isinstance(p, list) or len(p) != 2:
-            raise ctx.error(f"point {i} must be [x, y], got {p!r}", DropReason.BAD_POLYGON, "polygon")
+            raise ctx.error(f"point {i} must be [x, y], got {_short(p)}", DropReason.BAD_POLYGON, "polygon")
         pts.append((_number(p[0], "polygon", ctx), _number(p[1], "polygon", ctx)))
     # A polygon without area (all points on one line) is kept: validate_tracks masks its box.
     return tuple(pts)
@@ -181,13 +199,13 @@ def _detection(
     raw_type = d.get("type", int(DetectionType.AUTO))
     try:
         if not _is_integral(raw_type):
-            raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {raw_type!r}",
+            raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {_short(raw_type)}",
                             DropReason.BAD_TYPE, "type")
         try:
             dtype = DetectionType(int(raw_type))
         except ValueError:
             raise ctx.error(
-                f"unknown detection type {raw_type}; known: 1 auto, 2 user-selected, 3 manual box, "
+                f"unknown detection type {_short(raw_type)}; known: 1 auto, 2 user-selected, 3 manual box, "
                 "4 polygon", DropReason.BAD_TYPE, "type"
             ) from None
     except RowError as err:
@@ -199,7 +217,7 @@ def _detection(
     obj = d.get("object")
     if obj is not None and not _is_integral(obj):
         raise ctx.error(f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} "
-                        f"{obj!r}", DropReason.NOT_A_NUMBER, "object")
+                        f"{_short(obj)}", DropReason.NOT_A_NUMBER, "object")
     selected = obj != OBJECT_DESELECTED
 
     score = 1.0
@@ -238,7 +256,7 @@ def _detection(
     class_name = d.get("class")
     if class_name is not None and (not isinstance(class_name, str) or not class_name):
         raise ctx.error(f"must be a non-empty string (a class name such as \"face\"), got "
-                        f"{_type_name(class_name)} {class_name!r}", DropReason.NOT_A_NUMBER, "class")
+                        f"{_type_name(class_name)} {_short(class_name)}", DropReason.NOT_A_NUMBER, "class")
 
     try:
         return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
@@ -282,7 +300,9 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     src = str(path)
     text = read_text(path)
     try:
-        doc = json.loads(text)
+        doc = loads_json(text)
+    except DuplicateKeyError as exc:
+        raise TracksFormatError(str(exc), path=src) from exc  # any object of the file, not only the top level
     except json.JSONDecodeError as exc:
         raise TracksFormatError(
             f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}"
@@ -297,14 +317,14 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
     if doc.get("format") != FORMAT_NAME:
         raise _whole_file_error(
-            f"expected \"format\": \"{FORMAT_NAME}\", got {doc.get('format')!r} (MOT text files "
+            f"expected \"format\": \"{FORMAT_NAME}\", got {_short(doc.get('format'))} (MOT text files "
             "need a .txt/.csv suffix or format='mot')", src, "format")
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
-        raise _whole_file_error(f"must be an integer, got {version!r}", src, "version")
+        raise _whole_file_error(f"must be an integer, got {_short(version)}", src, "version")
     if version != FORMAT_VERSION:
         newer = " (written by a newer sammask: upgrade)" if version > FORMAT_VERSION else ""
-        raise _whole_file_error(f"unsupported version {version}; this sammask reads version "
+        raise _whole_file_error(f"unsupported version {_short(version)}; this sammask reads version "
                                 f"{FORMAT_VERSION}{newer}", src, "version")
     has_frames, has_flat = "frames" in doc, "detections" in doc
     if has_frames == has_flat:

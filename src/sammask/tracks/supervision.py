@@ -22,7 +22,7 @@ import numpy as np
 
 from sammask.errors import TracksFormatError
 from sammask.tracks.types import Detection, Tracks
-from sammask.io import read_text
+from sammask.io import DuplicateKeyError, loads_json, read_text
 from sammask.tracks.validate import DropCounter, DropReason, RowError
 
 SINK_COLUMNS = ("x_min", "y_min", "x_max", "y_max", "class_id", "confidence", "tracker_id")
@@ -44,22 +44,30 @@ def _cell(row: dict[str, Any], key: str) -> Any:
     return None if v is None or (isinstance(v, str) and not v.strip()) else v
 
 
+def _show(v: Any) -> str:
+    """A value for a message, at most 40 characters (huge numbers must not make huge lines)."""
+    text = str(v)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+
+
 def _num(v: Any, field: str, ctx: dict[str, str]) -> float:
     try:
         if isinstance(v, bool):
             raise ValueError
         x = float(v)
+    except OverflowError:  # a JSON integer beyond float64
+        x = math.inf
     except (TypeError, ValueError):
-        raise RowError(f"'{v}' is not a number", reason=DropReason.NOT_A_NUMBER, field=field, **ctx) from None
+        raise RowError(f"'{_show(v)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=field, **ctx) from None
     if not math.isfinite(x):
-        raise RowError(f"{v} is not finite", reason=DropReason.NOT_FINITE, field=field, **ctx)
+        raise RowError(f"{_show(v)} is not finite", reason=DropReason.NOT_FINITE, field=field, **ctx)
     return x
 
 
 def _int(v: Any, field: str, ctx: dict[str, str], reason: DropReason, hint: str = "") -> int:
     x = _num(v, field, ctx)
-    if not x.is_integer() or x < 0:
-        raise RowError(f"must be an integer >= 0, got {v}{hint}", reason=reason, field=field, **ctx)
+    if not x.is_integer() or x < 0 or x > 2**63 - 1:
+        raise RowError(f"must be an integer in 0..2**63-1, got {_show(v)}{hint}", reason=reason, field=field, **ctx)
     return int(x)
 
 
@@ -84,9 +92,13 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
     text = read_text(path)
     if text.lstrip().startswith("["):
         try:
-            rows = json.loads(text)
+            rows = loads_json(text)
+        except DuplicateKeyError as exc:
+            raise TracksFormatError(str(exc), path=src) from exc
         except json.JSONDecodeError as exc:
             raise TracksFormatError(f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise TracksFormatError(f"cannot read the JSON ({type(exc).__name__})", path=src) from exc
         if not all(isinstance(r, dict) for r in rows):
             raise TracksFormatError("a supervision JSON sink file is a list of objects", path=src)
         where = "item"

@@ -18,6 +18,7 @@ from dataclasses import replace
 from enum import Enum
 
 from sammask.errors import TracksFormatError
+from sammask.geometry import clip_polygon as _clip_exact
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 
 logger = logging.getLogger(__name__)
@@ -197,48 +198,17 @@ def _polygon_area(points: Sequence[Point]) -> float:
 def clip_polygon(points: Sequence[Point], width: int, height: int) -> tuple[Point, ...] | None:
     """Clip a polygon (pixels, any orientation, convex or not) to ``[0, width] x [0, height]``.
 
-    Sutherland-Hodgman clipping against the four frame edges (I. E. Sutherland and
-    G. W. Hodgman, "Reentrant polygon clipping", CACM 17(1), 1974). For a concave polygon the
-    result can contain zero-width edges along the frame border; it fills the same pixels.
+    Exact Sutherland-Hodgman clipping (:func:`sammask.geometry.clip_polygon`: far-away vertices
+    such as ``1e19`` lose no precision). For a concave polygon the result can contain zero-width
+    edges along the frame border; it fills the same pixels.
 
     Returns:
         The clipped vertices, or ``None`` if less than 3 vertices or no area remain.
     """
-    W, H = float(width), float(height)
-
-    def cut(pts: list[Point], axis: int, bound: float, keep_greater: bool) -> list[Point]:
-        out: list[Point] = []
-        if not pts:
-            return out
-
-        def inside(p: Point) -> bool:
-            return p[axis] >= bound if keep_greater else p[axis] <= bound
-
-        def cross(p: Point, q: Point) -> Point:
-            t = (bound - p[axis]) / (q[axis] - p[axis])
-            other = 1 - axis
-            r = [0.0, 0.0]
-            r[axis] = bound
-            r[other] = p[other] + t * (q[other] - p[other])
-            return (r[0], r[1])
-
-        prev = pts[-1]
-        for cur in pts:
-            if inside(cur):
-                if not inside(prev):
-                    out.append(cross(prev, cur))
-                out.append(cur)
-            elif inside(prev):
-                out.append(cross(prev, cur))
-            prev = cur
-        return out
-
-    pts = [(float(x), float(y)) for x, y in points]
-    for axis, bound, keep_greater in ((0, 0.0, True), (0, W, False), (1, 0.0, True), (1, H, False)):
-        pts = cut(pts, axis, bound, keep_greater)
+    pts = _clip_exact(points, (0.0, 0.0, float(width), float(height)))
     if len(pts) < 3 or _polygon_area(pts) <= 0.0:
         return None
-    return tuple(pts)
+    return pts
 
 
 def _bounds(points: Sequence[Point]) -> BBox:

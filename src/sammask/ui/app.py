@@ -32,6 +32,7 @@ from sammask.errors import SammaskError
 from sammask.masking.options import Effect, MaskingOptions
 from sammask.spec.options import OPTIONS, Source
 from sammask.spec.run import RunSpec, gate
+from sammask.ui.image_tab import build_image_tab
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,9 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
     Returns:
         The ``gr.Blocks`` app; ``app.launch(server_name="127.0.0.1", ...)`` serves it.
     """
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Gradio analytics and version check (read at each use), Hugging Face
     options = dict(backend_options or {})
 
     def _open(state: TabState | None, path: str | None) -> tuple[Any, ...]:
@@ -338,4 +342,5 @@ def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | N
         reset_btn.click(_reset, [state, slider], [objects, image, legend, status])
         export_btn.click(_export, [state, fmt], [export_file, status])
         redact_btn.click(_redact, [state, effect], [redacted, status])
+        build_image_tab(backend=backend, backend_options=backend_options)
     return app

@@ -91,6 +91,10 @@ def default_export_cache() -> Path:
 def _importable(module: str) -> bool:
     import importlib
 
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # `import openvino` starts its conversion telemetry
+
     try:
         importlib.import_module(module)
     except ImportError:
@@ -102,6 +106,9 @@ def _require(runtime: str) -> Any:
     """Import and return the runtime's main module, or raise naming the extra to install."""
     import importlib
 
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # before the import: `import openvino` starts its conversion telemetry
     module, extra = _EXTRA[runtime]
     try:
         return importlib.import_module(module)
