@@ -58,8 +58,8 @@ def bench_service(args: argparse.Namespace) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="sammask-bench-svc-"))
     video, tracks = make_clip(DAVIS / "hike", work / "clip", args.frames)
-    srv = Server(work / "data", "--workers", str(args.workers), "--token", "bench").start()
-    headers = {"Authorization": "Bearer bench"}
+    srv = Server(work / "data", "--workers", str(args.workers), "--token", "bench-token-0123456789").start()
+    headers = {"Authorization": "Bearer bench-token-0123456789"}
     settings = json.dumps({"segmenter": args.segmenter})
     video_bytes, tracks_bytes = video.read_bytes(), tracks.read_bytes()
     latencies: list[float] = []

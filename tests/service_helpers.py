@@ -114,3 +114,98 @@ def pid_alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
     except OSError:
         return False
+
+
+class LiveApp:
+    """The service app under uvicorn (with :class:`~sammask.service.http.GuardedH11Protocol`) in a
+    thread of the test process, on 127.0.0.1: the app's state is inspectable and limits can be small."""
+
+    def __init__(self, config, limits=None) -> None:
+        import threading
+
+        import uvicorn
+
+        from sammask.service.app import create_app
+        from sammask.service.http import ConnectionLimits, uvicorn_config
+
+        self.app = create_app(config)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, limits or ConnectionLimits(),
+                                                    log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):  # -> LiveApp
+        self.thread.start()
+        wait_for(lambda: self.server.started, 30.0, what="uvicorn to start")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+    @property
+    def svc(self):
+        return self.app.state.svc
+
+    def connect(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        return s
+
+
+def closed_by_peer(s: socket.socket) -> bool:
+    """True once the server closed ``s`` (EOF or reset); consumes any response bytes."""
+    s.setblocking(False)
+    try:
+        while True:
+            data = s.recv(65536)
+            if not data:
+                return True
+    except BlockingIOError:
+        return False
+    except ConnectionResetError:
+        return True
+    finally:
+        s.setblocking(True)
+
+
+def read_response(s: socket.socket, timeout_s: float = 10.0) -> bytes:
+    """Everything the server sends on ``s`` until it closes the connection (bounded by ``timeout_s``)."""
+    s.settimeout(timeout_s)
+    out = b""
+    try:
+        while chunk := s.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    return out
+
+
+def read_one_response(s: socket.socket, timeout_s: float = 30.0) -> bytes:
+    """One HTTP response (headers and a ``Content-Length`` body) from ``s``, leaving the connection open."""
+    s.settimeout(timeout_s)
+    out = b""
+    while b"\r\n\r\n" not in out:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+    head, _, rest = out.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(rest) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        rest += chunk
+    return head + b"\r\n\r\n" + rest
+
+
+def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "sammask-test-boundary") -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body of ``(name, filename or None, data)`` parts and its Content-Type."""
+    out = b""
+    for name, filename, data in parts:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disp}\r\n\r\n".encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"

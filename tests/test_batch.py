@@ -9,17 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from service_helpers import decoded_frames, make_clip
 from typer.testing import CliRunner
 
-from sammask.batch.checkpoint import CheckpointDetection, CheckpointError, CheckpointSegmenter
+from sammask.batch.checkpoint import (
+    CheckpointDetection,
+    CheckpointError,
+    CheckpointSegmenter,
+)
 from sammask.batch.options import JobSettings
 from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
 from sammask.cli import app
 from sammask.detection import DetectAndTrack, Detections, Detector, TrackingOptions
 from sammask.export.applied import read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
-from service_helpers import decoded_frames, make_clip
 
 
 class RandomMasks(Segmenter):
@@ -182,7 +187,7 @@ def test_batch_serial_pool_and_ray_write_the_same_masked_videos(videos: Path, tm
             assert worst >= 35.0, (other, name, worst)  # x264 is not bit-reproducible under load
     summary = json.loads((tmp_path / "ray" / SUMMARY_FILE).read_text())
     assert summary["done"] == 3 and summary["failed"] == 0 and summary["frames"] == 24
-    assert not any((tmp_path / "ray" / ".checkpoints").iterdir())  # checkpoints removed once done
+    assert not list((tmp_path / "ray" / ".checkpoints").glob("*.jsonl*"))  # checkpoints removed once done
 
 
 def test_batch_cli_reports_per_video_failures_and_skips_finished_outputs(videos: Path, tmp_path: Path) -> None:
@@ -210,3 +215,110 @@ def test_batch_cli_reports_per_video_failures_and_skips_finished_outputs(videos:
     assert second.exit_code == 2
     again = json.loads((out / SUMMARY_FILE).read_text())
     assert again["skipped"] == 1 and again["failed"] == 2 and (out / "hike.mp4").stat().st_mtime_ns == mtime
+
+
+def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_otherwise(videos: Path,
+                                                                                     tmp_path: Path) -> None:
+    """Issue 14 class 6: rows added to a tracks file after a finished run are masked by the re-run."""
+    from sammask.tracks import Tracks
+    from sammask.tracks.io import read_tracks
+    from sammask.tracks.mot import write_mot
+
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "hike.mp4").write_bytes((videos / "hike" / "video.mp4").read_bytes())
+    full = read_tracks(videos / "hike" / "gt.txt")
+    write_mot(Tracks.from_detections(d for d in full if d.frame_idx < 4), inputs / "hike.txt")
+    out = tmp_path / "out"
+    args = ["batch", str(inputs / "hike.mp4"), "-o", str(out), "--segmenter", "box", "--effect", "solid",
+            "--dilate", "0"]
+    runner = CliRunner()
+    assert runner.invoke(app, args).exit_code == 0
+    late = [d for d in full if d.frame_idx >= 4]
+    assert late
+
+    def box_max(frames: list[np.ndarray], det) -> int:  # brightest pixel inside the box, 2 px in from its edges
+        bx1, by1, bx2, by2 = det.bbox
+        patch = frames[det.frame_idx][int(np.ceil(by1)) + 2:int(np.floor(by2)) - 2,
+                                      int(np.ceil(bx1)) + 2:int(np.floor(bx2)) - 2]
+        assert patch.size
+        return int(patch.max())
+
+    before = decoded_frames(out / "hike.mp4")
+    assert all(box_max(before, d) > 100 for d in late)  # the first run did not mask the late rows' boxes
+    write_mot(full, inputs / "hike.txt")  # the late rows: frames 4..7
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    assert json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 0
+    frames = decoded_frames(out / "hike.mp4")
+    for det in late:  # solid: black up to x264's ringing at the box edge (21 seen inset by 1 px; 40 allowed)
+        assert box_max(frames, det) <= 40, det
+    mtime = (out / "hike.mp4").stat().st_mtime_ns
+    third = runner.invoke(app, args)
+    assert json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 1
+    assert (out / "hike.mp4").stat().st_mtime_ns == mtime and third.exit_code == 0
+    fourth = runner.invoke(app, [*args[:-1], "4"])  # another setting: redone
+    assert fourth.exit_code == 0 and json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 0
+
+
+def test_failed_videos_keep_no_checkpoint(tmp_path: Path) -> None:
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    (inputs / "broken.mp4").write_bytes(b"not a video")
+    (inputs / "broken.txt").write_text("1,1,0,0,4,4,1,-1,-1,-1\n")
+    (out / ".checkpoints").mkdir(parents=True)
+    stale = out / ".checkpoints" / "broken.jsonl"
+    stale.write_text("left by an earlier attempt\n")
+    result = CliRunner().invoke(app, ["batch", str(inputs / "broken.mp4"), "-o", str(out), "--segmenter", "box"])
+    assert result.exit_code == 2
+    assert not stale.exists() and not stale.with_name("broken.jsonl.detect").exists()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_released(videos: Path,
+                                                                                    tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from service_helpers import pid_alive, wait_for
+
+    from sammask.batch.process import FolderLock
+
+    out = tmp_path / "out"
+    cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(out), "--jobs", "2",
+           "--segmenter", "grabcut"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        def two_workers() -> set[int]:
+            assert proc.poll() is None, "the batch ended before its workers were seen"
+            kids = {p for p in _children(proc.pid)
+                    if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+            return kids if len(kids) >= 2 else set()
+
+        workers = wait_for(two_workers, 60.0, what="two pool workers")
+        everyone = _children(proc.pid)  # the workers and multiprocessing's resource tracker
+        second = CliRunner().invoke(app, ["batch", str(videos), "-o", str(out), "--segmenter", "box"])
+        assert second.exit_code == 2 and "another batch" in second.output
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        wait_for(lambda: not any(pid_alive(p) for p in everyone), 20.0, what="the pool's processes to die")
+        assert workers <= everyone
+        with FolderLock(out / ".checkpoints", "batch"):  # a re-run can take the folder
+            pass
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

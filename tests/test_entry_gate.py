@@ -279,7 +279,8 @@ def test_service_refuses_settings_at_submission(tmp_path: Path, settings: dict, 
 
     from sammask.service.app import ServiceConfig, create_app
 
-    with TestClient(create_app(ServiceConfig(data_dir=tmp_path / "data", workers=0))) as client:
+    with TestClient(create_app(ServiceConfig(data_dir=tmp_path / "data", workers=0)),
+                    base_url="http://127.0.0.1") as client:  # without a token only loopback Hosts are served
         r = client.post("/v1/jobs", files={"video": ("v.mp4", b"x" * 10, "video/mp4")},
                         data={"settings": json.dumps(settings)})
     assert r.status_code == 422, r.text

@@ -31,7 +31,7 @@ from sammask.service.store import JobState, JobStore
 from sammask.tracks.io import read_tracks
 from service_helpers import Server, decoded_frames, make_clip, pid_alive, wait_for
 
-TOKEN = "test-token-123"
+TOKEN = "test-token-1234567890"
 SHORT, LONG = 12, 48
 GRABCUT = {"segmenter": "grabcut", "save_masks": True}
 MIN_PSNR_DB = 35.0

@@ -95,7 +95,7 @@ def batch_command(
     for item in items:
         r = results.get(item.name)
         if r is None:
-            table.add_row(item.name, "skipped", "", "", "", "output exists")
+            table.add_row(item.name, "skipped", "", "", "", "done before with the same inputs and settings")
         elif r.ok:
             rep = r.report or {}
             table.add_row(item.name, "done", str(rep.get("frames")), str(rep.get("fps")), str(rep.get("fallback_total")), "")

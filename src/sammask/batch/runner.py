@@ -4,9 +4,15 @@ Every video is one :class:`~sammask.batch.task.VideoTask` run by
 :func:`~sammask.batch.task.run_task`, the same function ``serve``'s workers run. Outputs land in
 ``OUT_DIR/<name>.mp4`` (+ ``<name>.report.json``, ``<name>.masks/``) where ``<name>`` is the file's
 stem, or for a file found inside a directory argument its path below that directory with ``/``
-replaced by ``-`` (``davis/bus/video.mp4`` -> ``bus-video``). A video whose output and report
-both exist is skipped (outputs are written atomically, so a present output is a finished one);
-an interrupted video resumes from its checkpoint in ``OUT_DIR/.checkpoints/``.
+replaced by ``-`` (``davis/bus/video.mp4`` -> ``bus-video``). A finished video records a digest
+of what made it (the input video's bytes, the tracks file's bytes or the detection options, the
+settings) in ``OUT_DIR/.checkpoints/<name>.done``; a re-run skips a video only when its output,
+its report and that digest exist and the digest is still the same, and redoes it (replacing the
+stale output) when the digest differs (rows added to a tracks file, another setting); an output
+without a digest is not the batch's and is never replaced (that video fails: remove the file). An interrupted video resumes from its checkpoint in
+``OUT_DIR/.checkpoints/``; a failed one keeps no checkpoint. One batch at a time writes into an
+output folder (``OUT_DIR/.checkpoints/.lock``, released by the kernel when the batch dies), and
+the process pool's workers die with the batch (``PR_SET_PDEATHSIG``).
 
 Detections come from each video's tracks file, or, with ``detect`` (``sammask batch --detect``),
 from built-in detection for every video (tracks files are then not looked for). A video without
@@ -23,14 +29,22 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sammask.batch.task import DetectOptions, TaskResult, TracksFilter, VideoTask, run_task
+from sammask.batch.process import FolderLock, die_with_parent
+from sammask.batch.task import (
+    DetectOptions,
+    TaskResult,
+    TracksFilter,
+    VideoTask,
+    run_task,
+    task_fingerprint,
+)
 from sammask.errors import ConfigError, InputFileError
-from sammask.settings import RedactSettings
 from sammask.io import write_text_atomic
+from sammask.settings import RedactSettings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +53,30 @@ TRACKS_NAMES = ("{name}.tracks.json", "{name}.tracks.txt", "{name}.json", "{name
 SIDECAR_NAMES = ("{stem}.tracks.json", "{stem}.tracks.txt", "{stem}.json", "{stem}.txt", "gt.txt", "gt/gt.txt")
 SUMMARY_FILE = "batch-summary.json"
 CHECKPOINT_DIR = ".checkpoints"
+DONE_SUFFIX = ".done"
+
+
+def _done_path(task: VideoTask) -> Path:
+    assert task.checkpoint is not None
+    return task.checkpoint.with_suffix(DONE_SUFFIX)
+
+
+def _digest(task: VideoTask) -> str | None:
+    """The "done" digest of ``task`` (None when its inputs cannot be read: the run then reports why)."""
+    try:
+        return task_fingerprint(task, content=True)
+    except OSError:
+        return None
+
+
+def _is_done(task: VideoTask, digest: str | None) -> bool:
+    """Output, report and a digest equal to ``digest`` all present."""
+    if digest is None or not task.output.is_file() or task.report is None or not task.report.is_file():
+        return False
+    try:
+        return _done_path(task).read_text(encoding="utf-8").strip() == digest
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,10 +240,19 @@ def run_batch(
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
+    with FolderLock(out_dir / CHECKPOINT_DIR, "batch"):
+        return _run_locked(items, out_dir, settings, t0, jobs=jobs, ray_address=ray_address, save_masks=save_masks,
+                           on_result=on_result, detect=detect, tracks_filter=tracks_filter)
+
+
+def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings, t0: float, *, jobs: int,
+                ray_address: str | None, save_masks: bool, on_result: Callable[[TaskResult], None] | None,
+                detect: DetectOptions | None, tracks_filter: TracksFilter | None) -> BatchSummary:
     summary = BatchSummary(backend="serial" if jobs <= 1 and ray_address is None else
                            f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}")
     by_name: dict[str, TaskResult] = {}
     todo: list[tuple[BatchItem, VideoTask]] = []
+    digests: dict[str, str | None] = {}
     for item in items:
         task = _task(item, out_dir, settings, save_masks, detect, tracks_filter)
         if item.tracks is None and detect is None:
@@ -213,13 +260,22 @@ def run_batch(
                 str(item.input), str(task.output), ok=False,
                 error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "
                       "pass --detect faces (or --detect faces,person...) to detect objects instead")
-        elif task.output.is_file() and task.report is not None and task.report.is_file():
+            continue
+        digests[item.name] = _digest(task)
+        if _is_done(task, digests[item.name]):
             summary.skipped.append(item.name)
         else:
+            stale = _done_path(task)
+            if stale.is_file():  # this batch's output of other inputs or settings: replaced
+                task = replace(task, overwrite=True)
+                stale.unlink()
             todo.append((item, task))
 
     def record(name: str, result: TaskResult) -> None:
         by_name[name] = result
+        digest = digests.get(name)
+        if result.ok and digest is not None:
+            write_text_atomic(out_dir / CHECKPOINT_DIR / f"{name}{DONE_SUFFIX}", digest + "\n")
         if on_result is not None:
             on_result(result)
 
@@ -234,7 +290,8 @@ def run_batch(
     else:
         import multiprocessing
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(run_task, task): (item.name, task) for item, task in todo}
             for fut in as_completed(futures):
                 name, task = futures[fut]
@@ -248,4 +305,3 @@ def run_batch(
     summary.seconds = time.perf_counter() - t0
     write_text_atomic(out_dir / SUMMARY_FILE, json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
-

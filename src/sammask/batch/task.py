@@ -115,6 +115,8 @@ class VideoTask:
             (:mod:`sammask.batch.masks_input`), or None.
         detect: built-in detection instead of a tracks file, or None.
         tracks_filter: class / score filters on ``tracks``, or None.
+        overwrite: replace an existing output and report (a batch's stale output of other
+            inputs or settings); otherwise an existing output is an error.
     """
 
     input: Path
@@ -127,6 +129,7 @@ class VideoTask:
     masks: Path | None = None
     detect: DetectOptions | None = None
     tracks_filter: TracksFilter | None = None
+    overwrite: bool = False
 
     @property
     def detect_checkpoint(self) -> Path | None:
@@ -169,20 +172,33 @@ class TaskResult:
         return asdict(self)
 
 
-def task_fingerprint(task: VideoTask) -> str:
-    """Hex SHA-256 identifying what a checkpoint of ``task`` depends on.
+def task_fingerprint(task: VideoTask, *, content: bool = False) -> str:
+    """Hex SHA-256 identifying what an output or a checkpoint of ``task`` depends on.
 
-    Covers the input video's size and modification time, the tracks file's bytes (or the
-    detection options), the tracks filter and the settings (not the output paths). Raises
-    ``OSError`` if a file is missing.
+    Covers the input video (its size and modification time, or with ``content`` its bytes), the
+    tracks file's bytes (or the detection options), the tracks filter, whether masks are
+    exported and the settings (not the output paths).
+
+    Args:
+        task: the :class:`VideoTask`.
+        content: hash the video's bytes instead of trusting size and mtime (a batch's "done"
+            digest: a replaced video with the same size and mtime is still noticed).
+
+    Raises:
+        OSError: the video or the tracks file cannot be read.
     """
     h = hashlib.sha256()
-    st = task.input.stat()
-    h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
+    if content:
+        with task.input.open("rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
+    else:
+        st = task.input.stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
     if task.tracks is not None:
         h.update(hashlib.sha256(task.tracks.read_bytes()).digest())
     options = [None if o is None else asdict(o) for o in (task.detect, task.tracks_filter)]
-    h.update(json.dumps([asdict(task.settings), options], sort_keys=True, default=str).encode())
+    h.update(json.dumps([asdict(task.settings), options, task.save_masks is not None], sort_keys=True,
+                        default=str).encode())
     return h.hexdigest()
 
 
@@ -205,7 +221,7 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
     With ``task.checkpoint``, masks already in the checkpoint are replayed instead of segmented
     and new ones are appended as they are produced (with ``task.detect`` the detector boxes
     likewise, in :attr:`VideoTask.detect_checkpoint`); the checkpoints are deleted once the
-    output is written.
+    output is written, and when the video fails (a killed process keeps them: it resumes).
 
     Args:
         task: the :class:`VideoTask`.
@@ -250,7 +266,8 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
         if task.save_masks is not None:
             _clear_crashed_export(task.save_masks)
         report = redact(task.input, tracks, task.output, settings, progress=progress, save_masks=task.save_masks,
-                        report_path=task.report, segmenter=segmenter, detection=detection)
+                        report_path=task.report, segmenter=segmenter, detection=detection,
+                        overwrite=task.overwrite)
         result.ok = True
         result.report = json.loads(report.to_json())
         for done in (task.checkpoint, task.detect_checkpoint):
@@ -264,6 +281,10 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
     finally:
         if detection is not None:
             detection.close()
+    if not result.ok:  # a failed video keeps no checkpoint (a kill, which never gets here, keeps it)
+        for stale in (task.checkpoint, task.detect_checkpoint):
+            if stale is not None:
+                stale.unlink(missing_ok=True)
     if seg is not None:
         result.replayed, result.segmented = seg.replayed, seg.segmented
     if isinstance(detection, CheckpointDetection):

@@ -11,7 +11,7 @@
     DATA/jobs/<id>/checkpoint.jsonl.detect  detector boxes checkpoint (jobs without tracks)
     DATA/jobs/<id>/work/             the current attempt's outputs (removed when an attempt starts)
     DATA/jobs/<id>/result/           output.mp4, report.json, masks.zip once done
-    DATA/jobs/<id>/worker.log        the worker's log (stderr)
+    DATA/jobs/<id>/worker.log        the worker's log (stderr); all a failed job keeps
     DATA/incoming/<id>/              an upload being received (moved to jobs/<id> when accepted)
 """
 
@@ -21,6 +21,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 """Job ids are uuid4 hex: routes reject anything else, so an id can never name another path."""
@@ -95,6 +96,18 @@ class JobFiles:
         """Delete the job's folder (missing is fine)."""
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def keep_only_log(self) -> None:
+        """What a failed job keeps: its ``worker.log``; everything else in its folder is deleted."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.iterdir():
+            if path == self.log:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -107,3 +120,23 @@ def display_name(filename: str | None, default: str = "video") -> str:
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     safe = _UNSAFE.sub("_", base).strip("._")[:80]
     return safe or default
+
+
+def without_paths(value: Any, *roots: Path) -> Any:
+    """``value`` (str, list or dict, recursively) with each of ``roots`` cut from the paths in it.
+
+    A path under a job's folder becomes relative to it (``result/output.mp4``); other server
+    folders become ``<server>``. Used on job errors and reports so no absolute server path leaves
+    the service.
+    """
+    if isinstance(value, str):
+        for root in roots:
+            value = value.replace(str(root).rstrip("/") + "/", "")
+        for root in roots:
+            value = value.replace(str(root).rstrip("/"), "<server>")
+        return value
+    if isinstance(value, list):
+        return [without_paths(v, *roots) for v in value]
+    if isinstance(value, dict):
+        return {k: without_paths(v, *roots) for k, v in value.items()}
+    return value

@@ -46,10 +46,13 @@ class Scheduler:
         workers: maximum concurrent worker processes (>= 1).
         retention_s: terminal jobs older than this are deleted with their files (None: kept
             until deleted).
+        max_unpack_bytes: most bytes a job's masks zip may unpack to (``--max-unpack-mb``).
     """
 
-    def __init__(self, store: JobStore, data_dir: Path, workers: int, retention_s: float | None) -> None:
+    def __init__(self, store: JobStore, data_dir: Path, workers: int, retention_s: float | None,
+                 max_unpack_bytes: int = 4096 << 20) -> None:
         self.store = store
+        self.max_unpack_bytes = int(max_unpack_bytes)
         self.data_dir = Path(data_dir)
         self.workers = max(1, int(workers))
         self.retention_s = retention_s
@@ -131,7 +134,7 @@ class Scheduler:
                 else:
                     self.store.finish(job_id, job.attempt, JobState.FAILED,
                                       error=f"worker process died (exit status {rc}) in {job.attempt} attempts")
-                    JobFiles.of(self.data_dir, job_id).remove()
+                    JobFiles.of(self.data_dir, job_id).keep_only_log()
 
     def _fill(self) -> None:
         with self._lock:
@@ -144,7 +147,8 @@ class Scheduler:
                 env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
                 with files.log.open("ab") as log:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "sammask.service.worker", str(self.data_dir), rec.id, str(rec.attempts)],
+                        [sys.executable, "-m", "sammask.service.worker", str(self.data_dir), rec.id, str(rec.attempts),
+                         str(self.max_unpack_bytes)],
                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                     )
                 self._running[rec.id] = _Running(proc, rec.attempts)

@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     idempotency_key TEXT UNIQUE,
     attempts INTEGER NOT NULL DEFAULT 0,
     replayed INTEGER NOT NULL DEFAULT 0,
-    worker_pid INTEGER
+    worker_pid INTEGER,
+    owner TEXT NOT NULL DEFAULT 'local'
 );
 CREATE INDEX IF NOT EXISTS jobs_state_created ON jobs (state, created);
 """
@@ -78,13 +79,15 @@ class JobRecord:
         error: one-line error of a failed job.
         report: the run report (dict) of a done job.
         settings: the job's :class:`~sammask.batch.options.JobSettings` as a dict.
-        video_path: the video the worker reads (an upload's copy in the job folder, or a file
-            under ``--allow-root``).
+        video_path: the video the worker reads, relative to the job folder (``input/video``: an
+            upload, or a link to / copy of a file under ``--allow-root`` made at submission).
         filename: display name of the video (sanitized; never used as a path).
-        idempotency_key: the client's ``Idempotency-Key``, if given.
+        idempotency_key: ``<owner>/<Idempotency-Key>``, if the client sent one (keys of two
+            clients never meet).
         attempts: how many times a worker started the job (more than 1 after a crash).
         replayed: frames served from the checkpoint by the last attempt.
         worker_pid: process id of the current attempt's worker.
+        owner: name of the client that submitted it (see :mod:`sammask.service.auth`).
     """
 
     id: str
@@ -104,6 +107,7 @@ class JobRecord:
     attempts: int
     replayed: int
     worker_pid: int | None
+    owner: str = "local"
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
@@ -127,6 +131,9 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(jobs)")}
+            if "owner" not in columns:  # a data folder of an earlier version
+                db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'local'")
 
     @contextmanager
     def _connect(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -139,7 +146,7 @@ class JobStore:
             db.close()
 
     def create(self, *, job_id: str, settings: dict[str, Any], video_path: str, filename: str,
-               idempotency_key: str | None) -> tuple[JobRecord, bool]:
+               idempotency_key: str | None, owner: str = "local") -> tuple[JobRecord, bool]:
         """Insert a queued job; with an ``idempotency_key`` already used, return that job instead.
 
         Returns:
@@ -149,10 +156,10 @@ class JobStore:
         with self._connect(durable=True) as db:
             try:
                 db.execute(
-                    "INSERT INTO jobs (id, state, created, updated, settings, video_path, filename, idempotency_key)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, state, created, updated, settings, video_path, filename, idempotency_key,"
+                    " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, JobState.QUEUED.value, now, now, json.dumps(settings), video_path, filename,
-                     idempotency_key),
+                     idempotency_key, owner),
                 )
             except sqlite3.IntegrityError:
                 if idempotency_key is None:
@@ -173,14 +180,18 @@ class JobStore:
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return None if row is None else _record(row)
 
-    def list(self, *, state: JobState | None = None, limit: int = 100) -> list[JobRecord]:
-        """Jobs, newest first (at most ``limit``), optionally of one state."""
+    def list(self, *, state: JobState | None = None, limit: int = 100, owner: str | None = None) -> list[JobRecord]:
+        """Jobs, newest first (at most ``limit``), optionally of one state and one owner (None: all owners)."""
+        where, args = [], []
+        if state is not None:
+            where.append("state = ?")
+            args.append(state.value)
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        sql = "SELECT * FROM jobs" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY created DESC LIMIT ?"
         with self._connect() as db:
-            if state is None:
-                rows = db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
-            else:
-                rows = db.execute("SELECT * FROM jobs WHERE state = ? ORDER BY created DESC LIMIT ?",
-                                  (state.value, limit)).fetchall()
+            rows = db.execute(sql, (*args, limit)).fetchall()
         return [_record(r) for r in rows]
 
     def count(self, state: JobState) -> int:

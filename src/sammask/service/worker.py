@@ -1,4 +1,4 @@
-"""The worker process of one job attempt: ``python -m sammask.service.worker DATA_DIR JOB_ID ATTEMPT``.
+"""The worker process of one job attempt: ``python -m sammask.service.worker DATA_DIR JOB_ID ATTEMPT MAX_UNPACK_BYTES``.
 
 The scheduler starts one process per running job, so a crash (or a kill) of one job never takes
 the server down. The worker runs :func:`sammask.batch.task.run_task` (the same code path as
@@ -11,12 +11,10 @@ for the same job.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import time
 import zipfile
@@ -24,25 +22,17 @@ from pathlib import Path
 
 from sammask.batch.masks_input import extract_masks_zip
 from sammask.batch.options import JobSettings, Source
+from sammask.batch.process import die_with_parent
 from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
-from sammask.service.layout import JobFiles
+from sammask.io import write_text_atomic
+from sammask.service.layout import JobFiles, without_paths
 from sammask.service.store import JobState, JobStore
 
 logger = logging.getLogger(__name__)
 
 PARENT_ENV = "SAMMASK_SERVER_PID"
 PROGRESS_INTERVAL_S = 0.25
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the server dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-    parent = os.environ.get(PARENT_ENV)
-    if parent is not None and os.getppid() != int(parent):
-        os._exit(3)
 
 
 def _zip_dir(folder: Path, dest: Path) -> None:
@@ -59,13 +49,17 @@ def job_source(files: JobFiles) -> Source:
     return Source.TRACKS if files.tracks.is_file() else Source.DETECT
 
 
-def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
+def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | None = None) -> int:
     """Run one attempt of a job; returns the process exit code (0 also for a failed video).
+
+    Errors and the report name files relative to the job folder (no server path leaves it); a
+    failed job keeps only its ``worker.log``.
 
     Args:
         data_dir: the service's data folder.
         job_id: the job (state ``running``).
         attempt: the attempt number the scheduler claimed (stale attempts do nothing).
+        max_unpack_bytes: most bytes a masks zip may unpack to (None: unbounded).
     """
     store = JobStore(data_dir)
     rec = store.get(job_id)
@@ -73,6 +67,13 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
         return 0
     files = JobFiles.of(data_dir, job_id)
     store.set_worker(job_id, attempt, os.getpid())
+
+    def fail(error: str | None, replayed: int = 0) -> int:
+        store.finish(job_id, attempt, JobState.FAILED, error=without_paths(error, files.root, Path(data_dir).resolve()),
+                     replayed=replayed)
+        files.keep_only_log()
+        return 0
+
     if files.output.is_file() and files.report.is_file():  # killed after the final rename
         store.finish(job_id, attempt, JobState.DONE, report=json.loads(files.report.read_text(encoding="utf-8")))
         return 0
@@ -85,18 +86,15 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
         options.check_source(source)
         settings = options.to_redact_settings(source=source)
     except Exception as exc:  # noqa: BLE001 - validated at submission; recorded if it fails anyway
-        store.finish(job_id, attempt, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
-        return 0
+        return fail(f"{type(exc).__name__}: {exc}")
     masks = None
     if files.masks_upload.is_file():
         try:
-            masks = extract_masks_zip(files.masks_upload, files.masks_input)
+            masks = extract_masks_zip(files.masks_upload, files.masks_input, max_unpack_bytes)
         except SammaskError as exc:
-            store.finish(job_id, attempt, JobState.FAILED, error=f"{type(exc).__name__}: {exc}")
-            shutil.rmtree(files.input_dir, ignore_errors=True)
-            return 0
+            return fail(f"{type(exc).__name__}: {exc}")
     task = VideoTask(
-        input=Path(rec.video_path),
+        input=files.root / rec.video_path,
         tracks=files.tracks if source is Source.TRACKS else None,
         output=files.work / "output.mp4",
         settings=settings,
@@ -121,20 +119,15 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
 
     result = run_task(task, progress)
     if not result.ok:
-        store.finish(job_id, attempt, JobState.FAILED, error=result.error, replayed=result.replayed)
-        shutil.rmtree(files.work, ignore_errors=True)
-        shutil.rmtree(files.input_dir, ignore_errors=True)
-        for checkpoint in (task.checkpoint, task.detect_checkpoint):
-            if checkpoint is not None:
-                checkpoint.unlink(missing_ok=True)
-        return 0
+        return fail(result.error, result.replayed)
     if task.save_masks is not None:
         _zip_dir(task.save_masks, files.work / "masks.zip")
         shutil.rmtree(task.save_masks)
-    report = dict(result.report or {}, output=str(files.output))  # where the video is once moved
+    report = without_paths(dict(result.report or {}, output=str(files.output)),  # where the video is once moved
+                           files.work, files.root, Path(data_dir).resolve())
     report["resumed"] = {"attempt": attempt, "replayed_frames": result.replayed,
                          "detect_replayed_frames": result.detect_replayed}
-    (files.work / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(files.work / "report.json", json.dumps(report, indent=2) + "\n")
     files.work.rename(files.result)
     store.finish(job_id, attempt, JobState.DONE, report=report, replayed=result.replayed)
     shutil.rmtree(files.input_dir, ignore_errors=True)
@@ -142,12 +135,13 @@ def run_job(data_dir: Path, job_id: str, attempt: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``DATA_DIR JOB_ID ATTEMPT``."""
+    """Entry point: ``DATA_DIR JOB_ID ATTEMPT [MAX_UNPACK_BYTES]``."""
     args = sys.argv[1:] if argv is None else argv
-    _die_with_parent()
+    parent = os.environ.get(PARENT_ENV)
+    die_with_parent(None if parent is None else int(parent))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    return run_job(Path(args[0]), args[1], int(args[2]))
+    return run_job(Path(args[0]), args[1], int(args[2]), int(args[3]) if len(args) > 3 else None)
 
 
 if __name__ == "__main__":
