@@ -8,6 +8,35 @@ from pathlib import Path
 import netguard
 import pytest
 
+# the tiny SAM 2 fixtures (tiny_model, tiny_checkpoint) for every test module, and the check that
+# no test leaves a child process or a non-daemon thread behind (tests/leakcheck.py)
+pytest_plugins = ("sam2_helpers", "leakcheck", "pytester")
+
+# Test tiers (markers registered in pyproject.toml; `make test-fast` deselects all five). Whole
+# modules by what they need; `data` and `models` also follow from the fixtures a test uses.
+MODULE_MARKS = {
+    "test_service.py": ("service",),
+    "test_service_detect.py": ("service",),
+    "test_service_security.py": ("service",),
+    "test_service_page.py": ("service", "browser"),
+    "test_ui.py": ("browser",),
+    "test_annotate_sam2.py": ("models",),
+    "test_sam2_e2e.py": ("models",),
+    "test_sam2_image.py": ("models",),
+    "test_sam2_model.py": ("models",),
+    "test_sam2_runtime.py": ("models",),
+    "test_sam2_video.py": ("models",),
+}
+FIXTURE_MARKS = {"shared_data": "data", "tiny_model": "models", "tiny_checkpoint": "models", "tiny_rtdetr": "models"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(MODULE_MARKS.get(item.path.name, ()))
+        names |= {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in getattr(item, "fixturenames", ())}
+        for name in sorted(names):
+            item.add_marker(getattr(pytest.mark, name))
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SAMMASK_SHARED", REPO.parent / "shared")).resolve()
 DATA = SHARED / "data"

@@ -1,8 +1,8 @@
 """Shared SAM 2 test helpers: tiny random-init published-architecture models and checkpoints.
 
 Random weights do not depend on the input size, so the published architecture at a small input
-(``SMALL_INPUT`` pixels) is how SAM 2 tests stay fast. Use the fixtures from a test module with
-``from sam2_helpers import tiny_model, tiny_checkpoint  # noqa: F401`` (pytest puts tests/ on
+(``SMALL_INPUT`` pixels) is how SAM 2 tests stay fast. The
+fixtures are registered for every test module by ``pytest_plugins`` in conftest.py (pytest puts tests/ on
 sys.path), or call the functions directly.
 """
 

@@ -60,7 +60,8 @@ class Server:
     def start(self, timeout_s: float = 30.0) -> Server:
         import httpx
 
-        cmd = [str(Path(sys.executable).parent / "sammask"), "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
+        # `python -m sammask`: the checkout this interpreter imports, not whatever `sammask` is on PATH
+        cmd = [sys.executable, "-m", "sammask", "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
                "--port", str(self.port), *self.args]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)

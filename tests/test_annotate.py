@@ -147,7 +147,7 @@ def test_cancel_stops_propagation(session, seq):
 
 
 def test_bad_prompts_are_config_errors(session):
-    h, w = session.shape
+    _h, w = session.shape
     with pytest.raises(ConfigError, match="outside"):
         session.add_points(0, OBJ, [[w + 5, 10]], [1])
     with pytest.raises(ConfigError, match="label"):

@@ -7,7 +7,6 @@ is masked (solid magenta), on every frame.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -147,7 +146,7 @@ def test_redact_masks_masks_every_annotated_pixel(girls, tmp_path):
               "--preset", "ultrafast", "--quiet")
     assert res.exit_code == 0, res.output
     again = decode_all(tmp_path / "again.mp4")
-    for (f, objs), b in zip(frames, again, strict=True):
+    for (_f, objs), b in zip(frames, again, strict=True):
         black = np.abs(b.astype(np.int16)).max(axis=2) <= 40
         assert black[np.logical_or.reduce(list(objs.values()))].all()
 

@@ -64,5 +64,5 @@ def test_sam2_session_prompts_propagates_and_stays_bounded(clip, predictor):
 def test_sam2_backend_without_weights_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    with pytest.raises(WeightsNotFoundError, match="sam2.1_hiera_tiny"):
+    with pytest.raises(WeightsNotFoundError, match=r"sam2.1_hiera_tiny"):
         Sam2Backend(model="sam2.1_hiera_tiny", offline=True)

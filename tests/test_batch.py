@@ -42,7 +42,7 @@ class RandomMasks(Segmenter):
             masks = {p.track_id: rng.random(fp.image.shape[:2]) > 0.5 for p in fp.prompts}
             if fp.frame_idx % 3 == 0 and fp.prompts:
                 masks[fp.prompts[0].track_id] = None  # "no mask": must come back as None
-            yield FrameMasks(fp.frame_idx, masks, {t: 0.5 for t in masks})
+            yield FrameMasks(fp.frame_idx, masks, dict.fromkeys(masks, 0.5))
 
 
 def stream(n: int) -> Iterator[FramePrompts]:
@@ -160,6 +160,7 @@ def outputs(out_dir: Path, names: list[str]) -> dict[str, list[np.ndarray]]:
     return {n: decoded_frames(out_dir / f"{n}.mp4") for n in names}
 
 
+@pytest.mark.slow  # starts a local Ray cluster
 def test_batch_serial_pool_and_ray_write_the_same_masked_videos(videos: Path, tmp_path: Path) -> None:
     items = plan_batch([str(videos)])
     names = [i.name for i in items]

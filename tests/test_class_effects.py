@@ -194,7 +194,7 @@ def test_parsers_and_option_validation() -> None:
     with pytest.raises(ConfigError, match="non-empty"):
         MaskingOptions(class_effects=(("", ClassEffect(Effect.SOLID)),))
     with pytest.raises(ConfigError, match="effect must be one of"):
-        ClassEffect("smudge")  # type: ignore[arg-type]
+        ClassEffect("smudge")  # type: ignore[arg-type]  # an unknown effect on purpose
 
 
 def test_background_mode_keeps_its_semantics_with_class_effects() -> None:

@@ -174,7 +174,7 @@ def test_coasting_fills_a_dropped_frame_and_margins() -> None:
 
 def test_gap_longer_than_max_gap_is_not_interpolated() -> None:
     coaster: Coaster[_Frame] = Coaster(TrackingOptions(max_gap=2, margin=1))
-    box = lambda x: TrackedBox(7, (x, 0.0, x + 10, 10.0), 0.9, "face")  # noqa: E731
+    box = lambda x: TrackedBox(7, (x, 0.0, x + 10, 10.0), 0.9, "face")
     seen: dict[int, list[TrackedBox]] = {}
     for i in range(12):
         boxes = [box(float(i))] if i in (0, 1, 2, 8, 9) else []
@@ -200,7 +200,7 @@ def test_coaster_keeps_every_detection_and_every_frame(hits: list[bool], max_gap
         out.extend(ready)
     out.extend(coaster.flush())
     assert [item.frame_idx for item, _, _ in out] == list(range(len(hits)))
-    for (item, boxes, kinds), hit in zip(out, hits):
+    for (_item, boxes, kinds), hit in zip(out, hits):
         if hit:
             assert len(boxes) == 1 and 0 not in kinds
         else:
@@ -241,6 +241,7 @@ def test_hub_detector_contract_with_random_weights(tiny_rtdetr: Path) -> None:
     assert (found.xyxy[:, 2] <= 160).all() and (found.xyxy[:, 3] <= 90).all()
 
 
+@pytest.mark.models  # imports transformers and torch
 def test_hub_detector_offline_error_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sammask.detection.hub import HubDetector, HubDetectorOptions
 

@@ -65,7 +65,7 @@ def test_supervision_csv_errors(tmp_path: Path) -> None:
     with pytest.raises(TracksFormatError, match="frame_index"):
         read_tracks(p)
     p.write_text("x_min,y_min,x_max,y_max,class_id,confidence,tracker_id,frame_index\n1,2,3,4,0,0.5,,0\n1,2,3,4,0,0.5,2,1\n")
-    with pytest.raises(TracksFormatError, match="data row 1.*tracker_id.*run a tracker"):
+    with pytest.raises(TracksFormatError, match=r"data row 1.*tracker_id.*run a tracker"):
         read_tracks(p)
     lenient = read_tracks(p, lenient=True)
     assert len(lenient) == 1 and lenient.dropped == {"bad_track_id": 1}
@@ -83,13 +83,13 @@ def test_from_supervision_and_from_arrays() -> None:
     assert [(d.frame_idx, d.track_id) for d in t] == [(0, 5), (0, 6), (1, 5)]
     assert isinstance(t.on_frame(1)[0].bbox[0], float) and t.on_frame(0)[1].class_name is None
     bad = [
-        dict(frame_idx=[0], track_id=[1], xyxy=[[0, 0, 1]]),  # shape
-        dict(frame_idx=[0.5], track_id=[1], xyxy=[[0, 0, 1, 1]]),  # non-integer frame
-        dict(frame_idx=[0], track_id=[-1], xyxy=[[0, 0, 1, 1]]),  # negative id
-        dict(frame_idx=[0], track_id=[1], xyxy=[[0, 0, np.nan, 1]]),  # not finite
-        dict(frame_idx=[0], track_id=[1], xyxy=[[5, 0, 1, 1]]),  # inverted
-        dict(frame_idx=[0], track_id=[1], xyxy=[[0, 0, 1, 1]], scores=[2.0]),  # score
-        dict(frame_idx=[0, 0], track_id=[1, 1], xyxy=[[0, 0, 1, 1]] * 2),  # duplicate
+        {"frame_idx": [0], "track_id": [1], "xyxy": [[0, 0, 1]]},  # shape
+        {"frame_idx": [0.5], "track_id": [1], "xyxy": [[0, 0, 1, 1]]},  # non-integer frame
+        {"frame_idx": [0], "track_id": [-1], "xyxy": [[0, 0, 1, 1]]},  # negative id
+        {"frame_idx": [0], "track_id": [1], "xyxy": [[0, 0, np.nan, 1]]},  # not finite
+        {"frame_idx": [0], "track_id": [1], "xyxy": [[5, 0, 1, 1]]},  # inverted
+        {"frame_idx": [0], "track_id": [1], "xyxy": [[0, 0, 1, 1]], "scores": [2.0]},  # score
+        {"frame_idx": [0, 0], "track_id": [1, 1], "xyxy": [[0, 0, 1, 1]] * 2},  # duplicate
     ]
     for kw in bad:
         with pytest.raises(TracksFormatError):

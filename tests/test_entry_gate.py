@@ -391,6 +391,8 @@ def test_gate_refuses_in_the_library_too(tmp_path: Path) -> None:
         check_single_file_container(tmp_path / "x.m3u8")
 
 
+@pytest.mark.browser
+@pytest.mark.service
 def test_jobs_page_shows_the_table_defaults_never_a_fixed_dilate(tmp_path: Path) -> None:
     """The jobs page pre-fills nothing: its numeric fields take bounds and default text from the
     server's option table (OpenAPI), so dilate reads "auto: 8 px per 480 px ...", never 8."""

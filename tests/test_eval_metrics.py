@@ -234,7 +234,7 @@ def test_applied_mask_export_round_trip_is_exact(tmp_path: Path) -> None:
     assert (meta.width, meta.height, meta.frames, meta.complete) == (w, h, 4, True)
     back = list(read_applied_masks(tmp_path / "m"))
     assert [b.frame_idx for b in back] == [0, 1, 5, 6]
-    for (i, tracks, applied), b in zip(frames, back):
+    for (_i, tracks, applied), b in zip(frames, back):
         assert b.applied.dtype == bool and np.array_equal(b.applied, applied)
         assert sorted(b.tracks) == sorted(tracks)
         for t in tracks:
@@ -263,7 +263,7 @@ def test_export_rejects_bad_writes_and_flags_incomplete_runs(tmp_path: Path) -> 
     assert len(list(read_applied_masks(tmp_path / "x"))) == 1
     with pytest.raises(EvalError, match="already exists"):
         AppliedMaskWriter(tmp_path / "x", 8, 4)
-    with pytest.raises(InputFileError, match="meta.json not found"):
+    with pytest.raises(InputFileError, match=r"meta.json not found"):
         list(read_applied_masks(tmp_path / "nothing"))
     # a run that fails inside the with block leaves an incomplete export
     with pytest.raises(RuntimeError):
@@ -323,7 +323,7 @@ def test_groundtruth_errors(davis_seq, tmp_path: Path) -> None:
     shutil.copy(seq_dir / "video.mp4", other / "video.mp4")
     with pytest.raises(EvalError, match="video is 432x240 but masks are 216x120"):
         GroundTruthSequence(other).check_video()
-    with pytest.raises(InputFileError, match="missing gt.txt"):
+    with pytest.raises(InputFileError, match=r"missing gt.txt"):
         (seq_dir / "gt.txt").unlink()
         GroundTruthSequence(seq_dir)
 
@@ -342,6 +342,6 @@ def test_matching_recovers_permuted_track_ids(davis_seq) -> None:
         d[999] = (0.0, 0.0, 3.0, 3.0)
     m2 = match_tracks(tracks, gt_boxes)
     assert m2.unmatched_objects == (4,) and m2.unmatched_tracks == (999,)
-    assert {o: t for o, t in m2.obj_to_track.items()} == {o: t for o, t in perm.items() if o != 4}
+    assert dict(m2.obj_to_track.items()) == {o: t for o, t in perm.items() if o != 4}
     assert box_iou((0, 0, 2, 2), (1, 0, 3, 2)) == 2 / 6
     assert math.isclose(m.scores[(perm[1], 1)], 1.0)

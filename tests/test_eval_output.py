@@ -157,7 +157,7 @@ def test_effect_check_passes_on_a_real_run_and_fails_on_the_tampered_frame(davis
     tracks = read_mot(seq.tracks_path)
     options = result.config.settings.masking
     if effect == "solid":  # the run used the picked fill
-        options = MaskingOptions(effect=Effect.SOLID, color=result.output.leak.fill)  # type: ignore[union-attr]
+        options = MaskingOptions(effect=Effect.SOLID, color=result.output.leak.fill)  # type: ignore[union-attr]  # this run writes an output, so leak is set
     target = applied[TAMPERED].tracks[1]  # track 1's final (dilated) mask on the tampered frame
 
     def undo(i: int, image: np.ndarray) -> np.ndarray:

@@ -114,11 +114,11 @@ def test_mots_has_no_overlaps_and_round_trips(gt, tmp_path):
     lines = path.read_text().splitlines()
     by_frame: dict[int, list[dict]] = {}
     for line in lines:
-        t, obj, cls, hh, ww, counts = line.split(" ")
+        t, _obj, cls, hh, ww, counts = line.split(" ")
         assert (int(cls), int(hh), int(ww)) == (2, h, w)
         by_frame.setdefault(int(t), []).append({"size": [h, w], "counts": counts.encode()})
     assert sorted(by_frame) == list(range(1, FRAMES + 1))  # 1-based time_frame
-    for t, rles in by_frame.items():
+    for rles in by_frame.values():
         # TrackEval's MOTS check: the pairwise intersection of a frame's masks is empty
         for i in range(len(rles)):
             for j in range(i + 1, len(rles)):

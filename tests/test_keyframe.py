@@ -80,7 +80,7 @@ def test_carry_mask_translation_exact() -> None:
     expected[9, 10] = False
     assert out.dtype == bool and out.shape == (H, W)
     assert np.array_equal(out, expected)
-    assert prev[12, 7] == False and prev.sum() == 99  # input untouched  # noqa: E712
+    assert not prev[12, 7] and prev.sum() == 99  # input untouched
 
 
 def test_carry_mask_scale_exact_and_per_axis() -> None:

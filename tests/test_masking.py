@@ -32,6 +32,8 @@ from sammask.masking import (
     secure_mask,
     solid,
 )
+import itertools
+
 from sammask.masking.rules import disk_radius_sq
 
 H, W = 120, 160
@@ -180,7 +182,7 @@ def test_secure_mask_reasons() -> None:
         ([[True]], FailSecureReason.ERROR),  # not an array
     ]
     for mask, reason in cases:
-        out, got = secure_mask(mask, bbox, shape, 0.10)  # type: ignore[arg-type]
+        out, got = secure_mask(mask, bbox, shape, 0.10)  # type: ignore[arg-type]  # a malformed argument on purpose
         assert got is reason
         assert out.dtype == np.bool_ and (out == box).all()
 
@@ -338,7 +340,7 @@ def test_compose_feather_selected_ramps_outside_only() -> None:
     assert (res.image[far] == 200).all(), "beyond the ramp nothing changes"
     # the weight falls with distance: mean value grows outward
     means = [v[(dist > d - 0.5) & (dist <= d + 0.5)].mean() for d in range(1, f + 1)]
-    assert all(a < b for a, b in zip(means, means[1:]))
+    assert all(a < b for a, b in itertools.pairwise(means))
 
 
 @pytest.mark.parametrize("overlapping", [False, True])

@@ -21,7 +21,8 @@ from videos import decode, make_video
 from sammask.cli import app
 from sammask.errors import ExportError
 from sammask.export import read_masks, write_masks
-from sammask.export.applied import decode_mask, encode_mask, read_applied_meta
+from sammask.export.applied import read_applied_meta
+from sammask.export.rle import mask_to_rle, rle_to_mask
 from sammask.export.coco import read_coco
 from sammask.media import video_identity
 
@@ -89,7 +90,7 @@ def test_masks_without_a_record_need_the_flag_and_save_masks_records_its_input(t
 
 
 def _coco_with_size(path: Path, size: list) -> Path:
-    rle = encode_mask(np.ones((H, W), bool))
+    rle = mask_to_rle(np.ones((H, W), bool))
     doc = {"images": [{"id": 1, "width": W, "height": H, "frame_idx": 0}],
            "annotations": [{"id": 1, "image_id": 1, "track_id": 1, "segmentation": {"size": size,
                                                                                     "counts": rle["counts"]}}]}
@@ -112,7 +113,7 @@ def test_coco_rle_of_another_size_is_refused(tmp_path: Path) -> None:
 @settings(max_examples=100, deadline=None)
 @given(arrays(np.bool_, st.tuples(st.integers(1, 12), st.integers(1, 12))))
 def test_rle_round_trip(mask: np.ndarray) -> None:
-    assert np.array_equal(decode_mask(encode_mask(mask)), mask)
+    assert np.array_equal(rle_to_mask(mask_to_rle(mask)), mask)
 
 
 @settings(max_examples=60, deadline=None)

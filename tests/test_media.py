@@ -197,7 +197,7 @@ def test_odd_size_is_padded_with_edge_pixels(tmp_path: Path) -> None:
     out = probe(dst)
     assert (out.width, out.height) == (64, 48)
     with VideoReader(dst) as r:
-        frames = [f for f in r]
+        frames = list(r)
     assert [f.time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2])  # pts=None: 1/fps apart
     assert frames[0].image[:, -2:].mean() > 200  # padding repeats the last column
     assert frames[0].image[:, :-4].mean() < 20
@@ -216,7 +216,7 @@ def test_text_file_named_mp4(tmp_path: Path) -> None:
     bad = tmp_path / "notes.mp4"
     bad.write_text("this is not a video\n" * 50)
     for fn in (probe, frame_count, VideoReader):
-        with pytest.raises(MediaError, match="notes.mp4"):
+        with pytest.raises(MediaError, match=r"notes.mp4"):
             fn(bad)
 
 

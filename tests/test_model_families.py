@@ -92,7 +92,7 @@ def test_model_names_resolve_to_families(tiny_folders: dict[str, Path], tmp_path
     with pytest.raises(ConfigError, match="unknown model 'nonsense'"):
         resolve_model_source("nonsense")
     (tmp_path / "cfgless").mkdir()
-    with pytest.raises(WeightsNotFoundError, match="no config.json"):
+    with pytest.raises(WeightsNotFoundError, match=r"no config\.json"):
         resolve_model_source(str(tmp_path / "cfgless"))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "config.json").write_text(json.dumps({"model_type": "bert"}))
@@ -201,7 +201,7 @@ def test_missing_weights_is_one_error_naming_model_place_and_fix(
 def test_edgetam_needs_timm_said_before_any_weights(empty_hub_cache: Path) -> None:
     if missing_requirement("edgetam") is None:
         pytest.skip("timm and torchvision import here: the EdgeTAM model test below runs instead")
-    with pytest.raises(RuntimeUnavailableError, match="edgetam.*'(timm|torchvision)'.*pip install timm"):
+    with pytest.raises(RuntimeUnavailableError, match=r"edgetam.*'(timm|torchvision)'.*pip install timm"):
         load_hf_model(resolve_model_source("edgetam"))
 
 

@@ -20,6 +20,7 @@ from sammask.media.types import EncodeOptions
 from sammask.pipeline import redact
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 from sammask.settings import RedactSettings
+import itertools
 
 MAGENTA = (255, 0, 255)
 FAST = EncodeOptions(preset="ultrafast", crf=12)
@@ -198,7 +199,7 @@ def test_lookahead_segmenter_and_progress_is_monotone(davis_seq, tmp_path: Path)
     report = redact(seq / "video.mp4", seq / "gt.txt", tmp_path / "o.mp4", solid_settings("box"),
                     segmenter=LaggingSegmenter(), progress=seen.append)
     assert report.frames == 80 and report.tracks == 7 and report.fallback_total == 0
-    assert seen[-1] == 1.0 and all(b > a for a, b in zip(seen, seen[1:])) and 0 < seen[0] < 0.05
+    assert seen[-1] == 1.0 and all(b > a for a, b in itertools.pairwise(seen)) and 0 < seen[0] < 0.05
     assert set(report.stage_seconds) == {"decode", "segment", "compose", "encode"}
 
 

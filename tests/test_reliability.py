@@ -12,18 +12,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from service_helpers import wait_for
 from videos import audio_packets, dark, decode, lie_about_frame_count, make_video
 
 import sammask.pipeline as pipeline
 from sammask.cli import app
-from sammask.errors import MediaError, NothingMaskedError, OutputPathError, SegmentationError, TracksFormatError
+from sammask.errors import MediaError, NothingMaskedError, OutputPathError, SegmentationError
 from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.media.types import EncodeOptions
 from sammask.pipeline import redact
@@ -180,7 +180,7 @@ class WrappingSegmenter(Segmenter):
         try:
             for fp in frames:
                 yield FrameMasks(fp.frame_idx, {})
-        except Exception as exc:  # noqa: BLE001 - simulating a careless segmenter
+        except Exception as exc:  # simulating a careless segmenter
             if self.swallow:
                 return
             raise SegmentationError(f"segmenter wrapped: {exc}") from exc
@@ -307,14 +307,15 @@ def test_signal_removes_temp_file_and_exits_128_plus_signal(tmp_path: Path, sig:
     tracks = mot(tmp_path / "t.txt", *(f"{i},1,10,10,50,50" for i in range(1, 1500)))
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    exe = Path(sys.executable).with_name("sammask")
-    proc = subprocess.Popen([str(exe), "redact", str(src), "-t", str(tracks), "-o", str(out_dir / "o.mp4"),
+    # `python -m sammask`: the checkout this interpreter imports, not whatever `sammask` is on PATH
+    proc = subprocess.Popen([sys.executable, "-m", "sammask", "redact", str(src), "-t", str(tracks), "-o", str(out_dir / "o.mp4"),
                              "--segmenter", "box", "--preset", "medium", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not any(out_dir.iterdir()) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.3)  # some frames encoded: a partial temp file exists
+
+    def partial_file_written() -> bool:  # some frames encoded: a partial temp file with bytes in it
+        return any(p.stat().st_size > 0 for p in out_dir.iterdir()) or proc.poll() is not None
+
+    wait_for(partial_file_written, 120, 0.05, "a partial output file")
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)

@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from sam2_helpers import SMALL_INPUT, TINY, tiny_checkpoint, tiny_model  # noqa: F401 - fixtures
+from sam2_helpers import SMALL_INPUT, TINY
 from typer.testing import CliRunner
 
 from sammask.cli import app

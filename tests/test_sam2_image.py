@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from sam2_helpers import EXACT, SMALL_INPUT, read_frames, read_gt_boxes, tiny_checkpoint, tiny_model  # noqa: F401
+from sam2_helpers import EXACT, SMALL_INPUT, read_frames, read_gt_boxes
 
 from sammask.errors import SegmentationError
 from sammask.segmentation import build_segmenter

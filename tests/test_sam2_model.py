@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sam2_helpers import SMALL_INPUT, TINY, read_frames, save_official_checkpoint, tiny_checkpoint, tiny_model  # noqa: F401
+from sam2_helpers import SMALL_INPUT, TINY, read_frames
 
 from sammask.errors import ConfigError, ModelLoadError, SegmentationError, WeightsNotFoundError
 from sammask.segmentation.sam2.checkpoints import MODELS, get_model_spec, resolve_checkpoint
@@ -100,7 +100,7 @@ def test_registry_lists_the_8_published_models_with_official_files_and_hub_ids()
         assert spec.url.endswith("/" + spec.checkpoint_filename)
     assert get_model_spec("sam2.1_hiera_b+").name == "sam2.1_hiera_base_plus"
     assert get_model_spec("sam2_hiera_tiny.pt").name == "sam2_hiera_tiny"
-    with pytest.raises(ConfigError, match="sam2.1_hiera_large"):
+    with pytest.raises(ConfigError, match=r"sam2.1_hiera_large"):
         get_model_spec("sam3_hiera_huge")
 
 
@@ -123,7 +123,7 @@ def test_built_modules_match_hydra_instantiation_of_the_yaml(name):
     from hydra import compose
     from hydra.utils import instantiate
 
-    import sam2  # noqa: F401  (initialises hydra's config module, as build_sam does)
+    import sam2  # noqa: F401 - the import initialises hydra's config module, as build_sam does
 
     spec = MODELS[name]
     official = instantiate(compose(config_name=spec.yaml_config).model, _recursive_=True)
@@ -169,7 +169,7 @@ def test_checkpoint_of_another_model_size_is_rejected_with_the_fix(tiny_checkpoi
 
 
 def test_checkpoint_of_the_other_generation_is_rejected(tiny_checkpoint):
-    with pytest.raises(ModelLoadError, match="does not match sam2_hiera_tiny.*unexpected keys"):
+    with pytest.raises(ModelLoadError, match=r"does not match sam2_hiera_tiny.*unexpected keys"):
         build_sam2_model("sam2_hiera_tiny", checkpoint=tiny_checkpoint, image_size=SMALL_INPUT)
 
 
@@ -261,7 +261,7 @@ def test_hub_cache_hit_is_returned_and_loaded(monkeypatch, tmp_path, tiny_checkp
 def test_unavailable_accelerators_raise_config_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
-    with pytest.raises(ConfigError, match="CUDA is not available.*--device cpu"):
+    with pytest.raises(ConfigError, match=r"CUDA is not available.*--device cpu"):
         resolve_device("cuda")
     with pytest.raises(ConfigError, match="MPS is not available"):
         resolve_device("mps")

@@ -18,7 +18,7 @@ import pytest
 import torch
 from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
-from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes, tiny_model  # noqa: F401
+from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes
 
 from sammask.errors import ConfigError, RuntimeUnavailableError
 from sammask.segmentation.base import FramePrompts, TrackPrompt
@@ -38,7 +38,12 @@ CASES = [
 
 
 def _tol(precision: str) -> tuple[float, float]:
-    """(max relative L2 error of each feature level, min mask IoU) for a precision."""
+    """(max relative L2 error of each feature level, min mask IoU) for a precision.
+
+    ONNX dynamic int8, measured 2026-12-06 over 12 random-init seeds x 2 exports each (docs/design.md,
+    test tiers): worst level 0.025-0.029, the same value on both exports of a seed (the
+    quantization is deterministic); 0.05 is 1.7x the worst seen.
+    """
     return (1e-4, 0.999) if precision == "fp32" else (0.05, 0.98)
 
 

@@ -354,7 +354,7 @@ def test_state_is_bounded_independent_of_length(model, dogs, monkeypatch):
     monkeypatch.setattr(model, "num_maskmem", 4)
     monkeypatch.setattr(model, "max_obj_ptrs_in_encoder", 5)
     control_propagation(monkeypatch, model, lambda t, tid: None if t % 3 == 0 else (BOX_A if tid == 1 else BOX_B))
-    boxes = lambda i: {1: BOX_A, **({9: BOX_B} if i <= 2 else {})}  # noqa: E731
+    boxes = lambda i: {1: BOX_A, **({9: BOX_B} if i <= 2 else {})}
     s = VideoStrategy(model, settings())
     assert (s.mem_span, s.ptr_span, s.evict_after) == (3, 4, 4)
     snap = {}

@@ -159,7 +159,10 @@ def test_detection_job_killed_mid_run_resumes_from_both_checkpoints(
     wait_for(lambda: lines(files.checkpoint) >= 4, 120, 0.02, "4 segmented frames checkpointed")
     os.kill(JobStore(server.data_dir).get(job_id).worker_pid, signal.SIGKILL)
     segmented, detected = lines(files.checkpoint), lines(detect_ck)
-    assert 4 <= segmented <= detected < LONG  # detection runs ahead of segmentation
+    # detection runs ahead of segmentation; whether it had reached the last frame when the kill
+    # landed depends on the machine's speed, so that is not asserted (the resume must be right
+    # either way)
+    assert 4 <= segmented <= detected <= LONG
     job = finished(client, job_id)
     assert job["state"] == "done", job["error"]
     assert job["attempts"] == 2

@@ -299,7 +299,7 @@ def test_mot_rows_without_a_track_id_are_refused_even_lenient(tmp_path: Path, ro
     p = tmp_path / "det.txt"
     p.write_text(MOT_OK + row + "\n")
     for lenient in (False, True):
-        with pytest.raises(TracksFormatError, match="line 2.*field 'id'"):
+        with pytest.raises(TracksFormatError, match=r"line 2.*field 'id'"):
             read_mot(p, lenient=lenient)
 
 
@@ -371,12 +371,12 @@ def test_is_simple_polygon() -> None:
 
 
 def test_read_tracks_dispatch_and_missing(tmp_path: Path) -> None:
-    with pytest.raises(InputFileError, match="nothere.txt"):
+    with pytest.raises(InputFileError, match=r"nothere.txt"):
         read_tracks(tmp_path / "nothere.txt")
     with pytest.raises(InputFileError):
         read_tracks(tmp_path)
     with pytest.raises(ConfigError):
-        read_tracks(EXAMPLE, format="xml")  # type: ignore[arg-type]
+        read_tracks(EXAMPLE, format="xml")  # type: ignore[arg-type]  # an unknown format on purpose
     other = tmp_path / "tracks.dat"
     other.write_text(MOT_OK)
     assert detect_format(other) == "mot" and len(read_tracks(other)) == 1

@@ -50,7 +50,7 @@ def make_video(
             fmt = {"aac": "fltp", "pcm_s16le": "s16", "pcm_u8": "u8"}[audio]
             a = c.add_stream(audio, rate=8000 if audio != "aac" else 16000, layout="mono")
             a_fmt = fmt
-        yy, xx = np.mgrid[0:h, 0:w]
+        _yy, xx = np.mgrid[0:h, 0:w]
         for i in range(frames):
             if image is not None:
                 img = image.astype(np.int16)

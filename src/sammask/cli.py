@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 import re
 import sys
@@ -337,7 +338,7 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
     from sammask.media import probe
 
     class _Fps(ProgressColumn):
-        def render(self, task):  # type: ignore[no-untyped-def]
+        def render(self, task):
             return Text(f"{task.speed:.1f} fps" if task.speed else "- fps")
 
     total = max(probe(video).num_frames, 1)
@@ -442,14 +443,28 @@ def _entry(command: Any) -> Any:
     return run
 
 
-app.command("eval")(_entry(eval_command))
-app.command("serve")(_entry(serve_command))
-app.command("batch")(_entry(batch_command))
-app.command("annotate")(_entry(annotate_command))
-app.command("ui")(_entry(ui_command))
+_DOC_SECTION = re.compile(r"^(Args|Arguments|Returns|Yields|Raises|Examples|Example|Notes?|Attributes|See Also):\s*$", re.MULTILINE)
+_DOC_ROLE = re.compile(r":[a-z]+:`~?([^`]+)`")
+
+
+def user_help(command: Callable[..., Any]) -> str:
+    """The ``--help`` text of a command: its docstring without the developer sections and markup.
+
+    The summary and description are written for users; ``Args:``/``Raises:``/... sections, Sphinx
+    roles and reST double backticks are for the code's readers and are left out.
+    """
+    doc = inspect.getdoc(command) or ""
+    found = _DOC_SECTION.search(doc)
+    text = doc[: found.start()] if found else doc
+    text = _DOC_ROLE.sub(lambda m: m.group(1), text).replace("``", "")
+    return text.strip()
+
+
+for _name, _command in (("eval", eval_command), ("serve", serve_command), ("batch", batch_command),
+                        ("annotate", annotate_command), ("ui", ui_command), ("label", label_command),
+                        ("matte", matte_command)):
+    app.command(_name, help=user_help(_command))(_entry(_command))
 app.add_typer(build_image_app(_entry), name="image")
-app.command("label")(_entry(label_command))
-app.command("matte")(_entry(matte_command))
 
 
 def main() -> None:  # pragma: no cover - console entry point

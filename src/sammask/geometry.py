@@ -136,10 +136,10 @@ def clip_polygon(
         if not poly:
             return out
 
-        def inside(p) -> bool:
+        def inside(p: tuple[Fraction, Fraction]) -> bool:
             return p[axis] >= bound if keep_greater else p[axis] <= bound
 
-        def cross(p, q):
+        def cross(p: tuple[Fraction, Fraction], q: tuple[Fraction, Fraction]) -> tuple[Fraction, Fraction]:
             t = (bound - p[axis]) / (q[axis] - p[axis])
             other = p[1 - axis] + t * (q[1 - axis] - p[1 - axis])
             return (bound, other) if axis == 0 else (other, bound)
@@ -206,7 +206,7 @@ def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.
     # fixed-point coordinates stay well inside int32; the window's edges lie off the canvas.
     pad = 2
     out = np.zeros((h + 2 * pad, w + 2 * pad), dtype=np.uint8)
-    clipped = clip_polygon(pts, (-pad - 1.0, -pad - 1.0, w + pad + 1.0, h + pad + 1.0))
+    clipped = clip_polygon(pts.tolist(), (-pad - 1.0, -pad - 1.0, w + pad + 1.0, h + pad + 1.0))
     if not clipped:
         return np.zeros((h, w), dtype=bool)
     fixed = np.round((np.asarray(clipped, dtype=np.float64) + pad - 0.5) * (1 << shift)).astype(np.int32)
@@ -243,7 +243,7 @@ def mask_bbox(mask: np.ndarray) -> BBox | None:
         single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
     """
     bounds = mask_bounds(mask)
-    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]
+    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]  # a 4-element generator; mypy types it tuple[float, ...]
 
 
 def box_iou(a: BBox, b: BBox) -> float:

@@ -479,7 +479,7 @@ class _Encoder:
                 return
             if self._error is None:
                 try:
-                    self._encode(*item)  # type: ignore[misc]
+                    self._encode(*item)  # type: ignore[misc]  # the queue holds encode tuples and the _STOP sentinel, handled above
                 except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
                     self._error = exc
 

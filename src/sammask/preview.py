@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.detection.stream import DetectAndTrack, upright_transform
-from sammask.errors import ConfigError, InputFileError
+from sammask.errors import ConfigError, InputFileError, MediaError
 from sammask.geometry import box_mask
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.options import MaskingOptions
@@ -92,7 +92,7 @@ def write_preview(
                 boxes = [(tuple(map(float, b)), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
                 names: list[str | None] = list(found.class_names)
             else:
-                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]
+                dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]  # tracks is set whenever detection is None (checked at the top)
                 boxes = [(d.bbox, f"#{d.track_id}") for d in dets]
                 names = [d.class_name for d in dets]
             regions = [ObjectRegion(i, box_mask(b, image.shape), b, class_name=c) for i, ((b, _), c) in enumerate(zip(boxes, names))]
@@ -110,5 +110,7 @@ def write_preview(
     if not path.parent.is_dir():
         raise InputFileError(f"preview folder does not exist: {path.parent}")
     ok, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise MediaError(f"OpenCV could not encode the preview sheet ({sheet.shape[1]}x{sheet.shape[0]} px) as PNG; use fewer or smaller frames")
     write_bytes_atomic(path, data.tobytes())
     return path

@@ -141,7 +141,7 @@ class FrameSource:
         self._cache.clear()
         if self._container is not None:
             self._container.close()
-            self._container = None  # type: ignore[assignment]
+            self._container = None  # type: ignore[assignment]  # closed readers drop the container; the attribute is typed for the open state
 
     def __enter__(self) -> FrameSource:
         return self

@@ -107,7 +107,7 @@ def redact_masks(
     if not len(tracks):
         raise ExportError(f"{source.path}: holds no mask; nothing would be masked")
 
-    def stored():  # type: ignore[no-untyped-def]
+    def stored():
         for frame in source.read():
             yield frame.frame_idx, frame.masks
 

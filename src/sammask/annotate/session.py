@@ -40,7 +40,7 @@ from sammask.annotate.backends.base import AnnotateBackend
 from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
-from sammask.export.applied import decode_mask, encode_mask
+from sammask.export.rle import mask_to_rle, rle_to_mask
 from sammask.geometry import BBox
 
 if TYPE_CHECKING:
@@ -263,8 +263,8 @@ class Session:
         key = self._key(frame_idx, obj_id)
         bbox = tuple(float(v) for v in box)
         old = self._prompts.get(key)
-        prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)  # type: ignore[arg-type]
-        x1, y1, x2, y2 = prompt.box  # type: ignore[misc]
+        prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)
+        x1, y1, x2, y2 = prompt.box
         h, w = self.shape
         if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
             raise ConfigError(f"box {bbox} lies outside the {w}x{h} frame")
@@ -596,7 +596,7 @@ class Session:
         """
         frame_idx = self._check_frame(frame_idx)
         if obj_id is None:
-            return {o: decode_mask(r) for o, r in sorted(self._masks.get(frame_idx, {}).items())}
+            return {o: rle_to_mask(r) for o, r in sorted(self._masks.get(frame_idx, {}).items())}
         m = self._get(frame_idx, int(obj_id))
         return np.zeros(self.shape, bool) if m is None else m
 
@@ -613,7 +613,7 @@ class Session:
         """Every frame ``0 .. num_frames - 1`` in order with its ``{obj_id: (H, W) bool}`` masks
         (empty dict for frames without masks); decoded one frame at a time."""
         for idx in range(self.num_frames):
-            yield idx, {o: decode_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
+            yield idx, {o: rle_to_mask(r) for o, r in sorted(self._masks.get(idx, {}).items())}
 
     def iter_mask_ids(self) -> Iterator[tuple[int, list[int]]]:
         """``(frame_idx, [obj_id, ...])`` of the frames that have stored masks (no decoding)."""
@@ -770,7 +770,7 @@ class Session:
 
     def _get(self, frame_idx: int, obj_id: int) -> np.ndarray | None:
         rle = self._masks.get(frame_idx, {}).get(obj_id)
-        return None if rle is None else decode_mask(rle)
+        return None if rle is None else rle_to_mask(rle)
 
     def _put(self, frame_idx: int, obj_id: int, mask: np.ndarray, edit: _Edit | None = None) -> None:
         mask = np.asarray(mask, bool)
@@ -781,4 +781,4 @@ class Session:
             edit = next((e for e in reversed(self._journal) if e.obj_id == obj_id), None)
         if edit is not None and key not in edit.masks:
             edit.masks[key] = self._masks.get(frame_idx, {}).get(obj_id)
-        self._masks.setdefault(frame_idx, {})[obj_id] = encode_mask(mask)
+        self._masks.setdefault(frame_idx, {})[obj_id] = mask_to_rle(mask)

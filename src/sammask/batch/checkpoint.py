@@ -18,7 +18,7 @@ File format ``sammask-segment-checkpoint`` version 1::
     line 1   {"format": "sammask-segment-checkpoint", "version": 1, "fingerprint": "<hex>"}
     line 2+  {"frame_idx": 0, "masks": {"<track_id>": <COCO RLE> | null}, "scores": {"<id>": float}}
 
-Masks are stored with :func:`sammask.export.applied.encode_mask` (lossless COCO RLE). A torn last
+Masks are stored with :func:`sammask.export.rle.mask_to_rle` (lossless COCO RLE). A torn last
 line (the process died inside a write) is cut off when the file is opened. A file whose
 fingerprint differs from the run's (other input, tracks or settings) is discarded.
 
@@ -50,7 +50,7 @@ import numpy as np
 from sammask.detection.base import Detections
 from sammask.detection.stream import DetectAndTrack
 from sammask.errors import SammaskError
-from sammask.export.applied import decode_mask, encode_mask
+from sammask.export.rle import mask_to_rle, rle_to_mask
 from sammask.geometry import DisplayTransform
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter
 
@@ -134,7 +134,7 @@ class CheckpointSegmenter(Segmenter):
         self.inner = inner
         self.path = Path(path)
         self.fingerprint = fingerprint
-        self.name = inner.name  # type: ignore[misc] - instance value shadows the ClassVar on purpose
+        self.name = inner.name  # type: ignore[misc]  # instance value shadows the ClassVar on purpose
         self.replayed = 0
         self.segmented = 0
         self.available = _open_checkpoint(self.path, fingerprint, FORMAT_NAME)
@@ -164,7 +164,7 @@ class CheckpointSegmenter(Segmenter):
                             f"checkpoint {self.path} holds frame {rec['frame_idx']} but the video gave frame {got}; "
                             "delete the checkpoint to segment from the start"
                         )
-                    masks = {int(t): None if r is None else decode_mask(r) for t, r in rec["masks"].items()}
+                    masks = {int(t): None if r is None else rle_to_mask(r) for t, r in rec["masks"].items()}
                     scores = {int(t): float(s) for t, s in rec.get("scores", {}).items()}
                     self.replayed += 1
                     yield FrameMasks(fp.frame_idx, masks, scores)
@@ -172,7 +172,7 @@ class CheckpointSegmenter(Segmenter):
             for fm in self.inner.segment(it):
                 line = {
                     "frame_idx": int(fm.frame_idx),
-                    "masks": {str(int(t)): None if m is None else encode_mask(m) for t, m in sorted(fm.masks.items())},
+                    "masks": {str(int(t)): None if m is None else mask_to_rle(m) for t, m in sorted(fm.masks.items())},
                     "scores": {str(int(t)): float(s) for t, s in sorted(fm.scores.items())},
                 }
                 out.write(json.dumps(line, separators=(",", ":")) + "\n")

@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sammask.batch.task import DetectOptions, TracksFilter
-from sammask.errors import ConfigError
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.segmentation.registry import SEGMENTERS

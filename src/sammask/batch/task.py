@@ -275,7 +275,7 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
                 done.unlink(missing_ok=True)
     except SammaskError as exc:
         result.error = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:
+    except Exception as exc:  # one video's bug must not stop the batch; it is reported
         logger.exception("internal error on %s", task.input)
         result.error, result.user_error = f"{type(exc).__name__}: {exc}", False
     finally:

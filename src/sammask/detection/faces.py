@@ -95,7 +95,7 @@ def parse_scale(text: str) -> tuple[int, int]:
     return (w, h)
 
 
-def _dynamic_model(model):  # type: ignore[no-untyped-def]
+def _dynamic_model(model):
     """The published graph with free batch / spatial sides and weights as constants.
 
     The file declares a fixed 10x3x32x32 input and lists its weights among the graph inputs
@@ -148,7 +148,7 @@ class CenterFaceDetector(Detector):
             if self.options.threads:
                 so.intra_op_num_threads = self.options.threads
             self._session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable error
+        except Exception as exc:  # any load failure becomes one actionable error
             raise ModelLoadError(f"cannot load CenterFace model {path}: {type(exc).__name__}: {exc}") from exc
         self.model_path = path
         logger.info("faces: CenterFace %s on onnxruntime", path)

@@ -76,7 +76,7 @@ class HubDetector(Detector):
             from transformers import AutoImageProcessor, AutoModelForObjectDetection
         except ImportError as exc:
             raise ModelLoadError(
-                f"the hub detector needs transformers and torch ({exc.name} is missing): pip install 'sammask[detect]'"
+                f"the hub detector needs transformers and torch ({exc.name} is missing): pip install 'sammask[models]'"
             ) from None
         self._torch = torch
         model = self.options.model
@@ -99,7 +99,7 @@ class HubDetector(Detector):
             raise WeightsNotFoundError(
                 f"detector model {model} not found: looked in {where} ({_first_sentence(exc)}); {fix}"
             ) from exc
-        except Exception as exc:  # noqa: BLE001 - any load failure becomes one actionable error
+        except Exception as exc:  # any load failure becomes one actionable error
             raise ModelLoadError(f"cannot load detector model {model}: {type(exc).__name__}: {exc}") from exc
         self._model.eval().to(self.options.device)
         id2label = self._model.config.id2label

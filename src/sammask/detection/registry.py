@@ -18,10 +18,15 @@ Spec grammar (comma separated, each item one of):
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from sammask.detection.base import Detector
 from sammask.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sammask.detection.faces import FaceDetectorOptions
+    from sammask.detection.hub import HubDetectorOptions
 
 DETECTORS: dict[str, str] = {
     "faces": "sammask.detection.faces:CenterFaceDetector",
@@ -101,7 +106,13 @@ def parse_spec(text: str, default_hub_model: str) -> DetectorSpec:
     )
 
 
-def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None, text_min_score=None) -> list[Detector]:  # type: ignore[no-untyped-def]
+def build_detectors(
+    spec: DetectorSpec,
+    *,
+    face_options: FaceDetectorOptions | None = None,
+    hub_options: HubDetectorOptions | None = None,
+    text_min_score: float | None = None,
+) -> list[Detector]:
     """Build the detectors a :class:`DetectorSpec` asks for.
 
     Args:
@@ -121,8 +132,6 @@ def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None, 
         if spec.faces:
             out.append(_load("faces")(face_options))
         if spec.hub_model is not None:
-            from dataclasses import replace
-
             from sammask.detection.hub import HubDetectorOptions
 
             opts = replace(hub_options or HubDetectorOptions(), model=spec.hub_model)
@@ -138,12 +147,11 @@ def build_detectors(spec: DetectorSpec, *, face_options=None, hub_options=None, 
         if spec.text_phrases is not None:
             from sammask.detection.text import DEFAULT_TEXT_MODEL, TextDetectorOptions
 
-            hub = hub_options
-            text_opts = TextDetectorOptions(
-                phrases=spec.text_phrases, model=spec.text_model or DEFAULT_TEXT_MODEL,
-                **({} if hub is None else {"device": hub.device, "offline": hub.offline}),
-                **({} if text_min_score is None else {"min_score": text_min_score}),
-            )
+            text_opts = TextDetectorOptions(phrases=spec.text_phrases, model=spec.text_model or DEFAULT_TEXT_MODEL)
+            if hub_options is not None:
+                text_opts = replace(text_opts, device=hub_options.device, offline=hub_options.offline)
+            if text_min_score is not None:
+                text_opts = replace(text_opts, min_score=text_min_score)
             out.append(_load("text")(text_opts))
     except BaseException:
         for d in out:

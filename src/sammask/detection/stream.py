@@ -146,11 +146,11 @@ class DetectAndTrack:
             :class:`Detections` in ``image``'s (stored) pixels.
         """
         turn = upright is not None and not upright.is_identity
-        seen = upright.image_to_display(image) if turn else image  # type: ignore[union-attr]
+        seen = upright.image_to_display(image) if turn else image  # type: ignore[union-attr]  # turn implies upright is not None
         found = Detections.concat(d.detect(seen) for d in self.detectors)
         found = found.filter(min_score=self.min_score, classes=self.classes)
         if turn and len(found):
-            xyxy = np.array([upright.box_to_stored(tuple(map(float, b))) for b in found.xyxy], np.float32)  # type: ignore[union-attr]
+            xyxy = np.array([upright.box_to_stored(tuple(map(float, b))) for b in found.xyxy], np.float32)  # type: ignore[union-attr]  # turn implies upright is not None
             found = Detections(xyxy, found.scores, found.class_names)
         return found
 

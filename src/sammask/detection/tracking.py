@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
@@ -119,7 +119,7 @@ class ByteTrackAdapter:
         self._next_id += 1
         return self._next_id - 1
 
-    def _tracker(self, class_name: str):  # type: ignore[no-untyped-def]
+    def _tracker(self, class_name: str):
         if class_name not in self._trackers:
             self._trackers[class_name] = self._factory(
                 lost_track_buffer=max(self.options.max_gap, 1),
@@ -174,7 +174,7 @@ class ByteTrackAdapter:
                         self._spawned[id(unnamed[k])] = our
                     else:
                         self.untracked += 1
-                out.append(TrackedBox(our, tuple(float(v) for v in box), float(score), cls))  # type: ignore[arg-type]
+                out.append(TrackedBox(our, tuple(float(v) for v in box), float(score), cls))  # type: ignore[arg-type]  # a 4-element generator; mypy types it tuple[float, ...]
         return out
 
 
@@ -199,7 +199,7 @@ class _Seen:
 
 
 def _lerp(a: BBox, b: BBox, t: float) -> BBox:
-    return tuple(float(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
+    return tuple(float(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]  # a 4-element generator; mypy types it tuple[float, ...]
 
 
 class Coaster(Generic[F]):
@@ -251,12 +251,12 @@ class Coaster(Generic[F]):
         for b in boxes:
             seen = self._seen.get(b.track_id)
             gap = None if seen is None else i - seen.frame_idx - 1
-            if seen is not None and 1 <= gap <= opts.max_gap:  # type: ignore[operator]
+            if seen is not None and 1 <= gap <= opts.max_gap:  # type: ignore[operator]  # gap is an int whenever seen is not None
                 for k in range(seen.frame_idx + 1, i):
                     t = (k - seen.frame_idx) / (i - seen.frame_idx)
                     mid = TrackedBox(b.track_id, _lerp(seen.box.bbox, b.bbox, t), min(seen.box.score, b.score), b.class_name)
                     self._coast(k, mid, "gap", replace=True)
-            elif seen is None or gap > opts.max_gap:  # type: ignore[operator]
+            elif seen is None or gap > opts.max_gap:  # type: ignore[operator]  # gap is an int whenever seen is not None
                 for k in range(max(i - opts.margin, 0), i):
                     self._coast(k, b, "lead", replace=False)
             self._seen[b.track_id] = _Seen(i, b)

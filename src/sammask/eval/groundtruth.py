@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
+from sammask.geometry import mask_bbox
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +188,11 @@ class GroundTruthSequence:
 
 def object_bboxes(ids: np.ndarray) -> dict[int, tuple[float, float, float, float]]:
     """Tight xyxy boxes (pixel edges: ``x2 = last column + 1``) of every non-zero id in an id image."""
-    out = {}
+    out: dict[int, tuple[float, float, float, float]] = {}
     for obj in np.unique(ids):
         if obj == 0:
             continue
-        ys, xs = np.nonzero(ids == obj)
-        out[int(obj)] = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        box = mask_bbox(ids == obj)
+        if box is not None:  # always: obj occurs in ids
+            out[int(obj)] = box
     return out

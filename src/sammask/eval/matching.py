@@ -2,28 +2,25 @@
 
 Each (track, object) pair is scored by the mean IoU of the track's box (the tracks file the run was
 given) and the object's box over the frames where both exist; the one-to-one assignment with the
-largest total score is chosen (exhaustive search while there are at most
-``EXHAUSTIVE_LIMIT`` candidate assignments, greedy-by-IoU beyond), and pairs below ``min_iou`` are left unmatched. Unmatched tracks and objects
-are reported, never dropped silently.
+largest total score is chosen (``scipy.optimize.linear_sum_assignment``, optimal for any number of
+ids), and pairs below ``min_iou`` are left unmatched. Unmatched tracks and objects are reported,
+never dropped silently.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-logger = logging.getLogger(__name__)
+import numpy as np
 
 from sammask.geometry import BBox as Box, box_iou
+
+logger = logging.getLogger(__name__)
+
 BoxesByFrame = Mapping[int, Mapping[int, Box]]
 """``frame_idx -> {id: (x1, y1, x2, y2)}`` xyxy float pixels."""
-
-EXHAUSTIVE_LIMIT = 100_000
-"""Largest number of candidate assignments searched exhaustively (7 vs 7 ids: 5040)."""
-
 
 @dataclass(frozen=True, slots=True)
 class Matching:
@@ -89,30 +86,17 @@ def match_tracks(tracks: BoxesByFrame, objects: BoxesByFrame, *, min_iou: float 
     obj_ids = sorted({o for f in objects.values() for o in f})
     scores = pair_scores(tracks, objects)
 
-    def score(t: int, o: int) -> float:
-        s = scores.get((t, o), 0.0)
-        return s if s >= min_iou else 0.0
+    # scipy is imported here so that the redaction path never loads it (it comes with sammask[eval])
+    from scipy.optimize import linear_sum_assignment
 
-    pairs: list[tuple[int, int]] = []
-    small, large, small_is_track = (
-        (track_ids, obj_ids, True) if len(track_ids) <= len(obj_ids) else (obj_ids, track_ids, False)
-    )
-    if math.perm(len(large), len(small)) <= EXHAUSTIVE_LIMIT:
-        best, best_total = (), -1.0
-        for perm in itertools.permutations(large, len(small)):
-            total = sum(score(*((s, l) if small_is_track else (l, s))) for s, l in zip(small, perm))
-            if total > best_total:
-                best, best_total = perm, total
-        cand = [((s, l) if small_is_track else (l, s)) for s, l in zip(small, best)]
-        pairs = [(t, o) for t, o in cand if score(t, o) > 0]
-    else:
-        used_t: set[int] = set()
-        used_o: set[int] = set()
-        for (t, o), s in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0])):
-            if s >= min_iou and t not in used_t and o not in used_o:
-                pairs.append((t, o))
-                used_t.add(t)
-                used_o.add(o)
+    gain = np.zeros((len(track_ids), len(obj_ids)))
+    t_row = {t: i for i, t in enumerate(track_ids)}
+    o_col = {o: j for j, o in enumerate(obj_ids)}
+    for (t, o), s in scores.items():
+        if s >= min_iou:
+            gain[t_row[t], o_col[o]] = s
+    rows, cols = linear_sum_assignment(gain, maximize=True)
+    pairs = [(track_ids[i], obj_ids[j]) for i, j in zip(rows, cols) if gain[i, j] > 0]
     obj_to_track = {o: t for t, o in pairs}
     matched_t = set(obj_to_track.values())
     result = Matching(

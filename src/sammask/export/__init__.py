@@ -24,7 +24,6 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -140,7 +139,7 @@ def _read_applied(path: Path) -> MaskSource:
 
     meta = read_applied_meta(path)
 
-    def frames():  # type: ignore[no-untyped-def]
+    def frames():
         for f in read_applied_masks(path):
             yield MaskFrame(f.frame_idx, dict(f.tracks))
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
+from sammask.export.rle import mask_to_rle, rle_to_mask
 from sammask.io import loads_json, write_text_atomic
 from sammask.media.identity import VideoIdentity
 
@@ -82,35 +83,6 @@ class AppliedFrame:
     frame_idx: int
     applied: np.ndarray
     tracks: dict[int, np.ndarray] = field(default_factory=dict)
-
-
-def encode_mask(mask: np.ndarray) -> dict[str, Any]:
-    """COCO RLE of an (H, W) bool mask as a JSON-ready ``{"size": [H, W], "counts": str}``.
-
-    Raises:
-        EvalError: if ``mask`` is not 2-D.
-    """
-    from pycocotools import mask as mask_util
-
-    if mask.ndim != 2:
-        raise EvalError(f"a mask must be (H, W), got shape {mask.shape}")
-    rle = mask_util.encode(np.asfortranarray(mask, dtype=np.uint8))
-    return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("utf-8")}
-
-
-def decode_mask(rle: dict[str, Any]) -> np.ndarray:
-    """Inverse of :func:`encode_mask`: ``{"size": [H, W], "counts": str}`` -> (H, W) bool.
-
-    Raises:
-        EvalError: if the RLE is malformed.
-    """
-    from pycocotools import mask as mask_util
-
-    try:
-        coco = {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].encode("utf-8")}
-        return mask_util.decode(coco).astype(bool)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise EvalError(f"malformed RLE mask ({exc}); expected {{'size': [H, W], 'counts': str}}") from None
 
 
 class AppliedMaskWriter:
@@ -193,10 +165,10 @@ class AppliedMaskWriter:
             if m.shape != shape:
                 raise EvalError(f"track {t} mask of frame {frame_idx} has shape {m.shape}, expected {shape}")
             m = m.astype(bool, copy=False)
-            encoded[str(int(t))] = encode_mask(m)
+            encoded[str(int(t))] = mask_to_rle(m)
             if ids is not None:
                 ids[m] = min(int(t), 255)
-        line = {"frame_idx": int(frame_idx), "applied": encode_mask(applied.astype(bool, copy=False)), "tracks": encoded}
+        line = {"frame_idx": int(frame_idx), "applied": mask_to_rle(applied.astype(bool, copy=False)), "tracks": encoded}
         self._fh.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._fh.flush()
         if ids is not None:
@@ -325,8 +297,8 @@ def read_applied_masks(directory: Path) -> Iterator[AppliedFrame]:
             try:
                 rec = loads_json(text)
                 frame_idx = int(rec["frame_idx"])
-                applied = decode_mask(rec["applied"])
-                tracks = {int(t): decode_mask(r) for t, r in rec["tracks"].items()}
+                applied = rle_to_mask(rec["applied"])
+                tracks = {int(t): rle_to_mask(r) for t, r in rec["tracks"].items()}
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise EvalError(f"{path} line {lineno}: malformed applied-mask record ({exc})") from None
             for m in (applied, *tracks.values()):

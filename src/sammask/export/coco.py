@@ -18,9 +18,9 @@ from typing import Any
 
 from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter
-from sammask.export.applied import decode_mask, encode_mask
-from sammask.media.identity import VideoIdentity
+from sammask.export.rle import mask_to_rle, rle_to_mask
 from sammask.io import DuplicateKeyError, loads_json
+from sammask.media.identity import VideoIdentity
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
@@ -46,7 +46,7 @@ class CocoWriter(MaskWriter):
              "height": self.height, "frame_idx": frame_idx}
         )
         for obj_id, m in sorted(masks.items()):
-            rle = encode_mask(m)
+            rle = mask_to_rle(m)
             coco_rle = {"size": rle["size"], "counts": rle["counts"].encode("utf-8")}
             self._annotations.append(
                 {"id": len(self._annotations) + 1, "image_id": image_id, "category_id": CATEGORY["id"],
@@ -126,7 +126,7 @@ def read_coco(path: Path) -> MaskSource:
                 seg = a.get("segmentation")
                 obj_id = int(a.get("track_id", a["id"]))
                 if isinstance(seg, dict) and isinstance(seg.get("counts"), str):
-                    m = decode_mask(seg)
+                    m = rle_to_mask(seg)
                 elif isinstance(seg, dict):  # uncompressed RLE
                     m = mask_util.decode(mask_util.frPyObjects(seg, height, width)).astype(bool)
                 elif isinstance(seg, list) and seg:

@@ -21,7 +21,7 @@ from typing import Any
 
 from sammask.errors import ExportError, InputFileError
 from sammask.export.base import FrameMasksByObject, MaskFrame, MaskSource, MaskWriter, exclusive_masks
-from sammask.export.applied import decode_mask, encode_mask
+from sammask.export.rle import mask_to_rle, rle_to_mask
 
 CLASS_ID = 2
 
@@ -37,7 +37,7 @@ class MotsWriter(MaskWriter):
 
     def _write(self, masks: FrameMasksByObject, frame_idx: int) -> None:
         for obj_id, m in sorted(exclusive_masks(masks).items()):
-            rle = encode_mask(m)
+            rle = mask_to_rle(m)
             self._fh.write(f"{frame_idx + 1} {obj_id} {CLASS_ID} {self.height} {self.width} {rle['counts']}\n")
 
     def _finish(self) -> None:
@@ -79,7 +79,7 @@ def read_mots(path: Path) -> MaskSource:
     def frames() -> Iterator[MaskFrame]:
         by_frame: dict[int, dict[int, Any]] = {}
         for t, obj, h, w, counts in rows:
-            by_frame.setdefault(t, {})[obj] = decode_mask({"size": [h, w], "counts": counts})
+            by_frame.setdefault(t, {})[obj] = rle_to_mask({"size": [h, w], "counts": counts})
         for t in sorted(by_frame):
             yield MaskFrame(t, by_frame[t])
 

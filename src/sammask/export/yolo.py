@@ -63,7 +63,7 @@ class YoloWriter(MaskWriter):
     name = "yolo"
     is_dir = True
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.get_frame is None:
             self.abort()
@@ -81,7 +81,7 @@ class YoloWriter(MaskWriter):
             for poly in mask_polygons(m):
                 xy = poly / np.array([self.width, self.height], np.float64)
                 lines.append("0 " + " ".join(f"{v:.6f}" for v in np.clip(xy, 0, 1).reshape(-1)))
-        image = self.get_frame(frame_idx)  # type: ignore[misc]
+        image = self.get_frame(frame_idx)  # type: ignore[misc]  # a callable attribute, not a method, and set (checked above)
         out = self.tmp / "images" / f"{frame_idx:05d}.jpg"
         if not cv2.imwrite(str(out), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_JPEG_QUALITY, 95]):

@@ -184,12 +184,12 @@ def everything_coco(masks: list[Any], file_name: str, width: int, height: int) -
     """COCO instances document of "everything" masks (one image, category 1 ``object``): RLE
     ``segmentation``, ``bbox`` xywh, ``area``, and SAM's ``predicted_iou``, ``stability_score``,
     ``point_coords``, ``crop_box`` (xywh) where known (as ``SAM2AutomaticMaskGenerator`` records)."""
-    from sammask.export.applied import encode_mask
+    from sammask.export.rle import mask_to_rle
 
     anns = []
     for i, m in enumerate(masks, 1):
         x1, y1, x2, y2 = m.bbox
-        ann: dict[str, Any] = {"id": i, "image_id": 1, "category_id": 1, "segmentation": encode_mask(m.mask),
+        ann: dict[str, Any] = {"id": i, "image_id": 1, "category_id": 1, "segmentation": mask_to_rle(m.mask),
                                "area": int(m.area), "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0}
         if m.predicted_iou is not None:
             ann["predicted_iou"] = m.predicted_iou

@@ -206,13 +206,13 @@ def label_folder(
         dets = detect(img.rgb)
         objects: list[LabelledObject] = []
         if len(dets):
-            from sammask.export.applied import encode_mask
+            from sammask.export.rle import mask_to_rle
 
             backend.set_image(img.rgb)
             for box, score, cls in zip(dets.xyxy, dets.scores, dets.class_names):
                 box_t = tuple(float(v) for v in box)
                 cand = backend.predict(Prompt(box=box_t), multimask=False)[0]
-                objects.append(LabelledObject(str(cls), float(score), box_t, encode_mask(cand.mask), float(cand.score)))  # type: ignore[arg-type]
+                objects.append(LabelledObject(str(cls), float(score), box_t, mask_to_rle(cand.mask), float(cand.score)))  # type: ignore[arg-type]
         if format == "yolo-seg":
             write_bytes_atomic(out_dir / "images" / f"{key}.jpg", _jpeg(img.rgb))
         record = {"digest": digest, "source": stamp, "key": key, "width": img.width, "height": img.height,
@@ -243,7 +243,7 @@ def _jpeg(rgb: np.ndarray) -> bytes:
 
 
 def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], images: list[Path]) -> None:
-    from sammask.export.applied import decode_mask
+    from sammask.export.rle import rle_to_mask
     from sammask.export.base import exclusive_masks
     from sammask.export.yolo import mask_polygons
     from sammask.io import write_bytes_atomic, write_text_atomic
@@ -279,7 +279,7 @@ def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], im
             w, h = rec["width"], rec["height"]
             lines = []
             for o in rec["objects"]:
-                for poly in mask_polygons(decode_mask(o["rle"])):
+                for poly in mask_polygons(rle_to_mask(o["rle"])):
                     xy = np.clip(poly / np.array([w, h], np.float64), 0, 1)
                     lines.append(f"{index[o['class_name']]} " + " ".join(f"{v:.6f}" for v in xy.reshape(-1)))
             write_text_atomic(out_dir / "labels" / f"{rec['key']}.txt", "".join(line + "\n" for line in lines))
@@ -289,7 +289,7 @@ def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], im
         (out_dir / "masks").mkdir(exist_ok=True)
         for rec in records:
             ids = np.zeros((rec["height"], rec["width"]), np.uint16)
-            masks = {i + 1: decode_mask(o["rle"]) for i, o in enumerate(rec["objects"])}
+            masks = {i + 1: rle_to_mask(o["rle"]) for i, o in enumerate(rec["objects"])}
             for obj_id, m in exclusive_masks(masks).items():
                 ids[m] = obj_id
             write_bytes_atomic(out_dir / "masks" / f"{rec['key']}.png", encode_png(ids))
@@ -312,13 +312,13 @@ def contact_sheet(records: list[dict[str, Any]], images: list[Path], *, thumb: i
     """
     import cv2
 
-    from sammask.export.applied import decode_mask
+    from sammask.export.rle import rle_to_mask
 
     tiles = []
     for rec, path in list(zip(records, images))[:SHEET_MAX_IMAGES]:
         rgb = load_image(path).rgb.copy()
         for i, o in enumerate(rec["objects"]):
-            m = decode_mask(o["rle"])
+            m = rle_to_mask(o["rle"])
             col = _COLOURS[i % len(_COLOURS)]
             rgb[m] = (rgb[m].astype(np.uint16) // 2 + col // 2).astype(np.uint8)
             x1, y1, x2, y2 = (int(round(v)) for v in o["box"])

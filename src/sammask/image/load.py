@@ -149,7 +149,7 @@ def encode_png(array: np.ndarray) -> bytes:
     a = np.asarray(array)
     if a.dtype == np.bool_ and a.ndim == 2:
         a = a.astype(np.uint8) * 255
-    if a.dtype == np.uint16 and a.ndim == 2 or a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
+    if (a.dtype == np.uint16 and a.ndim == 2) or (a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4)))):
         img = Image.fromarray(np.ascontiguousarray(a))
     else:
         raise ConfigError(f"cannot write a {a.shape} {a.dtype} array as PNG")

@@ -285,7 +285,7 @@ class Sam2ImageBackend(ImageBackend):
             remove_small_regions,
         )
 
-        from sammask.export.applied import decode_mask, encode_mask
+        from sammask.export.rle import mask_to_rle, rle_to_mask
 
         h, w = image.shape[:2]
         crop_boxes, layer_idxs = generate_crop_boxes((h, w), int(o.crop_n_layers), float(o.crop_overlap_ratio))
@@ -330,12 +330,12 @@ class Sam2ImageBackend(ImageBackend):
                 full = np.zeros((h, w), bool)
                 full[y0:y1, x0:x1] = mask_c
                 box = box + np.array([x0, y0, x0, y0], np.float64)
-                kept.append((encode_mask(full), box, iou_v, stab_v, pt, (x0, y0, x1, y1)))
+                kept.append((mask_to_rle(full), box, iou_v, stab_v, pt, (x0, y0, x1, y1)))
         if len(crop_boxes) > 1 and kept:
             areas = np.array([(c[5][2] - c[5][0]) * (c[5][3] - c[5][1]) for c in kept], np.float64)
             keep_idx = nms(np.stack([c[1] for c in kept]), 1.0 / areas, o.crop_nms_thresh)
             kept = [kept[int(k)] for k in keep_idx]
-        masks_out = [decode_mask(c[0]) for c in kept]
+        masks_out = [rle_to_mask(c[0]) for c in kept]
         if o.min_mask_region_area > 0 and kept:
             unchanged = []
             for i, m in enumerate(masks_out):

@@ -112,7 +112,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
         rgb = ()
     if len(rgb) != 3 or not all(0 <= c <= 255 for c in rgb):
         raise ConfigError(f"color must be R,G,B (0..255 each) or #RRGGBB, got '{raw}'")
-    return rgb  # type: ignore[return-value]
+    return rgb
 
 
 def parse_class_effect(text: str) -> tuple[str, ClassEffect]:

@@ -18,8 +18,8 @@ import functools
 
 import numpy as np
 
-from sammask.errors import ConfigError, SegmentationError, TracksFormatError
-from sammask.geometry import BBox, Bounds, box_mask, box_pixel_bounds, frame_hw, mask_bounds, polygon_mask
+from sammask.errors import ConfigError, SegmentationError
+from sammask.geometry import BBox, Bounds, box_mask, box_pixel_bounds, frame_hw, mask_bounds
 
 log = logging.getLogger(__name__)
 

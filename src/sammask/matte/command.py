@@ -71,7 +71,7 @@ def matte_command(
     from sammask.settings import RedactSettings
 
     settings = RedactSettings()
-    encode = replace(settings.encode, copy_audio=not no_audio, **({"crf": crf} if crf is not None else {}))
+    encode = replace(settings.encode, copy_audio=not no_audio, crf=settings.encode.crf if crf is None else crf)
     settings = replace(settings, encode=encode, tracks_space=tracks_space, lenient=lenient)
     options = MatteOptions(background=parse_background(background), feather=feather, smooth=smooth, segmenter=segmenter,
                            refine=refine)

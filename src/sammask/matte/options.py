@@ -57,7 +57,8 @@ class Background:
 
     def __str__(self) -> str:
         if self.kind is BackgroundKind.COLOR:
-            return "color:#%02x%02x%02x" % self.color
+            r, g, b = self.color
+            return f"color:#{r:02x}{g:02x}{b:02x}"
         if self.path is not None:
             return f"{self.kind.value}:{self.path}"
         return self.kind.value

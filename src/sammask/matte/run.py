@@ -84,7 +84,7 @@ class MatteReport:
 class _Backgrounds:
     """Background frames for a replacement (RGB (H, W, 3) uint8, the video's stored size)."""
 
-    def __init__(self, background: Background, info) -> None:  # noqa: ANN001
+    def __init__(self, background: Background, info) -> None:
         import cv2
 
         self.background, self.size = background, (info.width, info.height)
@@ -175,13 +175,13 @@ def matte(
     input_path: Path | str,
     output_path: Path | str,
     *,
-    tracks=None,  # noqa: ANN001 - Tracks | Path | str | None
-    masks=None,  # noqa: ANN001 - MaskSource | Path | str | None
+    tracks=None,
+    masks=None,
     masks_any_video: bool = False,
     keep: str | None = None,
     options: MatteOptions | None = None,
     matte_path: Path | str | None = None,
-    settings=None,  # noqa: ANN001 - RedactSettings | None
+    settings=None,
     overwrite: bool = False,
     progress: ProgressCallback | None = None,
     report_path: Path | str | None = None,

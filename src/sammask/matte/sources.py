@@ -54,7 +54,7 @@ class TracksSource:
             (detections past the last decoded frame: at the end of :meth:`run`, unless lenient).
     """
 
-    def __init__(self, input_path: Path, tracks, settings, segmenter=None, name: str | None = None) -> None:  # noqa: ANN001
+    def __init__(self, input_path: Path, tracks, settings, segmenter=None, name: str | None = None) -> None:
         from sammask.masking.options import MaskMode
         from sammask.pipeline import RunReport, _build_segmenter, _read_and_validate
 
@@ -93,7 +93,7 @@ class TracksSource:
         self._seg.close()
 
 
-def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_video: bool = False) -> TracksSource:  # noqa: ANN001
+def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_video: bool = False) -> TracksSource:
     """Annotated masks (a :class:`~sammask.export.MaskSource`, e.g. an annotation session's, or a
     COCO ``.json``, MOTS ``.txt``, PNG id-map or ``--save-masks`` folder path) as a
     :class:`TracksSource` that serves them as stored (``redact --masks`` does the same).
@@ -124,7 +124,7 @@ def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_vide
     if not len(tracks):
         raise ExportError(f"{source.path}: holds no mask; nothing to keep")
 
-    def stored():  # type: ignore[no-untyped-def]
+    def stored():  # an untyped generator: mypy does not check this room's bodies yet
         for frame in source.read():
             yield frame.frame_idx, frame.masks
 

@@ -169,7 +169,7 @@ def _rotation(matrix: tuple[int, ...] | None, path: Path) -> int:
     return snapped
 
 
-def _first_frame(container: av.container.InputContainer, stream, path: Path):
+def _first_frame(container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path) -> av.VideoFrame:
     import av
 
     try:

@@ -197,7 +197,7 @@ class ReadAhead:
                 return
             if isinstance(item, _Failure):
                 raise item.exc
-            yield item  # type: ignore[misc]
+            yield item  # type: ignore[misc]  # the queue holds frames, _END and _Failure; the two others are handled above
 
     def close(self) -> None:
         """Stop the thread and wait for it (it finishes the frame it is decoding); idempotent."""

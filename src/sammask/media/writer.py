@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -188,7 +188,7 @@ class VideoWriter:
             self._cleanup()
             raise
 
-    def _open(self, av, audio_path: Path | None) -> None:
+    def _open(self, av: ModuleType, audio_path: Path | None) -> None:
         info, options = self.info, self.options
         try:
             self._out = av.open(str(self._tmp), mode="w", format=None)
@@ -335,7 +335,7 @@ class VideoWriter:
     def _frame_ticks(self) -> int:
         return max(1, round(1 / (self.info.fps * self.info.time_base)))
 
-    def _next_audio(self):
+    def _next_audio(self) -> av.Packet | None:
         if self._audio_pending is not None:
             pkt, self._audio_pending = self._audio_pending, None
             return pkt

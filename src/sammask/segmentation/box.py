@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import numpy as np
 
 from sammask.segmentation.base import FrameMasks, FramePrompts, Segmenter
-from sammask.geometry import BBox, box_mask
+from sammask.geometry import box_mask
 
 
 class BoxSegmenter(Segmenter):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -109,7 +109,7 @@ class HFEncoderRuntime:
         ModelLoadError: the export failed.
     """
 
-    def __init__(self, model: torch.nn.Module, family: str, runtime: str, precision: str, cache=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, model: torch.nn.Module, family: str, runtime: str, precision: str, cache: Path | None = None) -> None:
         from sammask.segmentation.sam2 import runtime as rt
 
         if precision not in HF_SUPPORTED.get(runtime, ()):
@@ -183,7 +183,7 @@ class HFEncoderRuntime:
         h.update(json.dumps(versions, sort_keys=True).encode())
         return h.hexdigest()
 
-    def embeddings(self, pixel_values: torch.Tensor):  # type: ignore[no-untyped-def]
+    def embeddings(self, pixel_values: torch.Tensor) -> Any:
         """(1, 3, S, S) float32 -> what ``model.get_image_embeddings`` returns (float32 tensors)."""
         import torch
 
@@ -381,7 +381,7 @@ class BoxPromptModel:
     def __init__(
         self,
         model: str,
-        checkpoint=None,  # type: ignore[no-untyped-def]
+        checkpoint: str | Path | None = None,
         *,
         device: str = "cpu",
         offline: bool = False,

@@ -113,7 +113,7 @@ class Scheduler:
                 self._reap()
                 self._fill()
                 self._expire()
-            except Exception:
+            except Exception:  # the scheduler must outlive one bad tick; logged
                 logger.exception("scheduler tick failed")
             self._wake.wait(TICK_S)
             self._wake.clear()

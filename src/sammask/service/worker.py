@@ -3,9 +3,10 @@
 The scheduler starts one process per running job, so a crash (or a kill) of one job never takes
 the server down. The worker runs :func:`sammask.batch.task.run_task` (the same code path as
 ``sammask batch``) with the job's checkpoint(s), writes progress to the job store, and records the
-outcome (the report gains ``resumed``: the attempt and the frames replayed from the checkpoints). Its outputs go to ``work/`` and are moved to ``result/`` in one rename before the job is
-marked done. It dies with its server (Linux ``PR_SET_PDEATHSIG``), so a restarted server never
-races an orphan for the same job.
+outcome (the report gains ``resumed``: the attempt and the frames replayed from the checkpoints).
+Its outputs go to ``work/`` and are moved to ``result/`` in one rename before the job is marked done.
+It dies with its server (Linux ``PR_SET_PDEATHSIG``), so a restarted server never races an orphan
+for the same job.
 """
 
 from __future__ import annotations

@@ -82,7 +82,10 @@ class Option:
     def bounds(self) -> str:
         """The accepted range as text (``"1..5"``, ``">= 0"``), or ``""``."""
         lo, hi = self.minimum, self.maximum
-        fmt = (lambda v: f"{v:g}")
+
+        def fmt(v: float) -> str:
+            return f"{v:g}"
+
         if lo is not None and hi is not None:
             return f"{fmt(lo)}..{fmt(hi)}"
         if lo is not None:
@@ -180,7 +183,8 @@ _TABLE = (
            "stored (as decoded without rotation).", "display", sources=_T,
            hint="; detector boxes are found on the frames as decoded"),
     Option("detect", "--detect", "Without tracks or masks: what to detect, e.g. faces | faces,person | hub:ID | "
-           "'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...' (faces alone are masked by their box unless a segmenter is given).", "faces", sources=_D),
+           "'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...' (faces alone are masked by their box unless a "
+           "segmenter is given).", "faces", sources=_D),
     Option("min_score", "--min-score", "Detection score threshold; with tracks: drop detections scoring less.",
            "faces 0.2", 0.0, 1.0, sources=_TD),
     Option("max_gap", "--max-gap", "Detection: mask a track through detector misses up to this many frames.",

@@ -123,7 +123,7 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
                 raise RowError("empty: untracked detections cannot be masked per track; run a tracker first",
                                reason=DropReason.BAD_TRACK_ID, field="tracker_id", **ctx)
             track_id = _int(tid, "tracker_id", ctx, DropReason.BAD_TRACK_ID)
-            frame_idx = _int(_cell(row, frame_key), frame_key, ctx, DropReason.BAD_FRAME)  # type: ignore[arg-type]
+            frame_idx = _int(_cell(row, frame_key), frame_key, ctx, DropReason.BAD_FRAME)
             x1, y1, x2, y2 = (_num(_cell(row, k), k, ctx) for k in SINK_COLUMNS[:4])
             if x2 <= x1 or y2 <= y1:
                 raise RowError(f"box [{x1}, {y1}, {x2}, {y2}] needs x_max > x_min and y_max > y_min",

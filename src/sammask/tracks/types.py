@@ -205,7 +205,7 @@ class Tracks:
                 raise TracksFormatError(f"row {i}: unknown detection type {kinds[i]}", field="type") from None
             if dtype == DetectionType.POLYGON:
                 raise TracksFormatError("from_arrays makes box detections (types 1-3); build polygons as Detection", field="type")
-            dets.append(Detection(key[0], key[1], tuple(float(v) for v in boxes[i]), type=dtype,  # type: ignore[arg-type]
+            dets.append(Detection(key[0], key[1], tuple(float(v) for v in boxes[i]), type=dtype,  # type: ignore[arg-type]  # a 4-element generator; mypy types it tuple[float, ...]
                                   score=float(sc[i]), class_name=None if names[i] is None else str(names[i])))
         return cls.from_detections(dets, source=source)
 

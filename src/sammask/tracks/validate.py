@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from enum import Enum
-from pathlib import Path
 
 from sammask.errors import TracksFormatError
 from sammask.geometry import clip_polygon as _clip_exact

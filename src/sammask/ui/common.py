@@ -84,7 +84,9 @@ def overlay(state: TabState, frame_idx: int) -> np.ndarray | None:
     if s is None:
         return None
     image = np.array(s.frames.frame(frame_idx), copy=True)
-    for obj_id, m in s.mask(frame_idx).items():
+    masks = s.mask(frame_idx)
+    assert isinstance(masks, dict)  # without obj_id: every object's mask
+    for obj_id, m in masks.items():
         c = np.array(colour(obj_id), np.float32)
         image[m] = (0.45 * image[m] + 0.55 * c).astype(np.uint8)
         contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)

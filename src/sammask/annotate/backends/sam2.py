@@ -140,7 +140,7 @@ class Sam2Backend(AnnotateBackend):
                 box=np.asarray(prompt.box, np.float32) if prompt.box is not None else None,
                 clear_old_points=True,
             )
-        except Exception as exc:  # noqa: BLE001 - any SAM 2 failure is a segmentation error
+        except Exception as exc:  # any SAM 2 failure is a segmentation error
             raise SegmentationError(f"SAM 2 failed on frame {frame_idx} for object {obj_id}: {exc}") from exc
         i = list(obj_ids).index(int(obj_id))
         return (masks[i, 0] > 0).cpu().numpy()
@@ -191,7 +191,7 @@ class Sam2Backend(AnnotateBackend):
             raise SegmentationError("SAM 2 propagation ended early") from None
         except SegmentationError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise SegmentationError(f"SAM 2 propagation failed: {exc}") from exc
 
     def _float_memories(self) -> None:

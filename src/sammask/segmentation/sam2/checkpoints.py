@@ -418,7 +418,7 @@ def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> 
         found = hf_hub_download(
             repo_id=spec.hf_repo_id, filename=spec.checkpoint_filename, local_files_only=local_only
         )
-    except Exception as exc:  # noqa: BLE001 - every hub failure becomes one actionable error
+    except Exception as exc:  # every hub failure becomes one actionable error
         how = "offline, cache only" if local_only else "online"
         raise WeightsNotFoundError(
             f"SAM 2 weights for {spec.name} not found: looked for {spec.checkpoint_filename} of "

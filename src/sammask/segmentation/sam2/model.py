@@ -240,7 +240,7 @@ def load_sam2_checkpoint(model: torch.nn.Module, path: Path, name: str) -> None:
     path = Path(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - unpickling errors have many types
+    except Exception as exc:  # unpickling errors have many types
         raise ModelLoadError(
             f"checkpoint {path} could not be read as a PyTorch file ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); pass an official SAM 2 .pt file"

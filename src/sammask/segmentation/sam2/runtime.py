@@ -446,7 +446,7 @@ def build_encoder_runtime(model: Any, options: Sam2Options) -> ImageEncoderRunti
             rt = _OpenVinoEncoder(model, precision, cache)
     except (ConfigError, ModelLoadError):
         raise
-    except Exception as exc:  # noqa: BLE001 - exporters raise many types; the message keeps it
+    except Exception as exc:  # exporters raise many types; the message keeps it
         raise ModelLoadError(
             f"building the SAM 2 image encoder on runtime '{runtime}' ({precision}, {model.image_size} px) "
             f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; use --runtime torch"

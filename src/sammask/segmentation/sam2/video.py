@@ -154,7 +154,7 @@ def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:
                 "frame %d: track %d has more than one box; using the first", fp.frame_idx, p.track_id
             )
             continue
-        boxes[p.track_id] = tuple(float(v) for v in p.bbox)  # type: ignore[assignment]
+        boxes[p.track_id] = tuple(float(v) for v in p.bbox)
     return boxes
 
 
@@ -398,7 +398,7 @@ class VideoStrategy:
         from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
 
         model = self.model
-        h, w = self._size  # type: ignore[misc]
+        h, w = self._size  # type: ignore[misc]  # set by open(); mypy cannot see it is not None here
         if self.state is None:
             self.state = new_inference_state(
                 model, images={}, num_frames=STREAMING_NUM_FRAMES, video_height=h, video_width=w

@@ -279,7 +279,7 @@ def build_video_tab(
             path = Path(shutil.make_archive(str(path), "zip", root_dir=path))
         return str(path), f"Exported {fmt}: {path.name}."
 
-    def _redact(state: TabState | None, effect: str, progress=gr.Progress()) -> tuple[Any, str]:
+    def _redact(state: TabState | None, effect: str, progress=gr.Progress()) -> tuple[Any, str]:  # noqa: B008 - Gradio injects its progress tracker through this default
         if state is None or state.session is None:
             return None, "Open a video first."
         if not state.session.has_masks():

@@ -1,0 +1,65 @@
+"""pytest plugin: the session fails when a test leaves a child process or a non-daemon thread.
+
+Either blocks the interpreter's exit after the last test (multiprocessing joins its children at
+exit, a non-daemon thread is joined too), so a suite that printed its result could hang for ever;
+OpenVINO's telemetry once did exactly that. Checked once, after every fixture has been torn down;
+the leftovers are named, then terminated so that the run still ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+
+def child_pids(pid: int | None = None) -> list[int]:
+    """Direct child processes of ``pid`` (default: this process), from /proc (Linux)."""
+    pids: list[int] = []
+    for task in Path(f"/proc/{pid or os.getpid()}/task").glob("*/children"):
+        pids += [int(p) for p in task.read_text().split()]
+    return sorted(set(pids))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+    except OSError:
+        return "?"
+
+
+def blocking_threads() -> list[threading.Thread]:
+    """Live non-daemon threads other than the main thread."""
+    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    children = [p for p in child_pids() if not _zombie(p)]
+    threads = blocking_threads()
+    if not children and not threads:
+        return
+    lines = [f"child process {p}: {_cmdline(p)}" for p in children]
+    lines += [f"non-daemon thread {t.name!r} ({getattr(t, '_target', None)!r})" for t in threads]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line("left running after the last test (they would block interpreter exit):", red=True, bold=True)
+        for line in lines:
+            reporter.write_line(f"  {line}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    for p in children:
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

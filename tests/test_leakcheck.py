@@ -1,0 +1,63 @@
+"""tests/leakcheck.py: a session that leaves a child process or a non-daemon thread fails, and ends."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+LEAVES_BOTH = """
+import subprocess, sys, threading
+
+STOP_FORGOTTEN = threading.Event()
+
+def test_leaves_a_thread_and_a_child():
+    threading.Thread(target=STOP_FORGOTTEN.wait, args=(60,), name="forgotten", daemon=False).start()
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+"""
+
+# after the plugin has reported, release the forgotten thread so that the inner run ends at once
+RELEASE = """
+import sys
+
+def pytest_unconfigure(config):
+    for module in list(sys.modules.values()):
+        event = getattr(module, "STOP_FORGOTTEN", None)
+        if event is not None:
+            event.set()
+"""
+
+CLEAN = """
+import subprocess, sys, threading
+
+def test_cleans_up():
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+"""
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str) -> pytest.RunResult:
+    pytester.makepyfile(source)
+    pytester.makeconftest(RELEASE)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # a bare session starts faster
+    return pytester.runpytest_subprocess("-p", "leakcheck", "-p", "no:cacheprovider", timeout=120)
+
+
+def test_a_leftover_fails_the_session_and_is_named(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _run(pytester, monkeypatch, LEAVES_BOTH)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*left running after the last test*", "*child process*time.sleep(60)*",
+                                 "*non-daemon thread 'forgotten'*"])
+    result.assert_outcomes(passed=1)
+
+
+def test_a_clean_session_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = _run(pytester, monkeypatch, CLEAN)
+    assert result.ret == pytest.ExitCode.OK
+    assert "left running" not in result.stdout.str()
