@@ -22,7 +22,7 @@ from sammask.batch.checkpoint import (
 from sammask.batch.options import JobSettings
 from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
 from sammask.cli import app
-from sammask.detection import DetectAndTrack, Detections, Detector, TrackingOptions
+from sammask.detection import DetectAndTrack, FrameDetections, Detector, TrackingOptions
 from sammask.export.applied import read_applied_masks
 from sammask.segmentation import FrameMasks, FramePrompts, Segmenter, TrackPrompt
 
@@ -100,12 +100,12 @@ class RandomBoxes(Detector):
         self.rng = np.random.default_rng(seed)
         self.calls = 0
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray) -> FrameDetections:
         self.calls += 1
         n = int(self.rng.integers(0, 4))
         x = self.rng.random((n, 2)) * 300
         xyxy = np.concatenate([x, x + 20 + self.rng.random((n, 2)) * 50], axis=1)
-        return Detections(xyxy, self.rng.random(n) * 0.8 + 0.2, ("face",) * n)
+        return FrameDetections(xyxy, self.rng.random(n) * 0.8 + 0.2, ("face",) * n)
 
 
 class _Frame:

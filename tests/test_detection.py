@@ -13,11 +13,11 @@ from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from sammask.cli import app
-from sammask.detection import DetectAndTrack, Detections, TrackingOptions
+from sammask.detection import DetectAndTrack, FrameDetections, TrackingOptions
 from sammask.detection.base import Detector
 from sammask.detection.faces import CenterFaceDetector, FaceDetectorOptions, parse_scale
 from sammask.detection.tracking import ByteTrackAdapter, Coaster, TrackedBox
-from sammask.errors import ConfigError, WeightsNotFoundError
+from sammask.errors import ConfigError, DetectionError, WeightsNotFoundError
 from sammask.media.trim import trim_video
 from sammask.tracks import Detection, DetectionType, Tracks, read_tracks
 from sammask.tracks.filters import filter_tracks, parse_classes
@@ -65,9 +65,9 @@ def test_centerface_finds_faces_on_a_real_frame(faces: CenterFaceDetector, pedes
 
 def test_centerface_no_face_in_flat_image_and_bad_input(faces: CenterFaceDetector) -> None:
     assert len(faces.detect(np.full((360, 640, 3), 127, np.uint8))) == 0
-    with pytest.raises(ConfigError, match=r"\(H, W, 3\) uint8"):
+    with pytest.raises(DetectionError, match=r"\(H, W, 3\) uint8"):
         faces.detect(np.zeros((10, 10), np.uint8))
-    with pytest.raises(ConfigError, match=r"\(H, W, 3\) uint8"):
+    with pytest.raises(DetectionError, match=r"\(H, W, 3\) uint8"):
         faces.detect(np.zeros((10, 10, 3), np.float32))
 
 
@@ -83,20 +83,20 @@ def test_centerface_scale_and_missing_model(faces: CenterFaceDetector, pedestria
         CenterFaceDetector(FaceDetectorOptions(model_path=tmp_path / "none.onnx"))
 
 
-# --- Detections and filters -------------------------------------------------------------
+# --- FrameDetections and filters -------------------------------------------------------------
 
 
 def test_detections_validate_and_filter() -> None:
-    d = Detections(np.array([[0, 0, 10, 10], [5, 5, 20, 30]]), np.array([0.9, 0.3]), ("face", "person"))
+    d = FrameDetections(np.array([[0, 0, 10, 10], [5, 5, 20, 30]]), np.array([0.9, 0.3]), ("face", "person"))
     assert len(d.filter(min_score=0.5)) == 1
     assert d.filter(classes=["person"]).class_names == ("person",)
-    assert len(Detections.concat([d, Detections.empty()])) == 2
-    with pytest.raises(ConfigError):
-        Detections(np.array([[0, 0, 10, 10]]), np.array([0.5, 0.5]), ("face",))
-    with pytest.raises(ConfigError):
-        Detections(np.array([[10, 0, 5, 10]]), np.array([0.5]), ("face",))
-    with pytest.raises(ConfigError):
-        Detections(np.array([[0, 0, 5, 10]]), np.array([1.5]), ("face",))
+    assert len(FrameDetections.concat([d, FrameDetections.empty()])) == 2
+    with pytest.raises(DetectionError):
+        FrameDetections(np.array([[0, 0, 10, 10]]), np.array([0.5, 0.5]), ("face",))
+    with pytest.raises(DetectionError):
+        FrameDetections(np.array([[10, 0, 5, 10]]), np.array([0.5]), ("face",))
+    with pytest.raises(DetectionError):
+        FrameDetections(np.array([[0, 0, 5, 10]]), np.array([1.5]), ("face",))
 
 
 def test_filter_tracks_by_class_and_score() -> None:
@@ -116,12 +116,12 @@ def test_filter_tracks_by_class_and_score() -> None:
 # --- tracking and coasting ---------------------------------------------------------------
 
 
-def moving_boxes(n: int) -> list[Detections]:
+def moving_boxes(n: int) -> list[FrameDetections]:
     """Two boxes moving right by 6 px/frame, 200 px apart, scores 0.9."""
     out = []
     for i in range(n):
         xyxy = np.array([[10 + 6 * i, 50, 60 + 6 * i, 110], [10 + 6 * i, 250, 60 + 6 * i, 310]], np.float32)
-        out.append(Detections(xyxy, np.array([0.9, 0.8]), ("face", "face")))
+        out.append(FrameDetections(xyxy, np.array([0.9, 0.8]), ("face", "face")))
     return out
 
 
@@ -146,17 +146,17 @@ class _ScriptedDetector(Detector):
     name = "scripted"
     classes = ("face",)
 
-    def __init__(self, script: list[Detections]) -> None:
+    def __init__(self, script: list[FrameDetections]) -> None:
         self.script = list(script)
 
-    def detect(self, image: np.ndarray) -> Detections:
-        return self.script.pop(0) if self.script else Detections.empty()
+    def detect(self, image: np.ndarray) -> FrameDetections:
+        return self.script.pop(0) if self.script else FrameDetections.empty()
 
 
 def test_coasting_fills_a_dropped_frame_and_margins() -> None:
     script = moving_boxes(20)
     for i in (8, 12, 13):  # the detector misses the upper box on frames 8, 12 and 13
-        script[i] = Detections(script[i].xyxy[1:], script[i].scores[1:], ("face",))
+        script[i] = FrameDetections(script[i].xyxy[1:], script[i].scores[1:], ("face",))
     stream = DetectAndTrack([_ScriptedDetector(script)], TrackingOptions(max_gap=3, margin=2))
     out = list(stream.run(_Frame(i) for i in range(24)))
     assert [f.frame_idx for f, _ in out] == list(range(24))  # every frame once, in order

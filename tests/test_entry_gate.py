@@ -416,3 +416,17 @@ def test_jobs_page_shows_the_table_defaults_never_a_fixed_dilate(tmp_path: Path)
             browser.close()
     finally:
         srv.stop()
+
+
+def test_preview_into_missing_folder_is_an_output_path_error(job, tmp_path: Path) -> None:
+    """A missing preview folder is an output problem (OutputPathError), not a missing input."""
+    from sammask.errors import InputFileError
+    from sammask.masking.options import MaskingOptions
+    from sammask.preview import write_preview
+    from sammask.tracks import read_tracks
+
+    video, tracks = job
+    with pytest.raises(OutputPathError, match="preview folder does not exist") as info:
+        write_preview(video, tmp_path / "gone" / "p.png", 1, MaskingOptions(), tracks=read_tracks(tracks))
+    assert not isinstance(info.value, InputFileError)
+    assert not (tmp_path / "gone").exists()

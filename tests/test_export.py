@@ -139,7 +139,7 @@ def test_tracks_json_has_type2_boxes_from_masks(gt, tmp_path):
     tracks = read_tracks(path)
     assert len(tracks) == sum(len(m) for _, m in frames)
     for det in tracks:
-        assert det.type == DetectionType.USER_SELECTED and det.selected
+        assert det.type == DetectionType.USER_PICKED and det.selected
         m = dict(frames)[det.frame_idx][det.track_id]
         ys, xs = np.nonzero(m)
         assert det.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)

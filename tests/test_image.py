@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sammask.cli import app
-from sammask.detection.base import Detections
+from sammask.detection.base import FrameDetections
 from sammask.errors import ConfigError, InputFileError
 from sammask.eval.metrics import jaccard
 from sammask.geometry import mask_bbox
@@ -276,7 +276,7 @@ class _BoxDetector:
         self.calls += 1
         red = (rgb[..., 0] > 150) & (rgb[..., 1] < 100)
         box = mask_bbox(red)
-        return Detections(np.array([box], np.float32), np.array([0.9], np.float32), ("blob",))
+        return FrameDetections(np.array([box], np.float32), np.array([0.9], np.float32), ("blob",))
 
 
 def _folder(tmp_path: Path, n: int = 3) -> tuple[list[Path], list[np.ndarray]]:

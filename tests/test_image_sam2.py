@@ -124,7 +124,7 @@ def test_label_folder_with_the_sam2_backend(tiny_model, image, tmp_path):  # noq
     from PIL import Image
     from pycocotools.coco import COCO
 
-    from sammask.detection.base import Detections
+    from sammask.detection.base import FrameDetections
     from sammask.image.label import label_folder
 
     Image.fromarray(image).save(tmp_path / "a.png")
@@ -132,7 +132,7 @@ def test_label_folder_with_the_sam2_backend(tiny_model, image, tmp_path):  # noq
     box = (40.0, 20.0, 100.0, 70.0)
 
     def detect(rgb):
-        return Detections(np.array([box], np.float32), np.array([0.8], np.float32), ("thing",))
+        return FrameDetections(np.array([box], np.float32), np.array([0.8], np.float32), ("thing",))
 
     rep = label_folder([tmp_path / "a.png"], tmp_path / "ds", detect=detect, backend=backend, format="coco")
     assert (rep.labelled, rep.objects) == (1, 1)

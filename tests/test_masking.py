@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sammask.errors import ConfigError, MediaError, SegmentationError, TracksFormatError
+from sammask.errors import ConfigError, ImageArrayError, SegmentationError, TracksFormatError
 from sammask.geometry import box_mask, polygon_mask
 from sammask.masking import (
     ComposeResult,
@@ -262,7 +262,7 @@ def test_solid_fills_exact_colour() -> None:
     assert out.shape == (7, 9, 3) and (out == np.array([12, 200, 255], np.uint8)).all()
     with pytest.raises(ConfigError):
         solid(_noise(2, 2), color=(0, 0, 256))
-    with pytest.raises(MediaError):
+    with pytest.raises(ImageArrayError):
         solid(np.zeros((2, 2), np.uint8), color=(0, 0, 0))
 
 
@@ -389,9 +389,9 @@ def test_compose_overlap_uses_larger_objects_scale() -> None:
 def test_compose_rejects_bad_inputs() -> None:
     img = _noise()
     region = _regions()[0]
-    with pytest.raises(MediaError):
+    with pytest.raises(ImageArrayError):
         compose(img[..., 0], [region], MaskingOptions())
-    with pytest.raises(MediaError):
+    with pytest.raises(ImageArrayError):
         compose(img.astype(np.float32), [region], MaskingOptions())
     bad = ObjectRegion(1, region.mask.astype(np.uint8), region.bbox)
     with pytest.raises(SegmentationError):

@@ -28,7 +28,7 @@ from sammask.batch.options import JobSettings, Source
 from sammask.batch.runner import SUMMARY_FILE
 from sammask.batch.task import DetectOptions, VideoTask, run_task
 from sammask.cli import app
-from sammask.detection.command import detect_video
+from sammask.detection.video import detect_video
 from sammask.export.applied import read_applied_masks
 from sammask.geometry import box_mask
 from sammask.media.trim import trim_video

@@ -14,7 +14,7 @@ from hf_sam_helpers import save_tiny_owlv2
 from typer.testing import CliRunner
 
 from sammask.cli import app
-from sammask.detection.command import faces_only
+from sammask.detection.video import faces_only
 from sammask.detection.registry import parse_spec
 from sammask.detection.text import DEFAULT_TEXT_MODEL, TextDetector, TextDetectorOptions
 from sammask.errors import ConfigError, WeightsNotFoundError

@@ -94,7 +94,7 @@ def _sorted_rows(gt: Path) -> np.ndarray:
 def test_json_round_trip_all_fields(tmp_path: Path) -> None:
     dets = [
         Detection(0, 1, (1.25, 2.5, 10.125, 20.0), DetectionType.AUTO, True, 0.3),
-        Detection(0, 2, (5.0, 5.0, 6.0, 7.0), DetectionType.USER_SELECTED, False, 1.0),
+        Detection(0, 2, (5.0, 5.0, 6.0, 7.0), DetectionType.USER_PICKED, False, 1.0),
         Detection(3, 7, (0.1, 0.2, 0.30000000000000004, 0.4), DetectionType.MANUAL_BOX, True, 0.0),
         Detection(3, 9, (1.0, 1.0, 9.0, 9.0), DetectionType.POLYGON, False, 0.5,
                   ((1.0, 1.0), (9.0, 2.0), (5.0, 9.0))),
@@ -484,7 +484,7 @@ def test_docs_example_reads_and_validates() -> None:
     assert len(t) == 12 and sorted(t.by_frame) == [0, 1, 2]
     by = {(d.frame_idx, d.track_id): d for d in t}
     assert by[(0, 1)].type is DetectionType.AUTO and by[(0, 1)].score == 0.91
-    assert by[(0, 2)].type is DetectionType.USER_SELECTED
+    assert by[(0, 2)].type is DetectionType.USER_PICKED
     assert not by[(0, 5)].selected and by[(0, 1)].selected and by[(2, 1)].selected
     assert by[(0, 7)].type is DetectionType.MANUAL_BOX and by[(0, 7)].score == 1.0
     assert by[(1, 9)].type is DetectionType.POLYGON and by[(1, 9)].bbox == (250.0, 10.0, 350.0, 90.0)

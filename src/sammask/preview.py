@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.detection.stream import DetectAndTrack, upright_transform
-from sammask.errors import ConfigError, InputFileError, MediaError
+from sammask.errors import ConfigError, MediaError, OutputPathError
 from sammask.geometry import box_mask
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.options import MaskingOptions
@@ -71,7 +71,8 @@ def write_preview(
 
     Raises:
         ConfigError: ``n < 1``, or neither / both of ``tracks`` and ``detection``.
-        InputFileError: the folder of ``path`` does not exist or cannot be written.
+        OutputPathError: the folder of ``path`` does not exist.
+        OutputWriteError: the file cannot be written (permissions, disk full).
         MediaError: the video does not decode.
     """
     import cv2
@@ -108,7 +109,7 @@ def write_preview(
     sheet = np.concatenate(rows, axis=0)
     path = Path(path)
     if not path.parent.is_dir():
-        raise InputFileError(f"preview folder does not exist: {path.parent}")
+        raise OutputPathError(f"preview folder does not exist: {path.parent}; create it or choose another --preview path")
     ok, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise MediaError(f"OpenCV could not encode the preview sheet ({sheet.shape[1]}x{sheet.shape[0]} px) as PNG; use fewer or smaller frames")

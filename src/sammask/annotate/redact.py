@@ -29,7 +29,7 @@ def masks_to_tracks(source: MaskSource) -> Tracks:
         for obj_id, m in sorted(frame.masks.items()):
             bbox = mask_bbox(m)
             if bbox is not None:
-                dets.append(Detection(frame.frame_idx, int(obj_id), bbox, DetectionType.USER_SELECTED))
+                dets.append(Detection(frame.frame_idx, int(obj_id), bbox, DetectionType.USER_PICKED))
     return Tracks.from_detections(dets, source=str(source.path))
 
 

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.base import Detections
+from sammask.detection.base import FrameDetections
 from sammask.detection.stream import DetectAndTrack
 from sammask.errors import SammaskError
 from sammask.export.rle import mask_to_rle, rle_to_mask
@@ -220,7 +220,7 @@ class CheckpointDetection(DetectAndTrack):
         self._replay = None
         self._append = None
 
-    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> Detections:
+    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> FrameDetections:
         """The boxes of the next frame: replayed from the checkpoint, else detected and appended.
 
         Args:
@@ -229,7 +229,7 @@ class CheckpointDetection(DetectAndTrack):
                 checkpoint holds the boxes in stored pixels, so a replay does not need it.
 
         Returns:
-            :class:`Detections` after ``min_score`` / ``classes`` (float32 boxes, pixels).
+            :class:`FrameDetections` after ``min_score`` / ``classes`` (float32 boxes, pixels).
         """
         idx, self._calls = self._calls, self._calls + 1
         if idx < self.available:
@@ -241,7 +241,7 @@ class CheckpointDetection(DetectAndTrack):
                 raise CheckpointError(f"checkpoint {self.path} holds frame {rec.get('frame_idx')} where frame {idx} "
                                       "was expected; delete the checkpoint to detect from the start")
             self.replayed += 1
-            return Detections(np.asarray(rec["xyxy"], np.float32).reshape(-1, 4), np.asarray(rec["scores"], np.float32),
+            return FrameDetections(np.asarray(rec["xyxy"], np.float32).reshape(-1, 4), np.asarray(rec["scores"], np.float32),
                               tuple(rec["classes"]))
         found = super().detect(image, upright)
         if self._append is None:

@@ -76,7 +76,7 @@ class JobSettings(BaseModel):
     @classmethod
     def _parsed_detect(cls, spec: str | None) -> str | None:
         if spec is not None:
-            from sammask.detection.command import faces_only
+            from sammask.detection.video import faces_only
 
             faces_only(spec)  # raises ConfigError (a ValueError) on a malformed spec
         return spec
@@ -147,7 +147,7 @@ class JobSettings(BaseModel):
         s = base or RedactSettings()
         segmenter = self.segmenter
         if segmenter is None and source is Source.DETECT:
-            from sammask.detection.command import faces_only
+            from sammask.detection.video import faces_only
 
             segmenter = "box" if faces_only(self.detect or "faces") else None
         return replace(

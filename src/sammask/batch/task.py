@@ -61,9 +61,9 @@ class DetectOptions:
 
         Raises:
             ConfigError, WeightsNotFoundError, ModelLoadError: see
-                :func:`~sammask.detection.command.make_detection`.
+                :func:`~sammask.detection.video.make_detection`.
         """
-        from sammask.detection.command import make_detection
+        from sammask.detection.video import make_detection
 
         return make_detection(self.spec, min_score=self.min_score, max_gap=self.max_gap, scale=self.scale,
                               offline=True)

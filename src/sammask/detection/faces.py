@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.base import Detections, Detector, check_image, clip_boxes, valid_boxes
+from sammask.detection.base import FrameDetections, Detector, check_image, clip_boxes, valid_boxes
 from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -157,14 +157,14 @@ class CenterFaceDetector(Detector):
         w, h = self.options.scale if self.options.scale is not None else (width, height)
         return int(np.ceil(w / 32) * 32), int(np.ceil(h / 32) * 32)
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray) -> FrameDetections:
         """Faces on one image.
 
         Args:
             image: (H, W, 3) uint8 RGB.
 
         Returns:
-            :class:`Detections` of class ``"face"``: boxes in image pixels, each side pushed out
+            :class:`FrameDetections` of class ``"face"``: boxes in image pixels, each side pushed out
             by :data:`FACE_BOX_MARGIN` of the box size and clipped to the image; scores are the
             heatmap peaks (>= ``min_score``).
 
@@ -181,14 +181,14 @@ class CenterFaceDetector(Detector):
         heatmap, scale, offset, _landmarks = self._session.run(None, {"input.1": blob})
         boxes, scores = self._decode(heatmap[0, 0], scale[0], offset[0], h_in, w_in)
         if not len(boxes):
-            return Detections.empty()
+            return FrameDetections.empty()
         boxes[:, 0::2] *= width / w_in
         boxes[:, 1::2] *= height / h_in
         bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         boxes += np.stack([-bw, -bh, bw, bh], axis=1) * FACE_BOX_MARGIN
         boxes = clip_boxes(boxes, width, height)
         keep = valid_boxes(boxes)
-        return Detections(boxes[keep], scores[keep], (FACE_CLASS,) * int(keep.sum()))
+        return FrameDetections(boxes[keep], scores[keep], (FACE_CLASS,) * int(keep.sum()))
 
     def _decode(
         self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, h_in: int, w_in: int

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.base import Detections, Detector, check_image, clip_boxes, valid_boxes
+from sammask.detection.base import FrameDetections, Detector, check_image, clip_boxes, valid_boxes
 from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class HubDetector(Detector):
         self.classes = tuple(self._labels[k] for k in sorted(self._labels))
         logger.info("hub detector: %s (%d classes) on %s", model, len(self.classes), self.options.device)
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray) -> FrameDetections:
         """Objects on one image, all classes the model knows, ``score >= min_score``.
 
         Args:
@@ -130,7 +130,7 @@ class HubDetector(Detector):
         labels = result["labels"].cpu().numpy().astype(int)
         keep = valid_boxes(boxes)
         names = tuple(self._labels.get(int(lab), str(int(lab))) for lab in labels[keep])
-        return Detections(boxes[keep], scores[keep], names)
+        return FrameDetections(boxes[keep], scores[keep], names)
 
 
 def _first_sentence(exc: BaseException) -> str:

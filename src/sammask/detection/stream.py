@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from sammask.detection.base import Detections, Detector
+from sammask.detection.base import FrameDetections, Detector
 from sammask.detection.tracking import COAST_KINDS, ByteTrackAdapter, Coaster, TrackedBox, TrackingOptions, to_detection
 from sammask.errors import ConfigError, MediaError
 from sammask.geometry import DisplayTransform, display_transform
@@ -132,7 +132,7 @@ class DetectAndTrack:
                 )
         self.stats = DetectionStats(detectors=[d.name for d in self.detectors])
 
-    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> Detections:
+    def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> FrameDetections:
         """All detectors' boxes on one image, filtered by ``min_score`` and ``classes``.
 
         Args:
@@ -143,15 +143,15 @@ class DetectAndTrack:
                 None: detect on ``image`` as it is.
 
         Returns:
-            :class:`Detections` in ``image``'s (stored) pixels.
+            :class:`FrameDetections` in ``image``'s (stored) pixels.
         """
         turn = upright is not None and not upright.is_identity
         seen = upright.image_to_display(image) if turn else image  # type: ignore[union-attr]  # turn implies upright is not None
-        found = Detections.concat(d.detect(seen) for d in self.detectors)
+        found = FrameDetections.concat(d.detect(seen) for d in self.detectors)
         found = found.filter(min_score=self.min_score, classes=self.classes)
         if turn and len(found):
             xyxy = np.array([upright.box_to_stored(tuple(map(float, b))) for b in found.xyxy], np.float32)  # type: ignore[union-attr]  # turn implies upright is not None
-            found = Detections(xyxy, found.scores, found.class_names)
+            found = FrameDetections(xyxy, found.scores, found.class_names)
         return found
 
     def run(self, frames: Iterable[F], upright: DisplayTransform | None = None) -> Iterator[tuple[F, list[Detection]]]:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.detection.base import (
-    Detections,
+    FrameDetections,
     Detector,
     check_image,
     clip_boxes,
@@ -142,7 +142,7 @@ class TextDetector(Detector):
         self.classes = options.phrases
         logger.info("text detector: %s (%s) for %s", model, self._kind, ", ".join(options.phrases))
 
-    def detect(self, image: np.ndarray) -> Detections:
+    def detect(self, image: np.ndarray) -> FrameDetections:
         """Boxes of the phrases on one image, ``score >= min_score``, class name = phrase.
 
         Args:
@@ -179,7 +179,7 @@ class TextDetector(Detector):
         boxes = clip_boxes(res["boxes"].float().cpu().numpy(), width, height)
         scores = res["scores"].float().cpu().numpy().clip(0, 1)
         keep = valid_boxes(boxes)
-        return Detections(boxes[keep], scores[keep], tuple(n for n, k in zip(names, keep) if k))
+        return FrameDetections(boxes[keep], scores[keep], tuple(n for n, k in zip(names, keep) if k))
 
 
 def _phrase_of(label: str, phrases: list[str]) -> str:

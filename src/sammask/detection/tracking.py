@@ -1,6 +1,6 @@
 """Tracking (ByteTrack from roboflow ``trackers``) and privacy coasting.
 
-:class:`ByteTrackAdapter` gives per-frame :class:`~sammask.detection.base.Detections` stable
+:class:`ByteTrackAdapter` gives per-frame :class:`~sammask.detection.base.FrameDetections` stable
 ``track_id`` s with ``trackers.ByteTrackTracker`` (Y. Zhang et al., "ByteTrack: Multi-Object
 Tracking by Associating Every Detection Box", ECCV 2022), one tracker per class. Privacy rule: a
 detection the tracker leaves unassigned (ByteTrack reports those with id -1) still gets a track
@@ -22,7 +22,7 @@ from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
-from sammask.detection.base import Detections
+from sammask.detection.base import FrameDetections
 from sammask.errors import ConfigError, ModelLoadError
 from sammask.tracks.types import BBox, Detection, DetectionType
 
@@ -131,7 +131,7 @@ class ByteTrackAdapter:
             )
         return self._trackers[class_name]
 
-    def update(self, detections: Detections) -> list[TrackedBox]:
+    def update(self, detections: FrameDetections) -> list[TrackedBox]:
         """Assign track ids to one frame's detections (call once per frame, in order, also
         for frames without detections).
 

@@ -29,7 +29,7 @@ class TracksWriter(MaskWriter):
         for obj_id, m in sorted(masks.items()):
             bbox = mask_bbox(m)
             if bbox is not None:
-                self._dets.append(Detection(frame_idx, obj_id, bbox, DetectionType.USER_SELECTED))
+                self._dets.append(Detection(frame_idx, obj_id, bbox, DetectionType.USER_PICKED))
 
     def _finish(self) -> None:
         from sammask.tracks.jsonfmt import write_json

@@ -259,9 +259,9 @@ def everything_command(
 
 
 def _detect_fn(spec: str, min_score: float | None, offline: bool) -> tuple[Callable[[np.ndarray], Any], list[Any]]:
-    """``image -> Detections`` for a ``--detect`` spec (all detectors, concatenated and filtered)."""
-    from sammask.detection.base import Detections
-    from sammask.detection.command import DEFAULT_HUB_MODEL
+    """``image -> FrameDetections`` for a ``--detect`` spec (all detectors, concatenated and filtered)."""
+    from sammask.detection.base import FrameDetections
+    from sammask.detection.video import DEFAULT_HUB_MODEL
     from sammask.detection.faces import FaceDetectorOptions
     from sammask.detection.hub import HubDetectorOptions
     from sammask.detection.registry import build_detectors, parse_spec
@@ -272,7 +272,7 @@ def _detect_fn(spec: str, min_score: float | None, offline: bool) -> tuple[Calla
                                 hub_options=HubDetectorOptions(offline=offline, **extra))
 
     def detect(rgb: np.ndarray) -> Any:
-        dets = Detections.concat(d.detect(rgb) for d in detectors)
+        dets = FrameDetections.concat(d.detect(rgb) for d in detectors)
         return dets.filter(min_score=min_score or 0.0, classes=parsed.classes)
 
     return detect, detectors
@@ -387,7 +387,7 @@ def label_command(
     # resuming our own dataset rewrites its summary files: that is what --resume asks for
     _gate(inputs, [OutputRef("-o", output, "folder", names)], overwrite or resume)
     settings = {"detect": detect, "min_score": min_score, "model": model, "model_path": str(model_path) if model_path else None}
-    from sammask.detection.command import DEFAULT_HUB_MODEL
+    from sammask.detection.video import DEFAULT_HUB_MODEL
     from sammask.detection.registry import parse_spec
 
     parse_spec(detect, DEFAULT_HUB_MODEL)  # a bad spec fails before any work

@@ -152,7 +152,7 @@ def label_folder(
     Args:
         images: image files (see :func:`~sammask.image.load.expand_inputs`).
         out_dir: dataset folder.
-        detect: ``(H, W, 3) uint8 RGB -> Detections`` (``xyxy``, ``scores``, ``class_names``;
+        detect: ``(H, W, 3) uint8 RGB -> FrameDetections`` (``xyxy``, ``scores``, ``class_names``;
             e.g. a :class:`~sammask.detection.base.Detector`'s ``detect``, filtered).
         backend: turns each box into a mask (box prompt, single mask).
         format: one of :data:`FORMATS`.

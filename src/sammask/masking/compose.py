@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sammask.errors import MediaError, SegmentationError
+from sammask.errors import ImageArrayError, SegmentationError
 from sammask.masking.effects import apply_effect, effect_margin_px, frame_object_size_px, object_size_px
 from sammask.masking.options import EffectSpec, MaskingOptions, MaskMode
 from sammask.geometry import Bounds
@@ -72,7 +72,7 @@ class ComposeResult:
 
 def _check_image(image: np.ndarray) -> tuple[int, int]:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise MediaError(
+        raise ImageArrayError(
             f"frame must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'dtype', type(image).__name__)} "
             f"{getattr(image, 'shape', '')}"
         )
@@ -284,7 +284,7 @@ def compose(
         :class:`ComposeResult` with a new image and the (H, W) bool ``applied`` mask.
 
     Raises:
-        MediaError: if ``image`` is not an (H, W, 3) uint8 array.
+        ImageArrayError: if ``image`` is not an (H, W, 3) uint8 array.
         SegmentationError: if a region's mask is not a bool array that fits in the frame.
     """
     h, w = _check_image(image)

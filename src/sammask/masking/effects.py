@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from sammask.errors import ConfigError, MediaError
+from sammask.errors import ConfigError, ImageArrayError
 from sammask.masking.options import Effect
 from sammask.tracks.types import BBox
 
@@ -139,7 +139,7 @@ def effect_margin_px(effect: Effect, object_size: float, strength: int) -> int:
 
 def _check_region(region: np.ndarray) -> None:
     if not isinstance(region, np.ndarray) or region.dtype != np.uint8 or region.ndim != 3 or region.shape[2] != 3:
-        raise MediaError(
+        raise ImageArrayError(
             f"region must be an (h, w, 3) uint8 RGB array, got {getattr(region, 'dtype', type(region))} "
             f"{getattr(region, 'shape', '')}"
         )
@@ -200,7 +200,7 @@ def blur(
         New (h, w, 3) uint8 array (or the crop's (y1-y0, x1-x0, 3)).
 
     Raises:
-        MediaError: on a region that is not (h, w, 3) uint8.
+        ImageArrayError: on a region that is not (h, w, 3) uint8.
         ConfigError: on a strength outside 1..5.
     """
     _check_region(region)
@@ -210,7 +210,7 @@ def blur(
     if crop is not None:
         x0, y0, x1, y1 = crop
         if not (0 <= x0 < x1 <= region.shape[1] and 0 <= y0 < y1 <= region.shape[0]):
-            raise MediaError(f"crop {crop} is not a non-empty part of the {region.shape[1]}x{region.shape[0]} region")
+            raise ImageArrayError(f"crop {crop} is not a non-empty part of the {region.shape[1]}x{region.shape[0]} region")
     return _gaussian(region, sigma, crop)
 
 
@@ -231,7 +231,7 @@ def mosaic(region: np.ndarray, *, object_size: float, strength: int) -> np.ndarr
         New (h, w, 3) uint8 array.
 
     Raises:
-        MediaError: on a region that is not (h, w, 3) uint8.
+        ImageArrayError: on a region that is not (h, w, 3) uint8.
         ConfigError: on a strength outside 1..5.
     """
     import cv2
@@ -272,7 +272,7 @@ def solid(region: np.ndarray, *, color: tuple[int, int, int]) -> np.ndarray:
         New (h, w, 3) uint8 array, every pixel equal to ``color``.
 
     Raises:
-        MediaError: on a region that is not (h, w, 3) uint8.
+        ImageArrayError: on a region that is not (h, w, 3) uint8.
         ConfigError: on a colour outside 0..255.
     """
     _check_region(region)
@@ -325,7 +325,7 @@ def apply_effect(
         memory, never of ``region``.
 
     Raises:
-        MediaError: on a region that is not (h, w, 3) uint8.
+        ImageArrayError: on a region that is not (h, w, 3) uint8.
         ConfigError: on an unknown effect, a strength outside 1..5 or a bad colour.
     """
     try:

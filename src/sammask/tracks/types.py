@@ -23,18 +23,22 @@ from sammask.geometry import BBox, DisplayTransform
 class DetectionType(IntEnum):
     """How a detection was made (the original system's ``type`` field).
 
-    ``AUTO`` and ``USER_SELECTED`` are segmented; ``MANUAL_BOX`` and ``POLYGON`` are masked as drawn.
+    ``AUTO`` and ``USER_PICKED`` are segmented; ``MANUAL_BOX`` and ``POLYGON`` are masked as drawn.
+
+    ``USER_PICKED`` (the original's "user-selected detection", ``type == 2``) says how the box
+    was *made*: the user picked the object. It is unrelated to :attr:`Detection.selected`, the
+    masking-mode flag (the original's ``object`` field, where ``object == 2`` means de-selected).
     """
 
     AUTO = 1
-    USER_SELECTED = 2
+    USER_PICKED = 2
     MANUAL_BOX = 3
     POLYGON = 4
 
     @property
     def is_segmented(self) -> bool:
         """True for the types that go through the segmenter (1 and 2)."""
-        return self in (DetectionType.AUTO, DetectionType.USER_SELECTED)
+        return self in (DetectionType.AUTO, DetectionType.USER_PICKED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,9 @@ class Detection:
         track_id: identity of the object across frames (>= 0).
         bbox: ``(x1, y1, x2, y2)`` pixels, float, finite, ``x2 > x1`` and ``y2 > y1``.
         type: :class:`DetectionType`.
-        selected: ``False`` when the user de-selected the object (original ``object == 2``).
+        selected: whether the object belongs to the *selected* set of the masking mode:
+            ``False`` when the user de-selected it (original ``object == 2``), ``True`` otherwise.
+            Independent of ``type`` (``DetectionType.USER_PICKED`` is about how the box was made).
         score: detector confidence in [0, 1] (1.0 when unknown).
         polygon: for ``POLYGON`` detections, the region's vertices ``((x, y), ...)`` in pixels
             (at least 3); ``None`` otherwise.

@@ -1,4 +1,4 @@
-"""Building detection from CLI-style options, and ``sammask detect``'s library function.
+"""Detection over a whole video: building it from options and running it frame by frame.
 
 :func:`make_detection` turns the ``--detect`` spec and its flags into a :class:`DetectAndTrack`
 (used by ``sammask redact`` without ``--tracks`` and by ``sammask detect``);
