@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sammask.annotate import Session
-from sammask.annotate.frames import FrameSource
+from sammask.media.frames import FrameSource
 from sammask.errors import ConfigError, MediaError
 from sammask.eval.groundtruth import GroundTruthSequence
 from sammask.eval.metrics import jaccard

@@ -3,6 +3,8 @@ property test: a sliver polygon on the right frame edge lost pixels)."""
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,3 +31,41 @@ def test_every_pixel_centre_inside_the_polygon_is_set_also_at_the_frame_edges(w:
     poly = [(x * w, y * h) for x, y in pts]
     inside = winding_pixels(poly, h, w)  # independent oracle (tests/test_invariant.py)
     assert not (inside & ~polygon_mask(poly, (h, w))).any()
+
+
+def test_polygon_mask_centres_is_the_exact_inverse_of_traced_outlines() -> None:
+    """edges="centres" reads back a mask's traced outline exactly (rectangle, L shape); the
+    default generous fill covers it and more (one pixel of margin)."""
+    from sammask.export.yolo import mask_polygons, rasterize_polygons
+
+    rect = np.zeros((20, 30), bool)
+    rect[4:11, 7:19] = True
+    ell = rect.copy()
+    ell[4:8, 12:19] = False
+    for mask in (rect, ell):
+        (poly,) = mask_polygons(mask)
+        exact = polygon_mask(poly, mask.shape, edges="centres")
+        assert (exact == mask).all()
+        assert (rasterize_polygons([poly], mask.shape) == mask).all()
+        generous = polygon_mask(poly, mask.shape)
+        assert (generous >= exact).all() and generous.sum() > exact.sum()
+    with pytest.raises(ValueError, match="edges"):
+        polygon_mask(poly, rect.shape, edges="tight")  # type: ignore[arg-type]  # the wrong value is the test
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6), min_size=4, max_size=4), st.integers(1, 4000), st.integers(1, 4000))
+def test_clip_bbox_is_the_intersection_with_the_frame(v: list[float], w: int, h: int) -> None:
+    """clip_bbox (tracks) and clip_boxes (detectors) are one helper: the box's intersection with
+    [0, W] x [0, H], None when it has no area; float32 for detector arrays, exact otherwise."""
+    from sammask.geometry import clip_bbox, clip_boxes
+
+    box = (min(v[0], v[2]), min(v[1], v[3]), max(v[0], v[2]), max(v[1], v[3]))
+    x1, y1, x2, y2 = max(box[0], 0.0), max(box[1], 0.0), min(box[2], float(w)), min(box[3], float(h))
+    want = (x1, y1, x2, y2) if x2 > x1 and y2 > y1 else None
+    assert clip_bbox(box, w, h) == want
+    arr = clip_boxes(np.array([box, box]), w, h)
+    assert arr.dtype == np.float32 and arr.shape == (2, 4)
+    assert (arr[:, 0::2] >= 0).all() and (arr[:, 0::2] <= w).all() and (arr[:, 1::2] <= h).all()
+    if want is not None:
+        assert np.allclose(arr[0], want, rtol=1e-6, atol=1e-3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -32,8 +33,6 @@ from sammask.masking import (
     secure_mask,
     solid,
 )
-import itertools
-
 from sammask.masking.rules import disk_radius_sq
 
 H, W = 120, 160

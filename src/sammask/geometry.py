@@ -14,8 +14,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from sammask.errors import MediaError, TracksFormatError
 
@@ -66,6 +68,41 @@ def box_pixel_bounds(bbox: BBox, shape: Sequence[int]) -> Bounds:
     x0, x1 = min(max(x0, 0), w), min(max(x1, 0), w)
     y0, y1 = min(max(y0, 0), h), min(max(y1, 0), h)
     return x0, y0, x1, y1
+
+
+def clip_boxes(
+    xyxy: npt.ArrayLike, width: float, height: float, *, dtype: npt.DTypeLike = np.float32
+) -> npt.NDArray[np.floating]:
+    """Clip xyxy pixel boxes to the frame ``[0, width] x [0, height]``.
+
+    The one box-clipping helper (detectors' arrays and :func:`clip_bbox` use it). A box wholly
+    outside the frame becomes an empty (zero-width or zero-height) box at its edge.
+
+    Args:
+        xyxy: (N, 4) (or anything reshapable to it) ``x1, y1, x2, y2`` in pixels.
+        width: frame width W in pixels.
+        height: frame height H in pixels.
+        dtype: float dtype of the result (float32 for detector arrays).
+
+    Returns:
+        (N, 4) clipped copy of ``dtype``.
+    """
+    out = np.array(xyxy, dtype=dtype).reshape(-1, 4)
+    out[:, 0::2] = out[:, 0::2].clip(0, width)
+    out[:, 1::2] = out[:, 1::2].clip(0, height)
+    return out
+
+
+def clip_bbox(bbox: BBox, width: float, height: float) -> BBox | None:
+    """Clip one xyxy box (pixels) to ``[0, width] x [0, height]`` (:func:`clip_boxes`, float64).
+
+    Returns:
+        The clipped box, or ``None`` if nothing of it (no positive area) lies inside the frame.
+    """
+    x1, y1, x2, y2 = (float(v) for v in clip_boxes([bbox], width, height, dtype=np.float64)[0])
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return (x1, y1, x2, y2)
 
 
 def box_mask(bbox: BBox, shape: Sequence[int]) -> np.ndarray:
@@ -162,27 +199,42 @@ def clip_polygon(
     return tuple((float(x), float(y)) for x, y in exact)
 
 
-def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.ndarray:
-    """Mask of a polygon, generous at its edges.
+def polygon_mask(
+    points: Sequence[Sequence[float]] | np.ndarray,
+    shape: Sequence[int],
+    *,
+    edges: Literal["generous", "centres"] = "generous",
+) -> np.ndarray:
+    """Mask of a polygon, generous at its edges (default) or exactly on pixel centres.
 
-    The polygon is filled with ``cv2.fillPoly`` at sub-pixel precision (1/256 pixel) in OpenCV's
-    pixel-centre convention (which sets the pixels whose centre lies inside or on the outline),
-    and the result is grown by one pixel (3 x 3 square) so that pixels the outline merely touches
-    are covered too. Guarantee: every pixel whose unit square overlaps the polygon is set, and
-    every set pixel's centre lies within 2.5 pixels of the polygon. For the square
-    ``(10, 10) (20, 10) (20, 20) (10, 20)`` the result is rows and columns 9..21 (the box's
-    10..19 plus the generous edge). Self-intersecting outlines follow ``fillPoly`` semantics.
+    ``edges="generous"`` (what masking uses: privacy first): the polygon is filled with
+    ``cv2.fillPoly`` at sub-pixel precision (1/256 pixel) in OpenCV's pixel-centre convention
+    (which sets the pixels whose centre lies inside or on the outline), and the result is grown
+    by one pixel (3 x 3 square) so that pixels the outline merely touches are covered too.
+    Guarantee: every pixel whose unit square overlaps the polygon is set, and every set pixel's
+    centre lies within 2.5 pixels of the polygon. For the square ``(10, 10) (20, 10) (20, 20)
+    (10, 20)`` the result is rows and columns 9..21 (the box's 10..19 plus the generous edge).
+    Self-intersecting outlines follow ``fillPoly`` semantics.
+
+    ``edges="centres"`` (the inverse of :func:`sammask.export.yolo.mask_polygons`, whose
+    vertices are the centres ``(col + 0.5, row + 0.5)`` of a mask's outline pixels): each vertex
+    is rounded to the pixel whose centre it is nearest, and the pixels inside the polygon or on
+    its outline are set (``cv2.fillPoly`` plus ``cv2.polylines``), without growing: a mask's
+    traced outline rasterises back to that mask. Use it to read exported polygons back, never
+    to decide what to mask.
 
     Args:
         points: ``((x, y), ...)`` vertices in float pixels, at least 3; parts outside the frame
             are clipped.
         shape: ``(H, W, ...)`` of the frame (pixels).
+        edges: ``"generous"`` or ``"centres"``, see above.
 
     Returns:
         (H, W) bool mask.
 
     Raises:
         TracksFormatError: if there are fewer than 3 points or a coordinate is not finite.
+        ValueError: if ``edges`` is neither ``"generous"`` nor ``"centres"``.
     """
     import cv2
 
@@ -196,6 +248,14 @@ def polygon_mask(points: Sequence[Sequence[float]], shape: Sequence[int]) -> np.
         raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
     if h == 0 or w == 0:
         return np.zeros((h, w), dtype=bool)
+    if edges == "centres":
+        exact = np.zeros((h, w), np.uint8)
+        ipts = np.round(pts - 0.5).astype(np.int32).reshape(-1, 1, 2)
+        cv2.fillPoly(exact, [ipts], 1)
+        cv2.polylines(exact, [ipts], True, 1)
+        return exact.view(bool)
+    if edges != "generous":
+        raise ValueError(f"edges must be 'generous' or 'centres', got {edges!r}")
     shift = 8
     # Filled on a canvas with a border of `pad` pixels, then cropped: OpenCV clips outlines at the
     # image edge and then drops slivers thinner than a pixel that touch it (measured: the triangle

@@ -19,7 +19,7 @@ frame) forward, backward or both; frames the propagation passes that have prompt
 keep their prompted mask and propagation continues from it. A correction on frame k followed by
 ``propagate("forward")`` therefore changes frames k.. only.
 
-Memory: frames are decoded lazily (:class:`~sammask.annotate.frames.FrameSource`, bounded LRU
+Memory: frames are decoded lazily (:class:`~sammask.media.frames.FrameSource`, bounded LRU
 cache); masks are stored as COCO RLE (a few KB per object and frame); the undo journal stores
 the RLE of the masks each step replaced.
 """
@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sammask.annotate.backends.base import AnnotateBackend
-from sammask.annotate.frames import DEFAULT_CACHE_BYTES, FrameSource
+from sammask.media.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
 from sammask.export.rle import mask_to_rle, rle_to_mask
@@ -150,7 +150,7 @@ class Session:
     another thread to stop a running :meth:`propagate`.
 
     Attributes:
-        frames: the lazy :class:`~sammask.annotate.frames.FrameSource`.
+        frames: the lazy :class:`~sammask.media.frames.FrameSource`.
         backend: the :class:`~sammask.annotate.backends.base.AnnotateBackend`.
         num_frames: frames in the video.
         shape: ``(H, W)`` in pixels.

@@ -11,7 +11,7 @@
 Backends are imported lazily (importing this package loads no model and no onnxruntime).
 """
 
-from sammask.detection.base import FrameDetections, Detector
+from sammask.detection.base import Detector, FrameDetections
 from sammask.detection.registry import DETECTORS, build_detectors
 from sammask.detection.stream import DetectAndTrack, DetectionStats
 from sammask.detection.tracking import TrackingOptions

@@ -88,14 +88,6 @@ class FrameDetections:
         )
 
 
-def clip_boxes(xyxy: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Clip (N, 4) xyxy pixel boxes to ``[0, width] x [0, height]`` (float32 copy)."""
-    out = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
-    out[:, 0::2] = out[:, 0::2].clip(0, width)
-    out[:, 1::2] = out[:, 1::2].clip(0, height)
-    return out
-
-
 def valid_boxes(xyxy: np.ndarray) -> np.ndarray:
     """(N,) bool: boxes with positive width and height (after clipping)."""
     return (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sammask.detection.base import FrameDetections, Detector, check_image, clip_boxes, valid_boxes
+from sammask.detection.base import Detector, FrameDetections, check_image, valid_boxes
 from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
+from sammask.geometry import clip_boxes
 
 logger = logging.getLogger(__name__)
 

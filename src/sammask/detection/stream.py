@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar
 
 import numpy as np
 
-from sammask.detection.base import FrameDetections, Detector
+from sammask.detection.base import Detector, FrameDetections
 from sammask.detection.tracking import COAST_KINDS, ByteTrackAdapter, Coaster, TrackedBox, TrackingOptions, to_detection
 from sammask.errors import ConfigError, MediaError
 from sammask.geometry import DisplayTransform, display_transform

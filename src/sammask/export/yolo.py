@@ -23,6 +23,7 @@ import numpy as np
 
 from sammask.errors import ExportError
 from sammask.export.base import FrameMasksByObject, MaskWriter
+from sammask.geometry import polygon_mask
 
 EPSILON = 0.5
 
@@ -45,16 +46,12 @@ def mask_polygons(mask: np.ndarray) -> list[np.ndarray]:
 
 
 def rasterize_polygons(polygons: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool mask of pixel-centre polygons as :func:`mask_polygons` writes them (inverse:
-    ``cv2.fillPoly`` of the vertices moved back by half a pixel, outline included)."""
-    import cv2
-
-    out = np.zeros(shape, np.uint8)
+    """(H, W) bool union of pixel-centre polygons as :func:`mask_polygons` writes them (the
+    inverse: :func:`sammask.geometry.polygon_mask` with ``edges="centres"``, per polygon)."""
+    out = np.zeros(shape, bool)
     for p in polygons:
-        pts = np.round(p - 0.5).astype(np.int32).reshape(-1, 1, 2)
-        cv2.fillPoly(out, [pts], 1)
-        cv2.polylines(out, [pts], True, 1)
-    return out.astype(bool)
+        out |= polygon_mask(p, shape, edges="centres")
+    return out
 
 
 class YoloWriter(MaskWriter):

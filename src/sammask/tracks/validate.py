@@ -18,6 +18,7 @@ from dataclasses import replace
 from enum import Enum
 
 from sammask.errors import TracksFormatError
+from sammask.geometry import clip_bbox
 from sammask.geometry import clip_polygon as _clip_exact
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 
@@ -168,20 +169,6 @@ def merge_counts(*counts: dict[str, int]) -> dict[str, int]:
 
 
 # --- clipping -------------------------------------------------------------------------------
-
-
-def clip_bbox(bbox: BBox, width: int, height: int) -> BBox | None:
-    """Clip an xyxy box (pixels) to ``[0, width] x [0, height]``.
-
-    Returns:
-        The clipped box, or ``None`` if nothing of it (no positive area) lies inside the frame.
-    """
-    x1, y1, x2, y2 = bbox
-    cx1, cy1 = min(max(x1, 0.0), float(width)), min(max(y1, 0.0), float(height))
-    cx2, cy2 = min(max(x2, 0.0), float(width)), min(max(y2, 0.0), float(height))
-    if cx2 <= cx1 or cy2 <= cy1:
-        return None
-    return (cx1, cy1, cx2, cy2)
 
 
 def _polygon_area(points: Sequence[Point]) -> float:

@@ -1,6 +1,6 @@
 """Random access to the frames of a video, decoded lazily with a bounded cache.
 
-The annotator jumps between frames (a slider, a correction on frame k, propagation backwards),
+The annotator (:mod:`sammask.annotate`) jumps between frames (a slider, a correction on frame k, propagation backwards),
 which a streaming :class:`~sammask.media.VideoReader` cannot do. :class:`FrameSource` scans the
 video's packets once (demux only, no decoding) to learn each frame's presentation timestamp and
 the keyframes, then decodes a frame by seeking to the keyframe before it and decoding forward.
