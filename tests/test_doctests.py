@@ -17,7 +17,12 @@ MODULES = sorted(
 
 
 def test_examples_exist() -> None:
+    import sammask
+
     assert "sammask.export.rle" in MODULES
+    entry_points = ["redact", "RedactSettings", "MaskingOptions", "Tracks", "Detection", "read_tracks", "probe", "Session"]
+    missing = [name for name in entry_points if "Examples:" not in (getattr(sammask, name).__doc__ or "")]
+    assert not missing, f"no Examples: section on {missing}"
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -85,6 +85,15 @@ class RedactSettings:
             ``display`` (default: the upright frame OpenCV and ffmpeg deliver for a rotated
             clip) or ``stored`` (the frame as decoded without rotation); see
             docs/tracks-format.md.
+
+    Examples:
+        >>> from sammask import MaskingOptions, RedactSettings
+        >>> from sammask.masking.options import Effect
+        >>> settings = RedactSettings(masking=MaskingOptions(effect=Effect.MOSAIC, strength=5), segmenter="box")
+        >>> settings.masking.effect.value, settings.masking.strength, settings.segmenter
+        ('mosaic', 5, 'box')
+        >>> RedactSettings().segmenter  # the default: GrabCut, no model weights
+        'grabcut'
     """
 
     masking: MaskingOptions = field(default_factory=MaskingOptions)

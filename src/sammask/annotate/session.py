@@ -154,6 +154,31 @@ class Session:
         backend: the :class:`~sammask.annotate.backends.base.AnnotateBackend`.
         num_frames: frames in the video.
         shape: ``(H, W)`` in pixels.
+
+    Examples:
+        Box-prompt an object on frame 0 with the classical backend (GrabCut, no weights) and
+        propagate it through a 3-frame clip built here:
+
+        >>> import tempfile, av, numpy as np
+        >>> clip = f"{tempfile.mkdtemp()}/in.mp4"
+        >>> image = np.full((48, 64, 3), 230, np.uint8)
+        >>> image[12:36, 16:40] = 30  # a dark 24x24 object on a bright background
+        >>> with av.open(clip, "w") as c:  # three 64x48 frames, H.264
+        ...     s = c.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        ...     s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        ...     for _ in range(3):
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> from sammask import Session
+        >>> session = Session.open(clip)
+        >>> mask = session.add_box(0, 1, (14.0, 10.0, 42.0, 38.0))
+        >>> mask.shape, bool(mask[24, 28]), bool(mask[2, 2])
+        ((48, 64), True, False)
+        >>> [frame_idx for frame_idx, _ in session.propagate()]
+        [0, 1, 2]
+        >>> sorted(session.mask(2))  # object ids with a mask on the last frame
+        [1]
+        >>> session.close()
     """
 
     def __init__(self, frames: FrameSource, backend: AnnotateBackend) -> None:

@@ -203,6 +203,17 @@ class MaskingOptions:
 
     Raises:
         ConfigError: on a value out of range, an empty or repeated class name.
+
+    Examples:
+        >>> from sammask import MaskingOptions
+        >>> from sammask.masking.options import MaskMode
+        >>> opts = MaskingOptions(mode=MaskMode.BACKGROUND)
+        >>> opts.mode.value, opts.effect.value, opts.strength
+        ('background', 'blur', 3)
+        >>> MaskingOptions(strength=9)
+        Traceback (most recent call last):
+        ...
+        sammask.errors.ConfigError: ...
     """
 
     mode: MaskMode = MaskMode.SELECTED

@@ -197,6 +197,23 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         InputFileError: if the file is missing or unreadable.
         MediaError: if it is not a decodable video (not a media file, no video stream,
             truncated, first frame undecodable, no frame rate).
+
+    Examples:
+
+        >>> import tempfile, av, numpy as np
+        >>> clip = f"{tempfile.mkdtemp()}/in.mp4"
+        >>> image = np.full((48, 64, 3), 230, np.uint8)
+        >>> image[12:36, 16:40] = 30  # a dark 24x24 object on a bright background
+        >>> with av.open(clip, "w") as c:  # three 64x48 frames, H.264
+        ...     s = c.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        ...     s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        ...     for _ in range(3):
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> from sammask import probe
+        >>> info = probe(clip)
+        >>> info.width, info.height, info.num_frames, info.fps
+        (64, 48, 3, Fraction(10, 1))
     """
     import av
 

@@ -69,6 +69,17 @@ def read_tracks(
         InputFileError: the file is missing or unreadable.
         TracksFormatError: the file is malformed (message names file, line / detection, field).
         ConfigError: ``format`` is not one of the three values.
+
+    Examples:
+        Write tracks as sammask JSON and read them back (the suffix picks the format):
+
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from sammask import Detection, Tracks, read_tracks, write_tracks
+        >>> path = Path(tempfile.mkdtemp()) / "tracks.json"
+        >>> write_tracks(Tracks.from_detections([Detection(0, 1, (4.0, 4.0, 20.0, 30.0))]), path)
+        >>> [(d.frame_idx, d.track_id, d.bbox) for d in read_tracks(path)]
+        [(0, 1, (4.0, 4.0, 20.0, 30.0))]
     """
     _check_format(format)
     fmt = detect_format(path) if format == "auto" else format
@@ -89,7 +100,7 @@ def write_tracks(
 
     Raises:
         TracksFormatError: MOT cannot store a detection's type / selection / polygon (use JSON).
-        InputFileError: the output folder does not exist or is not writable.
+        OutputWriteError: the output folder does not exist or is not writable.
         ConfigError: ``format`` is not one of the three values.
     """
     _check_format(format)

@@ -451,7 +451,7 @@ def write_json(tracks: Tracks, path: str | os.PathLike[str]) -> None:
 
     Raises:
         TracksFormatError: a score outside [0, 1].
-        InputFileError: the output folder does not exist or is not writable.
+        OutputWriteError: the output folder does not exist or is not writable.
     """
     dumps = json.JSONEncoder(allow_nan=False, separators=(", ", ": ")).encode
     frames = []

@@ -305,7 +305,7 @@ def write_mot(tracks: Tracks, path: str | os.PathLike[str], *, lossy: bool = Fal
 
     Raises:
         TracksFormatError: a detection cannot be represented and ``lossy`` is False.
-        InputFileError: the output folder does not exist or is not writable.
+        OutputWriteError: the output folder does not exist or is not writable.
     """
     lines: list[str] = []
     lost = 0

@@ -62,6 +62,17 @@ class Detection:
     Raises:
         TracksFormatError: on a negative frame or track id, a non-finite coordinate, an empty or
             inverted box, or a ``POLYGON`` detection without at least 3 points.
+
+    Examples:
+        >>> from sammask import Detection
+        >>> from sammask.tracks.types import DetectionType
+        >>> det = Detection(frame_idx=0, track_id=3, bbox=(0.0, 0.0, 32.0, 64.0), type=DetectionType.MANUAL_BOX)
+        >>> det.type.is_segmented, det.selected  # a drawn box is masked as drawn; selected by default
+        (False, True)
+        >>> Detection(frame_idx=0, track_id=3, bbox=(5.0, 5.0, 5.0, 9.0))
+        Traceback (most recent call last):
+        ...
+        sammask.errors.TracksFormatError: field 'bbox': bbox must have x2 > x1 and y2 > y1 (xyxy pixels), got (5.0, 5.0, 5.0, 9.0)
     """
 
     frame_idx: int
@@ -120,6 +131,20 @@ class Tracks:
             ``sammask.tracks.validate.RepairReason`` value.
         rows: detection rows the source held (kept, repaired or dropped) when read from a file;
             None when the tracks were built in code (then ``len(self)`` plus the drops).
+
+    Examples:
+        Build tracks in code (two frames of one object), look them up by frame:
+
+        >>> from sammask import Detection, Tracks
+        >>> tracks = Tracks.from_detections(
+        ...     [Detection(frame_idx=i, track_id=7, bbox=(10.0, 20.0, 50.0, 80.0)) for i in (0, 1)]
+        ... )
+        >>> len(tracks), tracks.track_ids
+        (2, [7])
+        >>> tracks.on_frame(1)[0].bbox
+        (10.0, 20.0, 50.0, 80.0)
+        >>> tracks.on_frame(5)
+        []
     """
 
     by_frame: dict[int, list[Detection]] = field(default_factory=dict)
