@@ -20,7 +20,7 @@ def test_examples_exist() -> None:
     import sammask
 
     assert "sammask.export.rle" in MODULES
-    entry_points = ["redact", "RedactSettings", "MaskingOptions", "Tracks", "Detection", "read_tracks", "probe", "Session"]
+    entry_points = ["redact", "RedactSettings", "MaskingOptions", "Tracks", "Detection", "read_tracks", "probe", "Session", "run_batch"]
     missing = [name for name in entry_points if "Examples:" not in (getattr(sammask, name).__doc__ or "")]
     assert not missing, f"no Examples: section on {missing}"
 

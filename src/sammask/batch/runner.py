@@ -236,6 +236,32 @@ def run_batch(
 
     Returns:
         The :class:`BatchSummary` (per-video failures are in it; nothing is raised for them).
+
+    Examples:
+        Two clips, each with its tracks file beside it (``<stem>.tracks.json``), redacted into a folder:
+
+        >>> import tempfile, av, numpy as np
+        >>> clip = f"{tempfile.mkdtemp()}/in.mp4"
+        >>> image = np.full((48, 64, 3), 230, np.uint8)
+        >>> image[12:36, 16:40] = 30  # a dark 24x24 object on a bright background
+        >>> with av.open(clip, "w") as c:  # three 64x48 frames, H.264
+        ...     s = c.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        ...     s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        ...     for _ in range(3):
+        ...         c.mux(s.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        ...     c.mux(s.encode())
+        >>> import shutil
+        >>> from pathlib import Path
+        >>> from sammask import Detection, RedactSettings, Tracks, run_batch, write_tracks
+        >>> from sammask.batch.runner import plan_batch
+        >>> folder = Path(clip).parent
+        >>> _ = shutil.copy(clip, folder / "b.mp4")
+        >>> tracks = Tracks.from_detections([Detection(i, 1, (16.0, 12.0, 40.0, 36.0)) for i in range(3)])
+        >>> for stem in ("in", "b"):
+        ...     write_tracks(tracks, folder / f"{stem}.tracks.json")
+        >>> summary = run_batch(plan_batch([str(folder)]), folder / "out", RedactSettings(segmenter="box"))
+        >>> sorted(Path(r.output).name for r in summary.results if r.ok), summary.failed
+        (['b.mp4', 'in.mp4'], [])
     """
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
