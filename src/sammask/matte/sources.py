@@ -8,6 +8,11 @@ the box fallback, validation against the video), so a tracks file means the same
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +24,8 @@ from sammask.geometry import DisplayTransform
 from sammask.media.types import DecodedFrame, VideoInfo
 
 __all__ = ["KeepSource", "PersonSource", "TracksSource", "masks_source"]
+
+logger = logging.getLogger(__name__)
 
 
 class KeepSource(Protocol):
@@ -132,6 +139,26 @@ def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_vide
     return TracksSource(input_path, tracks, settings, segmenter=StoredMaskSegmenter(stored), name="masks")
 
 
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Send what native code (TFLite, absl, glog) and protobuf print on file descriptor 2 to the
+    debug log instead of the user's terminal, for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logger.debug("mediapipe said on stderr: %s", text)
+
+
 class PersonSource:
     """People, by MediaPipe selfie segmentation (``--keep person``): offline, the model ships in the
     package (Apache-2.0). Each frame's person confidence is thresholded at 0.5.
@@ -159,14 +186,20 @@ class PersonSource:
         from sammask.errors import ConfigError
 
         try:
-            from mediapipe.python.solutions import selfie_segmentation
+            with _native_stderr_to_log():  # protobuf / TFLite / absl print on import and build
+                from mediapipe.python.solutions import selfie_segmentation
+
+                model = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+                # one warm-up inference: the graph's threads set up TFLite (and log that) before
+                # the first result comes back, so it happens inside the block
+                model.process(np.zeros((64, 64, 3), np.uint8))
         except ImportError as exc:
             raise ConfigError(
                 f"--keep person needs MediaPipe's selfie segmentation ({exc}); install it with "
                 "'pip install --no-deps --require-hashes -r requirements/matte.txt' (see docs/matte.md), "
                 "or give --tracks / --masks"
             ) from None
-        self._model = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+        self._model = model
         self._upright = None if upright is None or upright.is_identity else upright
         self._to_stored: np.ndarray | None = None  # display pixel -> flat stored index
 
