@@ -113,30 +113,12 @@ def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_vide
         ExportError: the masks' frame size differs from the video's, they record another video
             or none (unless ``any_video``), or they hold no mask.
     """
-    from sammask.annotate.redact import check_masks_video, masks_to_tracks
-    from sammask.errors import ExportError
-    from sammask.export import MaskSource, read_masks
+    from sammask.annotate.redact import stored_mask_prompts
     from sammask.geometry import TracksSpace
-    from sammask.segmentation.stored import StoredMaskSegmenter
 
-    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
-    if (source.width, source.height) != (info.width, info.height):
-        raise ExportError(
-            f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
-            f"{info.width}x{info.height}; give the masks made for this video"
-        )
-    if not any_video:
-        check_masks_video(source, Path(input_path), info)
-    tracks = masks_to_tracks(source)
-    if not len(tracks):
-        raise ExportError(f"{source.path}: holds no mask; nothing to keep")
-
-    def stored():  # an untyped generator: mypy does not check this room's bodies yet
-        for frame in source.read():
-            yield frame.frame_idx, frame.masks
-
+    tracks, segmenter = stored_mask_prompts(masks, Path(input_path), info, any_video=any_video)
     settings = replace(settings, tracks_space=TracksSpace.STORED)
-    return TracksSource(input_path, tracks, settings, segmenter=StoredMaskSegmenter(stored), name="masks")
+    return TracksSource(input_path, tracks, settings, segmenter=segmenter, name="masks")
 
 
 @contextlib.contextmanager
