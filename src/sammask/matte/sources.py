@@ -8,6 +8,11 @@ the box fallback, validation against the video), so a tracks file means the same
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +24,8 @@ from sammask.geometry import DisplayTransform
 from sammask.media.types import DecodedFrame, VideoInfo
 
 __all__ = ["KeepSource", "PersonSource", "TracksSource", "masks_source"]
+
+logger = logging.getLogger(__name__)
 
 
 class KeepSource(Protocol):
@@ -106,30 +113,32 @@ def masks_source(input_path: Path, masks, settings, info: VideoInfo, *, any_vide
         ExportError: the masks' frame size differs from the video's, they record another video
             or none (unless ``any_video``), or they hold no mask.
     """
-    from sammask.annotate.redact import check_masks_video, masks_to_tracks
-    from sammask.errors import ExportError
-    from sammask.export import MaskSource, read_masks
+    from sammask.annotate.redact import stored_mask_prompts
     from sammask.geometry import TracksSpace
-    from sammask.segmentation.stored import StoredMaskSegmenter
 
-    source = masks if isinstance(masks, MaskSource) else read_masks(Path(masks))
-    if (source.width, source.height) != (info.width, info.height):
-        raise ExportError(
-            f"{source.path}: masks are {source.width}x{source.height} but {input_path} is "
-            f"{info.width}x{info.height}; give the masks made for this video"
-        )
-    if not any_video:
-        check_masks_video(source, Path(input_path), info)
-    tracks = masks_to_tracks(source)
-    if not len(tracks):
-        raise ExportError(f"{source.path}: holds no mask; nothing to keep")
-
-    def stored():  # an untyped generator: mypy does not check this room's bodies yet
-        for frame in source.read():
-            yield frame.frame_idx, frame.masks
-
+    tracks, segmenter = stored_mask_prompts(masks, Path(input_path), info, any_video=any_video)
     settings = replace(settings, tracks_space=TracksSpace.STORED)
-    return TracksSource(input_path, tracks, settings, segmenter=StoredMaskSegmenter(stored), name="masks")
+    return TracksSource(input_path, tracks, settings, segmenter=segmenter, name="masks")
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Send what native code (TFLite, absl, glog) and protobuf print on file descriptor 2 to the
+    debug log instead of the user's terminal, for the duration of the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace").strip()
+            if text:
+                logger.debug("mediapipe said on stderr: %s", text)
 
 
 class PersonSource:
@@ -159,14 +168,20 @@ class PersonSource:
         from sammask.errors import ConfigError
 
         try:
-            from mediapipe.python.solutions import selfie_segmentation
+            with _native_stderr_to_log():  # protobuf / TFLite / absl print on import and build
+                from mediapipe.python.solutions import selfie_segmentation
+
+                model = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+                # one warm-up inference: the graph's threads set up TFLite (and log that) before
+                # the first result comes back, so it happens inside the block
+                model.process(np.zeros((64, 64, 3), np.uint8))
         except ImportError as exc:
             raise ConfigError(
                 f"--keep person needs MediaPipe's selfie segmentation ({exc}); install it with "
                 "'pip install --no-deps --require-hashes -r requirements/matte.txt' (see docs/matte.md), "
                 "or give --tracks / --masks"
             ) from None
-        self._model = selfie_segmentation.SelfieSegmentation(model_selection=model_selection)
+        self._model = model
         self._upright = None if upright is None or upright.is_identity else upright
         self._to_stored: np.ndarray | None = None  # display pixel -> flat stored index
 
