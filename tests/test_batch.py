@@ -322,3 +322,94 @@ def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_relea
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_batch_refuses_a_foreign_output_without_y_and_replaces_it_masked_with_y(videos: Path, tmp_path: Path) -> None:
+    """Issue 14: batch has -y; an existing output it did not write is refused before any work without it."""
+    from sammask.tracks.io import read_tracks
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    (inputs / "hike.mp4").write_bytes((videos / "hike" / "video.mp4").read_bytes())
+    (inputs / "hike.txt").write_bytes((videos / "hike" / "gt.txt").read_bytes())
+    foreign = out / "hike.mp4"
+    foreign.write_bytes(b"someone else's video")
+    args = ["batch", str(inputs / "hike.mp4"), "-o", str(out), "--segmenter", "box", "--effect", "solid", "--dilate", "0"]
+    runner = CliRunner()
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    lines = refused.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sammask: error:") and "-y" in lines[0] and "hike.mp4" in lines[0]
+    assert foreign.read_bytes() == b"someone else's video"
+    assert sorted(p.name for p in out.iterdir()) == ["hike.mp4"]  # no summary, no checkpoints, no report
+
+    replaced = runner.invoke(app, [*args, "-y"])
+    assert replaced.exit_code == 0, replaced.output
+    frames = decoded_frames(foreign)
+    assert len(frames) == 8
+    for det in read_tracks(inputs / "hike.txt"):  # solid, dilate 0: every pixel of every box is black
+        x1, y1, x2, y2 = det.bbox
+        patch = frames[det.frame_idx][int(np.ceil(y1)) + 2:int(np.floor(y2)) - 2, int(np.ceil(x1)) + 2:int(np.floor(x2)) - 2]
+        assert patch.size and int(patch.max()) <= 40, det  # x264 ringing at the box edge (see the test above)
+
+    mtime = foreign.stat().st_mtime_ns
+    for again in (args, [*args, "-y"]):  # the batch's own finished output: skipped (resume), with or without -y
+        res = runner.invoke(app, again)
+        assert res.exit_code == 0, res.output
+        assert json.loads((out / SUMMARY_FILE).read_text())["skipped"] == 1 and foreign.stat().st_mtime_ns == mtime
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _all_descendants(pid: int) -> set[int]:
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {c for p in frontier for c in _children(p)} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.slow  # starts a local Ray cluster
+def test_batch_ray_processes_die_with_a_killed_batch(videos: Path, tmp_path: Path) -> None:
+    """Issue 15 defect 12 for --ray: without the reaper Ray's agents outlived kill -9 by ~60 s (Ray 2.60)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from service_helpers import pid_alive, wait_for
+
+    cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(tmp_path / "out"),
+           "--ray", "auto", "--jobs", "2", "--segmenter", "grabcut"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray started by the batch
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=env)
+    everyone: set[int] = set()
+    try:
+        def ray_running() -> set[int]:
+            assert proc.poll() is None, "the batch ended before its Ray workers were seen"
+            kids = _all_descendants(proc.pid)
+            names = {p: _cmdline(p) for p in kids}
+            worker = any("default_worker" in n or n.startswith(("ray::IDLE", "ray::run_task")) for n in names.values())
+            agents = sum(n.startswith(("ray::DashboardAgent", "ray::RuntimeEnvAgent")) for n in names.values())
+            return kids if worker and agents == 2 and any("raylet" in n for n in names.values()) else set()
+
+        everyone = wait_for(ray_running, 120.0, what="the local Ray's raylet, agents and a worker")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        # Ray's agents alone linger ~60 s after their raylet's death; 20 s tells the reaper's work apart
+        wait_for(lambda: not any(pid_alive(p) for p in everyone), 20.0,
+                 what="every process of the local Ray to die")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        for pid in everyone:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -40,10 +40,13 @@ def batch_command(
     lenient: Annotated[bool, opt("lenient").cli()] = False,
     save_masks: Annotated[bool, typer.Option("--save-masks", help="Also write OUT/<name>.masks/.")] = False,
     config: Annotated[Path | None, typer.Option(help="INI file with a [sam2] section (original config.ini).")] = None,
+    overwrite: Annotated[bool, opt("overwrite").cli("-y")] = False,
 ) -> None:
     """Redact every video of INPUTS into OUTPUT; skip finished ones; summary in OUTPUT/batch-summary.json.
 
-    Exit 0 when every video was written (or skipped), 2 when any failed.
+    Exit 0 when every video was written (or skipped), 2 when any failed. An existing output that
+    this batch did not write (no record in OUTPUT/.checkpoints/) is refused before any work
+    unless -y; finished videos are skipped, and redone when their inputs or settings changed.
     """
     from rich.console import Console
     from rich.table import Table
@@ -51,8 +54,15 @@ def batch_command(
     from pydantic import ValidationError
 
     from sammask.batch.options import JobSettings, Source
-    from sammask.batch.runner import CHECKPOINT_DIR, SUMMARY_FILE, plan_batch, run_batch
-    from sammask.spec.gate import InputRef, OutputRef
+    from sammask.batch.runner import (
+        CHECKPOINT_DIR,
+        SUMMARY_FILE,
+        batch_outputs,
+        foreign_outputs,
+        plan_batch,
+        run_batch,
+    )
+    from sammask.spec.gate import InputRef, OutputRef, check_paths
     from sammask.spec.run import gate
     from sammask.errors import ConfigError
     from sammask.settings import RedactSettings, load_ini
@@ -69,8 +79,9 @@ def batch_command(
     items = plan_batch(inputs, tracks_dir, detect=detect is not None)
     # One gate for the whole batch, before any video is decoded: no output (video, report,
     # masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
-    # folder or the config. Existing outputs are the batch's resume state (skipped), not refused.
-    names = [f"{i.name}{ext}" for i in items for ext in (".mp4", ".report.json") + ((".masks",) if save_masks else ())]
+    # folder or the config. Outputs the batch wrote before (a .done record) are its resume state
+    # (skipped, or redone when stale); any other existing output is refused unless -y.
+    names = [n for i in items for n in batch_outputs(i, save_masks)]
     read = [InputRef("the input video", i.input) for i in items]
     read += [InputRef("the tracks file", i.tracks) for i in items if i.tracks is not None]
     read += [InputRef("the input folder", Path(a)) for a in inputs if Path(a).is_dir()]
@@ -78,6 +89,9 @@ def batch_command(
         read.append(InputRef("--tracks-dir", tracks_dir))
     gate(options.run_spec(source, base, command="batch", config=config, extra_inputs=tuple(read), overwrite=True,
                           extra_outputs=(OutputRef("-o", output, "folder", (*names, SUMMARY_FILE, CHECKPOINT_DIR)),)))
+    if not overwrite:
+        check_paths([], [OutputRef("-o", output, "folder", tuple(foreign_outputs(items, output, save_masks=save_masks)))],
+                    overwrite=False)
     settings = options.to_redact_settings(base, source=source)
     console = Console(stderr=True)
 
@@ -87,7 +101,7 @@ def batch_command(
 
     summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
                         detect=options.detect_options() if detect is not None else None,
-                        tracks_filter=options.tracks_filter())
+                        tracks_filter=options.tracks_filter(), overwrite=overwrite)
     table = Table(title=f"batch: {len(items)} videos, {summary.backend}, {summary.seconds:.1f} s")
     for col in ("video", "status", "frames", "fps", "fallbacks", "error"):
         table.add_column(col)

@@ -8,8 +8,10 @@ replaced by ``-`` (``davis/bus/video.mp4`` -> ``bus-video``). A finished video r
 of what made it (the input video's bytes, the tracks file's bytes or the detection options, the
 settings) in ``OUT_DIR/.checkpoints/<name>.done``; a re-run skips a video only when its output,
 its report and that digest exist and the digest is still the same, and redoes it (replacing the
-stale output) when the digest differs (rows added to a tracks file, another setting); an output
-without a digest is not the batch's and is never replaced (that video fails: remove the file). An interrupted video resumes from its checkpoint in
+stale output) when the digest differs (rows added to a tracks file, another setting). An output
+without a digest is not the batch's: ``sammask batch`` refuses it before any work unless
+``-y/--overwrite`` (:func:`foreign_outputs` lists them), and with ``overwrite`` it is replaced.
+An interrupted video resumes from its checkpoint in
 ``OUT_DIR/.checkpoints/``; a failed one keeps no checkpoint. One batch at a time writes into an
 output folder (``OUT_DIR/.checkpoints/.lock``, released by the kernel when the batch dies), and
 the process pool's workers die with the batch (``PR_SET_PDEATHSIG``).
@@ -192,6 +194,33 @@ def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect:
     return items
 
 
+def batch_outputs(item: BatchItem, save_masks: bool) -> tuple[str, ...]:
+    """Names of the entries ``item`` writes in the output folder (video, report, masks folder)."""
+    return (f"{item.name}.mp4", f"{item.name}.report.json") + ((f"{item.name}.masks",) if save_masks else ())
+
+
+def foreign_outputs(items: Iterable[BatchItem], out_dir: Path, *, save_masks: bool) -> list[str]:
+    """Names (in ``out_dir``) a batch would write that are not the batch's own resume state.
+
+    A video's outputs are the batch's own when ``OUT_DIR/.checkpoints/<name>.done`` exists (a
+    finished run recorded them: skipped when its digest still matches, else redone); the summary
+    is the batch's own when ``OUT_DIR/.checkpoints/`` exists. Every other entry listed here may
+    exist (then it is replaced only with ``overwrite``) or not. No file is read or hashed.
+
+    Args:
+        items: from :func:`plan_batch`.
+        out_dir: the output folder (may not exist).
+        save_masks: the batch also writes ``<name>.masks/``.
+
+    Returns:
+        Entry names relative to ``out_dir``, in plan order (the summary last).
+    """
+    ck = out_dir / CHECKPOINT_DIR
+    names = [n for item in items if not (ck / f"{item.name}{DONE_SUFFIX}").is_file()
+             for n in batch_outputs(item, save_masks)]
+    return names if ck.is_dir() else [*names, SUMMARY_FILE]
+
+
 def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool,
           detect: DetectOptions | None, tracks_filter: TracksFilter | None) -> VideoTask:
     return VideoTask(
@@ -218,6 +247,7 @@ def run_batch(
     on_result: Callable[[TaskResult], None] | None = None,
     detect: DetectOptions | None = None,
     tracks_filter: TracksFilter | None = None,
+    overwrite: bool = False,
 ) -> BatchSummary:
     """Run a planned batch and write ``OUT_DIR/batch-summary.json``.
 
@@ -233,6 +263,9 @@ def run_batch(
         on_result: called with each :class:`TaskResult` as it completes.
         detect: built-in detection for every video instead of tracks files (None: tracks).
         tracks_filter: class / score filters on the tracks files (ignored with ``detect``).
+        overwrite: replace an existing output that is not the batch's (no ``.done`` record);
+            without it such a video fails (``sammask batch`` refuses it earlier, in its gate).
+            A stale output of this batch (``.done`` of other inputs or settings) is always redone.
 
     Returns:
         The :class:`BatchSummary` (per-video failures are in it; nothing is raised for them).
@@ -268,12 +301,12 @@ def run_batch(
     (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
     with FolderLock(out_dir / CHECKPOINT_DIR, "batch"):
         return _run_locked(items, out_dir, settings, t0, jobs=jobs, ray_address=ray_address, save_masks=save_masks,
-                           on_result=on_result, detect=detect, tracks_filter=tracks_filter)
+                           on_result=on_result, detect=detect, tracks_filter=tracks_filter, overwrite=overwrite)
 
 
 def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings, t0: float, *, jobs: int,
                 ray_address: str | None, save_masks: bool, on_result: Callable[[TaskResult], None] | None,
-                detect: DetectOptions | None, tracks_filter: TracksFilter | None) -> BatchSummary:
+                detect: DetectOptions | None, tracks_filter: TracksFilter | None, overwrite: bool) -> BatchSummary:
     summary = BatchSummary(backend="serial" if jobs <= 1 and ray_address is None else
                            f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}")
     by_name: dict[str, TaskResult] = {}
@@ -295,6 +328,8 @@ def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings,
             if stale.is_file():  # this batch's output of other inputs or settings: replaced
                 task = replace(task, overwrite=True)
                 stale.unlink()
+            elif overwrite:  # not the batch's output: replaced only with -y (the command's gate refused it otherwise)
+                task = replace(task, overwrite=True)
             todo.append((item, task))
 
     def record(name: str, result: TaskResult) -> None:
