@@ -43,9 +43,19 @@ def _zombie(pid: int) -> bool:
         return True
 
 
+_STDLIB_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+"""The standard library's helper processes a process pool starts once per interpreter: they read
+a pipe from this process and end by themselves at its EOF, so they never block exit."""
+
+
+def _exits_with_us(pid: int) -> bool:
+    cmd = _cmdline(pid)
+    return any(helper in cmd for helper in _STDLIB_HELPERS)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    children = [p for p in child_pids() if not _zombie(p)]
+    children = [p for p in child_pids() if not _zombie(p) and not _exits_with_us(p)]
     threads = blocking_threads()
     if not children and not threads:
         return
