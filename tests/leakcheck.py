@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,28 @@ def _exits_with_us(pid: int) -> bool:
     return any(helper in cmd for helper in _STDLIB_HELPERS)
 
 
+GRACE_S = 15.0
+"""How long a thread or child that is already on its way out (a pool shut down with
+``wait=False``, a server thread finishing its last request) may take to end before it counts as
+left running. Waited on the threads themselves (join) and on the children's state, never a sleep
+of fixed length; a thread that blocks exit for good still fails the session."""
+
+
+def _leftovers(grace_s: float) -> tuple[list[int], list[threading.Thread]]:
+    """Children and non-daemon threads still alive after giving them ``grace_s`` seconds to end."""
+    deadline = time.monotonic() + grace_s
+    for t in blocking_threads():
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    children = [p for p in child_pids() if not _zombie(p) and not _exits_with_us(p)]
+    while children and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the children's state until the deadline
+        children = [p for p in children if not _zombie(p) and Path(f"/proc/{p}").exists()]
+    return children, blocking_threads()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    children = [p for p in child_pids() if not _zombie(p) and not _exits_with_us(p)]
-    threads = blocking_threads()
+    children, threads = _leftovers(grace_s=GRACE_S)
     if not children and not threads:
         return
     lines = [f"child process {p}: {_cmdline(p)}" for p in children]
