@@ -5,7 +5,8 @@ network connection nobody asked for (issue 14, class 8). Several libraries it im
 data unless told not to; :func:`disable_telemetry` tells each of them, in code, and must run
 before the library is imported (some read their switch once, at import). The entry points that
 import those libraries call it: the CLI (every command), the service app, the UI, the SAM 2
-runtimes (OpenVINO), the Hugging Face detectors and the Ray batch backend. Importing sammask
+runtimes (OpenVINO), the SAM 2 checkpoint lookup and the transformers SAM families (Hugging Face
+Hub), the Hugging Face and text detectors and the Ray batch backend, so library use is covered too. Importing sammask
 itself changes nothing.
 
 ======================  =======================================================================

@@ -96,7 +96,10 @@ class TextDetector(Detector):
     name = "text"
 
     def __init__(self, options: TextDetectorOptions) -> None:
+        from sammask.offline import disable_telemetry
+
         self.options = options
+        disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
         try:
             import torch
             from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor

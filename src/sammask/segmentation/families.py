@@ -299,8 +299,10 @@ def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = F
         RuntimeUnavailableError: a module the family needs (e.g. ``timm`` for EdgeTAM) is missing.
         ModelLoadError: the weights do not load into the family's class.
     """
+    from sammask.offline import disable_telemetry
     from sammask.segmentation.sam2.model import resolve_device
 
+    disable_telemetry()  # before transformers / huggingface_hub load: no usage telemetry in library use either
     if source.family is not None and source.family != "sam2":
         _require(source.family, source.name)
     folder = _find_folder(source, offline)

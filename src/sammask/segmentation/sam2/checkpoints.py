@@ -360,6 +360,9 @@ def hf_hub_offline() -> bool:
 
 
 def _hub_cache_dir() -> str:
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
     try:
         from huggingface_hub import constants
     except ImportError:
@@ -405,6 +408,9 @@ def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> 
             f"SAM 2 weights for {spec.name} not found: {path} {what}; {fix}; {meanwhile}"
         )
     local_only = offline or hf_hub_offline()
+    from sammask.offline import disable_telemetry
+
+    disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
     try:
         from huggingface_hub import hf_hub_download
     except ImportError:
