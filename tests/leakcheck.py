@@ -3,7 +3,8 @@
 Either blocks the interpreter's exit after the last test (multiprocessing joins its children at
 exit, a non-daemon thread is joined too), so a suite that printed its result could hang for ever;
 OpenVINO's telemetry once did exactly that. Checked once, after every fixture has been torn down;
-the leftovers are named, then terminated so that the run still ends.
+the leftovers are named (with the test after which each was first seen alive) in the terminal
+summary, then terminated so that the run still ends.
 """
 
 from __future__ import annotations
@@ -73,22 +74,53 @@ def _leftovers(grace_s: float) -> tuple[list[int], list[threading.Thread]]:
     return children, blocking_threads()
 
 
+_FIRST_SEEN: dict[str, str] = {}
+"""Each child (``"pid N"``) and non-daemon thread (``"thread IDENT"``) seen alive after a test,
+mapped to that test's node id: names the test that started a leftover."""
+
+_REPORT: list[str] = []
+
+
+def _keys() -> list[str]:
+    return [f"pid {p}" for p in child_pids()] + [f"thread {t.ident}" for t in blocking_threads()]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]  # pluggy hookwrapper generator
+    yield
+    for key in _keys():
+        _FIRST_SEEN.setdefault(key, item.nodeid)
+
+
+def _origin(key: str) -> str:
+    return f" (first seen after {_FIRST_SEEN[key]})" if key in _FIRST_SEEN else ""
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     children, threads = _leftovers(grace_s=GRACE_S)
     if not children and not threads:
         return
-    lines = [f"child process {p}: {_cmdline(p)}" for p in children]
-    lines += [f"non-daemon thread {t.name!r} ({getattr(t, '_target', None)!r})" for t in threads]
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line("left running after the last test (they would block interpreter exit):", red=True, bold=True)
-        for line in lines:
-            reporter.write_line(f"  {line}", red=True)
+    _REPORT[:] = [f"child process {p}: {_cmdline(p)}{_origin(f'pid {p}')}" for p in children]
+    _REPORT.extend(
+        f"non-daemon thread {t.name!r} ({getattr(t, '_target', None)!r}){_origin(f'thread {t.ident}')}"
+        for t in threads
+    )
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for p in children:
         try:
             os.kill(p, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]  # pytest's TerminalReporter is not public API
+    """Names the leftovers last, next to the result line, where a CI log's tail shows them."""
+    if not _REPORT:
+        return
+    terminalreporter.write_line("")
+    terminalreporter.write_line(
+        "left running after the last test (they would block interpreter exit):", red=True, bold=True
+    )
+    for line in _REPORT:
+        terminalreporter.write_line(f"  {line}", red=True)

@@ -52,8 +52,9 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str
 def test_a_leftover_fails_the_session_and_is_named(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _run(pytester, monkeypatch, LEAVES_BOTH)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*left running after the last test*", "*child process*time.sleep(60)*",
-                                 "*non-daemon thread 'forgotten'*"])
+    result.stdout.fnmatch_lines(["*left running after the last test*",
+                                 "*child process*time.sleep(60)*first seen after*test_leaves_a_thread_and_a_child*",
+                                 "*non-daemon thread 'forgotten'*first seen after*test_leaves_a_thread_and_a_child*"])
     result.assert_outcomes(passed=1)
 
 
