@@ -288,6 +288,26 @@ def test_click_edits_are_monotone(square_clip, clicks):
                     assert after[comp == comp[y, x]].all()
 
 
+@settings(max_examples=20, deadline=None)
+@given(clicks=st.lists(st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(0, 1)), min_size=1, max_size=4))
+def test_a_correction_changes_the_mask_only_near_its_clicks(square_clip, clicks):
+    """Classical backend: a click where the object has a mask changes no pixel farther than
+    ``correction_window`` x the shorter side from the frame's clicks (a correction is local)."""
+    from sammask.annotate.backends.classical import ClassicalBackend
+
+    backend = ClassicalBackend(correction_window=0.2)
+    radius = round(0.2 * 48)
+    with Session.open(square_clip, backend) as s:
+        s.add_box(2, 1, (4, 4, 60, 44))  # a loose box: a mask with plenty to correct
+        yy, xx = np.mgrid[0:48, 0:64]
+        near = np.zeros((48, 64), bool)
+        for x, y, label in clicks:
+            before = s.mask(2, 1).copy()
+            after = s.add_points(2, 1, [[x + 0.5, y + 0.5]], [label])
+            near |= (xx - x) ** 2 + (yy - y) ** 2 <= (radius + 1) ** 2
+            np.testing.assert_array_equal(after[~near], before[~near])
+
+
 def test_monotone_rule_on_a_made_up_mask():
     from sammask.annotate.session import monotone
 
