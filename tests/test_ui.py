@@ -46,9 +46,8 @@ def status(page) -> str:
 
 
 def wait_status(page, text: str) -> None:
-    page.wait_for_function(
-        "t => document.querySelector('#sammask-status textarea').value.includes(t)", arg=text, timeout=TIMEOUT_MS
-    )
+    """Wait (up to the page's default timeout) until the status line contains ``text``."""
+    page.wait_for_function("t => document.querySelector('#sammask-status textarea').value.includes(t)", arg=text)
 
 
 def click_image(page, x: float, y: float) -> None:
@@ -195,3 +194,124 @@ def test_browser_shortcuts_brush_timeline_streaming_cancel(server, davis_seq, tm
             assert page.locator("#sammask-timeline .tl-row[data-obj='1'] .tl-prompted").count() == 1
         finally:
             browser.close()
+
+
+# -- brush strokes, timeline clicks, mask import (issue 16, point 4) ---------------------------
+
+CLIP_W, CLIP_H, CLIP_N = 320, 240, 12
+SMALL_TIMEOUT_MS = 180_000  # the 12-frame clip needs no propagation: every step takes seconds
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Path:
+    """A 12-frame 320x240 clip built here (textured background, a square moving right)."""
+    import av
+
+    path = tmp_path_factory.mktemp("ui-clip") / "small.mp4"
+    rng = np.random.default_rng(3)
+    bg = rng.integers(0, 90, (CLIP_H, CLIP_W, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = CLIP_W, CLIP_H, "yuv420p"
+        for i in range(CLIP_N):
+            img = bg.copy()
+            img[80:160, 40 + 10 * i : 120 + 10 * i] = (230, 200, 40)
+            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def open_page(p, server, video: Path, *, downloads: bool = False):
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], timeout=TIMEOUT_MS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=downloads)
+    page.set_default_timeout(SMALL_TIMEOUT_MS)
+    page.goto(server)
+    page.locator("#sammask-upload input[type=file]").set_input_files(str(video))
+    wait_status(page, f"Opened {video.name}: {CLIP_N} frames, {CLIP_W}x{CLIP_H}")
+    page.wait_for_selector("#sammask-frame img")
+    return browser, page
+
+
+def export_download(page, fmt: str, target: Path) -> Path:
+    """Export the session's masks in ``fmt`` through the page and save the download."""
+    page.locator("#sammask-format input").fill(fmt)
+    page.locator("#sammask-format input").press("Enter")
+    page.locator("#sammask-export").click()
+    wait_status(page, f"Exported {fmt}")
+    with page.expect_download() as info:
+        page.locator("#sammask-export-file a").first.click()
+    info.value.save_as(target)
+    return target
+
+
+def coco_masks(path: Path) -> dict[int, dict[int, np.ndarray]]:
+    """``{frame_idx: {obj_id: (H, W) bool}}`` of a COCO export (read by sammask's own reader)."""
+    from sammask.export import read_masks
+
+    return {mf.frame_idx: dict(mf.masks) for mf in read_masks(path).read() if mf.masks}
+
+
+def image_point(page, x: float, y: float) -> tuple[float, float]:
+    """Page coordinates of image pixel (x, y) of the frame (Gradio's mapping: scale <= 1, centred)."""
+    page.wait_for_function("() => { const i = document.querySelector('#sammask-frame img'); "
+                           "return i && i.complete && i.naturalWidth > 0; }")
+    page.locator("#sammask-frame img").scroll_into_view_if_needed()  # a download click may have scrolled
+    r = page.evaluate("""() => { const i = document.querySelector('#sammask-frame img');
+        const b = i.getBoundingClientRect();
+        return [b.left, b.top, b.width, b.height, i.naturalWidth, i.naturalHeight]; }""")
+    left, top, w, h, nw, nh = r
+    s = min(w / nw, h / nh, 1.0)
+    return left + (w - nw * s) / 2 + x * s, top + (h - nh * s) / 2 + y * s
+
+
+def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
+    """Brush mode: a click still paints a disc; a drag paints the whole stroke as one mask
+    prompt (every pixel along the polyline set in the exported mask, nothing far from it, no
+    extra disc at the release point), and one undo removes the stroke and only it."""
+    from playwright.sync_api import sync_playwright
+
+    from sammask.ui.common import stroke_mask
+
+    radius = 12
+    path_xy = [(60.0, 200.0), (160.0, 200.0), (260.0, 120.0)]  # image pixels, away from the disc
+    disc_xy = (40.0, 40.0)
+    with sync_playwright() as p:
+        browser, page = open_page(p, server, small_clip, downloads=True)
+        try:
+            page.locator("#sammask-mode label", has_text="brush").click()
+            assert page.locator("#sammask-mode input[value='brush']").is_checked()
+            click_image(page, *disc_xy)
+            wait_status(page, "brush at (40, 40), radius 12")
+            disc_only = export_download(page, "coco", tmp_path / "disc.json")
+            (x0, y0), *rest = [image_point(page, x, y) for x, y in path_xy]
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            for x, y in rest:
+                page.mouse.move(x, y, steps=15)
+            page.mouse.up()
+            wait_status(page, "brush stroke of")
+            stroked = export_download(page, "coco", tmp_path / "stroke.json")
+            page.locator("#sammask-undo").click()
+            wait_status(page, "Undid mask on frame 0 for object 1")
+            undone = export_download(page, "coco", tmp_path / "undone.json")
+        finally:
+            browser.close()
+    before = coco_masks(disc_only)[0][1]
+    # the click painted one disc of the radius (centred on the clicked pixel, +- 1 px: display scaling)
+    assert (before & ~stroke_mask((CLIP_H, CLIP_W), [disc_xy], radius + 1)).sum() == 0
+    assert stroke_mask((CLIP_H, CLIP_W), [disc_xy], radius - 1)[~before].sum() == 0
+    with_stroke = coco_masks(stroked)
+    assert list(with_stroke) == [0] and list(with_stroke[0]) == [1]
+    m = with_stroke[0][1]
+    assert not (before & ~m).any()  # the brush only adds
+    # along the intended polyline every pixel is set (the browser's samples lie on it, +- 1 px)
+    line = stroke_mask((CLIP_H, CLIP_W), path_xy, 1)
+    assert m[line].all(), f"{int((line & ~m).sum())} pixels of the stroke's centre line are not masked"
+    # nothing farther than the radius (+2 px: display scaling, rounding) from the stroke or the disc
+    near = stroke_mask((CLIP_H, CLIP_W), path_xy, radius + 2) | before
+    assert not (m & ~near).any()
+    assert int(m.sum()) > int(before.sum()) + 2 * radius * 200  # the stroke's ~230 px length times its width
+    # one undo: the stroke is gone, the disc stays exactly (the release made no disc of its own)
+    np.testing.assert_array_equal(coco_masks(undone)[0][1], before)
