@@ -315,3 +315,79 @@ def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
     assert int(m.sum()) > int(before.sum()) + 2 * radius * 200  # the stroke's ~230 px length times its width
     # one undo: the stroke is gone, the disc stays exactly (the release made no disc of its own)
     np.testing.assert_array_equal(coco_masks(undone)[0][1], before)
+
+
+def blob_masks() -> dict[int, dict[int, np.ndarray]]:
+    """Irregular, disjoint masks (random pixel patterns) of objects 1 (every frame) and 2
+    (frames 3..8) on the small clip: a lossless import and export must keep every pixel."""
+    rng = np.random.default_rng(16)
+    out: dict[int, dict[int, np.ndarray]] = {}
+    for f in range(CLIP_N):
+        m1 = np.zeros((CLIP_H, CLIP_W), bool)
+        m1[20:100, 10 + 5 * f : 90 + 5 * f] = rng.random((80, 80)) < 0.7
+        out[f] = {1: m1}
+        if 3 <= f <= 8:
+            m2 = np.zeros((CLIP_H, CLIP_W), bool)
+            m2[130:220, 150:300] = rng.random((90, 150)) < 0.5
+            out[f][2] = m2
+    return out
+
+
+def test_browser_import_coco_and_png_zip_timeline_click(server, small_clip, tmp_path):
+    """Mask import in the page: a COCO file into the frame on screen, then (after a reset) a
+    zipped PNG id-map folder into every frame it holds; the session's masks, exported through
+    the page, equal the imported ones pixel for pixel. A click on a timeline cell shows that
+    frame."""
+    import zipfile
+
+    from playwright.sync_api import sync_playwright
+
+    from sammask.annotate import Session
+    from sammask.export import read_masks
+
+    want = blob_masks()
+    with Session.open(small_clip) as s:
+        for f, masks in want.items():
+            for o, m in masks.items():
+                s.add_mask(f, o, m)
+        coco = s.export(tmp_path / "in.coco.json", "coco")
+        s.export(tmp_path / "ids", "png")
+    # zipped with its folder on top (as a file manager zips a folder)
+    png_zip = shutil.make_archive(str(tmp_path / "ids"), "zip", root_dir=tmp_path, base_dir="ids")
+    with sync_playwright() as p:
+        browser, page = open_page(p, server, small_clip, downloads=True)
+        try:
+            slider = page.locator("#sammask-slider input[type=number]")
+            slider.fill("3")
+            slider.press("Enter")
+            page.wait_for_function("() => document.querySelector('#sammask-timeline') !== null")
+            page.locator("#sammask-import input[type=file]").set_input_files(str(coco))
+            wait_status(page, "Imported the masks of frame 3 for objects [1, 2] (mask prompts)")
+            # the timeline now has a row per object; clicking frame 7's cell shows frame 7
+            assert page.locator("#sammask-timeline .tl-row[data-obj='2'] .tl-prompted").count() == 1
+            page.locator("#sammask-timeline .tl-row[data-obj='1'] .tl-cell[data-frame='7']").click()
+            page.wait_for_function("() => document.querySelector('#sammask-slider input[type=number]').value === '7'")
+            page.wait_for_selector("#sammask-timeline .tl-row[data-obj='1'] .tl-cell.tl-current[data-frame='7']")
+            one_frame = export_download(page, "coco", tmp_path / "one-frame.json")
+            page.locator("#sammask-reset").click()
+            wait_status(page, "Reset: all prompts and masks removed")
+            page.locator("#sammask-import button[aria-label*='lear']").first.click()
+            page.locator("#sammask-import-into label", has_text="every frame in the file").click()
+            page.locator("#sammask-import input[type=file]").set_input_files(png_zip)
+            wait_status(page, f"Imported the masks of every frame the file holds ({CLIP_N} frames, 0..{CLIP_N - 1}) "
+                              "for objects [1, 2]")
+            all_frames = export_download(page, "png", tmp_path / "all-frames.zip")
+        finally:
+            browser.close()
+    got = coco_masks(one_frame)
+    assert list(got) == [3] and sorted(got[3]) == [1, 2]
+    for o in (1, 2):
+        np.testing.assert_array_equal(got[3][o], want[3][o])
+    with zipfile.ZipFile(all_frames) as zf:
+        zf.extractall(tmp_path / "out-ids")
+    got = {mf.frame_idx: mf.masks for mf in read_masks(tmp_path / "out-ids").read()}
+    assert sorted(got) == list(range(CLIP_N))
+    for f, masks in want.items():
+        assert sorted(got[f]) == sorted(masks), f
+        for o, m in masks.items():
+            np.testing.assert_array_equal(got[f][o], m)
