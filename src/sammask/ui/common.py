@@ -156,6 +156,10 @@ def timeline_html(state: TabState, frame_idx: int) -> str:
     return f"<div id='sammask-timeline'>{''.join(rows)}{legend if rows else ''}</div>"
 
 
+_FAR = 1 << 20
+"""Stroke coordinates are clipped to +-this many pixels (OpenCV's int range, with room to spare)."""
+
+
 def stroke_mask(shape: tuple[int, int], points: Sequence[Sequence[float]], radius: int) -> np.ndarray:
     """The pixels a round brush of ``radius`` covers along a polyline (one point: a disc).
 
@@ -177,9 +181,8 @@ def stroke_mask(shape: tuple[int, int], points: Sequence[Sequence[float]], radiu
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0 or not np.isfinite(pts).all():
         raise ValueError(f"a stroke needs (N, 2) finite (x, y) points, N >= 1; got shape {pts.shape}")
     r = max(int(radius), 1)
-    h, w = shape
-    # far-off points would overflow OpenCV's int coordinates; a brush beyond the frame paints nothing
-    xy = np.floor(np.clip(pts, -2 * r - 1, [w + 2 * r, h + 2 * r])).astype(np.int32)  # the pixel holding each point
+    # the pixel holding each point; absurdly far-off points would overflow OpenCV's int coordinates
+    xy = np.floor(np.clip(pts, -_FAR, _FAR)).astype(np.int32)
     m = np.zeros(shape, np.uint8)
     cv2.polylines(m, [xy.reshape(-1, 1, 2)], False, 1, thickness=2 * r)
     for x, y in xy:  # round joints and caps
