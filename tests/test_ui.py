@@ -269,7 +269,8 @@ def image_point(page, x: float, y: float) -> tuple[float, float]:
 def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
     """Brush mode: a click still paints a disc; a drag paints the whole stroke as one mask
     prompt (every pixel along the polyline set in the exported mask, nothing far from it, no
-    extra disc at the release point), and one undo removes the stroke and only it."""
+    extra disc at the release point), and one undo removes the stroke and only it. An eraser
+    drag clears a band of its radius along its path and nothing else."""
     from playwright.sync_api import sync_playwright
 
     from sammask.ui.common import stroke_mask
@@ -277,6 +278,7 @@ def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
     radius = 12
     path_xy = [(60.0, 200.0), (160.0, 200.0), (260.0, 120.0)]  # image pixels, away from the disc
     disc_xy = (40.0, 40.0)
+    eraser, erase_xy = 4, [(10.0, 40.0), (70.0, 40.0)]
     with sync_playwright() as p:
         browser, page = open_page(p, server, small_clip, downloads=True)
         try:
@@ -296,6 +298,18 @@ def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
             page.locator("#sammask-undo").click()
             wait_status(page, "Undid mask on frame 0 for object 1")
             undone = export_download(page, "coco", tmp_path / "undone.json")
+            # an eraser stroke (radius 4) across the disc
+            page.locator("#sammask-brush input[type=number]").fill(str(eraser))
+            page.locator("#sammask-brush input[type=number]").press("Enter")
+            page.locator("#sammask-mode label", has_text="eraser").click()
+            (x0, y0), (x1, y1) = [image_point(page, x, y) for x, y in erase_xy]
+            page.mouse.move(x0, y0)
+            page.mouse.down()
+            page.mouse.move(x1, y1, steps=15)
+            page.mouse.up()
+            wait_status(page, "eraser stroke of")
+            assert f"radius {eraser}" in status(page)
+            erased = export_download(page, "coco", tmp_path / "erased.json")
         finally:
             browser.close()
     before = coco_masks(disc_only)[0][1]
@@ -315,6 +329,12 @@ def test_browser_drag_stroke_one_undo_step(server, small_clip, tmp_path):
     assert int(m.sum()) > int(before.sum()) + 2 * radius * 200  # the stroke's ~230 px length times its width
     # one undo: the stroke is gone, the disc stays exactly (the release made no disc of its own)
     np.testing.assert_array_equal(coco_masks(undone)[0][1], before)
+    # the eraser only removes: the band along its stroke is cleared, the disc beyond it stays
+    e = coco_masks(erased)[0][1]
+    assert not (e & ~before).any()
+    assert not (e & stroke_mask((CLIP_H, CLIP_W), erase_xy, eraser - 1)).any()
+    assert (e == before)[~stroke_mask((CLIP_H, CLIP_W), erase_xy, eraser + 2)].all()
+    assert 0 < int(e.sum()) < int(before.sum()) - 2 * (eraser - 1) * 20
 
 
 def blob_masks() -> dict[int, dict[int, np.ndarray]]:
