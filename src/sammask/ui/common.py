@@ -127,7 +127,8 @@ def objects_html(state: TabState) -> str:
 
 def timeline_html(state: TabState, frame_idx: int) -> str:
     """One strip per object, one cell per frame: dark = prompted frame, object colour = the
-    object has a mask there, grey = no mask; the frame on screen is outlined.
+    object has a mask there, grey = no mask; the frame on screen is outlined. A click on a cell
+    shows its frame (the Video tab's ``TIMELINE_JS``).
 
     Cells carry ``data-frame`` and the classes ``tl-prompted`` / ``tl-masked`` / ``tl-empty``
     (and ``tl-current``), so the browser tests can read the strip."""
@@ -147,12 +148,12 @@ def timeline_html(state: TabState, frame_idx: int) -> str:
             cur = " tl-current" if f == frame_idx else ""
             outline = "outline:2px solid #000;z-index:1;" if cur else ""
             cells.append(f"<span class='tl-cell {kind}{cur}' data-frame='{f}' title='frame {f}' "
-                         f"style='flex:1;height:14px;background:{bg};{outline}'></span>")
+                         f"style='flex:1;height:14px;cursor:pointer;background:{bg};{outline}'></span>")
         rows.append(f"<div class='tl-row' data-obj='{o}' style='display:flex;align-items:center;gap:0;margin:2px 0'>"
                     f"<span style='width:70px;font-size:12px'>object {o}</span>"
                     f"<span style='display:flex;flex:1;gap:1px'>{''.join(cells)}</span></div>")
     legend = ("<div style='font-size:11px;color:#555'>timeline: dark = prompted frame, colour = mask, "
-              "grey = no mask, outlined = frame on screen</div>")
+              "grey = no mask, outlined = frame on screen; click a cell to show its frame</div>")
     return f"<div id='sammask-timeline'>{''.join(rows)}{legend if rows else ''}</div>"
 
 

@@ -108,7 +108,7 @@ if (!window.__sammaskStroke) {
   const done = () => { pts = null; if (canvas) { canvas.remove(); canvas = null; } };
   document.addEventListener('mousedown', (ev) => {
     swallow = false;
-    const img = ev.target.closest && ev.target.closest(FRAME) ? document.querySelector(FRAME + ' img') : null;
+    const img = ev.target.tagName === 'IMG' && ev.target.closest(FRAME) ? ev.target : null;  // not the toolbar
     if (!img || ev.button !== 0 || !img.naturalWidth || !['brush', 'eraser'].includes(mode())) return;
     ev.preventDefault();  // no native image drag, no text selection
     pts = [toImage(img, ev)];
