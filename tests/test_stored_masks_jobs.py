@@ -131,6 +131,24 @@ def test_batch_masks_dir_takes_a_previous_batchs_saved_masks_and_the_gate_refuse
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
+def test_batch_masks_a_stored_mask_too_thin_for_its_box_by_its_box_and_counts_it(clips, tmp_path: Path) -> None:
+    """Fail-secure as in ``redact --masks``: a diagonal line covers < 10 % of its own box -> the box."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(clips["a"], videos / "a.mp4")
+    line = np.zeros((H, W), bool)
+    idx = np.arange(8, 40)
+    line[idx, idx + 10] = True  # 32 pixels in a 32 x 32 box: 3 %
+    made = video_identity(clips["a"], width=W, height=H, frames=N)
+    write_masks([(i, {3: line}) for i in range(N)], videos / "a.masks.json", "coco", width=W, height=H, video=made)
+    res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "out"), "--masks", *FLAGS])
+    assert res.exit_code == 0, res.output
+    report = json.loads((tmp_path / "out" / "a.report.json").read_text())
+    assert report["fallbacks"].get("low_coverage") == N, report["fallbacks"]
+    for frame in decode(tmp_path / "out" / "a.mp4"):
+        assert frame[8:40, 18:50].astype(np.float32).mean(axis=2).max() <= DARK  # the whole box
+
+
 # --- the service: POST /v1/jobs with a masks part --------------------------------------------------
 
 
