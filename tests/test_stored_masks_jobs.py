@@ -18,12 +18,15 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 from videos import decode, make_video
 
 from sammask.cli import app
 from sammask.export import read_masks, write_masks
 from sammask.export.applied import AppliedMaskWriter
+from sammask.errors import ExportError
 from sammask.media import video_identity
 from sammask.service.app import ServiceConfig
 from service_helpers import LiveApp, wait_for
@@ -224,3 +227,32 @@ def _zip(members: dict[str, bytes]) -> bytes:
             zf.writestr(name, data)
     return buf.getvalue()
 
+
+
+_PART = st.sampled_from(["..", ".", "", "a", "job-masks", "__MACOSX", ".hidden", "ids", "/", "\\", "C:"])
+_LEAF = st.sampled_from(["meta.json", "masks.jsonl", "video.json", "00000.png", "x.png", ".png", "..png",
+                         "evil.sh", "00001.PNG", "a b.png"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.tuples(st.lists(_PART, max_size=3), _LEAF).map(lambda t: "/".join([*t[0], t[1]])),
+                      min_size=1, max_size=8))
+def test_a_masks_zip_unpacks_only_checked_base_names_into_its_folder(tmp_path_factory, names: list[str]) -> None:
+    """Whatever the member names (``..``, absolute, nested, backslashes), unpacking writes only
+    allow-listed base names directly inside the destination, and nothing anywhere else."""
+    from sammask.service.masks_upload import stage_masks_upload
+
+    root = tmp_path_factory.mktemp("zip")
+    archive = root / "masks.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, name in enumerate(names):
+            zf.writestr(zipfile.ZipInfo(name or "x"), f"{i}".encode())
+    dest = root / "in" / "masks"
+    try:
+        stage_masks_upload(archive, dest, 1 << 20)
+    except ExportError:
+        assert not dest.exists()
+    written = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert all(w == "masks.zip" or (w.startswith("in/masks/") and w.count("/") == 2) for w in written), written
+    assert all(w.rsplit("/", 1)[-1] in ("meta.json", "masks.jsonl", "video.json") or w.endswith(".png")
+               for w in written if w != "masks.zip"), written
