@@ -129,6 +129,12 @@ def test_batch_masks_dir_takes_a_previous_batchs_saved_masks_and_the_gate_refuse
                           (["--classes", "face"], "classes (--classes) applies with a tracks file only")):
         res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "o2"), "--masks", *extra, *FLAGS])
         assert res.exit_code == 2 and needle in res.output, res.output
+    # the masks are inputs to the gate: a --save-masks output onto them is refused before any work
+    before = sorted(p.name for p in (first / "a.masks").iterdir())
+    res = runner.invoke(app, ["batch", str(videos), "-o", str(first), "--masks-dir", str(first), "--save-masks", "-y",
+                              *FLAGS])
+    assert res.exit_code == 2 and "sammask: error:" in res.output and "a.masks" in res.output, res.output
+    assert sorted(p.name for p in (first / "a.masks").iterdir()) == before and not (first / "a.mp4").exists()
     res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "o3"), "--masks-any-video", *FLAGS])
     assert res.exit_code == 2 and "masks_any_video (--masks-any-video) applies with a masks export" in res.output
     assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
@@ -202,7 +208,6 @@ def test_service_applies_each_stored_mask_format_and_refuses_masks_of_another_vi
     _assert_masked(tmp_path / "out.mp4")
 
 
-@pytest.mark.service
 def test_service_refuses_a_masks_upload_it_cannot_read_at_submission(live, clips, tmp_path: Path) -> None:
     coco = _write("coco", tmp_path / "m.json", clips["a"])
     doc = json.loads(coco.read_text())
