@@ -1,6 +1,5 @@
 """What every tab of the web UI shares: object colours, the per-browser-tab state, the mask
-overlay, the object legend and timeline strips, brush strokes, unpacking an uploaded zip of
-masks, and one-line error messages.
+overlay, the object legend and timeline strips, brush strokes, and one-line error messages.
 
 Importing this module does not import gradio.
 """
@@ -10,8 +9,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-import zipfile
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from sammask.annotate import Session
-from sammask.errors import InputFileError, OutputWriteError
-from sammask.io import write_bytes_atomic
 
 PALETTE = [
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -189,86 +184,3 @@ def stroke_mask(shape: tuple[int, int], points: Sequence[Sequence[float]], radiu
     for x, y in xy:  # round joints and caps
         cv2.circle(m, (int(x), int(y)), r, 1, thickness=-1)
     return m.astype(bool)
-
-
-MASKS_ZIP_MAX_BYTES = 1 << 30
-"""Most bytes an uploaded masks zip may unpack to (counted as it unpacks, whatever it declares)."""
-
-MASKS_ZIP_MAX_MEMBERS = 200_000
-"""Most members an uploaded masks zip may list (a PNG id map per frame of a long video)."""
-
-_ID_MAP = re.compile(r"^(\d{1,9})\.png$", re.IGNORECASE)
-
-
-def unpack_masks_zip(archive: Path, dest: Path, *, max_bytes: int = MASKS_ZIP_MAX_BYTES,
-                     max_members: int = MASKS_ZIP_MAX_MEMBERS) -> Path:
-    """Unpack a zipped mask export into ``dest`` so :func:`sammask.export.read_masks` reads it.
-
-    Accepted (at the top of the zip, or inside one folder that holds everything):
-
-    - a ``redact --save-masks`` folder: ``meta.json`` and ``masks.jsonl`` (other members, such
-      as ``ids/``, are skipped);
-    - PNG id maps ``00000.png`` ... (:mod:`sammask.export.png`; names are frame indices) and
-      their ``video.json`` record if present (the UI's own PNG export downloads so).
-
-    Member names are never used as paths: each accepted member is written to a fixed name in
-    ``dest`` (``NNNNN.png`` from its frame index) with :func:`sammask.io.write_bytes_atomic`.
-
-    Args:
-        archive: the uploaded zip.
-        dest: an existing, empty folder.
-        max_bytes: most bytes the accepted members may unpack to, together.
-        max_members: most members the zip may list.
-
-    Returns:
-        ``dest``.
-
-    Raises:
-        InputFileError: not a zip, too many members or bytes, two PNGs for one frame, or none of
-            the two layouts above.
-        OutputWriteError: ``dest`` cannot be written.
-    """
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
-            if len(infos) > max_members:
-                raise InputFileError(f"the masks zip lists {len(infos)} files; at most {max_members} are accepted")
-            named = [(i.filename.replace("\\", "/").strip("/"), i) for i in infos]
-            named = [(n, i) for n, i in named if not n.startswith("__MACOSX/")]  # macOS Finder's resource forks
-            names, infos = [n for n, _ in named], [i for _, i in named]
-            tops = {n.split("/", 1)[0] for n in names}
-            prefix = f"{next(iter(tops))}/" if len(tops) == 1 and all("/" in n for n in names) else ""
-            top = {n[len(prefix):]: i for n, i in zip(names, infos) if "/" not in n[len(prefix):]}
-            if "meta.json" in top and "masks.jsonl" in top:
-                wanted = {"meta.json": top["meta.json"], "masks.jsonl": top["masks.jsonl"]}
-            else:
-                wanted = {}
-                for n, info in top.items():
-                    if (hit := _ID_MAP.match(n)) is not None:
-                        out = f"{int(hit.group(1)):05d}.png"
-                        if out in wanted:
-                            raise InputFileError(f"the masks zip holds two id maps for frame {int(hit.group(1))}")
-                        wanted[out] = info
-                if not wanted:
-                    raise InputFileError(
-                        "the masks zip holds neither PNG id maps (00000.png, 00001.png, ...) nor a --save-masks "
-                        "folder (meta.json and masks.jsonl), at its top or in one folder"
-                    )
-                if "video.json" in top:
-                    wanted["video.json"] = top["video.json"]
-            budget = max_bytes
-            if sum(i.file_size for i in wanted.values()) > budget:
-                raise InputFileError(f"the masks zip unpacks to more than {max_bytes} bytes")
-            for out, info in sorted(wanted.items()):
-                with zf.open(info) as src:
-                    data = src.read(budget + 1)  # the header's size may lie: count what comes out
-                budget -= len(data)
-                if budget < 0:
-                    raise InputFileError(f"the masks zip unpacks to more than {max_bytes} bytes")
-                write_bytes_atomic(dest / out, data)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, OSError,
-            zlib.error) as exc:  # RuntimeError: an encrypted member
-        if isinstance(exc, InputFileError | OutputWriteError):
-            raise
-        raise InputFileError(f"{Path(archive).name} is not a readable zip ({exc})") from None
-    return dest

@@ -49,7 +49,6 @@ from sammask.ui.common import (
     overlay,
     stroke_mask,
     timeline_html,
-    unpack_masks_zip,
 )
 from sammask.ui.matte_tab import add_matte_controls
 
@@ -73,6 +72,9 @@ SHORTCUTS = [
 
 IMPORT_INTO = {"the frame on screen": "frame", "every frame in the file": "all"}
 """Import choices -> what :meth:`~sammask.annotate.Session.import_masks` imports."""
+
+MASKS_ZIP_MAX_BYTES = 1 << 30
+"""Most bytes an imported masks zip may unpack to (counted as it unpacks, whatever it declares)."""
 
 MAX_STROKE_POINTS = 20_000
 """Most points one brush stroke may send (a long drag sends a few hundred)."""
@@ -388,9 +390,11 @@ def build_video_tab(
         src = Path(path)
         unpacked = None
         try:
-            if src.suffix.lower() == ".zip":
+            if src.suffix.lower() == ".zip":  # a zipped masks folder, unpacked as the service does
+                from sammask.service.masks_upload import stage_masks_upload
+
                 unpacked = Path(tempfile.mkdtemp(dir=state.workdir, prefix="import-"))
-                src = unpack_masks_zip(src, unpacked)
+                src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES)
             got = state.session.import_masks(src, f if IMPORT_INTO[into] == "frame" else None)
         except SammaskError as exc:
             return (_choices(state), *views(state, f), error_line(exc))
