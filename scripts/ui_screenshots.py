@@ -5,7 +5,7 @@ later frame by clicking its timeline cell, corrects it with a click, propagates 
 brush stroke (a drag), exports and redacts; saves JPEGs at each stage::
 
     .venv/bin/python scripts/ui_screenshots.py ../shared/data/davis2016/car-turn/video.mp4 \
-        --click 750 258 --frame 40 --correct 690 280 --stroke 470 372 600 382 720 362 --out docs/img
+        --click 750 258 --frame 40 --correct 690 280 --stroke 480 362 600 370 715 354 --out docs/img
 """
 
 from __future__ import annotations
