@@ -353,11 +353,11 @@ def blob_masks() -> dict[int, dict[int, np.ndarray]]:
     return out
 
 
-def test_browser_import_coco_and_png_zip_timeline_click(server, small_clip, tmp_path):
-    """Mask import in the page: a COCO file into the frame on screen, then (after a reset) a
-    zipped PNG id-map folder into every frame it holds; the session's masks, exported through
-    the page, equal the imported ones pixel for pixel. A click on a timeline cell shows that
-    frame."""
+def test_browser_import_every_format_timeline_click(server, small_clip, tmp_path):
+    """Mask import in the page: a COCO file into the frame on screen, then (after a reset each)
+    a zipped PNG id-map folder, a zipped --save-masks folder and a MOTS file into every frame
+    they hold; the session's masks, exported through the page, equal the imported ones pixel for
+    pixel. A click on a timeline cell shows that frame."""
     import zipfile
 
     from playwright.sync_api import sync_playwright
@@ -372,8 +372,18 @@ def test_browser_import_coco_and_png_zip_timeline_click(server, small_clip, tmp_
                 s.add_mask(f, o, m)
         coco = s.export(tmp_path / "in.coco.json", "coco")
         s.export(tmp_path / "ids", "png")
+        mots = s.export(tmp_path / "in.mots.txt", "mots")
     # zipped with its folder on top (as a file manager zips a folder)
     png_zip = shutil.make_archive(str(tmp_path / "ids"), "zip", root_dir=tmp_path, base_dir="ids")
+    # the fourth format read_masks reads: a zipped `redact --save-masks` folder (files at the zip's top)
+    from sammask.export.applied import AppliedMaskWriter
+
+    (tmp_path / "saved").mkdir()
+    writer = AppliedMaskWriter(tmp_path / "saved", CLIP_W, CLIP_H)
+    for f, masks in want.items():
+        writer.write(f, masks, np.logical_or.reduce(list(masks.values())))
+    writer.close()
+    saved_zip = shutil.make_archive(str(tmp_path / "saved"), "zip", root_dir=tmp_path / "saved")
     with sync_playwright() as p:
         browser, page = open_page(p, server, small_clip, downloads=True)
         try:
@@ -397,6 +407,14 @@ def test_browser_import_coco_and_png_zip_timeline_click(server, small_clip, tmp_
             wait_status(page, f"Imported the masks of every frame the file holds ({CLIP_N} frames, 0..{CLIP_N - 1}) "
                               "for objects [1, 2]")
             all_frames = export_download(page, "png", tmp_path / "all-frames.zip")
+            others = {}
+            for name, path in (("saved", saved_zip), ("mots", mots)):
+                page.locator("#sammask-reset").click()
+                wait_status(page, "Reset: all prompts and masks removed")
+                page.locator("#sammask-import button[aria-label*='lear']").first.click()
+                page.locator("#sammask-import input[type=file]").set_input_files(str(path))
+                wait_status(page, f"Imported the masks of every frame the file holds ({CLIP_N} frames")
+                others[name] = export_download(page, "coco", tmp_path / f"{name}-out.json")
         finally:
             browser.close()
     got = coco_masks(one_frame)
@@ -411,3 +429,10 @@ def test_browser_import_coco_and_png_zip_timeline_click(server, small_clip, tmp_
         assert sorted(got[f]) == sorted(masks), f
         for o, m in masks.items():
             np.testing.assert_array_equal(got[f][o], m)
+    for name, path in others.items():
+        got = coco_masks(path)
+        assert sorted(got) == list(range(CLIP_N)), name
+        for f, masks in want.items():
+            assert sorted(got[f]) == sorted(masks), (name, f)
+            for o, m in masks.items():
+                np.testing.assert_array_equal(got[f][o], m, err_msg=f"{name}, frame {f}, object {o}")
