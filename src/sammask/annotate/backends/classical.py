@@ -71,7 +71,7 @@ class ClassicalBackend(AnnotateBackend):
             (>= 0). Default 3.
         band: inner width of the refinement band around a warped outline, as a fraction of
             ``sqrt(mask area)``, in [0, 1]. Default 0.08.
-        band_out: outer width of that band, same unit, in [0, 1]. Default 0.3 (measured:
+        band_out: outer width of that band, same unit, in [0, 1]. Default 0.16 (measured:
             docs/annotate.md).
         context: the background colour model of the start frame is learnt in the mask's box
             grown by this fraction of its size on each side, >= 0. Default 0.5.
@@ -102,7 +102,7 @@ class ClassicalBackend(AnnotateBackend):
         click_radius: float = 0.12,
         hard_radius: int = 3,
         band: float = 0.08,
-        band_out: float = 0.3,
+        band_out: float = 0.16,
         context: float = 0.5,
         refine_area: float = 1.5,
         click_window: float = 0.35,
