@@ -65,6 +65,7 @@ __all__ = [
     "installed_models",
     "load_hf_model",
     "missing_requirement",
+    "model_strategies",
     "quiet_transformers",
     "resolve_model_source",
 ]
@@ -389,6 +390,14 @@ class ModelAvailability:
     available: bool
     reason: str
     source: str
+
+
+def model_strategies(family: str) -> tuple[str, ...]:
+    """The ``--strategy`` values a family runs: ``sam2`` all three, a ``transformers`` family
+    ``image`` and, when it has a video model (:attr:`ModelFamily.video_class`), ``video``."""
+    if family == "sam2":
+        return ("image", "video", "baseline")
+    return ("image", "video") if FAMILIES[family].video_class else ("image",)
 
 
 def _cached(repo_id: str, filename: str) -> bool:
