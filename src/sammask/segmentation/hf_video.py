@@ -116,7 +116,7 @@ class HFVideoStrategy:
     ) -> None:
         from sammask.segmentation.families import FAMILIES
 
-        self.model = model
+        self.model: Any = model  # transformers' private video API (untyped)
         self.family = family
         self.reprompt_iou = reprompt_iou
         self.on_frame = on_frame
@@ -124,7 +124,7 @@ class HFVideoStrategy:
         self.image_size = model_input_size(model, family)
         self.mean, self.std = FAMILIES[family].mean, FAMILIES[family].std
         self.session_class = inference_session_class(model)
-        cfg = model.config
+        cfg: Any = model.config  # a transformers config (untyped attributes)
         num_maskmem = int(cfg.num_maskmem)
         # transformers reads spatial memories at offsets 1 .. num_maskmem - 1 (stride 1) and object
         # pointers at offsets 1 .. max_object_pointers_in_encoder - 1 (streaming).
@@ -135,7 +135,9 @@ class HFVideoStrategy:
         self.session: Any = None
         self.reprompt_count = 0
         self._pos_embeds: list[torch.Tensor] | None = None
-        self._reset()
+        self._step = 0
+        self._size: tuple[int, int] | None = None
+        self._last_step: dict[int, int] = {}
 
     # -- public -----------------------------------------------------------------------------
 
@@ -218,8 +220,8 @@ class HFVideoStrategy:
     def _reset(self) -> None:
         self.session = None
         self._step = 0
-        self._size: tuple[int, int] | None = None
-        self._last_step: dict[int, int] = {}
+        self._size = None
+        self._last_step = {}
 
     def _new_session(self, h: int, w: int) -> Any:
         dev = next(self.model.parameters()).device
@@ -271,7 +273,8 @@ class HFVideoStrategy:
         """A box as ``Sam2VideoProcessor`` feeds it: corners in input-size pixels, labels 2 and 3."""
         import torch
 
-        h, w = self._size  # type: ignore[misc]  # set before the first prompt
+        assert self._size is not None  # set by process() before any prompt
+        h, w = self._size
         s = self.image_size
         x1, y1, x2, y2 = bbox
         dev = next(self.model.parameters()).device
@@ -285,7 +288,8 @@ class HFVideoStrategy:
         return out
 
     def _process(self, fp: FramePrompts, step: int, boxes: dict[int, BBox]) -> FrameMasks:
-        h, w = self._size  # type: ignore[misc]  # set by process()
+        assert self._size is not None  # set by process()
+        h, w = self._size
         if self.session is None:
             self.session = self._new_session(h, w)
         st = self.session
@@ -300,7 +304,7 @@ class HFVideoStrategy:
         outs: dict[int, dict[str, Any]] = {}
         prompted: list[int] = []
         propagated: list[int] = []
-        masks: dict[int, np.ndarray] = {}
+        masks: dict[int, np.ndarray | None] = {}
         for tid, bbox in boxes.items():
             self._ensure_track(tid)
             if self._last_step.get(tid) == step - 1:
@@ -334,10 +338,10 @@ class HFVideoStrategy:
                     )
         for tid in boxes:
             out = outs[tid]
-            mask = masks.get(tid)
-            if mask is None:
-                mask = logits_to_mask(out["pred_masks"], h, w).reshape(h, w)
-            result.masks[tid] = mask if mask.any() else None
+            kept = masks.get(tid)
+            if kept is None:
+                kept = logits_to_mask(out["pred_masks"], h, w).reshape(h, w)
+            result.masks[tid] = kept if kept.any() else None
             result.scores[tid] = _score(out)
             self._last_step[tid] = step
         self._prune(step)
