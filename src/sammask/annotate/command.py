@@ -36,11 +36,13 @@ def annotate_command(
 ) -> None:
     """Annotate VIDEO from a prompts file (propagating every object) and export the masks to OUT.
 
-    The outputs are checked before any work (:func:`sammask.spec.run.gate`): ``OUT`` and the
-    entries the formats write in it may not be or alias the video, the prompts or the checkpoint,
-    and existing entries need ``-y``. Every export is written into a temporary folder beside
-    ``OUT`` and moved into place only when all of them succeeded, so a failure leaves neither a
-    partial export nor an empty ``OUT``.
+    The outputs are checked before any work: ``OUT`` and the entries the formats write in it may
+    not be or alias the video, the prompts or the checkpoint, and existing entries need ``-y``.
+    Every export is written into a temporary folder beside ``OUT`` and moved into place only when
+    all of them succeeded, so a failure leaves neither a partial export nor an empty ``OUT``.
+
+    Notes:
+        The output check is :func:`sammask.spec.run.gate`.
 
     Raises:
         ConfigError: unknown format/backend, malformed prompts.
