@@ -43,7 +43,7 @@ import sys
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TELEMETRY_ENV", "disable_telemetry"]
+__all__ = ["TELEMETRY_ENV", "disable_telemetry", "hf_hub_offline", "hub_cache_dir"]
 
 TELEMETRY_ENV: dict[str, str] = {
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -73,3 +73,23 @@ def disable_telemetry() -> None:
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:
         hub.HF_HUB_DISABLE_TELEMETRY = True  # read once at import
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def hf_hub_offline() -> bool:
+    """True when the environment forbids hub access (``HF_HUB_OFFLINE`` set to 1/true/yes/on)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hub_cache_dir() -> str:
+    """The Hugging Face hub cache folder (for messages): ``huggingface_hub``'s own setting, or
+    without that package ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        home = os.environ.get("HF_HOME", os.path.join("~", ".cache", "huggingface"))
+        return os.environ.get("HF_HUB_CACHE", os.path.join(home, "hub"))
+    return str(constants.HF_HUB_CACHE)
