@@ -403,8 +403,8 @@ def polygon_mask(
         return np.zeros((h, w), dtype=bool)
     fixed = np.round((np.asarray(clipped, dtype=np.float64) + pad - 0.5) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
-    out = cv2.dilate(out, np.ones((3, 3), np.uint8))
-    return np.ascontiguousarray(out[pad : pad + h, pad : pad + w]).view(bool)
+    grown = cv2.dilate(out, np.ones((3, 3), np.uint8))
+    return np.ascontiguousarray(grown[pad : pad + h, pad : pad + w]).view(bool)
 
 
 def mask_bounds(mask: np.ndarray) -> Bounds | None:
@@ -435,7 +435,19 @@ def mask_bbox(mask: np.ndarray) -> BBox | None:
         single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
     """
     bounds = mask_bounds(mask)
-    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]  # a 4-element generator; mypy types it tuple[float, ...]
+    return None if bounds is None else as_bbox(bounds)
+
+
+def as_bbox(values: Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> BBox:
+    """Four numbers (a box from an array row, a tuple of ints) as a :data:`BBox` of Python floats.
+
+    Raises:
+        TracksFormatError: if there are not exactly 4 values.
+    """
+    if len(values) != 4:
+        raise TracksFormatError(f"a box is 4 numbers (x1, y1, x2, y2), got {len(values)}", field="bbox")
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
 
 
 def box_iou(a: BBox, b: BBox) -> float:

@@ -66,13 +66,13 @@ def disable_telemetry() -> None:
     loaded = sys.modules.get("openvino_telemetry")
     if loaded is None:
         # OpenVINO's ovc modules do `try: import openvino_telemetry except ImportError: telemetry_stub`
-        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # None in sys.modules makes the import fail (documented)
     else:  # imported before us: its consent check declines in CI (documented switch)
         os.environ["CI"] = "true"
         logger.debug("openvino_telemetry was already imported: declined through CI=true")
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:
-        hub.HF_HUB_DISABLE_TELEMETRY = True  # read once at import
+        hub.HF_HUB_DISABLE_TELEMETRY = True  # type: ignore[attr-defined]  # a module from sys.modules is typed ModuleType; read once at import
 
 
 _TRUE = ("1", "true", "yes", "on")

@@ -639,6 +639,7 @@ def redact(
     settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     mode = settings.masking.mode
     _check_something_to_mask(tracks, mode)
+    assert settings.masking.dilate is not None  # for_video resolved the auto margin to pixels
     report = RunReport(
         input=str(input_path),
         output=str(output_path),

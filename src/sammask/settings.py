@@ -164,7 +164,7 @@ _BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false":
 
 def _int(section: configparser.SectionProxy, key: str) -> int:
     try:
-        return section.getint(key)
+        return int(section[key])  # what getint does, typed int (getint's stub allows None)
     except ValueError:
         raw = section[key]
         shown = raw if len(raw) <= 40 else f"{raw[:20]}...({len(raw)} characters)"

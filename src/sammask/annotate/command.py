@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -59,7 +59,7 @@ def annotate_command(
     for f in formats:
         if f not in FORMATS:
             raise ConfigError(f"unknown export format '{f}': choose one of {', '.join(FORMATS)}")
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if backend == "sam2":
         options = {k: v for k, v in {"model": model, "checkpoint": model_path, "device": device,
                                      "offline": offline or None}.items() if v is not None}
@@ -79,7 +79,10 @@ def annotate_command(
                 typer.echo(f"propagate {done}/{total}", err=True)
 
         run_prompts(session, records, progress)
-        written = export_atomically(out, {name: (lambda p, f=f: session.export(p, f)) for f, name in zip(formats, names)})
+        def writer(fmt: str) -> Callable[[Path], object]:
+            return lambda path: session.export(path, fmt)
+
+        written = export_atomically(out, {name: writer(f) for f, name in zip(formats, names)})
         typer.echo(
             f"annotated {video}: {len(session.objects)} objects, {session.num_frames} frames, "
             f"{session.backend.name}; wrote {', '.join(str(p) for p in written)}",
