@@ -219,8 +219,8 @@ class GrabCutSegmenter(Segmenter):
         fgd_model = np.zeros((1, 65), dtype=np.float64)
         try:
             cv2.setRNGSeed(self.seed)
-            cv2.grabCut(
-                small, gc_mask, None, bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
+            cv2.grabCut(  # rect (0, 0, 0, 0): unused with GC_INIT_WITH_MASK (None, which it typed as, converts to it)
+                small, gc_mask, (0, 0, 0, 0), bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
             )
         except cv2.error as exc:
             logger.debug(

@@ -30,6 +30,7 @@ from sammask.tracks.validate import (
     DropReason,
     RepairReason,
     RowError,
+    RowPlace,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def _shown(text: str) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
+def _parse_number(text: str, col: int, ctx: RowPlace) -> float:
     """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
     name = MOT_COLUMNS[col]
     try:
@@ -83,7 +84,7 @@ def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
     return value
 
 
-def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
+def _parse_integer(text: str, col: int, ctx: RowPlace) -> int | None:
     """Parse column ``col`` as an exact integer (``"7"``, ``"7.0"``, ``"1e3"``), or None when the
     value is a number but not integral. Decimal, not float: ids 2**53 and 2**53 + 1 stay apart.
 
@@ -109,7 +110,7 @@ def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
 
 
 def _parse_line(
-    fields: list[str], ctx: dict[str, str], counter: DropCounter
+    fields: list[str], ctx: RowPlace, counter: DropCounter
 ) -> tuple[int, int, float, float, float, float, float]:
     """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
 
@@ -233,7 +234,7 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         fields = _SPLIT.split(line)
         if fields and fields[-1] == "":  # trailing comma
             fields.pop()
-        ctx = {"path": src, "location": f"line {lineno}"}
+        ctx: RowPlace = {"path": src, "location": f"line {lineno}"}
         try:
             rows += 1
             frame, tid, left, top, w, h, score = _parse_line(fields, ctx, counter)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TypedDict
 
 from sammask.errors import TracksFormatError
 from sammask.geometry import clip_bbox, clip_polygon_to_frame, grow_empty_box, is_simple_polygon, polygon_bbox
@@ -81,6 +82,15 @@ class RepairReason(str, Enum):
     POLYGON_AS_BOX = "polygon_as_box"
     """A polygon that is self-intersecting, has no area, or is malformed while a box is given:
     masked as its bounding box (type 3)."""
+
+
+class RowPlace(TypedDict):
+    """Where a row is, as :class:`RowError`'s keyword arguments (``RowError(..., **place)``)."""
+
+    path: str | None
+    """The tracks file."""
+    location: str | None
+    """The row in it: ``line 12``, ``item 3``..."""
 
 
 class RowError(TracksFormatError):
