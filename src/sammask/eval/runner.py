@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -115,9 +116,11 @@ def parse_config(spec: str, *, base: RedactSettings | None = None, random_weight
     name = name.strip()
     if name not in SEGMENTERS:
         raise ConfigError(f"config '{spec}': unknown segmenter '{name}' (choose {', '.join(sorted(SEGMENTERS))})")
-    masking: dict[str, object] = {"mode": MaskMode.SELECTED}
-    sam2: dict[str, object] = {}
-    top: dict[str, object] = {"segmenter": name}
+    # field name -> value per options class; each value is parsed per key below and checked again
+    # by the dataclass's __post_init__ (replace), so Any loses no check
+    masking: dict[str, Any] = {"mode": MaskMode.SELECTED}
+    sam2: dict[str, Any] = {}
+    top: dict[str, Any] = {"segmenter": name}
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = (x.strip() for x in pair.partition("="))
         if not eq or not value:
@@ -386,7 +389,7 @@ def _sheet_indices(n: int, k: int = SHEET_FRAMES) -> list[int]:
 def _decode_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     from sammask.media.reader import VideoReader
 
-    out = {}
+    out: dict[int, np.ndarray] = {}
     if not indices:
         return out
     with VideoReader(path) as reader:
@@ -539,8 +542,8 @@ def evaluate_sequence(
         inputs = _decode_frames(video, set(keep))
         outputs = _decode_frames(out_video, set(keep))
         for i in sorted(keep):
-            ids, applied, leak = keep[i]
-            rows.append(SheetRow(config.spec, i, inputs[i], ids, applied, outputs[i], leak))
+            ids, applied, sheet_leak = keep[i]
+            rows.append(SheetRow(config.spec, i, inputs[i], ids, applied, outputs[i], sheet_leak))
     result = RunResult(
         config=config,
         metrics=metrics,
