@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,10 @@ from sammask.matte.alpha import TemporalSmoother, composite, feather_alpha, refi
 from sammask.matte.options import Background, BackgroundKind, MatteOptions, OutputKind, output_kind
 from sammask.matte.output import PngFolderWriter, alpha_encode_options, matte_encode_options, opaque_encode_options
 from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
+from sammask.media.types import DecodedFrame
+
+if TYPE_CHECKING:
+    from sammask.matte.sources import KeepSource
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +95,12 @@ class _Backgrounds:
         self.background, self.size = background, (info.width, info.height)
         self._still: np.ndarray | None = None
         self._reader: VideoReader | None = None
-        self._frames: Iterator | None = None
+        self._frames: Iterator[DecodedFrame] | None = None
         if background.kind is BackgroundKind.COLOR:
             self._still = np.empty((info.height, info.width, 3), np.uint8)
             self._still[:] = background.color
         elif background.kind is BackgroundKind.IMAGE:
-            path = Path(background.path)
+            path = self._background_file()
             if not path.is_file():
                 raise InputFileError(f"background image not found: {path}")
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -105,11 +110,23 @@ class _Backgrounds:
         elif background.kind is BackgroundKind.VIDEO:
             self._open_video()
 
-    def _open_video(self) -> None:
+    def _background_file(self) -> Path:
+        """The background image or video file.
+
+        Raises:
+            ConfigError: an image or video background without a path.
+        """
+        if self.background.path is None:
+            raise ConfigError(f"a {self.background.kind.value} background needs a file")
+        return Path(self.background.path)
+
+    def _open_video(self) -> Iterator[DecodedFrame]:
+        """(Re)open the background video from its first frame; its frame iterator."""
         if self._reader is not None:
             self._reader.close()
-        self._reader = VideoReader(Path(self.background.path))
+        self._reader = VideoReader(self._background_file())
         self._frames = iter(self._reader)
+        return self._frames
 
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
         import cv2
@@ -128,10 +145,9 @@ class _Backgrounds:
 
             return apply_effect(image, Effect.BLUR, object_size=frame_object_size_px(image.shape),
                                 strength=self.background.strength, color=(0, 0, 0))
-        nxt = next(self._frames, None)
+        nxt = next(self._frames if self._frames is not None else self._open_video(), None)
         if nxt is None:  # shorter background video: loop it
-            self._open_video()
-            nxt = next(self._frames, None)
+            nxt = next(self._open_video(), None)
             if nxt is None:
                 raise InputFileError(f"{self.background.path}: the background video has no frames")
         return self._fit(nxt.image)
@@ -146,6 +162,7 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
                  matte_path: Path | None, report_path: Path | None, overwrite: bool) -> None:
     """Every output checked against every input and each other before anything is decoded."""
     from sammask.spec.gate import InputRef, OutputRef, check_paths
+    from sammask.spec.gate import OutputKind as PathKind
 
     inputs = [InputRef("INPUT", input_path)]
     if keep_file is not None:
@@ -153,7 +170,7 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
     if background.path is not None:
         inputs.append(InputRef("--background", Path(background.path)))
     # "video" = a single-file container for H.264; WebM (VP9) is a file whose suffix chose its codec
-    out_kind = {OutputKind.PNG_FOLDER: "folder", OutputKind.VP9_ALPHA: "file"}.get(kind, "video")
+    out_kind: PathKind = "folder" if kind is OutputKind.PNG_FOLDER else "file" if kind is OutputKind.VP9_ALPHA else "video"
     outputs = [OutputRef("-o", output, out_kind)]
     if matte_path is not None:
         outputs.append(OutputRef("--matte-out", matte_path, "video"))
@@ -275,6 +292,7 @@ def matte(
         backgrounds = None if transparent else _Backgrounds(bg, info)
         if backgrounds is not None:
             stack.callback(backgrounds.close)
+        source: KeepSource
         if keep == "person":
             from sammask.matte.sources import PersonSource
 
@@ -301,12 +319,14 @@ def matte(
                 out = np.dstack([frame.image, a8])
             else:
                 # composite with the 8-bit alpha that the matte video carries
+                assert backgrounds is not None  # built exactly when the output is not transparent
                 out = composite(frame.image, backgrounds.frame(frame.image), a8.astype(np.float32) / 255.0)
             if png is not None:
                 if out.shape[2] == 3:
                     out = np.dstack([out, np.full(a8.shape, 255, np.uint8)])
                 png.write(out, frame.frame_idx)
             else:
+                assert video is not None  # the output is a PNG folder or a video
                 video.write(out, frame.pts)
             if matte_writer is not None:
                 matte_writer.write(np.repeat(a8[..., None], 3, axis=2), frame.pts)
@@ -328,7 +348,7 @@ def matte(
                 write_text_atomic(report_path, report.to_json() + "\n")
             if png is not None:
                 png.commit()
-            else:
+            elif video is not None:  # always, when there is no PNG folder
                 video.commit()
         except BaseException:
             for side in (matte_path, report_path):
