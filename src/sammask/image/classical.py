@@ -308,5 +308,7 @@ class ClassicalBackend(ImageBackend):
             if counts[lab] == 0 or counts[lab] < min_pixels:
                 continue
             m = labels == lab
-            out.append(ImageMask(mask=m, bbox=mask_bbox(m), area=int(counts[lab]), crop_box=(0, 0, w, h)))  # type: ignore[arg-type]
+            bbox = mask_bbox(m)
+            if bbox is not None:  # always: the label has counts[lab] > 0 pixels
+                out.append(ImageMask(mask=m, bbox=bbox, area=int(counts[lab]), crop_box=(0, 0, w, h)))
         return out

@@ -353,8 +353,8 @@ def cutout_command(
     be = make_backend(backend, model, model_path, device, offline)
     if prompt is not None:
         masks = [segment(img.rgb, be, prompt, multimask=False)[0].mask]
-    else:
-        fn, detectors = _detect_fn(detect, min_score, offline)  # type: ignore[arg-type]
+    elif detect is not None:  # always, without a prompt
+        fn, detectors = _detect_fn(detect, min_score, offline)
         try:
             dets = fn(img.rgb)
         finally:
