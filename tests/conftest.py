@@ -7,6 +7,13 @@ from pathlib import Path
 
 import netguard
 import pytest
+from hypothesis import settings
+
+# Property tests: in CI (CI=true) every run draws the same examples, so a red CI is never a draw of
+# chance; local runs keep drawing new ones, and a case they find becomes an explicit @example.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("dev", print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 # the tiny SAM 2 fixtures (tiny_model, tiny_checkpoint) for every test module, and the check that
 # no test leaves a child process or a non-daemon thread behind (tests/leakcheck.py)

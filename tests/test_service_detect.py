@@ -283,7 +283,7 @@ def test_batch_tracks_space_and_source_errors(tmp_path: Path) -> None:
     assert _brightest_object_pixel(tmp_path / "display" / "portrait.mp4", obj) > 200
     # options that do not fit the source: one line, exit 2, nothing written
     for extra, message in ((["--max-gap", "3"], "max_gap (--max-gap) applies with built-in detection"),
-                           (["--detect", "faces", "--tracks-dir", str(inputs)], "not both"),
+                           (["--detect", "faces", "--tracks-dir", str(inputs)], "one source for the whole batch"),
                            (["--detect", "faces", "--tracks-space", "stored"], "tracks_space (--tracks-space)"),
                            (["--scale", "tiny"], "WIDTHxHEIGHT")):
         res = runner.invoke(app, [*base, "-o", str(tmp_path / "bad"), *extra])

@@ -109,7 +109,7 @@ def test_upload_names_are_never_paths_and_a_non_video_fails_its_job(setup, clien
     assert client.get(f"/v1/jobs/{job['id']}/result").status_code == 409
     bad_masks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
                             files={"masks": ("../m.zip", b"not a zip archive")})
-    assert bad_masks.status_code == 422 and "applied-mask export" in bad_masks.json()["detail"]  # checked at submission
+    assert bad_masks.status_code == 422 and "a COCO .json or a MOTS .txt" in bad_masks.json()["detail"]  # checked at submission
 
 
 def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) -> None:

@@ -158,11 +158,7 @@ def redact_command(
         Path | None,
         typer.Option(help="Annotated masks instead of --tracks (COCO .json, MOTS .txt, PNG id maps, --save-masks folder)."),
     ] = None,
-    masks_any_video: Annotated[
-        bool,
-        typer.Option("--masks-any-video", help="With --masks: apply masks that record another video, or none "
-                     "(MOTS, other tools' files). Without it they must record this very file."),
-    ] = False,
+    masks_any_video: Annotated[bool, opt("masks_any_video").cli()] = False,
     detect: Annotated[str | None, opt("detect").cli()] = None,
     min_score: Annotated[float | None, opt("min_score").cli()] = None,
     max_gap: Annotated[int | None, opt("max_gap").cli()] = None,

@@ -16,6 +16,12 @@ def batch_command(
     inputs: Annotated[list[str], typer.Argument(help="Videos, folders (searched recursively) or globs.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
+    masks: Annotated[bool, typer.Option("--masks", help="Apply stored masks instead of tracks, every video: <stem>.masks/ "
+                                        "(a --save-masks export or PNG id maps), <stem>.masks.json (COCO) or "
+                                        "<stem>.masks.txt (MOTS) beside it.")] = False,
+    masks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.masks/, <name>.masks.json or <name>.masks.txt "
+                                                   "(implies --masks; a batch's --save-masks output folder is one).")] = None,
+    masks_any_video: Annotated[bool, opt("masks_any_video").cli()] = False,
     detect: Annotated[
         str | None, opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.",
                                         with_default=False)
@@ -68,15 +74,16 @@ def batch_command(
     from sammask.settings import RedactSettings, load_ini
 
     base = load_ini(config) if config is not None else RedactSettings()
-    source = Source.DETECT if detect is not None else Source.TRACKS
+    masks = masks or masks_dir is not None
+    source = Source.DETECT if detect is not None else Source.MASKS if masks else Source.TRACKS
     try:
         options = JobSettings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
                               dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
                               detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
-                              tracks_space=tracks_space)
+                              tracks_space=tracks_space, masks_any_video=masks_any_video)
     except ValidationError as exc:
         raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    items = plan_batch(inputs, tracks_dir, detect=detect is not None)
+    items = plan_batch(inputs, tracks_dir, detect=detect is not None, masks=masks, masks_dir=masks_dir)
     # One gate for the whole batch, before any video is decoded: no output (video, report,
     # masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
     # folder or the config. Outputs the batch wrote before (a .done record) are its resume state
@@ -84,9 +91,12 @@ def batch_command(
     names = [n for i in items for n in batch_outputs(i, save_masks)]
     read = [InputRef("the input video", i.input) for i in items]
     read += [InputRef("the tracks file", i.tracks) for i in items if i.tracks is not None]
+    read += [InputRef("the stored masks", i.masks) for i in items if i.masks is not None]
     read += [InputRef("the input folder", Path(a)) for a in inputs if Path(a).is_dir()]
     if tracks_dir is not None:
         read.append(InputRef("--tracks-dir", tracks_dir))
+    if masks_dir is not None:
+        read.append(InputRef("--masks-dir", masks_dir))
     gate(options.run_spec(source, base, command="batch", config=config, extra_inputs=tuple(read), overwrite=True,
                           extra_outputs=(OutputRef("-o", output, "folder", (*names, SUMMARY_FILE, CHECKPOINT_DIR)),)))
     if not overwrite:
@@ -101,7 +111,8 @@ def batch_command(
 
     summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
                         detect=options.detect_options() if detect is not None else None,
-                        tracks_filter=options.tracks_filter(), overwrite=overwrite)
+                        tracks_filter=options.tracks_filter(), overwrite=overwrite, masks=masks,
+                        masks_any_video=masks_any_video)
     table = Table(title=f"batch: {len(items)} videos, {summary.backend}, {summary.seconds:.1f} s")
     for col in ("video", "status", "frames", "fps", "fallbacks", "error"):
         table.add_column(col)

@@ -7,7 +7,7 @@ schema documents) and what ``sammask batch`` builds from its flags. Every field 
 not accepted from clients.
 
 Where a video's detections come from (:class:`Source`) follows ``sammask redact``: a tracks file,
-an applied-mask export, or -- with neither -- built-in detection (``detect``, default ``faces``,
+stored masks (COCO, MOTS, PNG id maps, an applied-mask export), or -- with neither -- built-in detection (``detect``, default ``faces``,
 which masks faces by their box unless a ``segmenter`` is given). :meth:`JobSettings.check_source`
 refuses options that do not apply to the source, as the CLI does.
 """
@@ -64,6 +64,7 @@ class JobSettings(BaseModel):
     max_gap: int | None = opt("max_gap").field()
     scale: str | None = opt("scale").field()
     classes: str | None = opt("classes").field()
+    masks_any_video: bool = opt("masks_any_video").field(default=False)
 
     @field_validator("segmenter")
     @classmethod

@@ -16,10 +16,13 @@ An interrupted video resumes from its checkpoint in
 output folder (``OUT_DIR/.checkpoints/.lock``, released by the kernel when the batch dies), and
 the process pool's workers die with the batch (``PR_SET_PDEATHSIG``).
 
-Detections come from each video's tracks file, or, with ``detect`` (``sammask batch --detect``),
-from built-in detection for every video (tracks files are then not looked for). A video without
-a tracks file in a batch without ``detect`` fails (its error names ``--detect``): one batch
-applies one policy, it never mixes given tracks with detection silently.
+Detections come from each video's tracks file, or, with ``masks`` (``sammask batch --masks``),
+from each video's stored masks (COCO, MOTS, PNG id maps or an applied-mask export, applied as
+``redact --masks`` applies them: :func:`sammask.annotate.redact.stored_mask_prompts`), or, with
+``detect`` (``sammask batch --detect``), from built-in detection for every video (tracks files
+are then not looked for). A video without its tracks file (or masks) fails (its error names
+where they were looked for): one batch applies one policy, it never mixes given tracks, stored
+masks and detection silently.
 """
 
 from __future__ import annotations
@@ -53,6 +56,10 @@ logger = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 TRACKS_NAMES = ("{name}.tracks.json", "{name}.tracks.txt", "{name}.json", "{name}.txt")
 SIDECAR_NAMES = ("{stem}.tracks.json", "{stem}.tracks.txt", "{stem}.json", "{stem}.txt", "gt.txt", "gt/gt.txt")
+MASKS_NAMES = ("{name}.masks", "{name}.masks.json", "{name}.masks.txt")
+"""Stored masks of a video (``--masks``), beside it (``{name}`` = the video's stem) or in ``--masks-dir``
+(``{name}`` = its output name): a folder (an applied-mask export such as ``batch --save-masks`` writes
+as ``OUT/<name>.masks/``, or PNG id maps), a COCO ``.json`` or a MOTS ``.txt``."""
 SUMMARY_FILE = "batch-summary.json"
 CHECKPOINT_DIR = ".checkpoints"
 DONE_SUFFIX = ".done"
@@ -89,14 +96,17 @@ class BatchItem:
         name: output base name (unique in the batch).
         input: the video.
         tracks: its tracks file, or None when none was found (the video then fails unless the
-            batch detects) or none was looked for (``plan_batch(..., detect=True)``).
-        looked_for: where tracks were looked for (for the error message).
+            batch detects) or none was looked for (``plan_batch(..., detect=True)`` or ``masks=True``).
+        looked_for: where tracks (or masks) were looked for (for the error message).
+        masks: its stored masks (``plan_batch(..., masks=True)``), or None (not found, or not
+            looked for).
     """
 
     name: str
     input: Path
     tracks: Path | None
     looked_for: tuple[str, ...] = ()
+    masks: Path | None = None
 
 
 @dataclass(slots=True)
@@ -159,21 +169,36 @@ def _find_tracks(video: Path, name: str, tracks_dir: Path | None) -> tuple[Path 
     return None, tuple(str(c) for c in candidates)
 
 
-def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect: bool = False) -> list[BatchItem]:
+def _find_masks(video: Path, name: str, masks_dir: Path | None) -> tuple[Path | None, tuple[str, ...]]:
+    folder, key = (masks_dir, name) if masks_dir is not None else (video.parent, video.stem)
+    candidates = [folder / t.format(name=key) for t in MASKS_NAMES]
+    for c in candidates:
+        if c.is_dir() if c.suffix == ".masks" else c.is_file():
+            return c, ()
+    return None, tuple(str(c) for c in candidates)
+
+
+def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect: bool = False, masks: bool = False,
+               masks_dir: Path | None = None) -> list[BatchItem]:
     """The videos named by ``inputs`` (files, directories searched recursively, globs).
 
     Tracks: ``tracks_dir/<name>{.tracks,}.{json,txt}`` with ``tracks_dir``, else beside the
     video: ``<stem>{.tracks,}.{json,txt}``, ``gt.txt`` or ``gt/gt.txt`` (DAVIS / MOTChallenge);
-    with ``detect`` none are looked for (built-in detection).
+    with ``detect`` none are looked for (built-in detection). With ``masks`` (or ``masks_dir``)
+    stored masks are looked for instead (:data:`MASKS_NAMES`), in ``masks_dir`` or beside the video.
 
     Raises:
-        InputFileError: an argument matches no video, or ``tracks_dir`` is not a folder.
-        ConfigError: two videos would get the same output name, or ``tracks_dir`` with ``detect``.
+        InputFileError: an argument matches no video, or ``tracks_dir`` / ``masks_dir`` is not a folder.
+        ConfigError: two videos would get the same output name, or two sources are given
+            (``tracks_dir``, ``masks`` / ``masks_dir``, ``detect``).
     """
-    if detect and tracks_dir is not None:
-        raise ConfigError("give --tracks-dir (tracks files) or --detect (built-in detection), not both")
-    if tracks_dir is not None and not tracks_dir.is_dir():
-        raise InputFileError(f"--tracks-dir {tracks_dir} is not a folder")
+    masks = masks or masks_dir is not None
+    if sum((detect, masks, tracks_dir is not None)) > 1:
+        raise ConfigError("give one source for the whole batch: --tracks-dir (tracks files), --masks / --masks-dir "
+                          "(stored masks) or --detect (built-in detection)")
+    for flag, folder in (("--tracks-dir", tracks_dir), ("--masks-dir", masks_dir)):
+        if folder is not None and not folder.is_dir():
+            raise InputFileError(f"{flag} {folder} is not a folder")
     items: list[BatchItem] = []
     seen: dict[Path, str] = {}
     names: dict[str, Path] = {}
@@ -189,6 +214,10 @@ def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect:
                 raise ConfigError(f"{video} and {names[name]} would both be written as '{name}.mp4'; "
                                   "pass their folders separately or rename one")
             seen[key], names[name] = name, video
+            if masks:
+                found, looked = _find_masks(video, name, masks_dir)
+                items.append(BatchItem(name, video, None, looked, masks=found))
+                continue
             tracks, looked = (None, ()) if detect else _find_tracks(video, name, tracks_dir)
             items.append(BatchItem(name, video, tracks, looked))
     return items
@@ -222,17 +251,20 @@ def foreign_outputs(items: Iterable[BatchItem], out_dir: Path, *, save_masks: bo
 
 
 def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool,
-          detect: DetectOptions | None, tracks_filter: TracksFilter | None) -> VideoTask:
+          detect: DetectOptions | None, tracks_filter: TracksFilter | None, masks: bool,
+          masks_any_video: bool) -> VideoTask:
     return VideoTask(
         input=item.input,
-        tracks=None if detect is not None else item.tracks or Path(os.devnull),
+        tracks=None if detect is not None or masks else item.tracks or Path(os.devnull),
         output=out_dir / f"{item.name}.mp4",
         settings=settings,
         report=out_dir / f"{item.name}.report.json",
         save_masks=out_dir / f"{item.name}.masks" if save_masks else None,
         checkpoint=out_dir / CHECKPOINT_DIR / f"{item.name}.jsonl",
+        masks=(item.masks or Path(os.devnull)) if masks else None,
+        masks_any_video=masks and masks_any_video,
         detect=detect,
-        tracks_filter=None if detect is not None else tracks_filter,
+        tracks_filter=None if detect is not None or masks else tracks_filter,
     )
 
 
@@ -248,6 +280,8 @@ def run_batch(
     detect: DetectOptions | None = None,
     tracks_filter: TracksFilter | None = None,
     overwrite: bool = False,
+    masks: bool = False,
+    masks_any_video: bool = False,
 ) -> BatchSummary:
     """Run a planned batch and write ``OUT_DIR/batch-summary.json``.
 
@@ -266,6 +300,10 @@ def run_batch(
         overwrite: replace an existing output that is not the batch's (no ``.done`` record);
             without it such a video fails (``sammask batch`` refuses it earlier, in its gate).
             A stale output of this batch (``.done`` of other inputs or settings) is always redone.
+        masks: apply each video's stored masks (:attr:`BatchItem.masks`, from
+            ``plan_batch(..., masks=True)``) instead of tracks files; a video without them fails.
+        masks_any_video: with ``masks``: apply masks that record another video, or none
+            (``--masks-any-video``); otherwise each video's masks must record that very file.
 
     Returns:
         The :class:`BatchSummary` (per-video failures are in it; nothing is raised for them).
@@ -301,20 +339,28 @@ def run_batch(
     (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
     with FolderLock(out_dir / CHECKPOINT_DIR, "batch"):
         return _run_locked(items, out_dir, settings, t0, jobs=jobs, ray_address=ray_address, save_masks=save_masks,
-                           on_result=on_result, detect=detect, tracks_filter=tracks_filter, overwrite=overwrite)
+                           on_result=on_result, detect=detect, tracks_filter=tracks_filter, overwrite=overwrite,
+                           masks=masks, masks_any_video=masks_any_video)
 
 
 def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings, t0: float, *, jobs: int,
                 ray_address: str | None, save_masks: bool, on_result: Callable[[TaskResult], None] | None,
-                detect: DetectOptions | None, tracks_filter: TracksFilter | None, overwrite: bool) -> BatchSummary:
+                detect: DetectOptions | None, tracks_filter: TracksFilter | None, overwrite: bool, masks: bool,
+                masks_any_video: bool) -> BatchSummary:
     summary = BatchSummary(backend="serial" if jobs <= 1 and ray_address is None else
                            f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}")
     by_name: dict[str, TaskResult] = {}
     todo: list[tuple[BatchItem, VideoTask]] = []
     digests: dict[str, str | None] = {}
     for item in items:
-        task = _task(item, out_dir, settings, save_masks, detect, tracks_filter)
-        if item.tracks is None and detect is None:
+        task = _task(item, out_dir, settings, save_masks, detect, tracks_filter, masks, masks_any_video)
+        if masks and item.masks is None:
+            by_name[item.name] = TaskResult(
+                str(item.input), str(task.output), ok=False,
+                error=f"InputFileError: no masks found for {item.input} (looked for {', '.join(item.looked_for)}): "
+                      "give a masks folder, a COCO .json or a MOTS .txt there, or leave out --masks")
+            continue
+        if item.tracks is None and detect is None and not masks:
             by_name[item.name] = TaskResult(
                 str(item.input), str(task.output), ok=False,
                 error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "

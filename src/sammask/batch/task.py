@@ -6,7 +6,9 @@ turns the outcome into a picklable :class:`TaskResult`: a failure of one video i
 an exception, so a batch or a job server goes on with the others.
 
 A task's detections come from one of three sources, as in ``sammask redact``: a tracks file
-(optionally filtered by :class:`TracksFilter`), an applied-mask export, or built-in detection
+(optionally filtered by :class:`TracksFilter`), stored masks (any format
+:func:`sammask.export.read_masks` reads, through
+:func:`sammask.annotate.redact.stored_mask_prompts`, the one path ``redact --masks`` takes), or built-in detection
 (:class:`DetectOptions`; its detector boxes are checkpointed too, by
 :class:`~sammask.batch.checkpoint.CheckpointDetection`).
 """
@@ -23,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from sammask.batch.checkpoint import CheckpointDetection, CheckpointSegmenter
-from sammask.batch.masks_input import MaskFileSegmenter, tracks_from_masks
+from sammask.annotate.redact import stored_mask_prompts
 from sammask.detection.stream import DetectAndTrack
 from sammask.errors import InputFileError, SammaskError
 from sammask.export.applied import META_FILE
 from sammask.geometry import TracksSpace
-from sammask.media.probe import check_input_file
+from sammask.media.probe import check_input_file, probe
 from sammask.pipeline import ProgressCallback, redact
 from sammask.segmentation import Segmenter, build_segmenter
 from sammask.settings import RedactSettings
@@ -111,8 +113,11 @@ class VideoTask:
         save_masks: folder for the applied-mask export, or None.
         checkpoint: segmentation checkpoint file, or None (no resume); with ``detect`` the
             detection checkpoint is :attr:`detect_checkpoint` beside it.
-        masks: an applied-mask export folder to apply instead of tracks + segmentation
-            (:mod:`sammask.batch.masks_input`), or None.
+        masks: stored masks to apply instead of tracks + segmentation: a COCO ``.json``, a MOTS
+            ``.txt``, a folder of PNG id maps or an applied-mask export (``--save-masks``), read by
+            :func:`sammask.export.read_masks`; or None.
+        masks_any_video: with ``masks``: apply masks that record another video, or none
+            (``--masks-any-video``); otherwise they must record this very file.
         detect: built-in detection instead of a tracks file, or None.
         tracks_filter: class / score filters on ``tracks``, or None.
         overwrite: replace an existing output and report (a batch's stale output of other
@@ -127,6 +132,7 @@ class VideoTask:
     save_masks: Path | None = None
     checkpoint: Path | None = None
     masks: Path | None = None
+    masks_any_video: bool = False
     detect: DetectOptions | None = None
     tracks_filter: TracksFilter | None = None
     overwrite: bool = False
@@ -176,8 +182,8 @@ def task_fingerprint(task: VideoTask, *, content: bool = False) -> str:
     """Hex SHA-256 identifying what an output or a checkpoint of ``task`` depends on.
 
     Covers the input video (its size and modification time, or with ``content`` its bytes), the
-    tracks file's bytes (or the detection options), the tracks filter, whether masks are
-    exported and the settings (not the output paths).
+    tracks file's bytes (or the stored masks' bytes and ``masks_any_video``, or the detection
+    options), the tracks filter, whether masks are exported and the settings (not the output paths).
 
     Args:
         task: the :class:`VideoTask`.
@@ -185,7 +191,7 @@ def task_fingerprint(task: VideoTask, *, content: bool = False) -> str:
             digest: a replaced video with the same size and mtime is still noticed).
 
     Raises:
-        OSError: the video or the tracks file cannot be read.
+        OSError: the video, the tracks file or the stored masks cannot be read.
     """
     h = hashlib.sha256()
     if content:
@@ -196,10 +202,24 @@ def task_fingerprint(task: VideoTask, *, content: bool = False) -> str:
         h.update(f"{st.st_size}:{st.st_mtime_ns}\n".encode())
     if task.tracks is not None:
         h.update(hashlib.sha256(task.tracks.read_bytes()).digest())
+    if task.masks is not None:
+        _hash_masks(h, task.masks)
     options = [None if o is None else asdict(o) for o in (task.detect, task.tracks_filter)]
-    h.update(json.dumps([asdict(task.settings), options, task.save_masks is not None], sort_keys=True,
-                        default=str).encode())
+    h.update(json.dumps([asdict(task.settings), options, task.save_masks is not None, task.masks_any_video],
+                        sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def _hash_masks(h: Any, path: Path) -> None:
+    """Feed the bytes of a masks file, or of every file in a masks folder (with its name), to ``h``."""
+    if not path.is_dir():
+        with path.open("rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
+        return
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f.relative_to(path).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            h.update(hashlib.file_digest(fh, "sha256").digest())
 
 
 def _clear_crashed_export(folder: Path) -> None:
@@ -241,8 +261,12 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
         if sum(x is not None for x in (task.tracks, task.masks, task.detect)) != 1:
             raise InputFileError("a task needs exactly one of a tracks file, a masks export and built-in detection")
         if task.masks is not None:
-            tracks, segmenter = tracks_from_masks(task.masks), MaskFileSegmenter(task.masks)
-            # the export's masks are pixels of the frames as decoded (stored, unrotated): so are their boxes
+            check_input_file(task.input)
+            # the one stored-mask path (redact --masks): frame size and video identity checked,
+            # one type-2 detection per mask, the masks served as they are (fail-secure applies)
+            tracks, segmenter = stored_mask_prompts(task.masks, task.input, probe(task.input),
+                                                    any_video=task.masks_any_video)
+            # the masks are pixels of the frames as decoded (stored, unrotated): so are their boxes
             settings = replace(settings, tracks_space=TracksSpace.STORED)
         else:
             check_input_file(task.input)

@@ -32,11 +32,7 @@ def matte_command(
     ],
     tracks: Annotated[Path | None, typer.Option("--tracks", "-t", help="Keep the objects of this tracks file (MOT .txt / sammask .json).")] = None,
     masks: Annotated[Path | None, typer.Option(help="Keep these annotated masks (COCO .json, MOTS .txt, PNG id maps).")] = None,
-    masks_any_video: Annotated[
-        bool,
-        typer.Option("--masks-any-video", help="With --masks: accept masks that record another video, or none "
-                     "(MOTS, other tools' files). Without it they must record this very file."),
-    ] = False,
+    masks_any_video: Annotated[bool, opt("masks_any_video").cli()] = False,
     keep: Annotated[str | None, typer.Option(help="person: keep people (MediaPipe selfie segmentation).")] = None,
     background: Annotated[
         str, typer.Option(help="transparent | blur | color:#RRGGBB | image:PATH | video:PATH.")

@@ -4,7 +4,7 @@ Routes (OpenAPI at ``/docs``; all ``/v1`` routes need ``Authorization: Bearer <t
 server has tokens, see :mod:`sammask.service.auth`):
 
 - ``POST /v1/jobs`` multipart: ``video`` (file) or ``video_path`` (under ``--allow-root``),
-  ``tracks`` (file) or ``masks`` (zipped applied-mask export) or neither (built-in detection,
+  ``tracks`` (file) or ``masks`` (a zipped masks folder, a COCO .json or a MOTS .txt) or neither (built-in detection,
   ``settings.detect``), ``settings`` (JSON of :class:`~sammask.batch.options.JobSettings`);
   header ``Idempotency-Key`` -> ``201`` job (``200`` with the same job on a retry).
 - ``GET /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events),

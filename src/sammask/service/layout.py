@@ -6,7 +6,9 @@
     DATA/jobs/<id>/input/video       the uploaded video (client file names are never used as paths)
     DATA/jobs/<id>/input/tracks      the uploaded tracks file (format detected by content; none:
                                      built-in detection)
-    DATA/jobs/<id>/input/masks.zip   or an uploaded applied-mask export (extracted to input/masks/)
+    DATA/jobs/<id>/input/masks.zip   or uploaded masks: a zipped masks folder (unpacked to input/masks/),
+                     masks.json      a COCO file or a MOTS file (named by content at submission)
+                     masks.txt
     DATA/jobs/<id>/checkpoint.jsonl  segmentation checkpoint while the job runs
     DATA/jobs/<id>/checkpoint.jsonl.detect  detector boxes checkpoint (jobs without tracks)
     DATA/jobs/<id>/work/             the current attempt's outputs (removed when an attempt starts)
@@ -57,8 +59,11 @@ class JobFiles:
         return self.input_dir / "tracks"
 
     @property
-    def masks_upload(self) -> Path:
-        return self.input_dir / "masks.zip"
+    def masks_upload(self) -> Path | None:
+        """The stored masks upload (``masks.zip``, ``masks.json`` or ``masks.txt``), or None."""
+        from sammask.service.masks_upload import stored_upload
+
+        return stored_upload(self.input_dir)
 
     @property
     def masks_input(self) -> Path:

@@ -22,7 +22,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from sammask.batch.masks_input import check_masks_zip
+from sammask.service.masks_upload import KINDS, check_masks_upload
 from sammask.batch.options import JobSettings, Source
 from sammask.errors import ConfigError, SammaskError
 from sammask.service.auth import Principal, Tokens
@@ -175,7 +175,7 @@ async def _accept(request: Request, svc: ServiceState, who: Principal, key: str 
     form = await receive_form(request, inputs, svc.max_upload_bytes)
     if "tracks" in form.files and "masks" in form.files:
         raise RequestRefused(422, "send at most one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
-                                  "(zipped applied-mask export); with neither, objects are detected (settings.detect)")
+                                  f"({KINDS}); with neither, objects are detected (settings.detect)")
     source = Source.TRACKS if "tracks" in form.files else Source.MASKS if "masks" in form.files else Source.DETECT
     options = _settings(form.fields.get("settings"), source)
     if ("video" in form.files) == ("video_path" in form.fields):
@@ -185,7 +185,7 @@ async def _accept(request: Request, svc: ServiceState, who: Principal, key: str 
             raise RequestRefused(422, f"{part}: the uploaded file is empty")
     if "masks" in form.files:
         try:
-            await asyncio.to_thread(check_masks_zip, form.files["masks"], svc.max_unpack_bytes)
+            await asyncio.to_thread(check_masks_upload, form.files["masks"], svc.max_unpack_bytes)
         except SammaskError as exc:
             raise RequestRefused(422, f"masks: {exc}") from None
     if "video" in form.files:
@@ -220,7 +220,7 @@ async def _accept(request: Request, svc: ServiceState, who: Principal, key: str 
                      "video_path": {"type": "string", "description": "Instead of video: a server-side video below --allow-root (relative)."},
                      "tracks": {"type": "string", "format": "binary", "description": "Tracks: MOT .txt or sammask .json."},
                      "masks": {"type": "string", "format": "binary",
-                               "description": "Instead of tracks: a zipped applied-mask export (docs/masks-format.md)."},
+                               "description": f"Instead of tracks: {KINDS} (docs/service.md)."},
                      "settings": {"type": "string", "description": "JSON object of JobSettings."}}}}}}})
 async def create_job(request: Request, svc: Svc, who: Caller) -> Any:
     """Submit a redaction job (the body is read only after the token and a queue slot are granted)."""

@@ -3,7 +3,7 @@ the job's folder under the size limit, form fields checked, a server-side ``vide
 without following links.
 
 Nothing here trusts the client: part names select fixed file names (``input/video``,
-``input/tracks``, ``input/masks.zip``), the client's file name is kept for display only, the
+``input/tracks``, ``input/masks.upload``), the client's file name is kept for display only, the
 byte limit is enforced on the bytes as they arrive (not only on ``Content-Length``), and a
 ``video_path`` is walked one component at a time with ``O_NOFOLLOW`` from the ``--allow-root``
 folder, then hard-linked (or copied) into the job folder at submission, so replacing the file
@@ -30,8 +30,9 @@ from starlette.requests import ClientDisconnect, Request
 
 from sammask.service.store import JobState, JobStore
 
-FILE_PARTS = {"video": "video", "tracks": "tracks", "masks": "masks.zip"}
-"""Multipart file part -> the fixed name it is stored under in ``input/``."""
+FILE_PARTS = {"video": "video", "tracks": "tracks", "masks": "masks.upload"}
+"""Multipart file part -> the fixed name it is stored under in ``input/`` (a masks upload is renamed
+to its format's name once checked: :func:`sammask.service.masks_upload.check_masks_upload`)."""
 FIELD_PARTS = ("video_path", "settings")
 MAX_FIELD_BYTES = 64 * 1024
 """Largest text field (``settings``, ``video_path``), bytes."""

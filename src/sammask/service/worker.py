@@ -20,13 +20,13 @@ import time
 import zipfile
 from pathlib import Path
 
-from sammask.batch.masks_input import extract_masks_zip
 from sammask.batch.options import JobSettings, Source
 from sammask.batch.process import die_with_parent
 from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
 from sammask.io import write_text_atomic
 from sammask.service.layout import JobFiles, without_paths
+from sammask.service.masks_upload import stage_masks_upload
 from sammask.service.store import JobState, JobStore
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def _zip_dir(folder: Path, dest: Path) -> None:
 
 def job_source(files: JobFiles) -> Source:
     """Where a job's detections come from: its masks upload, its tracks upload, else built-in detection."""
-    if files.masks_upload.is_file():
+    if files.masks_upload is not None:
         return Source.MASKS
     return Source.TRACKS if files.tracks.is_file() else Source.DETECT
 
@@ -88,9 +88,10 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
     except Exception as exc:  # noqa: BLE001 - validated at submission; recorded if it fails anyway
         return fail(f"{type(exc).__name__}: {exc}")
     masks = None
-    if files.masks_upload.is_file():
+    upload = files.masks_upload
+    if upload is not None:
         try:
-            masks = extract_masks_zip(files.masks_upload, files.masks_input, max_unpack_bytes)
+            masks = stage_masks_upload(upload, files.masks_input, max_unpack_bytes)
         except SammaskError as exc:
             return fail(f"{type(exc).__name__}: {exc}")
     task = VideoTask(
@@ -102,6 +103,7 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
         save_masks=files.work / "masks" if options.save_masks else None,
         checkpoint=None if masks is not None else files.checkpoint,
         masks=masks,
+        masks_any_video=options.masks_any_video,
         detect=options.detect_options() if source is Source.DETECT else None,
         tracks_filter=options.tracks_filter() if source is Source.TRACKS else None,
     )

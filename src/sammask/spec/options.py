@@ -147,6 +147,7 @@ class Option:
 _T = frozenset({Source.TRACKS})
 _D = frozenset({Source.DETECT})
 _TD = frozenset({Source.TRACKS, Source.DETECT})
+_M = frozenset({Source.MASKS})
 _TM = frozenset({Source.TRACKS, Source.MASKS})
 
 _TABLE = (
@@ -194,6 +195,8 @@ _TABLE = (
     Option("classes", "--classes", "With tracks: mask only these classes, e.g. face,car (detections without a "
            "class are kept).", sources=_T,
            hint="; without tracks choose what to detect with detect, e.g. \"faces,person\" (--detect faces,person)"),
+    Option("masks_any_video", "--masks-any-video", "With masks: apply masks that record another video, or none "
+           "(MOTS, another tool's COCO); without it such masks are refused.", sources=_M),
     # outputs and run control
     Option("preview", "--preview", "Only write OUTPUT.preview.png: N frames (input | boxes | output), then stop.",
            None, 1, 1000, sources=_TD),
