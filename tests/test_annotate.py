@@ -408,8 +408,36 @@ def test_import_masks_of_a_frame_from_a_coco_export(square_clip, tmp_path):
         want = s.mask(3, 4).copy()
         path = s.export(tmp_path / "m.coco.json", "coco")
     with Session.open(square_clip) as s:
-        assert s.import_masks(path, 3) == [4]
+        assert s.import_masks(path, 3) == {3: [4]}
         np.testing.assert_array_equal(s.mask(3, 4), want)
         assert s.prompts()[(3, 4)].mask is not None and s.mask(5) == {}
         with pytest.raises(ConfigError, match="no masks on frame 7"):
             s.import_masks(path, 7)
+
+
+def test_import_masks_of_every_frame_from_a_png_folder(square_clip, tmp_path):
+    """frame_idx=None imports every frame the export holds, each a mask prompt equal pixel for
+    pixel to the exported mask; a file with a frame beyond the video imports nothing."""
+    with Session.open(square_clip) as s:
+        s.add_box(3, 4, (10, 12, 40, 36))
+        s.add_box(5, 6, (0, 0, 12, 12))
+        list(s.propagate_prompts("forward"))
+        want = {f: masks for f, masks in s.iter_masks() if masks}
+        path = s.export(tmp_path / "ids", "png")
+        n = s.num_frames
+    with Session.open(square_clip) as s:
+        got = s.import_masks(path)
+        assert got == {f: sorted(m) for f, m in want.items()}
+        for f, masks in want.items():
+            assert s.mask(f).keys() == masks.keys()
+            for o, m in masks.items():
+                np.testing.assert_array_equal(s.mask(f, o), m)
+                assert s.prompts()[(f, o)].mask is not None
+        assert s.undo(4) == f"mask on frame {n - 1} for object 4"  # one step per object and frame
+    import shutil
+
+    shutil.copy(path / "00003.png", path / f"{n + 5:05d}.png")
+    with Session.open(square_clip) as s:
+        with pytest.raises(ConfigError, match=f"masks on frame {n + 5}"):
+            s.import_masks(path)
+        assert s.prompts() == {} and not s.has_masks()

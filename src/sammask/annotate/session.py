@@ -325,39 +325,58 @@ class Session:
         key = self._key(frame_idx, obj_id)
         return self._apply_prompt(key, ObjectPrompt(mask=m.astype(bool)), f"mask on frame {frame_idx} for object {obj_id}")
 
-    def import_masks(self, path: str | Path, frame_idx: int) -> list[int]:
-        """Add the masks that an export holds for ``frame_idx`` as mask prompts (:meth:`add_mask`),
-        one per object, keeping their object ids.
+    def import_masks(self, path: str | Path, frame_idx: int | None = None) -> dict[int, list[int]]:
+        """Add the masks an export holds as mask prompts (:meth:`add_mask`), keeping their object
+        ids: those of ``frame_idx``, or with ``frame_idx=None`` those of every frame the export
+        holds (each imported frame becomes a prompted frame of its objects; one undo step per
+        object and frame).
+
+        The whole export is read and checked (size, frame range) before the first mask is added,
+        so a bad file imports nothing.
 
         Args:
             path: COCO ``.json``, MOTS ``.txt``, a folder of PNG id maps or a ``--save-masks``
                 folder (:func:`sammask.export.read_masks`).
-            frame_idx: the frame to import.
+            frame_idx: the frame to import, or None for every frame.
 
         Returns:
-            The imported object ids, sorted.
+            ``{frame_idx: [obj_id, ...]}`` of the imported masks, frames and ids sorted.
 
         Raises:
             InputFileError / ExportError / EvalError: unreadable export.
-            ConfigError: another frame size, or no mask on ``frame_idx`` in the export.
+            ConfigError: another frame size, a frame beyond the video, or no mask on
+                ``frame_idx`` (on any frame, with None) in the export.
         """
         from sammask.export import read_masks
 
-        frame_idx = self._check_frame(frame_idx)
+        if frame_idx is not None:
+            frame_idx = self._check_frame(frame_idx)
         src = read_masks(Path(path))
+        name = Path(path).name
         if (src.height, src.width) != self.shape:
             raise ConfigError(
-                f"{Path(path).name} holds {src.width}x{src.height} masks; the video is {self.shape[1]}x{self.shape[0]}"
+                f"{name} holds {src.width}x{src.height} masks; the video is {self.shape[1]}x{self.shape[0]}"
             )
+        found: dict[int, dict[int, dict[str, Any]]] = {}  # frame -> obj -> RLE: checked before adding
         for mf in src.read():
-            if mf.frame_idx == frame_idx and mf.masks:
-                ids = sorted(int(o) for o in mf.masks)
-                for o in ids:
-                    self.add_mask(frame_idx, o, np.asarray(mf.masks[o], bool))
-                return ids
-            if mf.frame_idx > frame_idx:
-                break
-        raise ConfigError(f"{Path(path).name} has no masks on frame {frame_idx}")
+            if frame_idx is not None and mf.frame_idx != frame_idx:
+                if mf.frame_idx > frame_idx:
+                    break
+                continue
+            if not mf.masks:
+                continue
+            if not 0 <= mf.frame_idx < self.num_frames:
+                raise ConfigError(
+                    f"{name} has masks on frame {mf.frame_idx}; the video has frames 0..{self.num_frames - 1}"
+                )
+            found[mf.frame_idx] = {int(o): mask_to_rle(np.asarray(m, bool)) for o, m in mf.masks.items()}
+        if not found:
+            where = "on any frame" if frame_idx is None else f"on frame {frame_idx}"
+            raise ConfigError(f"{name} has no masks {where}")
+        for f, masks in sorted(found.items()):
+            for o in sorted(masks):
+                self.add_mask(f, o, rle_to_mask(masks[o]))
+        return {f: sorted(masks) for f, masks in sorted(found.items())}
 
     def _apply_prompt(
         self, key: _Key, prompt: ObjectPrompt, label: str, new_points: tuple[np.ndarray, np.ndarray] | None = None

@@ -1,5 +1,5 @@
 """What every tab of the web UI shares: object colours, the per-browser-tab state, the mask
-overlay, the object legend and timeline strips, and one-line error messages.
+overlay, the object legend and timeline strips, brush strokes, and one-line error messages.
 
 Importing this module does not import gradio.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +122,8 @@ def objects_html(state: TabState) -> str:
 
 def timeline_html(state: TabState, frame_idx: int) -> str:
     """One strip per object, one cell per frame: dark = prompted frame, object colour = the
-    object has a mask there, grey = no mask; the frame on screen is outlined.
+    object has a mask there, grey = no mask; the frame on screen is outlined. A click on a cell
+    shows its frame (the Video tab's ``TIMELINE_JS``).
 
     Cells carry ``data-frame`` and the classes ``tl-prompted`` / ``tl-masked`` / ``tl-empty``
     (and ``tl-current``), so the browser tests can read the strip."""
@@ -141,10 +143,44 @@ def timeline_html(state: TabState, frame_idx: int) -> str:
             cur = " tl-current" if f == frame_idx else ""
             outline = "outline:2px solid #000;z-index:1;" if cur else ""
             cells.append(f"<span class='tl-cell {kind}{cur}' data-frame='{f}' title='frame {f}' "
-                         f"style='flex:1;height:14px;background:{bg};{outline}'></span>")
+                         f"style='flex:1;height:14px;cursor:pointer;background:{bg};{outline}'></span>")
         rows.append(f"<div class='tl-row' data-obj='{o}' style='display:flex;align-items:center;gap:0;margin:2px 0'>"
                     f"<span style='width:70px;font-size:12px'>object {o}</span>"
                     f"<span style='display:flex;flex:1;gap:1px'>{''.join(cells)}</span></div>")
     legend = ("<div style='font-size:11px;color:#555'>timeline: dark = prompted frame, colour = mask, "
-              "grey = no mask, outlined = frame on screen</div>")
+              "grey = no mask, outlined = frame on screen; click a cell to show its frame</div>")
     return f"<div id='sammask-timeline'>{''.join(rows)}{legend if rows else ''}</div>"
+
+
+_FAR = 1 << 20
+"""Stroke coordinates are clipped to +-this many pixels (OpenCV's int range, with room to spare)."""
+
+
+def stroke_mask(shape: tuple[int, int], points: Sequence[Sequence[float]], radius: int) -> np.ndarray:
+    """The pixels a round brush of ``radius`` covers along a polyline (one point: a disc).
+
+    Args:
+        shape: ``(H, W)`` of the frame.
+        points: (N, 2) ``(x, y)`` pixel coordinates of the stroke, N >= 1, in drawing order
+            (points outside the frame are fine: the stroke is clipped).
+        radius: brush radius in pixels (at least 1 is used).
+
+    Returns:
+        (H, W) bool mask.
+
+    Raises:
+        ValueError: no point, or a point that is not a finite ``(x, y)`` pair.
+    """
+    import cv2
+
+    pts = np.asarray(points, np.float64)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) == 0 or not np.isfinite(pts).all():
+        raise ValueError(f"a stroke needs (N, 2) finite (x, y) points, N >= 1; got shape {pts.shape}")
+    r = max(int(radius), 1)
+    # the pixel holding each point; absurdly far-off points would overflow OpenCV's int coordinates
+    xy = np.floor(np.clip(pts, -_FAR, _FAR)).astype(np.int32)
+    m = np.zeros(shape, np.uint8)
+    cv2.polylines(m, [xy.reshape(-1, 1, 2)], False, 1, thickness=2 * r)
+    for x, y in xy:  # round joints and caps
+        cv2.circle(m, (int(x), int(y)), r, 1, thickness=-1)
+    return m.astype(bool)

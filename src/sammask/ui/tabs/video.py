@@ -2,12 +2,19 @@
 paint, undo, export, redact.
 
 Layout: the current frame with the masks overlaid (a click adds a positive or negative point,
-a box corner, or paints / erases a disc of the selected object's mask, by the mode chosen), a
-frame slider with step buttons, one timeline strip per object (prompted frames and frames with
-masks), the object list, the propagate buttons (whole video / forward / backward from each
-object's prompted frames: :meth:`~sammask.annotate.Session.propagate_prompts`) with Cancel,
-undo (the selected object's last step), export and "redact with these masks". Keyboard
-shortcuts are listed in the page (:data:`SHORTCUTS`).
+a box corner, or paints / erases a disc of the selected object's mask, by the mode chosen; in
+brush / eraser mode a drag paints / erases a stroke, :data:`STROKE_JS`), a frame slider with
+step buttons, one timeline strip per object (prompted frames and frames with masks; clicking a
+cell shows that frame, :data:`TIMELINE_JS`), the object list, the propagate buttons (whole
+video / forward / backward from each object's prompted frames:
+:meth:`~sammask.annotate.Session.propagate_prompts`) with Cancel, undo (the selected object's
+last step), mask import (every format :func:`sammask.export.read_masks` reads, folders zipped;
+into the frame on screen or every frame the file holds), export and "redact with these masks".
+Keyboard shortcuts are listed in the page (:data:`SHORTCUTS`).
+
+Brush and eraser: a click or a drag is one :meth:`~sammask.annotate.Session.add_mask` of the
+selected object on the shown frame (its mask with the stroke added or removed), so one undo
+removes a whole stroke. The browser sends a drag's polyline when the mouse button is released.
 
 Propagation streams: every :data:`STREAM_EVERY` frames the view shows the frame just
 propagated with its masks, the status counts frames and the timeline fills in; Cancel calls
@@ -20,6 +27,7 @@ by the predictor, so further clicks on the same frame only run the prompt and ma
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -39,6 +47,7 @@ from sammask.ui.common import (
     error_line,
     objects_html,
     overlay,
+    stroke_mask,
     timeline_html,
 )
 from sammask.ui.matte_tab import add_matte_controls
@@ -60,6 +69,104 @@ SHORTCUTS = [
     ("Esc", "cancel propagation"),
 ]
 """(key, action): listed in the page and bound by :data:`SHORTCUTS_JS`."""
+
+IMPORT_INTO = {"the frame on screen": "frame", "every frame in the file": "all"}
+"""Import choices -> what :meth:`~sammask.annotate.Session.import_masks` imports."""
+
+MASKS_ZIP_MAX_BYTES = 1 << 30
+"""Most bytes an imported masks zip may unpack to (counted as it unpacks, whatever it declares)."""
+
+MAX_STROKE_POINTS = 20_000
+"""Most points one brush stroke may send (a long drag sends a few hundred)."""
+
+STROKE_JS = """
+// Brush / eraser strokes on the frame image: in brush or eraser mode a drag (mouse moved more
+// than 4 display pixels) is drawn on a canvas over the image and, on release, sent to the server
+// as one polyline in image pixels (trigger('click', {points})); the click that ends a drag is
+// swallowed so it does not also paint a disc. A click without a drag stays the image's select
+// event (one disc). Image pixels as Gradio's select computes them (scale <= 1, centred).
+const FRAME = '#sammask-frame';
+window.__sammaskStrokeTrigger = trigger;
+if (!window.__sammaskStroke) {
+  window.__sammaskStroke = true;
+  let pts = null, moved = false, swallow = false, canvas = null, start = null, last = null;
+  const mode = () => {
+    const c = document.querySelector('#sammask-mode input[type=radio]:checked');
+    return c ? c.value : '';
+  };
+  const radius = () => {
+    const i = document.querySelector('#sammask-brush input[type=number]');
+    return i ? Number(i.value) : 12;
+  };
+  const geom = (img) => {
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+    return {r, s, ox: (r.width - img.naturalWidth * s) / 2, oy: (r.height - img.naturalHeight * s) / 2};
+  };
+  const toImage = (img, ev) => {
+    const g = geom(img);
+    return [(ev.clientX - g.r.left - g.ox) / g.s, (ev.clientY - g.r.top - g.oy) / g.s];
+  };
+  const done = () => { pts = null; if (canvas) { canvas.remove(); canvas = null; } };
+  document.addEventListener('mousedown', (ev) => {
+    swallow = false;
+    const img = ev.target.tagName === 'IMG' && ev.target.closest(FRAME) ? ev.target : null;  // not the toolbar
+    if (!img || ev.button !== 0 || !img.naturalWidth || !['brush', 'eraser'].includes(mode())) return;
+    ev.preventDefault();  // no native image drag, no text selection
+    pts = [toImage(img, ev)];
+    moved = false; start = last = [ev.clientX, ev.clientY];
+    const g = geom(img);
+    canvas = document.createElement('canvas');
+    canvas.id = 'sammask-stroke-canvas';
+    canvas.width = g.r.width; canvas.height = g.r.height;
+    Object.assign(canvas.style, {position: 'fixed', left: g.r.left + 'px', top: g.r.top + 'px',
+                                 pointerEvents: 'none', zIndex: 1000});
+    document.body.appendChild(canvas);
+    const ctx = canvas.getContext('2d');
+    ctx.lineWidth = 2 * radius() * g.s; ctx.lineCap = ctx.lineJoin = 'round';
+    ctx.strokeStyle = mode() === 'brush' ? 'rgba(255,255,0,0.6)' : 'rgba(0,0,0,0.6)';
+    ctx.beginPath(); ctx.moveTo(ev.clientX - g.r.left, ev.clientY - g.r.top);
+    canvas.__ctx = ctx; canvas.__rect = g.r;
+  }, true);
+  document.addEventListener('mousemove', (ev) => {
+    if (!pts) return;
+    if (Math.hypot(ev.clientX - last[0], ev.clientY - last[1]) < 2) return;
+    last = [ev.clientX, ev.clientY];
+    if (Math.hypot(ev.clientX - start[0], ev.clientY - start[1]) > 4) moved = true;
+    pts.push(toImage(document.querySelector(FRAME + ' img'), ev));
+    const ctx = canvas.__ctx;
+    ctx.lineTo(ev.clientX - canvas.__rect.left, ev.clientY - canvas.__rect.top); ctx.stroke();
+  }, true);
+  document.addEventListener('mouseup', (ev) => {
+    if (!pts) return;
+    const stroke = pts;
+    const wasDrag = moved;
+    done();
+    if (!wasDrag) return;  // a plain click: the image's select event paints a disc
+    swallow = true;
+    window.__sammaskStrokeTrigger('click', {points: stroke});
+  }, true);
+  document.addEventListener('click', (ev) => {
+    if (swallow && ev.target.closest && ev.target.closest(FRAME)) {
+      ev.stopImmediatePropagation(); ev.preventDefault();
+    }
+    swallow = false;
+  }, true);
+  document.addEventListener('dragstart', (ev) => {
+    if (ev.target.closest && ev.target.closest(FRAME)) ev.preventDefault();
+  }, true);
+}
+"""
+"""``js_on_load`` of the (textual) stroke component: document-level mouse listeners (installed
+once per page) that turn a drag on the frame into one stroke event."""
+
+TIMELINE_JS = """
+element.addEventListener('click', (ev) => {
+  const cell = ev.target.closest ? ev.target.closest('.tl-cell') : null;
+  if (cell) trigger('click', {frame: Number(cell.dataset.frame)});
+});
+"""
+"""``js_on_load`` of the timeline: a click on a cell sends its frame index."""
 
 SHORTCUTS_JS = """
 () => {
@@ -93,12 +200,37 @@ def _choices(state: TabState) -> Any:
     return gr.update(choices=[str(o) for o in ids], value=str(state.obj_id))
 
 
-def _disc(shape: tuple[int, int], x: float, y: float, radius: int) -> np.ndarray:
-    import cv2
+def _event_value(evt: gr.EventData, key: str) -> Any:
+    """A value the browser sent with a custom event (``trigger(name, {key: ...})``), or None."""
+    try:
+        return getattr(evt, key)
+    except (AttributeError, TypeError):  # TypeError: the event carried no data at all
+        return None
 
-    m = np.zeros(shape, np.uint8)
-    cv2.circle(m, (int(x), int(y)), max(int(radius), 1), 1, thickness=-1)
-    return m.astype(bool)
+
+def paint(session: Session, frame_idx: int, obj_id: int, mode: str, points: Any, radius: int) -> np.ndarray:
+    """Add (``brush``) or remove (``eraser``) a stroke in ``obj_id``'s mask on ``frame_idx``: one
+    :meth:`~sammask.annotate.Session.add_mask`, so one undo step.
+
+    Args:
+        session: the open session.
+        frame_idx: the frame on screen.
+        obj_id: the selected object.
+        mode: ``"brush"`` or ``"eraser"``.
+        points: (N, 2) ``(x, y)`` image pixels of the stroke, N >= 1 (:func:`~sammask.ui.common.stroke_mask`).
+        radius: brush radius in pixels.
+
+    Returns:
+        (H, W) bool: the object's new mask on the frame.
+
+    Raises:
+        ValueError / TypeError: malformed points.
+        ConfigError / SegmentationError: as :meth:`~sammask.annotate.Session.add_mask`.
+    """
+    stroke = stroke_mask(session.shape, points, radius)
+    current = session.mask(frame_idx, obj_id)
+    assert isinstance(current, np.ndarray)  # with obj_id: one mask
+    return session.add_mask(frame_idx, obj_id, current | stroke if mode == MODES[3] else current & ~stroke)
 
 
 def build_video_tab(
@@ -161,9 +293,7 @@ def build_video_tab(
                 m = s.add_box(f, state.obj_id, box)
                 what = f"box {tuple(round(v) for v in box)}"
             elif mode in (MODES[3], MODES[4]):
-                disc = _disc(s.shape, x, y, int(brush))
-                current = s.mask(f, state.obj_id)
-                m = s.add_mask(f, state.obj_id, current | disc if mode == MODES[3] else current & ~disc)
+                m = paint(s, f, state.obj_id, mode, [(x, y)], int(brush))
                 what = f"{mode} at ({x:.0f}, {y:.0f}), radius {int(brush)}"
             else:
                 label = 1 if mode == MODES[0] else 0
@@ -172,6 +302,29 @@ def build_video_tab(
         except SammaskError as exc:
             return (*views(state, f), error_line(exc))
         return (*views(state, f), f"Object {state.obj_id} on frame {f}: {what}; mask {int(m.sum())} pixels.")
+
+    def _stroke(state: TabState | None, frame_idx: float, mode: str, brush: float,
+                evt: gr.EventData) -> tuple[Any, ...]:
+        if state is None or state.session is None:
+            return None, gr.update(), gr.update(), "Open a video first."
+        f = int(frame_idx)
+        if mode not in (MODES[3], MODES[4]):
+            return (*views(state, f), f"A drag paints in brush or eraser mode only (mode now: {mode}).")
+        points = _event_value(evt, "points")
+        if not isinstance(points, list) or not 2 <= len(points) <= MAX_STROKE_POINTS:
+            return (*views(state, f), f"Error: a stroke sends 2 to {MAX_STROKE_POINTS} points; try a shorter one.")
+        try:
+            m = paint(state.session, f, state.obj_id, mode, points, int(brush))
+        except (SammaskError, ValueError, TypeError) as exc:
+            return (*views(state, f), error_line(exc))
+        return (*views(state, f), f"Object {state.obj_id} on frame {f}: {mode} stroke of {len(points)} points, "
+                                  f"radius {int(brush)}; mask {int(m.sum())} pixels.")
+
+    def _jump(state: TabState | None, evt: gr.EventData) -> Any:
+        frame = _event_value(evt, "frame")
+        if state is None or state.session is None or not isinstance(frame, int | float):
+            return gr.update()
+        return min(max(int(frame), 0), state.session.num_frames - 1)
 
     def _select(state: TabState | None, value: str | None) -> tuple[str, str]:
         if state is not None and value:
@@ -228,16 +381,34 @@ def build_video_tab(
         shown = f if last is None or done == total else last
         yield overlay(state, shown), timeline_html(state, f), msg
 
-    def _import(state: TabState | None, frame_idx: float, path: str | None) -> tuple[Any, ...]:
-        if state is None or state.session is None or not path:
-            return gr.update(), gr.update(), gr.update(), gr.update(), "Open a video first." if path else ""
+    def _import(state: TabState | None, frame_idx: float, into: str, path: str | None) -> tuple[Any, ...]:
+        if not path:
+            return gr.update(), gr.update(), gr.update(), gr.update(), ""
+        if state is None or state.session is None:
+            return gr.update(), gr.update(), gr.update(), gr.update(), "Open a video first."
         f = int(frame_idx)
+        src = Path(path)
+        unpacked = None
         try:
-            ids = state.session.import_masks(path, f)
+            if src.suffix.lower() == ".zip":  # a zipped masks folder, unpacked as the service does
+                from sammask.service.masks_upload import stage_masks_upload
+
+                unpacked = Path(tempfile.mkdtemp(dir=state.workdir, prefix="import-"))
+                src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES)
+            got = state.session.import_masks(src, f if IMPORT_INTO[into] == "frame" else None)
         except SammaskError as exc:
             return (_choices(state), *views(state, f), error_line(exc))
+        finally:
+            if unpacked is not None:
+                shutil.rmtree(unpacked, ignore_errors=True)
+        ids = sorted({o for objs in got.values() for o in objs})
         state.obj_id = ids[0]
-        return (_choices(state), *views(state, f), f"Imported the masks of frame {f} for objects {ids} (mask prompts).")
+        if IMPORT_INTO[into] == "frame":
+            what = f"the masks of frame {f}"
+        else:
+            frames = sorted(got)
+            what = f"the masks of every frame the file holds ({len(frames)} frames, {frames[0]}..{frames[-1]})"
+        return (_choices(state), *views(state, f), f"Imported {what} for objects {ids} (mask prompts).")
 
     def _cancel(state: TabState | None) -> None:
         if state is not None and state.session is not None:
@@ -264,8 +435,6 @@ def build_video_tab(
             return None, "Open a video first."
         if not state.session.has_masks():
             return None, "Nothing to export: no object has a mask yet. Click an object first."
-        import shutil
-
         from sammask.export import DEFAULT_NAMES
 
         out = Path(tempfile.mkdtemp(dir=state.workdir)) / DEFAULT_NAMES[fmt]
@@ -313,7 +482,10 @@ def build_video_tab(
                 prev_btn = gr.Button("◀", elem_id="sammask-prev", scale=0)
                 slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="sammask-slider")
                 next_btn = gr.Button("▶", elem_id="sammask-next", scale=0)
-            timeline = gr.HTML(timeline_html(TabState(session=None), 0), elem_id="sammask-timeline-box")
+            stroke = gr.HTML("In brush / eraser mode, click to paint a disc or drag to paint a stroke "
+                             "(one undo step each).", js_on_load=STROKE_JS, elem_id="sammask-stroke")
+            timeline = gr.HTML(timeline_html(TabState(session=None), 0), js_on_load=TIMELINE_JS,
+                               elem_id="sammask-timeline-box")
             gr.Markdown("**Keyboard shortcuts** (when no text field has focus): "
                         + " · ".join(f"`{k}` {a}" for k, a in SHORTCUTS), elem_id="sammask-shortcuts")
         with gr.Column(scale=1):
@@ -332,8 +504,11 @@ def build_video_tab(
             with gr.Row():
                 undo_btn = gr.Button("Undo", elem_id="sammask-undo")
                 reset_btn = gr.Button("Reset", elem_id="sammask-reset")
-            imported = gr.File(label="Import masks for this frame (COCO .json / MOTS .txt)", type="filepath",
-                               file_types=[".json", ".txt"], elem_id="sammask-import")
+            into = gr.Radio(list(IMPORT_INTO), value=next(iter(IMPORT_INTO)), label="Import masks into",
+                            elem_id="sammask-import-into")
+            imported = gr.File(label="Import masks: COCO .json, MOTS .txt, zipped PNG id maps or zipped "
+                                     "--save-masks folder", type="filepath",
+                               file_types=[".json", ".txt", ".zip"], elem_id="sammask-import")
             fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
             export_btn = gr.Button("Export masks", elem_id="sammask-export")
             export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
@@ -352,6 +527,8 @@ def build_video_tab(
     prev_btn.click(lambda st, f: _step(st, f, -1), [state, slider], [slider], show_progress="hidden")
     next_btn.click(lambda st, f: _step(st, f, 1), [state, slider], [slider], show_progress="hidden")
     image.select(_click, [state, slider, mode, brush], [image, legend, timeline, status])
+    stroke.click(_stroke, [state, slider, mode, brush], [image, legend, timeline, status])
+    timeline.click(_jump, [state], [slider], show_progress="hidden")
     objects.change(_select, [state, objects], [legend, status])
     new_btn.click(_new, [state], [objects, legend, status])
     del_btn.click(_delete, [state, slider], [objects, image, legend, timeline, status])
@@ -359,6 +536,6 @@ def build_video_tab(
     cancel_btn.click(_cancel, [state], None, queue=False)
     undo_btn.click(_undo, [state, slider], [objects, image, legend, timeline, status])
     reset_btn.click(_reset, [state, slider], [objects, image, legend, timeline, status])
-    imported.upload(_import, [state, slider, imported], [objects, image, legend, timeline, status])
+    imported.upload(_import, [state, slider, into, imported], [objects, image, legend, timeline, status])
     export_btn.click(_export, [state, fmt], [export_file, status])
     redact_btn.click(_redact, [state, effect], [redacted, status])
