@@ -259,7 +259,8 @@ def clip_polygon_to_frame(points: Sequence[Sequence[float]], width: int, height:
 
     :func:`clip_polygon` with the frame as window, plus the check that something fillable is
     left. For a concave polygon the result can contain zero-width edges along the frame border;
-    it fills the same pixels.
+    it fills the same pixels. Own code, not a library's: OpenCV's ``intersectConvexConvex`` takes
+    convex polygons only (in float32), and shapely is not a dependency.
 
     Args:
         points: ``((x, y), ...)`` finite float pixels.
