@@ -139,9 +139,9 @@ def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_
     """Defect 3: a 2 MiB masks.jsonl in a few-KiB zip with --max-unpack-mb 1 is 422; so are more
     members than the limit (lowered here to 64: the real one, 100 000, would take seconds to build)."""
     from sammask.errors import ExportError
-    from sammask.service import masks_upload
+    from sammask.export import packed
 
-    monkeypatch.setattr(masks_upload, "MAX_ZIP_MEMBERS", 64)
+    monkeypatch.setattr(packed, "MAX_ZIP_MEMBERS", 64)
     video, _ = clip
     bomb = _zip({"meta.json": b"{}", "masks.jsonl": b"\n" * (2 << 20)})
     many = _zip({"meta.json": b"{}", "masks.jsonl": b"\n", **{f"{i:05d}.png": b"" for i in range(100)}})
@@ -156,7 +156,7 @@ def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_
         assert _empty(data / "incoming") and _empty(data / "jobs")
     (tmp_path / "masks.zip").write_bytes(bomb)  # the worker checks again before unpacking
     with pytest.raises(ExportError, match="limit"):
-        masks_upload.stage_masks_upload(tmp_path / "masks.zip", tmp_path / "out", 1 << 20)
+        packed.stage_masks_upload(tmp_path / "masks.zip", tmp_path / "out", 1 << 20)
     assert not (tmp_path / "out").exists()
     # a member whose header understates its size is refused as it is unpacked (the folder removed)
     liar = bytearray(_zip({"meta.json": b"{}", "masks.jsonl": b"\n" * (2 << 20)}))
@@ -169,9 +169,9 @@ def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_
                 liar[at + field:at + field + 4] = (10).to_bytes(4, "little")
             at = liar.find(sig, at + 4)
     (tmp_path / "liar.zip").write_bytes(bytes(liar))
-    assert masks_upload.check_masks_zip(tmp_path / "liar.zip", 1 << 20) < 100
+    assert packed.check_masks_zip(tmp_path / "liar.zip", 1 << 20) < 100
     with pytest.raises(ExportError):
-        masks_upload.stage_masks_upload(tmp_path / "liar.zip", tmp_path / "out2", 1 << 20)
+        packed.stage_masks_upload(tmp_path / "liar.zip", tmp_path / "out2", 1 << 20)
     assert not (tmp_path / "out2").exists()
 
 

@@ -245,7 +245,7 @@ _LEAF = st.sampled_from(["meta.json", "masks.jsonl", "video.json", "00000.png", 
 def test_a_masks_zip_unpacks_only_checked_base_names_into_its_folder(tmp_path_factory, names: list[str]) -> None:
     """Whatever the member names (``..``, absolute, nested, backslashes), unpacking writes only
     allow-listed base names directly inside the destination, and nothing anywhere else."""
-    from sammask.service.masks_upload import stage_masks_upload
+    from sammask.export.packed import stage_masks_upload
 
     root = tmp_path_factory.mktemp("zip")
     archive = root / "masks.zip"

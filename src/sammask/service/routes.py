@@ -22,7 +22,8 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from sammask.service.masks_upload import KINDS, check_masks_upload
+from sammask.export.packed import KINDS
+from sammask.service.masks_upload import check_masks_upload
 from sammask.batch.options import JobSettings, Source
 from sammask.errors import ConfigError, SammaskError
 from sammask.service.auth import Principal, Tokens

@@ -26,7 +26,7 @@ from sammask.batch.task import VideoTask, run_task
 from sammask.errors import SammaskError
 from sammask.io import write_text_atomic
 from sammask.service.layout import JobFiles, without_paths
-from sammask.service.masks_upload import stage_masks_upload
+from sammask.service.masks_upload import stage_job_masks
 from sammask.service.store import JobState, JobStore
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
     upload = files.masks_upload
     if upload is not None:
         try:
-            masks = stage_masks_upload(upload, files.masks_input, max_unpack_bytes)
+            masks = stage_job_masks(upload, files.masks_input, max_unpack_bytes)
         except SammaskError as exc:
             return fail(f"{type(exc).__name__}: {exc}")
     task = VideoTask(

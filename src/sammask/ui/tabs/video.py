@@ -38,6 +38,7 @@ import numpy as np
 
 from sammask.annotate import Session
 from sammask.errors import SammaskError
+from sammask.export.packed import stage_masks_upload, upload_format
 from sammask.masking.options import Effect, MaskingOptions
 from sammask.spec.options import OPTIONS, Source
 from sammask.spec.run import RunSpec, gate
@@ -390,11 +391,10 @@ def build_video_tab(
         src = Path(path)
         unpacked = None
         try:
-            if src.suffix.lower() == ".zip":  # a zipped masks folder, unpacked as the service does
-                from sammask.service.masks_upload import stage_masks_upload
-
+            if upload_format(src) == "zip":  # a zipped masks folder, unpacked as the service does
                 unpacked = Path(tempfile.mkdtemp(dir=state.workdir, prefix="import-"))
-                src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES)
+                src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES,
+                                         limit_name="the page's import limit")
             got = state.session.import_masks(src, f if IMPORT_INTO[into] == "frame" else None)
         except SammaskError as exc:
             return (_choices(state), *views(state, f), error_line(exc))
