@@ -43,12 +43,8 @@ from sammask.errors import (
     RuntimeUnavailableError,
     WeightsNotFoundError,
 )
-from sammask.segmentation.sam2.checkpoints import (
-    MODELS,
-    _hub_cache_dir,
-    get_model_spec,
-    hf_hub_offline,
-)
+from sammask.offline import hf_hub_offline, hub_cache_dir
+from sammask.segmentation.sam2.checkpoints import MODELS, get_model_spec
 
 if TYPE_CHECKING:
     import torch
@@ -265,7 +261,7 @@ def _find_folder(source: ModelSource, offline: bool) -> Path:
         return source.folder
     assert source.repo_id is not None
     local_only = offline or hf_hub_offline()
-    cache = _hub_cache_dir()
+    cache = hub_cache_dir()
     fix = (
         f"run once online without --offline to fill the Hugging Face cache ({cache}), or download "
         f"{source.repo_id} elsewhere (huggingface-cli download {source.repo_id} --local-dir DIR) and pass "

@@ -47,7 +47,7 @@ import numpy as np
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts
 from sammask.segmentation.sam2.options import Sam2Options
-from sammask.geometry import BBox, box_iou, mask_bbox
+from sammask.geometry import BBox, as_bbox, box_iou, mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     pass
@@ -154,7 +154,7 @@ def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:
                 "frame %d: track %d has more than one box; using the first", fp.frame_idx, p.track_id
             )
             continue
-        boxes[p.track_id] = tuple(float(v) for v in p.bbox)
+        boxes[p.track_id] = as_bbox(p.bbox)
     return boxes
 
 
@@ -472,8 +472,8 @@ class VideoStrategy:
             obj_idx = st["obj_id_to_idx"][tid]
             st["frames_tracked_per_obj"][obj_idx][step] = {"reverse": False}
             self._last_step[tid] = step
-            mask = masks.get(tid)
-            result.masks[tid] = mask if mask is not None and mask.any() else None
+            got = masks.get(tid)
+            result.masks[tid] = got if got is not None and got.any() else None
         self._prune(step)
         return result
 
