@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -102,7 +102,6 @@ class HFVideoStrategy:
         reprompt_iou: re-prompt a track when its propagated mask's box has IoU below this with the
             detector box (:func:`~sammask.segmentation.sam2.video.drifted`).
         encoder: image-encoder runtime; None (or torch fp32) -> the model's own forward.
-        on_frame: optional callback ``(frame_idx, n_prompts) -> None`` after each frame.
     """
 
     def __init__(
@@ -112,14 +111,12 @@ class HFVideoStrategy:
         *,
         reprompt_iou: float = 0.5,
         encoder: HFEncoderRuntime | None = None,
-        on_frame: Callable[[int, int], None] | None = None,
     ) -> None:
         from sammask.segmentation.families import FAMILIES
 
         self.model: Any = model  # transformers' private video API (untyped)
         self.family = family
         self.reprompt_iou = reprompt_iou
-        self.on_frame = on_frame
         self.encoder = None if encoder is None or (encoder.name == "torch" and encoder.precision == "fp32") else encoder
         self.image_size = model_input_size(model, family)
         self.mean, self.std = FAMILIES[family].mean, FAMILIES[family].std
@@ -155,10 +152,7 @@ class HFVideoStrategy:
         """
         self._reset()
         for fp in frames:
-            fm = self.process(fp)
-            yield fm
-            if self.on_frame is not None:
-                self.on_frame(fp.frame_idx, len(fp.prompts))
+            yield self.process(fp)
         self.session = None
 
     def process(self, fp: FramePrompts) -> FrameMasks:
