@@ -174,3 +174,29 @@ def test_huge_mot_numbers_are_one_short_line(job, tmp_path: Path) -> None:
         tracks.write_text(row + ",1,-1,-1,-1\n")
         line = _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", *FAST), "line 1", field)
         assert len(line) < 300
+
+
+def test_abort_while_parsing_is_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """An end of input while click builds the context (its Abort) is one line and exit 2, not an
+    internal error (the handler once named an attribute typer's click copy does not have)."""
+    import typer
+
+    from sammask.cli import _OneLineErrors
+
+    def eof(value: str) -> str:
+        raise EOFError
+
+    probe = typer.Typer(cls=_OneLineErrors)
+
+    @probe.command()
+    def go(name: str = typer.Option("x", callback=eof)) -> None:  # pragma: no cover - never runs
+        pass
+
+    @probe.command()
+    def other() -> None:  # pragma: no cover - a second command keeps `go` a subcommand
+        pass
+
+    with pytest.raises(SystemExit) as exit_info:
+        typer.main.get_command(probe).main(["go"], prog_name="sammask")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "sammask: error: aborted"

@@ -1,6 +1,9 @@
-"""Every command's --help is text for users: no docstring sections, Sphinx roles or reST markup."""
+"""Every command's --help is text for users: no docstring sections, Sphinx roles, reST markup or
+internal (module) names."""
 
 from __future__ import annotations
+
+import re
 
 import click
 import pytest
@@ -9,6 +12,7 @@ from typer.testing import CliRunner
 
 from sammask.cli import app
 
+INTERNAL_NAME = re.compile(r"\bsammask\.[a-z_]")  # a module path such as sammask.spec.run.gate
 DEVELOPER_MARKUP = ("Args:", "Returns:", "Raises:", "Yields:", "Examples:", "``", ":func:", ":class:", ":mod:", ":meth:")
 
 
@@ -37,4 +41,6 @@ def test_help_is_user_text(path: list[str]) -> None:
     assert res.exit_code == 0, res.output
     found = [w for w in DEVELOPER_MARKUP if w in res.output]
     assert not found, f"`sammask {' '.join(path)} --help` shows {found}:\n{res.output}"
+    internal = INTERNAL_NAME.findall(res.output)
+    assert not internal, f"`sammask {' '.join(path)} --help` names code ({internal}):\n{res.output}"
     assert "Usage:" in res.output and len(res.output.split("Usage:", 1)[1].strip()) > 40  # it says something

@@ -69,3 +69,35 @@ def test_clip_bbox_is_the_intersection_with_the_frame(v: list[float], w: int, h:
     assert (arr[:, 0::2] >= 0).all() and (arr[:, 0::2] <= w).all() and (arr[:, 1::2] <= h).all()
     if want is not None:
         assert np.allclose(arr[0], want, rtol=1e-6, atol=1e-3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-50, 150), min_size=4, max_size=4, unique=True), st.integers(1, 100), st.integers(1, 100))
+def test_rectangle_area_simplicity_and_frame_clip(v: list[int], w: int, h: int) -> None:
+    """A rectangle is simple with area width x height, its frame clip keeps exactly the
+    intersection's area (None without one), and its bow-tie reordering is not simple."""
+    from sammask.geometry import clip_polygon_to_frame, is_simple_polygon, polygon_area, polygon_bbox
+
+    x1, x2 = sorted(v[:2])
+    y1, y2 = sorted(v[2:])
+    rect = ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
+    assert is_simple_polygon(rect) and polygon_area(rect) == (x2 - x1) * (y2 - y1)
+    assert not is_simple_polygon((rect[0], rect[2], rect[1], rect[3]))
+    assert polygon_bbox(rect) == (x1, y1, x2, y2)
+    iw, ih = min(x2, w) - max(x1, 0), min(y2, h) - max(y1, 0)
+    clipped = clip_polygon_to_frame(rect, w, h)
+    if iw > 0 and ih > 0:
+        assert clipped is not None and polygon_area(clipped) == iw * ih
+    else:
+        assert clipped is None
+
+
+def test_grow_empty_box_grows_only_an_empty_side() -> None:
+    from sammask.geometry import grow_empty_box, polygon_bbox
+
+    line = polygon_bbox(((2.0, 3.0), (2.0, 9.0), (2.0, 5.0)))
+    assert line == (2.0, 3.0, 2.0, 9.0)
+    assert grow_empty_box(line) == (2.0, 3.0, 3.0, 9.0)
+    assert grow_empty_box((0.0, 0.0, 0.5, 0.25)) == (0.0, 0.0, 0.5, 0.25)
+    far = grow_empty_box((1e19, 0.0, 1e19, 0.0))
+    assert far[2] > far[0] and far[3] == 1.0

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from sam2_helpers import tiny_model  # noqa: F401
+from sam2_helpers import tiny_model  # noqa: F401 - a pytest fixture, used by name
 
 from sammask.errors import ConfigError
 from sammask.image import Prompt, segment, segment_everything
@@ -23,7 +23,7 @@ def image():
 
 
 @pytest.fixture
-def encoder_calls(tiny_model, monkeypatch):  # noqa: F811
+def encoder_calls(tiny_model, monkeypatch):  # noqa: F811 - the imported tiny_model fixture, by argument name
     calls = []
     original = tiny_model.forward_image
 
@@ -35,7 +35,7 @@ def encoder_calls(tiny_model, monkeypatch):  # noqa: F811
     return calls
 
 
-def test_prompts_give_scored_candidates_at_image_size(tiny_model, image, encoder_calls):  # noqa: F811
+def test_prompts_give_scored_candidates_at_image_size(tiny_model, image, encoder_calls):  # noqa: F811 - the imported tiny_model fixture, by argument name
     backend = Sam2ImageBackend(tiny_model)
     three = segment(image, backend, Prompt(points=[(60, 40)], labels=[1]), multimask=True)
     assert len(three) == 3
@@ -56,7 +56,7 @@ def test_prompts_give_scored_candidates_at_image_size(tiny_model, image, encoder
         backend.predict(Prompt(box=(40, 20, 100, 70), mask=np.zeros((5, 5), bool)))
 
 
-def test_everything_fields_and_filters(tiny_model, image, encoder_calls):  # noqa: F811
+def test_everything_fields_and_filters(tiny_model, image, encoder_calls):  # noqa: F811 - the imported tiny_model fixture, by argument name
     backend = Sam2ImageBackend(tiny_model)
     # random weights give logits near 0: a small stability offset spreads the stability scores
     base = {"points_per_side": 2, "stability_score_offset": 0.005}
@@ -87,7 +87,7 @@ def test_everything_fields_and_filters(tiny_model, image, encoder_calls):  # noq
         backend.everything(image, object())
 
 
-def test_everything_crop_layers_encode_every_tile(tiny_model, image, encoder_calls, monkeypatch):  # noqa: F811
+def test_everything_crop_layers_encode_every_tile(tiny_model, image, encoder_calls, monkeypatch):  # noqa: F811 - the imported tiny_model fixture, by argument name
     from sam2.utils.amg import generate_crop_boxes
 
     # every tile is encoded at the model's input size; to keep the test fast the encoder's
@@ -119,7 +119,7 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
 
 
-def test_label_folder_with_the_sam2_backend(tiny_model, image, tmp_path):  # noqa: F811
+def test_label_folder_with_the_sam2_backend(tiny_model, image, tmp_path):  # noqa: F811 - the imported tiny_model fixture, by argument name
     """The data-engine loop on SAM 2: each detector box becomes the decoder's single mask."""
     from PIL import Image
     from pycocotools.coco import COCO

@@ -15,13 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from videos import decode, make_video
 
-from sammask.geometry import polygon_mask
+from sammask.geometry import clip_polygon_to_frame, polygon_mask
 from sammask.masking.options import Effect, MaskingOptions
 from sammask.media.types import EncodeOptions
 from sammask.pipeline import redact
 from sammask.settings import RedactSettings
 from sammask.tracks import Detection, DetectionType, Tracks
-from sammask.tracks.validate import clip_polygon
 
 DARK = 40
 H, W = 24, 32
@@ -75,7 +74,7 @@ def test_far_vertices_lose_no_inside_pixel(pts) -> None:
     need = inside_exact(pts, h, w)
     got = polygon_mask(pts, (h, w))
     assert not (need & ~got).any(), f"{int((need & ~got).sum())} inside pixel(s) unmasked"
-    clipped = clip_polygon(pts, w, h)  # the tracks validation's clip, then the fill
+    clipped = clip_polygon_to_frame(pts, w, h)  # the tracks validation's clip, then the fill
     if need.any():
         assert clipped is not None
         assert polygon_mask(clipped, (h, w))[need].all()

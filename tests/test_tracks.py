@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sammask.errors import ConfigError, InputFileError, OutputWriteError, TracksFormatError
+from sammask.geometry import clip_polygon_to_frame, is_simple_polygon
 from sammask.tracks import (
     Detection,
     DetectionType,
@@ -23,7 +24,6 @@ from sammask.tracks import (
     write_mot,
     write_tracks,
 )
-from sammask.tracks.validate import clip_polygon, is_simple_polygon
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "docs" / "examples" / "tracks-example.json"
@@ -428,12 +428,12 @@ def test_validate_clips_boxes_and_polygons() -> None:
 def test_clip_polygon_concave_and_outside() -> None:
     # a U shape whose two arms stick out of the top: the clipped region keeps the same pixels
     u = ((2, -4), (4, -4), (4, 6), (6, 6), (6, -4), (8, -4), (8, 8), (2, 8))
-    clipped = clip_polygon(u, 10, 10)
+    clipped = clip_polygon_to_frame(u, 10, 10)
     assert clipped is not None
     x, y = np.array(clipped).T
     area = abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2
     assert area == pytest.approx(6 * 8 - 2 * 6)  # 6x8 block minus the 2x6 notch
-    assert clip_polygon(((20, 20), (30, 20), (25, 30)), 10, 10) is None
+    assert clip_polygon_to_frame(((20, 20), (30, 20), (25, 30)), 10, 10) is None
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import inspect
 import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 try:  # typer >= 0.24 ships its own copy of click
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click import exceptions as _click_errors
+    from click import exceptions as _click_errors  # type: ignore[no-redef]  # the same module's older home
 
 from sammask import __version__
 from sammask.annotate.command import annotate_command
@@ -36,11 +36,12 @@ from sammask.geometry import TracksSpace
 from sammask.image.command import build_image_app, label_command
 from sammask.masking.options import Effect, MaskMode
 from sammask.matte.command import matte_command
-from sammask.pipeline import redact
+from sammask.pipeline import RunReport, redact
 from sammask.service.command import serve_command
 from sammask.settings import RedactSettings, load_ini, model_from_checkpoint
 from sammask.spec.options import Source, opt
 from sammask.spec.run import RunSpec, gate, given_names
+from sammask.tracks import Tracks
 from sammask.ui.command import ui_command
 
 EXIT_USER_ERROR = 2
@@ -54,21 +55,22 @@ class _OneLineErrors(TyperGroup):
     flag's command-line name and exit code 2, like every other user error.
     """
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         except _click_errors.NoArgsIsHelpError as exc:  # bare `sammask` / `sammask redact`: the help
             exc.show()
             sys.exit(exc.exit_code)
         except _click_errors.ClickException as exc:
-            hint = f" (see '{exc.ctx.command_path} --help')" if getattr(exc, "ctx", None) is not None else ""
+            ctx = getattr(exc, "ctx", None)  # usage errors carry the command's context
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             message = " ".join(exc.format_message().split())
             typer.echo(f"sammask: error: {message}{hint}", err=True)
             sys.exit(EXIT_USER_ERROR)
-        except _click_errors.Abort:
+        except typer.Abort:
             typer.echo("sammask: error: aborted", err=True)
             sys.exit(EXIT_USER_ERROR)
         sys.exit(rv if isinstance(rv, int) else 0)
@@ -207,30 +209,14 @@ def redact_command(
         settings = load_ini(config) if config is not None else RedactSettings()
         if model_path is not None and model is None:
             model = model_from_checkpoint(model_path)  # sam2.1_hiera_small.pt -> sam2.1_hiera_small
-        try:
-            settings = replace(
-                _override(settings, segmenter=segmenter, stride=stride, lenient=lenient or None, tracks_space=tracks_space),
-                masking=_override(settings.masking, mode=mode, effect=effect, strength=strength, dilate=dilate, feather=feather),
-                encode=_override(settings.encode, crf=crf, preset=preset, copy_audio=False if no_audio else None),
-                sam2=_override(
-                    settings.sam2, model=model, checkpoint=model_path, device=device, strategy=strategy,
-                    input_size=input_size, chunk_size=chunk_size, offline=offline or None,
-                    use_previous_mask=use_previous_mask or None, runtime=runtime, precision=precision, crop=crop,
-                ),
-            )
-        except ConfigError as exc:
-            raise _flag_error(exc) from None
-        if class_effect:
-            from sammask.masking.options import parse_class_effect
-
-            per_class = dict(settings.masking.class_effects)
-            per_class.update(parse_class_effect(item) for item in class_effect)
-            settings = replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
-        if masks_any_video and masks is None:
-            raise ConfigError("--masks-any-video applies only with --masks")
-        if tracks is not None and masks is not None:
-            raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
-        source = Source.MASKS if masks is not None else Source.TRACKS if tracks is not None else Source.DETECT
+        settings = _apply_flags(settings, _SettingsFlags(
+            segmenter=segmenter, stride=stride, lenient=lenient, tracks_space=tracks_space, mode=mode, effect=effect,
+            strength=strength, dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, model=model,
+            model_path=model_path, device=device, strategy=strategy, input_size=input_size, chunk_size=chunk_size,
+            offline=offline, use_previous_mask=use_previous_mask, runtime=runtime, precision=precision, crop=crop,
+            class_effect=tuple(class_effect or ()),
+        ))
+        source = _redact_source(tracks, masks, masks_any_video=masks_any_video)
         if source is Source.DETECT and segmenter is None:
             from sammask.detection.video import faces_only
 
@@ -247,55 +233,164 @@ def redact_command(
                               precision=precision, use_previous_mask=use_previous_mask,
                               crop=None if crop is None else True),  # --no-crop is given too
         ))
-        detection = None
+        outputs = _RedactOutputs(output=output, report=report, save_masks=save_masks, overwrite=overwrite, quiet=quiet)
+        result: RunReport | None
         if masks is not None:
-            from sammask.annotate.redact import redact_masks
-
-            def run(**kw: Any) -> Any:
-                return redact_masks(input, masks, output, settings, any_video=masks_any_video, **kw)
+            result = _redact_from_masks(input, masks, settings, outputs, any_video=masks_any_video)
         else:
-            if tracks is None:
-                from sammask.detection.video import make_detection
-                from sammask.detection.faces import parse_scale
-
-                detection = make_detection(
-                    detect or "faces", min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None,
-                    offline=offline,
-                )
-            elif classes is not None or min_score is not None:
-                from sammask.tracks import read_tracks
-                from sammask.tracks.filters import filter_tracks, parse_classes
-
-                tracks, removed = filter_tracks(
-                    read_tracks(tracks, lenient=settings.lenient), min_score=min_score, classes=parse_classes(classes)
-                )
-                logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
-            if preview is not None:
-                try:
-                    sheet = _write_preview(input, output, preview, settings, tracks, detection)
-                finally:
-                    if detection is not None:
-                        detection.close()
-                typer.echo(f"wrote {sheet} ({preview} frames); no video written (--preview)", err=True)
-                return
-
-            def run(**kw: Any) -> Any:
-                return redact(input, tracks, output, settings, detection=detection, **kw)
-
-        try:
-            with _frame_progress("redact", input, quiet) as progress:
-                result = run(
-                    save_masks=save_masks, report_path=report, progress=progress, overwrite=overwrite,
-                )
-        finally:
-            if detection is not None:
-                detection.close()
+            result = _redact_from_tracks_or_detection(
+                input, tracks, settings, outputs, detect=detect, min_score=min_score, max_gap=max_gap, scale=scale,
+                classes=classes, offline=offline, preview=preview,
+            )
     except KeyboardInterrupt as exc:  # SIGINT / SIGTERM / SIGHUP: exit 128 + signal, nothing written
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
         typer.echo(f"sammask: error: {exc or 'interrupted'}; no output written", err=True)
         raise typer.Exit(code) from None
     except Exception as exc:  # noqa: BLE001 - the CLI boundary turns every failure into one line
         raise _fail(exc, verbose) from None
+    if result is not None:  # None: --preview wrote a contact sheet
+        _echo_redact_summary(result, output, tracks or masks)
+
+
+@dataclass(frozen=True)
+class _SettingsFlags:
+    """The ``redact`` flags that change :class:`RedactSettings` (None / False: not given)."""
+
+    segmenter: str | None
+    stride: int | None
+    lenient: bool
+    tracks_space: TracksSpace | None
+    mode: MaskMode | None
+    effect: Effect | None
+    strength: int | None
+    dilate: int | None
+    feather: int | None
+    crf: int | None
+    preset: str | None
+    no_audio: bool
+    model: str | None
+    model_path: Path | None
+    device: str | None
+    strategy: str | None
+    input_size: int | None
+    chunk_size: int | None
+    offline: bool
+    use_previous_mask: bool
+    runtime: str | None
+    precision: str | None
+    crop: bool | None
+    class_effect: tuple[str, ...]
+    """``CLASS=EFFECT[:STRENGTH]`` items, in the order given."""
+
+
+def _apply_flags(settings: RedactSettings, f: _SettingsFlags) -> RedactSettings:
+    """``settings`` (defaults or the INI file's) with every given flag applied.
+
+    Raises:
+        ConfigError: a value the settings refuse, named by its flag.
+    """
+    try:
+        settings = replace(
+            _override(settings, segmenter=f.segmenter, stride=f.stride, lenient=f.lenient or None, tracks_space=f.tracks_space),
+            masking=_override(settings.masking, mode=f.mode, effect=f.effect, strength=f.strength, dilate=f.dilate, feather=f.feather),
+            encode=_override(settings.encode, crf=f.crf, preset=f.preset, copy_audio=False if f.no_audio else None),
+            sam2=_override(
+                settings.sam2, model=f.model, checkpoint=f.model_path, device=f.device, strategy=f.strategy,
+                input_size=f.input_size, chunk_size=f.chunk_size, offline=f.offline or None,
+                use_previous_mask=f.use_previous_mask or None, runtime=f.runtime, precision=f.precision, crop=f.crop,
+            ),
+        )
+    except ConfigError as exc:
+        raise _flag_error(exc) from None
+    if not f.class_effect:
+        return settings
+    from sammask.masking.options import parse_class_effect
+
+    per_class = dict(settings.masking.class_effects)
+    per_class.update(parse_class_effect(item) for item in f.class_effect)
+    return replace(settings, masking=replace(settings.masking, class_effects=tuple(per_class.items())))
+
+
+def _redact_source(tracks: Path | None, masks: Path | None, *, masks_any_video: bool) -> Source:
+    """Where the detections come from: ``--masks``, ``--tracks`` or neither (built-in detection).
+
+    Raises:
+        ConfigError: both given, or ``--masks-any-video`` without ``--masks``.
+    """
+    if masks_any_video and masks is None:
+        raise ConfigError("--masks-any-video applies only with --masks")
+    if tracks is not None and masks is not None:
+        raise ConfigError("give exactly one of --tracks FILE or --masks FILE, not both (neither: built-in detection)")
+    return Source.MASKS if masks is not None else Source.TRACKS if tracks is not None else Source.DETECT
+
+
+@dataclass(frozen=True)
+class _RedactOutputs:
+    """Where a ``redact`` run writes, and how it shows progress."""
+
+    output: Path
+    report: Path | None
+    save_masks: Path | None
+    overwrite: bool
+    quiet: bool
+
+
+def _redact_from_masks(input: Path, masks: Path, settings: RedactSettings, out: _RedactOutputs, *, any_video: bool) -> RunReport:
+    """``redact --masks``: the stored masks applied to ``input``."""
+    from sammask.annotate.redact import redact_masks
+
+    with _frame_progress("redact", input, out.quiet) as progress:
+        report: RunReport = redact_masks(
+            input, masks, out.output, settings, any_video=any_video,
+            save_masks=out.save_masks, report_path=out.report, progress=progress, overwrite=out.overwrite,
+        )
+    return report
+
+
+def _redact_from_tracks_or_detection(
+    input: Path, tracks_path: Path | None, settings: RedactSettings, out: _RedactOutputs, *, detect: str | None,
+    min_score: float | None, max_gap: int | None, scale: str | None, classes: str | None, offline: bool, preview: int | None,
+) -> RunReport | None:
+    """``redact --tracks`` (filtered by ``--classes`` / ``--min-score`` when given) or built-in
+    detection; with ``--preview``, only the contact sheet (returns None)."""
+    detection = None
+    tracks: Path | Tracks | None = tracks_path
+    if tracks_path is None:
+        from sammask.detection.faces import parse_scale
+        from sammask.detection.video import make_detection
+
+        detection = make_detection(
+            detect or "faces", min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline,
+        )
+    elif classes is not None or min_score is not None:
+        tracks = _filtered_tracks(tracks_path, settings.lenient, min_score=min_score, classes=classes)
+    try:
+        if preview is not None:
+            sheet = _write_preview(input, out.output, preview, settings, tracks, detection)
+            typer.echo(f"wrote {sheet} ({preview} frames); no video written (--preview)", err=True)
+            return None
+        with _frame_progress("redact", input, out.quiet) as progress:
+            return redact(
+                input, tracks, out.output, settings, detection=detection,
+                save_masks=out.save_masks, report_path=out.report, progress=progress, overwrite=out.overwrite,
+            )
+    finally:
+        if detection is not None:
+            detection.close()
+
+
+def _filtered_tracks(path: Path, lenient: bool, *, min_score: float | None, classes: str | None) -> Tracks:
+    """The tracks file's detections with ``--min-score`` and ``--classes`` applied."""
+    from sammask.tracks import read_tracks
+    from sammask.tracks.filters import filter_tracks, parse_classes
+
+    tracks, removed = filter_tracks(read_tracks(path, lenient=lenient), min_score=min_score, classes=parse_classes(classes))
+    logging.getLogger(__name__).info("--classes/--min-score removed %d detection(s)", removed)
+    return tracks
+
+
+def _echo_redact_summary(result: RunReport, output: Path, source: Path | None) -> None:
+    """The one-line summary on stderr, and the pass-through notice (said even with ``-q``)."""
     fallback = f", {result.fallback_total} box fallbacks {result.fallbacks}" if result.fallback_total else ""
     failure = f"; segmenter failed: {result.segmenter_error}" if result.segmenter_error else ""
     coasted = ""
@@ -308,8 +403,8 @@ def redact_command(
         f"{coasted}{fallback}{failure}",
         err=True,
     )
-    if result.pass_through:  # said even with -q: nothing was masked
-        typer.echo(f"sammask: no detections in {tracks or masks or 'the detector output'}: {output} is the input unmasked (pass-through)", err=True)
+    if result.pass_through:  # nothing was masked
+        typer.echo(f"sammask: no detections in {source or 'the detector output'}: {output} is the input unmasked (pass-through)", err=True)
 
 
 def _write_preview(input: Path, output: Path, n: int, settings: RedactSettings, tracks: Any, detection: Any) -> Path:

@@ -199,6 +199,139 @@ def clip_polygon(
     return tuple((float(x), float(y)) for x, y in exact)
 
 
+def polygon_area(points: Sequence[Sequence[float]]) -> float:
+    """Absolute area of a closed polygon by the shoelace formula.
+
+    Args:
+        points: ``((x, y), ...)`` float pixels, any orientation.
+
+    Returns:
+        The area in square pixels (0 for fewer than 3 points or collinear points). A
+        self-intersecting outline's lobes of opposite orientation cancel (a bow-tie gives 0).
+    """
+    n = len(points)
+    s = 0.0
+    for i in range(n):
+        x1, y1 = points[i]
+        x2, y2 = points[(i + 1) % n]
+        s += x1 * y2 - x2 * y1
+    return abs(s) / 2.0
+
+
+def polygon_bbox(points: Sequence[Sequence[float]]) -> BBox:
+    """Bounding xyxy box of a polygon's vertices (float pixels); see :func:`grow_empty_box` for
+    a line-shaped polygon.
+
+    Args:
+        points: ``((x, y), ...)`` float pixels, at least one.
+
+    Returns:
+        ``(x1, y1, x2, y2)`` float pixels.
+    """
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+def grow_empty_box(bbox: BBox) -> BBox:
+    """A box with a zero width or height grown to 1 pixel from its ``x1`` / ``y1``, so that it
+    covers pixels (privacy first: a zero-size box from a tracker or a line-shaped polygon).
+
+    Where ``x1 + 1`` rounds back to ``x1`` (beyond 2**53 pixels), the side grows to the next
+    float instead, so the result always has a positive width and height.
+
+    Args:
+        bbox: ``(x1, y1, x2, y2)`` float pixels with ``x2 >= x1``, ``y2 >= y1``.
+
+    Returns:
+        ``(x1, y1, x2, y2)``, unchanged where the side was already positive.
+    """
+    x1, y1, x2, y2 = bbox
+
+    def grown(lo: float, hi: float) -> float:
+        return hi if hi > lo else max(lo + 1.0, math.nextafter(lo, math.inf))
+
+    return (x1, y1, grown(x1, x2), grown(y1, y2))
+
+
+def clip_polygon_to_frame(points: Sequence[Sequence[float]], width: int, height: int) -> tuple[tuple[float, float], ...] | None:
+    """Clip a polygon (pixels, any orientation, convex or not) to the frame ``[0, width] x [0, height]``.
+
+    :func:`clip_polygon` with the frame as window, plus the check that something fillable is
+    left. For a concave polygon the result can contain zero-width edges along the frame border;
+    it fills the same pixels. Own code, not a library's: OpenCV's ``intersectConvexConvex`` takes
+    convex polygons only (in float32), and shapely is not a dependency.
+
+    Args:
+        points: ``((x, y), ...)`` finite float pixels.
+        width: frame width in pixels.
+        height: frame height in pixels.
+
+    Returns:
+        The clipped vertices, or ``None`` if fewer than 3 vertices or no area remain.
+
+    Raises:
+        TracksFormatError: if a coordinate is not finite.
+    """
+    pts = clip_polygon(points, (0.0, 0.0, float(width), float(height)))
+    if len(pts) < 3 or polygon_area(pts) <= 0.0:
+        return None
+    return pts
+
+
+def _orientation(u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Sign (-1, 0, 1) of the turn ``u -> v -> w`` for (N, 2) arrays of points, row by row."""
+    return np.sign((v[:, 0] - u[:, 0]) * (w[:, 1] - u[:, 1]) - (v[:, 1] - u[:, 1]) * (w[:, 0] - u[:, 0]))
+
+
+def _within_box_of(u: npt.NDArray[np.float64], v: npt.NDArray[np.float64], w: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """Row by row: ``w`` lies in the bounding box of segment ``uv`` (on the segment, if collinear)."""
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    return np.all((lo <= w) & (w <= hi), axis=1)
+
+
+def is_simple_polygon(points: Sequence[Sequence[float]]) -> bool:
+    """True when the closed polygon has a positive area, no zero-length edge, and no two
+    non-adjacent edges that touch or cross: a *simple* polygon, whose filled area is unambiguous.
+
+    A self-intersecting outline (a bow-tie, a pentagram) is filled differently by even-odd and
+    non-zero rules; the pipeline masks such a polygon by its bounding box instead (privacy first).
+    Vectorised O(n^2) segment-intersection test by orientation signs (Cormen et al.,
+    *Introduction to Algorithms*, 3rd ed., section 33.1), fine for the few hundred vertices an
+    annotation tool draws. Own code: no installed library tests simplicity (shapely, whose
+    ``is_simple`` does, is not a dependency; OpenCV has no such test).
+
+    Args:
+        points: ``((x, y), ...)`` finite float pixels.
+
+    Returns:
+        Whether the polygon is simple with a positive area.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    n = len(pts)
+    if n < 3 or polygon_area(points) <= 0.0:
+        return False
+    a, b = pts, np.roll(pts, -1, axis=0)
+    if np.any(np.all(a == b, axis=1)):
+        return False
+    i, j = np.triu_indices(n, k=2)
+    keep = ~((i == 0) & (j == n - 1))  # the first and last edges share a vertex
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return True
+    p1, p2, q1, q2 = a[i], b[i], a[j], b[j]
+    o1, o2 = _orientation(p1, p2, q1), _orientation(p1, p2, q2)
+    o3, o4 = _orientation(q1, q2, p1), _orientation(q1, q2, p2)
+    cross = (o1 != o2) & (o3 != o4) & (o1 != 0) & (o2 != 0) & (o3 != 0) & (o4 != 0)
+    touch = (
+        ((o1 == 0) & _within_box_of(p1, p2, q1))
+        | ((o2 == 0) & _within_box_of(p1, p2, q2))
+        | ((o3 == 0) & _within_box_of(q1, q2, p1))
+        | ((o4 == 0) & _within_box_of(q1, q2, p2))
+    )
+    return not bool(np.any(cross | touch))
+
+
 def polygon_mask(
     points: Sequence[Sequence[float]] | np.ndarray,
     shape: Sequence[int],
@@ -271,8 +404,8 @@ def polygon_mask(
         return np.zeros((h, w), dtype=bool)
     fixed = np.round((np.asarray(clipped, dtype=np.float64) + pad - 0.5) * (1 << shift)).astype(np.int32)
     cv2.fillPoly(out, [fixed.reshape(-1, 1, 2)], 1, lineType=cv2.LINE_8, shift=shift)
-    out = cv2.dilate(out, np.ones((3, 3), np.uint8))
-    return np.ascontiguousarray(out[pad : pad + h, pad : pad + w]).view(bool)
+    grown = cv2.dilate(out, np.ones((3, 3), np.uint8))
+    return np.ascontiguousarray(grown[pad : pad + h, pad : pad + w]).view(bool)
 
 
 def mask_bounds(mask: np.ndarray) -> Bounds | None:
@@ -303,7 +436,19 @@ def mask_bbox(mask: np.ndarray) -> BBox | None:
         single pixel at (r, c) gives ``(c, r, c + 1, r + 1)``), or None when the mask is empty.
     """
     bounds = mask_bounds(mask)
-    return None if bounds is None else tuple(float(v) for v in bounds)  # type: ignore[return-value]  # a 4-element generator; mypy types it tuple[float, ...]
+    return None if bounds is None else as_bbox(bounds)
+
+
+def as_bbox(values: Sequence[float] | npt.NDArray[np.floating] | npt.NDArray[np.integer]) -> BBox:
+    """Four numbers (a box from an array row, a tuple of ints) as a :data:`BBox` of Python floats.
+
+    Raises:
+        TracksFormatError: if there are not exactly 4 values.
+    """
+    if len(values) != 4:
+        raise TracksFormatError(f"a box is 4 numbers (x1, y1, x2, y2), got {len(values)}", field="bbox")
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
 
 
 def box_iou(a: BBox, b: BBox) -> float:

@@ -43,7 +43,7 @@ import sys
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TELEMETRY_ENV", "disable_telemetry"]
+__all__ = ["TELEMETRY_ENV", "disable_telemetry", "hf_hub_offline", "hub_cache_dir"]
 
 TELEMETRY_ENV: dict[str, str] = {
     "GRADIO_ANALYTICS_ENABLED": "False",
@@ -66,10 +66,30 @@ def disable_telemetry() -> None:
     loaded = sys.modules.get("openvino_telemetry")
     if loaded is None:
         # OpenVINO's ovc modules do `try: import openvino_telemetry except ImportError: telemetry_stub`
-        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # None in sys.modules makes the import fail (documented)
     else:  # imported before us: its consent check declines in CI (documented switch)
         os.environ["CI"] = "true"
         logger.debug("openvino_telemetry was already imported: declined through CI=true")
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:
-        hub.HF_HUB_DISABLE_TELEMETRY = True  # read once at import
+        hub.HF_HUB_DISABLE_TELEMETRY = True  # type: ignore[attr-defined]  # a module from sys.modules is typed ModuleType; read once at import
+
+
+_TRUE = ("1", "true", "yes", "on")
+
+
+def hf_hub_offline() -> bool:
+    """True when the environment forbids hub access (``HF_HUB_OFFLINE`` set to 1/true/yes/on)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hub_cache_dir() -> str:
+    """The Hugging Face hub cache folder (for messages): ``huggingface_hub``'s own setting, or
+    without that package ``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``."""
+    disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
+    try:
+        from huggingface_hub import constants
+    except ImportError:
+        home = os.environ.get("HF_HOME", os.path.join("~", ".cache", "huggingface"))
+        return os.environ.get("HF_HUB_CACHE", os.path.join(home, "hub"))
+    return str(constants.HF_HUB_CACHE)

@@ -628,17 +628,80 @@ def redact(
         input_path, output_path, tracks_path=None if tracks is None or isinstance(tracks, Tracks) else tracks,
         report_path=report_path, save_masks=save_masks, overwrite=overwrite,
     )
-    upright: DisplayTransform | None = None
-    if tracks is None:  # detections come from `detection`, frame by frame, in stored pixels
-        info, tracks, to_stored = _read_and_validate(input_path, Tracks(), replace(settings, tracks_space=TracksSpace.STORED))
-        upright = upright_transform(info)  # None: no pixel-exact upright frame, detect as stored
-        settings = replace(settings, tracks_space=TracksSpace.STORED if upright is None else TracksSpace.DISPLAY)
-        to_stored = upright or to_stored
-    else:
-        info, tracks, to_stored = _read_and_validate(input_path, tracks, settings)
+    info, tracks, to_stored, upright, settings = _placed_tracks(input_path, tracks, settings)
     settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
     mode = settings.masking.mode
     _check_something_to_mask(tracks, mode)
+    report = _new_report(input_path, output_path, info, tracks, settings, segmenter, detection, to_stored)
+    clock = _Stopwatch(report.stage_seconds)
+
+    with stop_on_signals(), contextlib.ExitStack() as stack:
+        # Outputs first (their checks need no decoding), then the model, then the input.
+        writer = stack.enter_context(VideoWriter(output_path, info, settings.encode, audio_source=input_path))
+        seg = stack.enter_context(_build_segmenter(settings, segmenter))
+        mask_writer = None
+        if save_masks:
+            made_on = video_identity(input_path, width=info.width, height=info.height,
+                                     frames=info.num_frames if info.num_frames_exact else None)
+            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height,
+                                                                video=made_on))
+        reader = stack.enter_context(VideoReader(input_path))
+        frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
+        prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
+        encoder = _Encoder(writer, mask_writer, settings)
+        try:
+            acted_tracks = _mask_frames(seg, prompts, encoder, settings, report, progress, total=max(info.num_frames, 1))
+            encoder.close()
+        except BaseException:  # also a signal while waiting for the worker: stop it before cleanup
+            encoder.abort()
+            raise
+        for stage, seconds in encoder.seconds.items():
+            report.stage_seconds[stage] += seconds
+        _check_past_end(tracks, prompts.decoded, settings.lenient, report)
+        _check_something_to_mask(tracks, mode, decoded=prompts.decoded)
+        report.tracks = len(acted_tracks)
+        if detection is not None:  # detection ran inside the decode loop: report it as its own stage
+            report.rows = report.detections
+            report.stage_seconds["detect"] = detection.stats.seconds
+            report.stage_seconds["decode"] = max(report.stage_seconds["decode"] - detection.stats.seconds, 0.0)
+        writer.finish()
+        if mask_writer is not None:
+            mask_writer.close()
+        _commit(writer, mask_writer, report, report_path, t_start)
+    if progress is not None:
+        progress(1.0)
+    if report.fallback_total:
+        logger.info("fail-secure: %d track-frames masked with their box (%s)", report.fallback_total, report.fallbacks)
+    if report.pass_through:
+        logger.warning("%s: no detections: the video was passed through unmasked", tracks.source or "tracks")
+    return report
+
+
+def _placed_tracks(
+    input_path: Path, tracks: Tracks | Path | str | None, settings: RedactSettings
+) -> tuple[VideoInfo, Tracks, DisplayTransform, DisplayTransform | None, RedactSettings]:
+    """The video's info and its tracks validated in stored pixels: ``(info, tracks, to_stored,
+    upright, settings)``. ``tracks=None`` (built-in detection): no tracks yet, and ``upright``
+    is the map detection runs through (None: detect on stored frames), recorded in the
+    settings' ``tracks_space``."""
+    if tracks is not None:
+        info, placed, to_stored = _read_and_validate(input_path, tracks, settings)
+        return info, placed, to_stored, None, settings
+    # detections come from `detection`, frame by frame, in stored pixels
+    info, placed, to_stored = _read_and_validate(input_path, Tracks(), replace(settings, tracks_space=TracksSpace.STORED))
+    upright = upright_transform(info)  # None: no pixel-exact upright frame, detect as stored
+    settings = replace(settings, tracks_space=TracksSpace.STORED if upright is None else TracksSpace.DISPLAY)
+    return info, placed, upright or to_stored, upright, settings
+
+
+def _new_report(
+    input_path: Path, output_path: Path, info: VideoInfo, tracks: Tracks, settings: RedactSettings,
+    segmenter: Segmenter | None, detection: DetectAndTrack | None, to_stored: DisplayTransform,
+) -> RunReport:
+    """The run's report before any frame: what was read, the settings in force, the warnings
+    known up front (other video streams; per-class effects in background mode)."""
+    assert settings.masking.dilate is not None  # for_video resolved the auto margin to pixels
+    mode = settings.masking.mode
     report = RunReport(
         input=str(input_path),
         output=str(output_path),
@@ -664,76 +727,52 @@ def redact(
         for name, _ in settings.masking.class_effects:
             spec = settings.masking.effect_for(name)
             report.class_effects[name] = ClassEffectUse(spec.effect.value, spec.strength, spec.color)
-    clock = _Stopwatch(report.stage_seconds)
-    total = max(info.num_frames, 1)
-    last_progress = 0.0
-    acted_tracks: set[int] = set()
-
-    with stop_on_signals(), contextlib.ExitStack() as stack:
-        # Outputs first (their checks need no decoding), then the model, then the input.
-        writer = stack.enter_context(VideoWriter(output_path, info, settings.encode, audio_source=input_path))
-        seg = stack.enter_context(_build_segmenter(settings, segmenter))
-        mask_writer = None
-        if save_masks:
-            made_on = video_identity(input_path, width=info.width, height=info.height,
-                                     frames=info.num_frames if info.num_frames_exact else None)
-            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height,
-                                                                video=made_on))
-        reader = stack.enter_context(VideoReader(input_path))
-        frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
-        prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
-        encoder = _Encoder(writer, mask_writer, settings)
-        try:
-            for item, masks in _segment(seg, prompts, report):
-                shape = item.frame.image.shape[:2]
-                regions = [_secure(d, masks, shape, settings, report) for d in item.detections]
-                encoder.put(item.frame, regions, [_drawn_region(d, shape) for d in item.masked])
-                report.frames += 1
-                report.detections += len(item.detections)
-                report.masked_track_frames += len(regions)
-                for d in item.detections if report.class_effects else ():
-                    if d.class_name in report.class_effects:
-                        report.class_effects[d.class_name].masked_track_frames += 1
-                acted_tracks.update(d.track_id for d in item.detections)
-                if progress is not None:
-                    value = min(report.frames / total, 0.999)
-                    if value > last_progress:
-                        last_progress = value
-                        progress(value)
-            encoder.close()
-        except BaseException:  # also a signal while waiting for the worker: stop it before cleanup
-            encoder.abort()
-            raise
-        for stage, seconds in encoder.seconds.items():
-            report.stage_seconds[stage] += seconds
-        _check_past_end(tracks, prompts.decoded, settings.lenient, report)
-        _check_something_to_mask(tracks, mode, decoded=prompts.decoded)
-        report.tracks = len(acted_tracks)
-        if detection is not None:  # detection ran inside the decode loop: report it as its own stage
-            report.rows = report.detections
-            report.stage_seconds["detect"] = detection.stats.seconds
-            report.stage_seconds["decode"] = max(report.stage_seconds["decode"] - detection.stats.seconds, 0.0)
-        writer.finish()
-        if mask_writer is not None:
-            mask_writer.close()
-        try:
-            report.seconds = time.perf_counter() - t_start
-            if report_path is not None:
-                write_text_atomic(report_path, report.to_json() + "\n")
-            try:
-                writer.commit()  # the video appears last: a report failure leaves no video
-            except BaseException:
-                if report_path is not None:
-                    Path(report_path).unlink(missing_ok=True)
-                raise
-        except BaseException:
-            if mask_writer is not None:
-                mask_writer.mark_incomplete()
-            raise
-    if progress is not None:
-        progress(1.0)
-    if report.fallback_total:
-        logger.info("fail-secure: %d track-frames masked with their box (%s)", report.fallback_total, report.fallbacks)
-    if report.pass_through:
-        logger.warning("%s: no detections: the video was passed through unmasked", tracks.source or "tracks")
     return report
+
+
+def _mask_frames(
+    seg: Segmenter, prompts: _Prompts, encoder: _Encoder, settings: RedactSettings, report: RunReport,
+    progress: ProgressCallback | None, *, total: int,
+) -> set[int]:
+    """Segment, secure and hand every frame to the encoder, counting into ``report``; the ids of
+    the tracks that had a detection. ``progress`` gets the fraction done (monotone, < 1)."""
+    acted_tracks: set[int] = set()
+    last_progress = 0.0
+    for item, masks in _segment(seg, prompts, report):
+        shape = item.frame.image.shape[:2]
+        regions = [_secure(d, masks, shape, settings, report) for d in item.detections]
+        encoder.put(item.frame, regions, [_drawn_region(d, shape) for d in item.masked])
+        report.frames += 1
+        report.detections += len(item.detections)
+        report.masked_track_frames += len(regions)
+        for d in item.detections if report.class_effects else ():
+            if d.class_name in report.class_effects:
+                report.class_effects[d.class_name].masked_track_frames += 1
+        acted_tracks.update(d.track_id for d in item.detections)
+        if progress is not None:
+            value = min(report.frames / total, 0.999)
+            if value > last_progress:
+                last_progress = value
+                progress(value)
+    return acted_tracks
+
+
+def _commit(
+    writer: VideoWriter, mask_writer: AppliedMaskWriter | None, report: RunReport, report_path: Path | str | None, t_start: float
+) -> None:
+    """Write the report, then move the video into place (a report failure leaves no video); on
+    any failure the applied-mask export is marked incomplete."""
+    try:
+        report.seconds = time.perf_counter() - t_start
+        if report_path is not None:
+            write_text_atomic(report_path, report.to_json() + "\n")
+        try:
+            writer.commit()  # the video appears last: a report failure leaves no video
+        except BaseException:
+            if report_path is not None:
+                Path(report_path).unlink(missing_ok=True)
+            raise
+    except BaseException:
+        if mask_writer is not None:
+            mask_writer.mark_incomplete()
+        raise

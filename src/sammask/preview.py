@@ -15,7 +15,7 @@ import numpy as np
 
 from sammask.detection.stream import DetectAndTrack, upright_transform
 from sammask.errors import ConfigError, MediaError, OutputPathError
-from sammask.geometry import box_mask
+from sammask.geometry import as_bbox, box_mask
 from sammask.masking.compose import ObjectRegion, compose
 from sammask.masking.options import MaskingOptions
 from sammask.media import VideoReader, probe
@@ -90,7 +90,7 @@ def write_preview(
             image = frame.image
             if detection is not None:
                 found = detection.detect(image, upright)
-                boxes = [(tuple(map(float, b)), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
+                boxes = [(as_bbox(b), f"{c} {s:.2f}") for b, c, s in zip(found.xyxy, found.class_names, found.scores)]
                 names: list[str | None] = list(found.class_names)
             else:
                 dets = tracks.on_frame(frame.frame_idx)  # type: ignore[union-attr]  # tracks is set whenever detection is None (checked at the top)

@@ -164,7 +164,7 @@ _BOOL = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false":
 
 def _int(section: configparser.SectionProxy, key: str) -> int:
     try:
-        return section.getint(key)
+        return int(section[key])  # what getint does, typed int (getint's stub allows None)
     except ValueError:
         raw = section[key]
         shown = raw if len(raw) <= 40 else f"{raw[:20]}...({len(raw)} characters)"
@@ -245,6 +245,42 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
             closest) or none, or a value is invalid (the message names the file and the key).
     """
     path = Path(path)
+    parser = _read_ini(path)
+    class_effects = _class_effects(parser, path)
+    if "sam2" not in parser:
+        if not class_effects:
+            raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
+        parser.add_section("sam2")
+    sec = parser["sam2"]
+    _warn_unknown_keys(sec, path)
+    s = base or RedactSettings()
+    masking = _masking_values(sec, path, class_effects)
+    top = _run_values(sec, path, s.segmenter)
+    sam2 = _sam2_values(sec, path)
+    encode: dict[str, Any] = {}
+    if "crf" in sec:
+        encode["crf"] = _int(sec, "crf")
+    if "preset" in sec:
+        encode["preset"] = sec["preset"].strip()
+    try:
+        return replace(
+            s,
+            masking=replace(s.masking, **masking),
+            sam2=replace(s.sam2, **sam2),
+            encode=replace(s.encode, **encode),
+            **top,
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: [sam2] {exc}") from None
+
+
+def _read_ini(path: Path) -> configparser.ConfigParser:
+    """The file parsed as UTF-8 INI without ``%`` interpolation.
+
+    Raises:
+        InputFileError: missing or unreadable.
+        ConfigError: not UTF-8 text, or not valid INI.
+    """
     if not path.is_file():
         raise InputFileError(f"config file not found: {path}")
     parser = configparser.ConfigParser(interpolation=None)
@@ -260,22 +296,24 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         parser.read_string(text, source=str(path))
     except configparser.Error as exc:
         raise ConfigError(f"{path}: not a valid INI file ({exc.message.splitlines()[0]})") from None
-    class_effects = _class_effects(parser, path)
-    if "sam2" not in parser:
-        if not class_effects:
-            raise ConfigError(f"{path}: no [sam2] section (sections: {', '.join(parser.sections()) or 'none'})")
-        parser.add_section("sam2")
-    sec = parser["sam2"]
+    return parser
+
+
+def _warn_unknown_keys(sec: configparser.SectionProxy, path: Path) -> None:
+    """One warning per unknown ``[sam2]`` key, naming the closest known key."""
     for key in sec:
         if key not in INI_KEYS and key not in INI_IGNORED:
             close = difflib.get_close_matches(key, INI_KEYS, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else f" (known keys: {', '.join(INI_KEYS)})"
             logger.warning("%s: [sam2] unknown key '%s' is ignored%s", path, key, hint)
-    s = base or RedactSettings()
+
+
+def _masking_values(
+    sec: configparser.SectionProxy, path: Path, class_effects: tuple[tuple[str, ClassEffect], ...]
+) -> dict[str, Any]:
+    """:class:`MaskingOptions` fields set by ``[sam2]`` (mode / masking_range, effect / tool,
+    strength / level, dilate, feather, color) and the ``[class.NAME]`` sections."""
     masking: dict[str, Any] = {}
-    sam2: dict[str, Any] = {}
-    top: dict[str, Any] = {}
-    encode: dict[str, Any] = {}
     if "mode" in sec:
         masking["mode"] = _choice(sec, "mode", MaskMode, path)
     if "masking_range" in sec:
@@ -293,6 +331,13 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         masking["color"] = _color(sec, path)
     if class_effects:
         masking["class_effects"] = class_effects
+    return masking
+
+
+def _run_values(sec: configparser.SectionProxy, path: Path, base_segmenter: str) -> dict[str, Any]:
+    """:class:`RedactSettings` fields set by ``[sam2]``: segmenter (also through the original
+    ``segmentation_masking``), stride, tracks_space."""
+    top: dict[str, Any] = {}
     if "segmenter" in sec:
         top["segmenter"] = sec["segmenter"].strip()
     if "segmentation_masking" in sec:
@@ -302,9 +347,18 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         if not _BOOL[val]:
             top["segmenter"] = "box"
         elif "segmenter" not in top:
-            top["segmenter"] = "sam2" if "model_path" in sec else ("grabcut" if s.segmenter == "box" else s.segmenter)
+            top["segmenter"] = "sam2" if "model_path" in sec else ("grabcut" if base_segmenter == "box" else base_segmenter)
     if "stride" in sec:
         top["stride"] = _int(sec, "stride")
+    if "tracks_space" in sec:
+        top["tracks_space"] = sec["tracks_space"].strip().lower()
+    return top
+
+
+def _sam2_values(sec: configparser.SectionProxy, path: Path) -> dict[str, Any]:
+    """:class:`Sam2Settings` fields set by ``[sam2]``; a relative ``model_path`` is relative to
+    the INI file, and names the model when ``model`` is not given."""
+    sam2: dict[str, Any] = {}
     if "chunk_size" in sec:
         sam2["chunk_size"] = _int(sec, "chunk_size")
     if "input_size" in sec:
@@ -323,19 +377,4 @@ def load_ini(path: Path, base: RedactSettings | None = None) -> RedactSettings:
         if val not in _BOOL:
             raise ConfigError(f"{path}: [sam2] crop must be yes or no, got '{val}'")
         sam2["crop"] = _BOOL[val]
-    if "crf" in sec:
-        encode["crf"] = _int(sec, "crf")
-    if "preset" in sec:
-        encode["preset"] = sec["preset"].strip()
-    if "tracks_space" in sec:
-        top["tracks_space"] = sec["tracks_space"].strip().lower()
-    try:
-        return replace(
-            s,
-            masking=replace(s.masking, **masking),
-            sam2=replace(s.sam2, **sam2),
-            encode=replace(s.encode, **encode),
-            **top,
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: [sam2] {exc}") from None
+    return sam2

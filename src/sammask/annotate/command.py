@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -36,11 +36,13 @@ def annotate_command(
 ) -> None:
     """Annotate VIDEO from a prompts file (propagating every object) and export the masks to OUT.
 
-    The outputs are checked before any work (:func:`sammask.spec.run.gate`): ``OUT`` and the
-    entries the formats write in it may not be or alias the video, the prompts or the checkpoint,
-    and existing entries need ``-y``. Every export is written into a temporary folder beside
-    ``OUT`` and moved into place only when all of them succeeded, so a failure leaves neither a
-    partial export nor an empty ``OUT``.
+    The outputs are checked before any work: ``OUT`` and the entries the formats write in it may
+    not be or alias the video, the prompts or the checkpoint, and existing entries need ``-y``.
+    Every export is written into a temporary folder beside ``OUT`` and moved into place only when
+    all of them succeeded, so a failure leaves neither a partial export nor an empty ``OUT``.
+
+    Notes:
+        The output check is :func:`sammask.spec.run.gate`.
 
     Raises:
         ConfigError: unknown format/backend, malformed prompts.
@@ -57,7 +59,7 @@ def annotate_command(
     for f in formats:
         if f not in FORMATS:
             raise ConfigError(f"unknown export format '{f}': choose one of {', '.join(FORMATS)}")
-    options: dict[str, object] = {}
+    options: dict[str, Any] = {}
     if backend == "sam2":
         options = {k: v for k, v in {"model": model, "checkpoint": model_path, "device": device,
                                      "offline": offline or None}.items() if v is not None}
@@ -77,7 +79,10 @@ def annotate_command(
                 typer.echo(f"propagate {done}/{total}", err=True)
 
         run_prompts(session, records, progress)
-        written = export_atomically(out, {name: (lambda p, f=f: session.export(p, f)) for f, name in zip(formats, names)})
+        def writer(fmt: str) -> Callable[[Path], object]:
+            return lambda path: session.export(path, fmt)
+
+        written = export_atomically(out, {name: writer(f) for f, name in zip(formats, names)})
         typer.echo(
             f"annotated {video}: {len(session.objects)} objects, {session.num_frames} frames, "
             f"{session.backend.name}; wrote {', '.join(str(p) for p in written)}",

@@ -41,7 +41,7 @@ from sammask.media.frames import DEFAULT_CACHE_BYTES, FrameSource
 from sammask.annotate.types import Direction, ObjectPrompt, ProgressCallback
 from sammask.errors import ConfigError
 from sammask.export.rle import mask_to_rle, rle_to_mask
-from sammask.geometry import BBox
+from sammask.geometry import BBox, as_bbox
 
 if TYPE_CHECKING:
     from sammask.export import MaskSource
@@ -286,10 +286,13 @@ class Session:
             SegmentationError: if the backend fails.
         """
         key = self._key(frame_idx, obj_id)
-        bbox = tuple(float(v) for v in box)
+        values = [float(v) for v in box]
+        if len(values) != 4:
+            raise ConfigError(f"box must be (x1, y1, x2, y2) pixels, got {len(values)} numbers")
+        bbox = as_bbox(values)
         old = self._prompts.get(key)
         prompt = old.with_box(bbox) if old is not None else ObjectPrompt(box=bbox)
-        x1, y1, x2, y2 = prompt.box
+        x1, y1, x2, y2 = bbox
         h, w = self.shape
         if x2 <= 0 or y2 <= 0 or x1 >= w or y1 >= h:
             raise ConfigError(f"box {bbox} lies outside the {w}x{h} frame")
@@ -441,8 +444,7 @@ class Session:
             raise ConfigError(f"max_frames must be >= 0, got {max_frames}")
         stored = self._masks.get(start, {})
         ids = sorted(stored) if obj_ids is None else sorted({int(o) for o in obj_ids})
-        start_masks = {o: self._get(start, o) for o in ids}
-        start_masks = {o: m for o, m in start_masks.items() if m is not None}
+        start_masks = {o: m for o in ids if (m := self._get(start, o)) is not None}
         return self._propagate(direction, start, max_frames, start_masks, progress)
 
     def _propagate(
@@ -487,7 +489,7 @@ class Session:
                 if (idx, obj_id) in self._prompts:
                     continue  # a prompted frame keeps its own mask
                 self._put(idx, obj_id, mask)
-            yield idx, {o: self._get(idx, o) for o in masks}
+            yield idx, {o: m for o in masks if (m := self._get(idx, o)) is not None}  # each was just stored
 
     def propagate_prompts(
         self,

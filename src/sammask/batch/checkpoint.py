@@ -44,6 +44,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -217,8 +218,8 @@ class CheckpointDetection(DetectAndTrack):
         self.replayed = 0
         self.detected = 0
         self._calls = 0
-        self._replay = None
-        self._append = None
+        self._replay: TextIO | None = None
+        self._append: TextIO | None = None
 
     def detect(self, image: np.ndarray, upright: DisplayTransform | None = None) -> FrameDetections:
         """The boxes of the next frame: replayed from the checkpoint, else detected and appended.

@@ -14,19 +14,15 @@ fix, as for SAM 2.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from sammask.detection.base import Detector, FrameDetections, check_image, valid_boxes
-from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
+from sammask.detection.pretrained import check_detector_options, load_pretrained_detector
 from sammask.geometry import clip_boxes
 
 logger = logging.getLogger(__name__)
-
-_TRUE = ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +43,7 @@ class HubDetectorOptions:
     offline: bool = False
 
     def __post_init__(self) -> None:
-        if not self.model:
-            raise ConfigError("hub detector needs a model id or a local folder")
-        if not 0.0 <= self.min_score <= 1.0:
-            raise ConfigError(f"hub detector min_score must be in [0, 1], got {self.min_score}")
+        check_detector_options("hub detector", self.model, self.min_score)
 
 
 class HubDetector(Detector):
@@ -69,44 +62,15 @@ class HubDetector(Detector):
 
     def __init__(self, options: HubDetectorOptions | None = None) -> None:
         self.options = options or HubDetectorOptions()
-        from sammask.offline import disable_telemetry
-
-        disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
-        try:
-            import torch
-            from transformers import AutoImageProcessor, AutoModelForObjectDetection
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"the hub detector needs transformers and torch ({exc.name} is missing): pip install 'sammask[models]'"
-            ) from None
-        self._torch = torch
-        model = self.options.model
-        local = Path(model).expanduser()
-        is_local = local.exists() or model.startswith((".", "/", "~"))
-        offline = self.options.offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-        fix = (
-            "run once online to fill the Hugging Face cache, or save the model with "
-            "save_pretrained() and pass its folder (--detect hub:FOLDER)"
+        loaded = load_pretrained_detector(
+            "hub detector", self.options.model, processor_class="AutoImageProcessor", model_class="AutoModelForObjectDetection",
+            offline=self.options.offline, device=self.options.device, folder_hint="--detect hub:FOLDER",
         )
-        if is_local and not (local / "config.json").is_file():
-            what = "does not exist" if not local.exists() else "has no config.json"
-            raise WeightsNotFoundError(f"detector model folder {local} {what}; {fix}")
-        source = str(local) if is_local else model
-        try:
-            self._processor = AutoImageProcessor.from_pretrained(source, local_files_only=offline or is_local)
-            self._model = AutoModelForObjectDetection.from_pretrained(source, local_files_only=offline or is_local)
-        except OSError as exc:  # transformers' "not found / cannot connect" errors
-            where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {_hub_cache_dir()}, {'offline' if offline else 'online'})"
-            raise WeightsNotFoundError(
-                f"detector model {model} not found: looked in {where} ({_first_sentence(exc)}); {fix}"
-            ) from exc
-        except Exception as exc:  # any load failure becomes one actionable error
-            raise ModelLoadError(f"cannot load detector model {model}: {type(exc).__name__}: {exc}") from exc
-        self._model.eval().to(self.options.device)
+        self._torch, self._processor, self._model = loaded.torch, loaded.processor, loaded.model
         id2label = self._model.config.id2label
         self._labels = {int(k): str(v) for k, v in id2label.items()}
         self.classes = tuple(self._labels[k] for k in sorted(self._labels))
-        logger.info("hub detector: %s (%d classes) on %s", model, len(self.classes), self.options.device)
+        logger.info("hub detector: %s (%d classes) on %s", self.options.model, len(self.classes), self.options.device)
 
     def detect(self, image: np.ndarray) -> FrameDetections:
         """Objects on one image, all classes the model knows, ``score >= min_score``.
@@ -132,16 +96,3 @@ class HubDetector(Detector):
         keep = valid_boxes(boxes)
         names = tuple(self._labels.get(int(lab), str(int(lab))) for lab in labels[keep])
         return FrameDetections(boxes[keep], scores[keep], names)
-
-
-def _first_sentence(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text.split(". ")[0]
-
-
-def _hub_cache_dir() -> str:
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return os.environ.get("HF_HUB_CACHE", os.path.join("~", ".cache", "huggingface", "hub"))
-    return str(constants.HF_HUB_CACHE)

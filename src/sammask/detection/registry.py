@@ -18,8 +18,9 @@ Spec grammar (comma separated, each item one of):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sammask.detection.base import Detector
 from sammask.errors import ConfigError
@@ -35,7 +36,8 @@ DETECTORS: dict[str, str] = {
 }
 
 
-def _load(name: str) -> type[Detector]:
+def _load(name: str) -> Callable[[Any], Detector]:
+    """The detector class registered as ``name`` (imported now), called with its options."""
     module_name, _, class_name = DETECTORS[name].partition(":")
     return getattr(importlib.import_module(module_name), class_name)
 

@@ -19,7 +19,7 @@ import numpy as np
 from sammask.detection.base import Detector, FrameDetections
 from sammask.detection.tracking import COAST_KINDS, ByteTrackAdapter, Coaster, TrackedBox, TrackingOptions, to_detection
 from sammask.errors import ConfigError, MediaError
-from sammask.geometry import DisplayTransform, display_transform
+from sammask.geometry import DisplayTransform, as_bbox, display_transform
 from sammask.media.types import VideoInfo
 from sammask.tracks.types import Detection
 
@@ -29,8 +29,11 @@ logger = logging.getLogger(__name__)
 class FrameLike(Protocol):
     """What the stream needs of a frame: a 0-based index and an (H, W, 3) uint8 RGB image."""
 
-    frame_idx: int
-    image: np.ndarray
+    @property
+    def frame_idx(self) -> int: ...
+
+    @property
+    def image(self) -> np.ndarray: ...
 
 
 F = TypeVar("F", bound=FrameLike)
@@ -150,7 +153,7 @@ class DetectAndTrack:
         found = FrameDetections.concat(d.detect(seen) for d in self.detectors)
         found = found.filter(min_score=self.min_score, classes=self.classes)
         if turn and len(found):
-            xyxy = np.array([upright.box_to_stored(tuple(map(float, b))) for b in found.xyxy], np.float32)  # type: ignore[union-attr]  # turn implies upright is not None
+            xyxy = np.array([upright.box_to_stored(as_bbox(b)) for b in found.xyxy], np.float32)  # type: ignore[union-attr]  # turn implies upright is not None
             found = FrameDetections(xyxy, found.scores, found.class_names)
         return found
 

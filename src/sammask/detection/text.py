@@ -21,9 +21,7 @@ The model is a hub id (Hugging Face cache; offline = cache only) or a local fold
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -33,7 +31,8 @@ from sammask.detection.base import (
     check_image,
     valid_boxes,
 )
-from sammask.errors import ConfigError, ModelLoadError, WeightsNotFoundError
+from sammask.detection.pretrained import check_detector_options, load_pretrained_detector
+from sammask.errors import ConfigError, ModelLoadError
 from sammask.geometry import clip_boxes
 
 logger = logging.getLogger(__name__)
@@ -42,9 +41,6 @@ __all__ = ["DEFAULT_TEXT_MODEL", "TextDetector", "TextDetectorOptions"]
 
 DEFAULT_TEXT_MODEL = "google/owlv2-base-patch16-ensemble"
 """Open-vocabulary detector ``text:`` uses unless ``text=MODEL:`` names another."""
-
-_TRUE = ("1", "true", "yes", "on")
-
 
 @dataclass(frozen=True, slots=True)
 class TextDetectorOptions:
@@ -74,10 +70,7 @@ class TextDetectorOptions:
             raise ConfigError("text: needs one or more non-empty phrases, e.g. --detect \"text:license plate,face\"")
         if len(set(phrases)) != len(phrases):
             raise ConfigError(f"text: phrases must differ, got {', '.join(phrases)}")
-        if not self.model:
-            raise ConfigError("text detector needs a model id or a local folder")
-        if not 0.0 <= self.min_score <= 1.0:
-            raise ConfigError(f"text detector min_score must be in [0, 1], got {self.min_score}")
+        check_detector_options("text detector", self.model, self.min_score)
 
 
 class TextDetector(Detector):
@@ -96,52 +89,18 @@ class TextDetector(Detector):
     name = "text"
 
     def __init__(self, options: TextDetectorOptions) -> None:
-        from sammask.offline import disable_telemetry
-
         self.options = options
-        disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
-        try:
-            import torch
-            from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
-        except ImportError as exc:
-            raise ModelLoadError(
-                f"the text detector needs transformers and torch ({exc.name} is missing): pip install 'sammask[detect]'"
-            ) from None
-        self._torch = torch
-        model = options.model
-        local = Path(model).expanduser()
-        is_local = local.exists() or model.startswith((".", "/", "~"))
-        offline = options.offline or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-        fix = (
-            "run once online to fill the Hugging Face cache, or save the model and its processor with "
-            "save_pretrained() and pass the folder (--detect \"text=FOLDER:phrase,...\")"
+        loaded = load_pretrained_detector(
+            "text detector", options.model, processor_class="AutoProcessor", model_class="AutoModelForZeroShotObjectDetection",
+            offline=options.offline, device=options.device, folder_hint='--detect "text=FOLDER:phrase,..."',
         )
-        if is_local and not (local / "config.json").is_file():
-            what = "does not exist" if not local.exists() else "has no config.json"
-            raise WeightsNotFoundError(f"text detector model folder {local} {what}; {fix}")
-        source = str(local) if is_local else model
-        from sammask.segmentation.families import quiet_transformers
-
-        try:
-            with quiet_transformers():
-                self._processor = AutoProcessor.from_pretrained(source, local_files_only=offline or is_local)
-                self._model = AutoModelForZeroShotObjectDetection.from_pretrained(
-                    source, local_files_only=offline or is_local
-                )
-        except OSError as exc:
-            from sammask.detection.hub import _hub_cache_dir
-
-            where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {_hub_cache_dir()}, {'offline' if offline else 'online'})"
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise WeightsNotFoundError(f"text detector model {model} not found: looked in {where} ({first}); {fix}") from exc
-        except Exception as exc:
-            raise ModelLoadError(f"cannot load text detector model {model}: {type(exc).__name__}: {exc}") from exc
+        self._torch, self._processor, self._model = loaded.torch, loaded.processor, loaded.model
+        model = options.model
         self._kind = self._model.config.model_type
         if self._kind not in ("owlv2", "owlvit", "grounding-dino"):
             raise ModelLoadError(
                 f"text detector model {model} is a '{self._kind}' model; use an OWLv2 or Grounding DINO checkpoint"
             )
-        self._model.eval().to(options.device)
         self.classes = options.phrases
         logger.info("text detector: %s (%s) for %s", model, self._kind, ", ".join(options.phrases))
 

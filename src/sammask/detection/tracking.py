@@ -179,7 +179,8 @@ class ByteTrackAdapter:
 
 
 class _HasFrameIdx(Protocol):
-    frame_idx: int
+    @property
+    def frame_idx(self) -> int: ...
 
 
 F = TypeVar("F", bound=_HasFrameIdx)

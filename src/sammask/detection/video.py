@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sammask.detection.faces import FaceDetectorOptions
@@ -53,8 +54,9 @@ def make_detection(
     from sammask.detection.hub import HubDetectorOptions
 
     parsed = parse_spec(spec, hub_model)
-    face_opts = FaceDetectorOptions(scale=scale, **({} if min_score is None else {"min_score": min_score}))
-    hub_opts = HubDetectorOptions(offline=offline, **({} if min_score is None else {"min_score": min_score}))
+    face_opts, hub_opts = FaceDetectorOptions(scale=scale), HubDetectorOptions(offline=offline)
+    if min_score is not None:
+        face_opts, hub_opts = replace(face_opts, min_score=min_score), replace(hub_opts, min_score=min_score)
     detectors = build_detectors(parsed, face_options=face_opts, hub_options=hub_opts, text_min_score=min_score)
     tracking = TrackingOptions() if max_gap is None else TrackingOptions(max_gap=max_gap)
     try:

@@ -64,8 +64,12 @@ def eval_command(
 
     Writes ``summary.md``, ``sequences.md``, ``results.json`` and ``contact/<seq>.png`` to
     ``--out`` (and ``oracle.md`` with ``--oracle``), each atomically; the outputs are checked
-    first (:func:`sammask.spec.run.gate`: not inside a sequence folder, existing ones need ``-y``). ``--score output`` adds the decoded-output
-    columns (:mod:`sammask.eval.output`).
+    first (not inside a sequence folder, existing ones need ``-y``). ``--score output`` adds the
+    columns measured on the decoded output video.
+
+    Notes:
+        The output check is :func:`sammask.spec.run.gate`; the decoded-output columns come from
+        :mod:`sammask.eval.output`.
 
     Raises:
         ConfigError: a bad ``--config`` spec or no configuration.

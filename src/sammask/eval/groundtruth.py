@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sammask.errors import EvalError, InputFileError
-from sammask.geometry import mask_bbox
+from sammask.geometry import as_bbox, mask_bbox
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def read_mot_boxes(path: Path) -> BoxesByFrame:
 
     out: BoxesByFrame = {}
     for det in read_mot(Path(path)):
-        out.setdefault(det.frame_idx, {})[det.track_id] = tuple(float(v) for v in det.bbox)
+        out.setdefault(det.frame_idx, {})[det.track_id] = as_bbox(det.bbox)
     return out
 
 

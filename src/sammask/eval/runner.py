@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import zip_longest
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -66,6 +67,7 @@ from sammask.masking.options import Effect, MaskingOptions, MaskMode
 from sammask.media.trim import trim_video
 from sammask.segmentation.base import Segmenter
 from sammask.settings import RedactSettings
+from sammask.tracks.types import Tracks
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +117,11 @@ def parse_config(spec: str, *, base: RedactSettings | None = None, random_weight
     name = name.strip()
     if name not in SEGMENTERS:
         raise ConfigError(f"config '{spec}': unknown segmenter '{name}' (choose {', '.join(sorted(SEGMENTERS))})")
-    masking: dict[str, object] = {"mode": MaskMode.SELECTED}
-    sam2: dict[str, object] = {}
-    top: dict[str, object] = {"segmenter": name}
+    # field name -> value per options class; each value is parsed per key below and checked again
+    # by the dataclass's __post_init__ (replace), so Any loses no check
+    masking: dict[str, Any] = {"mode": MaskMode.SELECTED}
+    sam2: dict[str, Any] = {}
+    top: dict[str, Any] = {"segmenter": name}
     for pair in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, value = (x.strip() for x in pair.partition("="))
         if not eq or not value:
@@ -386,7 +390,7 @@ def _sheet_indices(n: int, k: int = SHEET_FRAMES) -> list[int]:
 def _decode_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     from sammask.media.reader import VideoReader
 
-    out = {}
+    out: dict[int, np.ndarray] = {}
     if not indices:
         return out
     with VideoReader(path) as reader:
@@ -465,17 +469,10 @@ def evaluate_sequence(
             cover the evaluated frames. Pipeline errors propagate.
     """
     from sammask.pipeline import redact
-    from sammask.tracks.mot import read_mot
-    from sammask.tracks.types import Tracks
 
     seq.check_video()
     n = seq.num_frames if frames_limit is None else min(seq.num_frames, frames_limit)
-    video = seq.video_path
-    tracks = read_mot(seq.tracks_path)
-    if n < seq.num_frames:
-        video = work / "input.mp4"
-        trim_video(seq.video_path, video, n)
-        tracks = Tracks.from_detections((d for d in tracks if d.frame_idx < n), source=tracks.source)
+    video, tracks = _first_frames(seq, work, n)
     if gt_bboxes is None:
         gt_bboxes = {i: object_bboxes(seq.mask(i)) for i in range(n)}
     run_boxes = {f: {d.track_id: d.bbox for d in dets} for f, dets in tracks.by_frame.items()}
@@ -486,11 +483,7 @@ def evaluate_sequence(
     scored = score is Score.OUTPUT
     solid = scored and settings.masking.effect is Effect.SOLID
     if solid:
-        from sammask.media.reader import VideoReader
-
-        with VideoReader(video) as reader:
-            fill = pick_fill_color((f.image, seq.frame(f.frame_idx).ids) for f in reader if f.frame_idx < n)
-        settings = replace(settings, masking=replace(settings.masking, color=fill))
+        settings = _with_fill_color(settings, video, seq, n)
     segmenter = _random_sam2_segmenter(settings) if config.random_weights else None
     out_video, masks_dir = work / "output.mp4", work / "masks"
     logger.info("eval: %s on %s (%d frames)", config.spec, seq.name, n)
@@ -533,17 +526,10 @@ def evaluate_sequence(
             raise EvalError(f"{seq.name}: the decoded videos have more frames than the {n} applied-mask frames")
         leak = OutputLeak.from_frames(settings.masking.color, leak_rows) if solid else None
         output = OutputScore(settings.masking.effect.value, check, leak)
-    metrics = summarize(seq.name, results)
-    rows = []
-    if keep:
-        inputs = _decode_frames(video, set(keep))
-        outputs = _decode_frames(out_video, set(keep))
-        for i in sorted(keep):
-            ids, applied, leak = keep[i]
-            rows.append(SheetRow(config.spec, i, inputs[i], ids, applied, outputs[i], leak))
+    rows = _sheet_rows(config.spec, video, out_video, keep)
     result = RunResult(
         config=config,
-        metrics=metrics,
+        metrics=summarize(seq.name, results),
         matching=matching,
         seconds=report.seconds,
         segment_seconds=report.stage_seconds.get("segment", 0.0),
@@ -551,6 +537,45 @@ def evaluate_sequence(
         output=output,
     )
     return result, rows
+
+
+def _first_frames(seq: GroundTruthSequence, work: Path, n: int) -> tuple[Path, Tracks]:
+    """The sequence's video and tracks, cut to the first ``n`` frames (the video losslessly, into
+    ``work``) when it has more."""
+    from sammask.tracks.mot import read_mot
+
+    tracks = read_mot(seq.tracks_path)
+    if n >= seq.num_frames:
+        return seq.video_path, tracks
+    video = work / "input.mp4"
+    trim_video(seq.video_path, video, n)
+    return video, Tracks.from_detections((d for d in tracks if d.frame_idx < n), source=tracks.source)
+
+
+def _with_fill_color(settings: RedactSettings, video: Path, seq: GroundTruthSequence, n: int) -> RedactSettings:
+    """``settings`` with the solid fill colour :func:`pick_fill_color` finds for the first ``n``
+    frames (a colour absent from the ground-truth objects, so that leaks can be told apart)."""
+    from sammask.media.reader import VideoReader
+
+    with VideoReader(video) as reader:
+        fill = pick_fill_color((f.image, seq.frame(f.frame_idx).ids) for f in reader if f.frame_idx < n)
+    return replace(settings, masking=replace(settings.masking, color=fill))
+
+
+def _sheet_rows(
+    spec: str, video: Path, out_video: Path, keep: dict[int, tuple[np.ndarray, np.ndarray, float]]
+) -> list[SheetRow]:
+    """Contact-sheet rows of the kept frames: input and output decoded again, with GT ids,
+    applied mask and leak."""
+    if not keep:
+        return []
+    inputs = _decode_frames(video, set(keep))
+    outputs = _decode_frames(out_video, set(keep))
+    rows = []
+    for i in sorted(keep):
+        ids, applied, sheet_leak = keep[i]
+        rows.append(SheetRow(spec, i, inputs[i], ids, applied, outputs[i], sheet_leak))
+    return rows
 
 
 def run_eval(

@@ -147,7 +147,7 @@ class AppliedMaskWriter:
             EvalError: on a closed writer, a non-increasing ``frame_idx`` or a mask whose shape
                 is not (height, width).
         """
-        self._write_lazy(frame_idx, {t: (lambda m=m: m) for t, m in tracks.items()}, applied)
+        self._write_lazy(frame_idx, {t: _returning(m) for t, m in tracks.items()}, applied)
 
     def _write_lazy(self, frame_idx: int, tracks: dict[int, Callable[[], np.ndarray]], applied: np.ndarray) -> None:
         """Write one record; each track's full mask is built, encoded and released in turn."""
@@ -310,3 +310,8 @@ def read_applied_masks(directory: Path) -> Iterator[AppliedFrame]:
         raise EvalError(f"{directory}: applied-mask export is incomplete (writer not closed; run crashed?)")
     if meta.frames is not None and meta.frames != count:
         raise EvalError(f"{directory}: meta.json says {meta.frames} frames but {MASKS_FILE} holds {count}")
+
+
+def _returning(mask: np.ndarray) -> Callable[[], np.ndarray]:
+    """A lazy mask that is already computed."""
+    return lambda: mask

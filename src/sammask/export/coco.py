@@ -121,7 +121,7 @@ def read_coco(path: Path) -> MaskSource:
         from pycocotools import mask as mask_util
 
         for frame_idx in sorted(by_frame):
-            out = {}
+            out: FrameMasksByObject = {}
             for a in by_frame[frame_idx]:
                 seg = a.get("segmentation")
                 obj_id = int(a.get("track_id", a["id"]))

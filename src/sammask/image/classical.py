@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sammask.errors import ConfigError, SegmentationError
-from sammask.geometry import box_mask, box_pixel_bounds, mask_bbox
+from sammask.geometry import BBox, box_mask, box_pixel_bounds, mask_bbox
 from sammask.image.backend import ImageBackend, check_rgb
 from sammask.image.types import Candidate, ImageMask, Prompt
 
@@ -158,7 +158,7 @@ class ClassicalBackend(ImageBackend):
                 unique.append(c)
         return sorted(unique, key=lambda c: -c.score)
 
-    def _box_window(self, box, h: int, w: int) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
+    def _box_window(self, box: BBox, h: int, w: int) -> tuple[int, int, int, int]:
         c0, r0, c1, r1 = box_pixel_bounds(box, (h, w))
         mx, my = math.ceil(self.margin * (c1 - c0)), math.ceil(self.margin * (r1 - r0))
         return max(c0 - mx, 0), max(r0 - my, 0), min(c1 + mx, w), min(r1 + my, h)
@@ -237,7 +237,7 @@ class ClassicalBackend(ImageBackend):
         fgd = np.zeros((1, 65), np.float64)
         try:
             cv2.setRNGSeed(self.seed)
-            cv2.grabCut(small, gc, None, bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)
+            cv2.grabCut(small, gc, (0, 0, 0, 0), bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)  # rect unused with a mask
         except cv2.error as exc:
             raise SegmentationError(f"GrabCut failed on window {win}: {exc}") from exc
         fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
@@ -308,5 +308,7 @@ class ClassicalBackend(ImageBackend):
             if counts[lab] == 0 or counts[lab] < min_pixels:
                 continue
             m = labels == lab
-            out.append(ImageMask(mask=m, bbox=mask_bbox(m), area=int(counts[lab]), crop_box=(0, 0, w, h)))  # type: ignore[arg-type]
+            bbox = mask_bbox(m)
+            if bbox is not None:  # always: the label has counts[lab] > 0 pixels
+                out.append(ImageMask(mask=m, bbox=bbox, area=int(counts[lab]), crop_box=(0, 0, w, h)))
         return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,7 @@ import numpy as np
 import typer
 
 from sammask.errors import ConfigError
+from sammask.geometry import as_bbox
 
 MULTIMASK_FILES = 3
 """``--multimask`` writes at most this many candidates: ``STEM.0.png`` (best) .. ``STEM.2.png``."""
@@ -76,12 +78,12 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
         ConfigError: not four numbers.
     """
     try:
-        vals = tuple(float(v) for v in text.split(","))
+        vals = [float(v) for v in text.split(",")]
     except ValueError:
-        vals = ()
+        vals = []
     if len(vals) != 4:
         raise ConfigError(f"--box takes x1,y1,x2,y2 pixels, got '{text}'")
-    return vals  # type: ignore[return-value]
+    return as_bbox(vals)
 
 
 def parse_point(text: str) -> tuple[float, float, int]:
@@ -172,12 +174,19 @@ def _everything_options(backend: Any, points_per_side: int | None, pred_iou_thre
 
         if min_area is not None:
             raise ConfigError("--min-area is for --backend classical (sam2: --points-per-side, --pred-iou-thresh, ...)")
-        return EverythingOptions(**given)
+        d = EverythingOptions()
+        return replace(
+            d,
+            points_per_side=d.points_per_side if points_per_side is None else points_per_side,
+            pred_iou_thresh=d.pred_iou_thresh if pred_iou_thresh is None else pred_iou_thresh,
+            stability_score_thresh=d.stability_score_thresh if stability_thresh is None else stability_thresh,
+            crop_n_layers=d.crop_n_layers if crop_layers is None else crop_layers,
+        )
     from sammask.image.classical import FelzenszwalbOptions
 
     if given:
         raise ConfigError("--points-per-side, --pred-iou-thresh, --stability-thresh and --crop-layers are for --backend sam2")
-    return FelzenszwalbOptions(**({} if min_area is None else {"min_area": min_area}))
+    return FelzenszwalbOptions() if min_area is None else FelzenszwalbOptions(min_area=min_area)
 
 
 def everything_coco(masks: list[Any], file_name: str, width: int, height: int) -> dict[str, Any]:
@@ -267,9 +276,10 @@ def _detect_fn(spec: str, min_score: float | None, offline: bool) -> tuple[Calla
     from sammask.detection.registry import build_detectors, parse_spec
 
     parsed = parse_spec(spec, DEFAULT_HUB_MODEL)
-    extra = {} if min_score is None else {"min_score": min_score}
-    detectors = build_detectors(parsed, face_options=FaceDetectorOptions(**extra),
-                                hub_options=HubDetectorOptions(offline=offline, **extra))
+    face_opts, hub_opts = FaceDetectorOptions(), HubDetectorOptions(offline=offline)
+    if min_score is not None:
+        face_opts, hub_opts = replace(face_opts, min_score=min_score), replace(hub_opts, min_score=min_score)
+    detectors = build_detectors(parsed, face_options=face_opts, hub_options=hub_opts)
 
     def detect(rgb: np.ndarray) -> Any:
         dets = FrameDetections.concat(d.detect(rgb) for d in detectors)
@@ -343,8 +353,8 @@ def cutout_command(
     be = make_backend(backend, model, model_path, device, offline)
     if prompt is not None:
         masks = [segment(img.rgb, be, prompt, multimask=False)[0].mask]
-    else:
-        fn, detectors = _detect_fn(detect, min_score, offline)  # type: ignore[arg-type]
+    elif detect is not None:  # always, without a prompt
+        fn, detectors = _detect_fn(detect, min_score, offline)
         try:
             dets = fn(img.rgb)
         finally:
@@ -353,7 +363,7 @@ def cutout_command(
         if not len(dets):
             raise ConfigError(f"--detect {detect} found nothing in {image}; nothing to cut out")
         be.set_image(img.rgb)
-        masks = [be.predict(Prompt(box=tuple(float(v) for v in b)), multimask=False)[0].mask for b in dets.xyxy]
+        masks = [be.predict(Prompt(box=as_bbox(b)), multimask=False)[0].mask for b in dets.xyxy]
     result = cutout(img.rgb, masks, background=bg)
     write_bytes_atomic(output, encode_png(result))
     typer.echo(f"wrote {output}: {len(masks)} object(s), {int(np.logical_or.reduce(masks).sum())} pixels kept", err=True)

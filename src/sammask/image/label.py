@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from sammask.errors import ConfigError, InputFileError
+from sammask.geometry import as_bbox
 from sammask.image.backend import ImageBackend
 from sammask.image.load import encode_png, load_image
 from sammask.image.types import Prompt
@@ -210,9 +211,9 @@ def label_folder(
 
             backend.set_image(img.rgb)
             for box, score, cls in zip(dets.xyxy, dets.scores, dets.class_names):
-                box_t = tuple(float(v) for v in box)
+                box_t = as_bbox(box)
                 cand = backend.predict(Prompt(box=box_t), multimask=False)[0]
-                objects.append(LabelledObject(str(cls), float(score), box_t, mask_to_rle(cand.mask), float(cand.score)))  # type: ignore[arg-type]
+                objects.append(LabelledObject(str(cls), float(score), box_t, mask_to_rle(cand.mask), float(cand.score)))
         if format == "yolo-seg":
             write_bytes_atomic(out_dir / "images" / f"{key}.jpg", _jpeg(img.rgb))
         record = {"digest": digest, "source": stamp, "key": key, "width": img.width, "height": img.height,
@@ -329,14 +330,13 @@ def contact_sheet(records: list[dict[str, Any]], images: list[Path], *, thumb: i
     if not tiles:
         raise InputFileError("no image to put on the contact sheet")
     tile_h = max(small.shape[0] for small, _ in tiles) + 18
-    framed = []
+    framed: list[np.ndarray] = []
     for small, caption in tiles:
         tile = np.full((tile_h, thumb, 3), 255, np.uint8)
         tile[18 : 18 + small.shape[0], : small.shape[1]] = small
         cv2.putText(tile, caption, (2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         framed.append(tile)
-    tiles = framed
-    while len(tiles) % columns and len(tiles) > columns:
-        tiles.append(np.full_like(tiles[0], 255))
-    rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    while len(framed) % columns and len(framed) > columns:
+        framed.append(np.full_like(framed[0], 255))
+    rows = [np.concatenate(framed[i : i + columns], axis=1) for i in range(0, len(framed), columns)]
     return np.concatenate(rows, axis=0)

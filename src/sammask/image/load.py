@@ -13,10 +13,14 @@ import glob
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sammask.errors import ConfigError, InputFileError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 from sammask.image.types import LoadedImage
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
@@ -28,7 +32,7 @@ MAX_PIXELS = 100_000_000
 __all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "encode_png", "expand_inputs", "load_image", "to_uint8_rgb"]
 
 
-def to_uint8_rgb(pil_image) -> tuple[np.ndarray, np.ndarray | None, int]:  # type: ignore[no-untyped-def]
+def to_uint8_rgb(pil_image: PILImage) -> tuple[np.ndarray, np.ndarray | None, int]:
     """A Pillow image as ``(rgb (H, W, 3) uint8, alpha (H, W) uint8 or None, bit_depth)``.
 
     16-bit samples (``I;16*`` modes, ``I``) are scaled to 8 bits by ``v * 255 / 65535``

@@ -338,20 +338,20 @@ class Sam2ImageBackend(ImageBackend):
         masks_out = [rle_to_mask(c[0]) for c in kept]
         if o.min_mask_region_area > 0 and kept:
             unchanged = []
-            for i, m in enumerate(masks_out):
-                m, c1 = remove_small_regions(m, int(o.min_mask_region_area), mode="holes")
-                m, c2 = remove_small_regions(m, int(o.min_mask_region_area), mode="islands")
-                masks_out[i] = m
+            for i, region in enumerate(masks_out):
+                region, c1 = remove_small_regions(region, int(o.min_mask_region_area), mode="holes")
+                region, c2 = remove_small_regions(region, int(o.min_mask_region_area), mode="islands")
+                masks_out[i] = region
                 unchanged.append(float(not (c1 or c2)))
             boxes = batched_mask_to_box(torch.as_tensor(np.stack(masks_out))).numpy().astype(np.float64)
             keep_idx = nms(boxes, np.array(unchanged), o.box_nms_thresh)
             kept = [kept[int(k)] for k in keep_idx]
             masks_out = [masks_out[int(k)] for k in keep_idx]
         out = []
-        for c, m in zip(kept, masks_out):
-            box = mask_bbox(m)
-            if box is None:
+        for c, mask in zip(kept, masks_out):
+            bbox = mask_bbox(mask)
+            if bbox is None:
                 continue
-            out.append(ImageMask(mask=m, bbox=box, area=int(m.sum()), predicted_iou=c[2], stability=c[3],
+            out.append(ImageMask(mask=mask, bbox=bbox, area=int(mask.sum()), predicted_iou=c[2], stability=c[3],
                                  point=c[4], crop_box=c[5]))
         return sorted(out, key=lambda im: -im.area)

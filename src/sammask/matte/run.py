@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,11 @@ from sammask.matte.alpha import TemporalSmoother, composite, feather_alpha, refi
 from sammask.matte.options import Background, BackgroundKind, MatteOptions, OutputKind, output_kind
 from sammask.matte.output import PngFolderWriter, alpha_encode_options, matte_encode_options, opaque_encode_options
 from sammask.media import ReadAhead, VideoReader, VideoWriter, probe
+from sammask.media.types import DecodedFrame, EncodeOptions, VideoInfo
+
+if TYPE_CHECKING:
+    from sammask.matte.sources import KeepSource
+    from sammask.settings import RedactSettings
 
 logger = logging.getLogger(__name__)
 
@@ -90,12 +96,12 @@ class _Backgrounds:
         self.background, self.size = background, (info.width, info.height)
         self._still: np.ndarray | None = None
         self._reader: VideoReader | None = None
-        self._frames: Iterator | None = None
+        self._frames: Iterator[DecodedFrame] | None = None
         if background.kind is BackgroundKind.COLOR:
             self._still = np.empty((info.height, info.width, 3), np.uint8)
             self._still[:] = background.color
         elif background.kind is BackgroundKind.IMAGE:
-            path = Path(background.path)
+            path = self._background_file()
             if not path.is_file():
                 raise InputFileError(f"background image not found: {path}")
             bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -105,11 +111,23 @@ class _Backgrounds:
         elif background.kind is BackgroundKind.VIDEO:
             self._open_video()
 
-    def _open_video(self) -> None:
+    def _background_file(self) -> Path:
+        """The background image or video file.
+
+        Raises:
+            ConfigError: an image or video background without a path.
+        """
+        if self.background.path is None:
+            raise ConfigError(f"a {self.background.kind.value} background needs a file")
+        return Path(self.background.path)
+
+    def _open_video(self) -> Iterator[DecodedFrame]:
+        """(Re)open the background video from its first frame; its frame iterator."""
         if self._reader is not None:
             self._reader.close()
-        self._reader = VideoReader(Path(self.background.path))
+        self._reader = VideoReader(self._background_file())
         self._frames = iter(self._reader)
+        return self._frames
 
     def _fit(self, rgb: np.ndarray) -> np.ndarray:
         import cv2
@@ -128,10 +146,9 @@ class _Backgrounds:
 
             return apply_effect(image, Effect.BLUR, object_size=frame_object_size_px(image.shape),
                                 strength=self.background.strength, color=(0, 0, 0))
-        nxt = next(self._frames, None)
+        nxt = next(self._frames if self._frames is not None else self._open_video(), None)
         if nxt is None:  # shorter background video: loop it
-            self._open_video()
-            nxt = next(self._frames, None)
+            nxt = next(self._open_video(), None)
             if nxt is None:
                 raise InputFileError(f"{self.background.path}: the background video has no frames")
         return self._fit(nxt.image)
@@ -146,6 +163,7 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
                  matte_path: Path | None, report_path: Path | None, overwrite: bool) -> None:
     """Every output checked against every input and each other before anything is decoded."""
     from sammask.spec.gate import InputRef, OutputRef, check_paths
+    from sammask.spec.gate import OutputKind as PathKind
 
     inputs = [InputRef("INPUT", input_path)]
     if keep_file is not None:
@@ -153,7 +171,7 @@ def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Pa
     if background.path is not None:
         inputs.append(InputRef("--background", Path(background.path)))
     # "video" = a single-file container for H.264; WebM (VP9) is a file whose suffix chose its codec
-    out_kind = {OutputKind.PNG_FOLDER: "folder", OutputKind.VP9_ALPHA: "file"}.get(kind, "video")
+    out_kind: PathKind = "folder" if kind is OutputKind.PNG_FOLDER else "file" if kind is OutputKind.VP9_ALPHA else "video"
     outputs = [OutputRef("-o", output, out_kind)]
     if matte_path is not None:
         outputs.append(OutputRef("--matte-out", matte_path, "video"))
@@ -232,22 +250,13 @@ def matte(
     t0 = time.perf_counter()
     options = options or MatteOptions()
     settings = settings or RedactSettings()
-    given = [x is not None for x in (tracks, masks, keep)]
-    if sum(given) != 1:
-        raise ConfigError("give exactly one of --tracks FILE, --masks FILE or --keep person")
-    if masks_any_video and masks is None:
-        raise ConfigError("--masks-any-video applies with --masks only")
-    if keep is not None and keep != "person":
-        raise ConfigError(f"--keep '{keep}' is not supported; use --keep person")
+    _check_keep_choice(tracks, masks, keep, masks_any_video=masks_any_video)
     input_path, output_path = Path(input_path), Path(output_path)
     matte_path = Path(matte_path) if matte_path is not None else None
     kind = output_kind(output_path)
     bg = options.background
     transparent = bg.kind is BackgroundKind.TRANSPARENT
-    if transparent:
-        encode = alpha_encode_options(kind, settings.encode.copy_audio) if kind is not OutputKind.PNG_FOLDER else None
-    else:
-        encode = None if kind is OutputKind.PNG_FOLDER else opaque_encode_options(kind, settings.encode)
+    encode = _encode_options(kind, transparent, settings)
     keep_file = next((Path(x) for x in (tracks, masks) if isinstance(x, (str, Path))), None)
     report_path = Path(report_path) if report_path is not None else None
     _check_paths(input_path, output_path, kind, keep_file, bg, matte_path, report_path, overwrite)
@@ -275,18 +284,8 @@ def matte(
         backgrounds = None if transparent else _Backgrounds(bg, info)
         if backgrounds is not None:
             stack.callback(backgrounds.close)
-        if keep == "person":
-            from sammask.matte.sources import PersonSource
-
-            source = PersonSource(upright_transform(info))
-        elif masks is not None:
-            from sammask.matte.sources import masks_source
-
-            source = masks_source(input_path, masks, settings, info, any_video=masks_any_video)
-        else:
-            from sammask.matte.sources import TracksSource
-
-            source = TracksSource(input_path, tracks, replace(settings, segmenter=options.segmenter))
+        source = _keep_source(input_path, info, settings, tracks=tracks, masks=masks, keep=keep,
+                              masks_any_video=masks_any_video, segmenter=options.segmenter)
         stack.callback(source.close)
         report.keep = source.name
         reader = stack.enter_context(VideoReader(input_path))
@@ -295,18 +294,12 @@ def matte(
         total = max(info.num_frames, 1)
         for frame, keep_mask in source.run(frames):
             soft = refine_alpha(frame.image, keep_mask, options.refine) if options.refine else feather_alpha(keep_mask, options.feather)
-            alpha = smoother(soft)
-            a8 = to_uint8(alpha)
-            if transparent:
-                out = np.dstack([frame.image, a8])
-            else:
-                # composite with the 8-bit alpha that the matte video carries
-                out = composite(frame.image, backgrounds.frame(frame.image), a8.astype(np.float32) / 255.0)
+            a8 = to_uint8(smoother(soft))
+            out = _matted(frame.image, a8, backgrounds)
             if png is not None:
-                if out.shape[2] == 3:
-                    out = np.dstack([out, np.full(a8.shape, 255, np.uint8)])
-                png.write(out, frame.frame_idx)
+                png.write(out if out.shape[2] == 4 else np.dstack([out, np.full(a8.shape, 255, np.uint8)]), frame.frame_idx)
             else:
+                assert video is not None  # the output is a PNG folder or a video
                 video.write(out, frame.pts)
             if matte_writer is not None:
                 matte_writer.write(np.repeat(a8[..., None], 3, axis=2), frame.pts)
@@ -321,20 +314,7 @@ def matte(
         if matte_writer is not None:
             matte_writer.commit()  # the output appears last: a failure before leaves neither
         report.seconds = time.perf_counter() - t0
-        try:
-            if report_path is not None:
-                from sammask.io import write_text_atomic
-
-                write_text_atomic(report_path, report.to_json() + "\n")
-            if png is not None:
-                png.commit()
-            else:
-                video.commit()
-        except BaseException:
-            for side in (matte_path, report_path):
-                if side is not None:
-                    side.unlink(missing_ok=True)
-            raise
+        _commit_last(png, video, report, report_path, matte_path)
     if report.fallbacks:
         logger.warning("%d track-frames kept their whole box (segmentation failed: %s)",
                        sum(report.fallbacks.values()), report.fallbacks)
@@ -342,3 +322,76 @@ def matte(
     if progress is not None:
         progress(1.0)
     return report
+
+
+def _check_keep_choice(tracks: object, masks: object, keep: str | None, *, masks_any_video: bool) -> None:
+    """Exactly one of ``tracks``, ``masks``, ``keep="person"``.
+
+    Raises:
+        ConfigError: none or several, ``masks_any_video`` without masks, another ``keep``.
+    """
+    if sum(x is not None for x in (tracks, masks, keep)) != 1:
+        raise ConfigError("give exactly one of --tracks FILE, --masks FILE or --keep person")
+    if masks_any_video and masks is None:
+        raise ConfigError("--masks-any-video applies with --masks only")
+    if keep is not None and keep != "person":
+        raise ConfigError(f"--keep '{keep}' is not supported; use --keep person")
+
+
+def _encode_options(kind: OutputKind, transparent: bool, settings: RedactSettings) -> EncodeOptions | None:
+    """The encoder settings of the output video (None: a PNG folder)."""
+    if kind is OutputKind.PNG_FOLDER:
+        return None
+    if transparent:
+        return alpha_encode_options(kind, settings.encode.copy_audio)
+    return opaque_encode_options(kind, settings.encode)
+
+
+def _keep_source(
+    input_path: Path, info: VideoInfo, settings: RedactSettings, *, tracks: object, masks: object, keep: str | None,
+    masks_any_video: bool, segmenter: str,
+) -> KeepSource:
+    """What says which pixels are kept: MediaPipe's person segmentation, annotated masks, or
+    tracks segmented with ``segmenter`` as ``redact`` does."""
+    from sammask.detection.stream import upright_transform
+
+    if keep == "person":
+        from sammask.matte.sources import PersonSource
+
+        return PersonSource(upright_transform(info))
+    if masks is not None:
+        from sammask.matte.sources import masks_source
+
+        return masks_source(input_path, masks, settings, info, any_video=masks_any_video)
+    from sammask.matte.sources import TracksSource
+
+    return TracksSource(input_path, tracks, replace(settings, segmenter=segmenter))
+
+
+def _matted(image: np.ndarray, a8: np.ndarray, backgrounds: _Backgrounds | None) -> np.ndarray:
+    """One output frame: RGBA (transparent background, ``backgrounds`` None) or the frame
+    composited over its background with the 8-bit alpha that the matte video carries."""
+    if backgrounds is None:
+        return np.dstack([image, a8])
+    return composite(image, backgrounds.frame(image), a8.astype(np.float32) / 255.0)
+
+
+def _commit_last(
+    png: PngFolderWriter | None, video: VideoWriter | None, report: MatteReport, report_path: Path | None, matte_path: Path | None
+) -> None:
+    """The report, then the output (folder or video) moved into place; on failure the side
+    files (matte video, report) are removed."""
+    try:
+        if report_path is not None:
+            from sammask.io import write_text_atomic
+
+            write_text_atomic(report_path, report.to_json() + "\n")
+        if png is not None:
+            png.commit()
+        elif video is not None:  # always, when there is no PNG folder
+            video.commit()
+    except BaseException:
+        for side in (matte_path, report_path):
+            if side is not None:
+                side.unlink(missing_ok=True)
+        raise

@@ -148,7 +148,7 @@ def _display_matrix(frame: av.video.frame.VideoFrame) -> tuple[int, ...] | None:
     from av.sidedata.sidedata import Type
 
     try:
-        sd = frame.side_data[Type.DISPLAYMATRIX]
+        sd = frame.side_data[Type.DISPLAYMATRIX]  # type: ignore[typeddict-item]  # PyAV's stubs type side_data as a TypedDict without this key
     except KeyError:
         return None
     return tuple(int(v) for v in np.frombuffer(bytes(sd), dtype=np.int32)[:9])

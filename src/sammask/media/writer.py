@@ -209,6 +209,10 @@ class VideoWriter:
             stream = self._out.add_stream(options.codec, rate=info.fps, options=codec_options)
         except (av.FFmpegError, ValueError) as exc:
             raise MediaError(f"{self.output_path}: cannot add a {options.codec} stream ({_ffmpeg_msg(exc)})") from exc
+        from av.video.stream import VideoStream
+
+        if not isinstance(stream, VideoStream):
+            raise MediaError(f"{self.output_path}: {options.codec} is not a video codec; choose a video encoder such as libx264")
         stream.width = info.width + self._pad_w
         stream.height = info.height + self._pad_h
         stream.pix_fmt = options.pix_fmt
@@ -359,7 +363,17 @@ class VideoWriter:
                 self._audio_pending = pkt
                 return
             pkt.stream = self._audio_map[pkt.stream.index]
-            self._out.mux(pkt)
+            self._container().mux(pkt)
+
+    def _container(self) -> av.container.OutputContainer:
+        """The open output container.
+
+        Raises:
+            MediaError: the writer was finished or closed.
+        """
+        if self._out is None:
+            raise MediaError(f"{self.output_path}: writer is closed")
+        return self._out
 
     # --- finishing ----------------------------------------------------------------------
     def finish(self) -> None:
@@ -380,14 +394,16 @@ class VideoWriter:
         try:
             if self._frames_written == 0:
                 raise MediaError(f"{self.output_path}: no frames were written; nothing to save")
+            out = self._container()
+            assert self._last_pts is not None  # every write sets it, and frames were written
             try:
-                self._out.mux(self._video.encode(None))
+                out.mux(self._video.encode(None))
                 if self.trim_audio:
                     end = self._last_pts + self._frame_ticks()
                     self._mux_audio_until(float(end * self.info.time_base))
                 else:
                     self._mux_audio_until(None)
-                self._out.close()
+                out.close()
             except av.FFmpegError as exc:
                 raise MediaError(f"{self.output_path}: finishing the video failed ({_ffmpeg_msg(exc)})") from exc
             self._out = None
@@ -409,6 +425,8 @@ class VideoWriter:
             return
         self.finish()
         try:
+            if self._tmp is None:
+                raise MediaError(f"{self.output_path}: the temporary video is gone (writer already cleaned up)")
             try:
                 os.chmod(self._tmp, self._file_mode)  # mkstemp makes 0600; give a normal file's mode
                 os.replace(self._tmp, self.output_path)

@@ -183,44 +183,16 @@ class GrabCutSegmenter(Segmenter):
         bw, bh = c1 - c0, r1 - r0
         if bw < self.min_box or bh < self.min_box:
             return box_mask(bbox, (h, w))
-        mx, my = math.ceil(self.margin * bw), math.ceil(self.margin * bh)
-        rx0, ry0 = max(c0 - mx, 0), max(r0 - my, 0)
-        rx1, ry1 = min(c1 + mx, w), min(r1 + my, h)
-        rw, rh = rx1 - rx0, ry1 - ry0
-        scale = min(1.0, self.max_side / max(rw, rh))
-        sw, sh = max(round(rw * scale), 1), max(round(rh * scale), 1)
-        fx, fy = sw / rw, sh / rh
-        roi = np.ascontiguousarray(image[ry0:ry1, rx0:rx1])
-        small = roi if (sw, sh) == (rw, rh) else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
-        # the box inside the scaled ROI, at least 1 pixel
-        bx0 = min(int(math.floor((c0 - rx0) * fx)), sw - 1)
-        by0 = min(int(math.floor((r0 - ry0) * fy)), sh - 1)
-        bx1 = max(min(int(math.ceil((c1 - rx0) * fx)), sw), bx0 + 1)
-        by1 = max(min(int(math.ceil((r1 - ry0) * fy)), sh), by0 + 1)
-
-        gc_mask = np.full((sh, sw), cv2.GC_BGD, dtype=np.uint8)
-        seeded = False
-        if previous is not None:
-            px0, py0, px1, py1 = previous.bbox
-            if px1 > px0 and py1 > py0:
-                moved = carry_mask(previous.mask, previous.bbox, bbox, (h, w))[ry0:ry1, rx0:rx1]
-                moved_small = cv2.resize(moved.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
-                inside = gc_mask[by0:by1, bx0:bx1]
-                inside[:] = np.where(moved_small[by0:by1, bx0:bx1] > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-                seeded = bool((inside == cv2.GC_PR_FGD).any()) and bool((inside == cv2.GC_PR_BGD).any())
-        if not seeded:
-            gc_mask[by0:by1, bx0:bx1] = cv2.GC_PR_FGD
-        if not (gc_mask[:, :] != cv2.GC_PR_FGD).any():
-            # the box fills the whole ROI (box at the frame edges): give the background model the
-            # ROI border as probable background so that it has samples
-            gc_mask[0, :] = gc_mask[-1, :] = cv2.GC_PR_BGD
-            gc_mask[:, 0] = gc_mask[:, -1] = cv2.GC_PR_BGD
+        win = _Window.around((c0, r0, c1, r1), (h, w), self.margin, self.max_side)
+        roi = np.ascontiguousarray(image[win.ry0 : win.ry1, win.rx0 : win.rx1])
+        small = roi if (win.sw, win.sh) == (win.rw, win.rh) else cv2.resize(roi, (win.sw, win.sh), interpolation=cv2.INTER_AREA)
+        gc_mask = _seed_labels(win, bbox, previous, (h, w))
         bgd_model = np.zeros((1, 65), dtype=np.float64)
         fgd_model = np.zeros((1, 65), dtype=np.float64)
         try:
             cv2.setRNGSeed(self.seed)
-            cv2.grabCut(
-                small, gc_mask, None, bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
+            cv2.grabCut(  # rect (0, 0, 0, 0): unused with GC_INIT_WITH_MASK (None, which it typed as, converts to it)
+                small, gc_mask, (0, 0, 0, 0), bgd_model, fgd_model, self.iterations, cv2.GC_INIT_WITH_MASK
             )
         except cv2.error as exc:
             logger.debug(
@@ -235,16 +207,11 @@ class GrabCutSegmenter(Segmenter):
         if self.fg_margin is not None:
             # recall: also keep box pixels whose colour is almost as likely under the foreground
             # colour model as under the background one
-            inbox = np.zeros((sh, sw), dtype=bool)
-            inbox[by0:by1, bx0:bx1] = True
+            inbox = np.zeros((win.sh, win.sw), dtype=bool)
+            inbox[win.by0 : win.by1, win.bx0 : win.bx1] = True
             ratio = _gmm_log_likelihood(small, fgd_model) - _gmm_log_likelihood(small, bgd_model)
             fg |= inbox & (ratio >= -self.fg_margin)
-        fg = fg.astype(np.uint8) * 255
-        if (sw, sh) != (rw, rh):
-            fg = cv2.resize(fg, (rw, rh), interpolation=cv2.INTER_LINEAR)
-        mask = np.zeros((h, w), dtype=bool)
-        mask[ry0:ry1, rx0:rx1] = fg >= 128  # bilinear upscale, kept where >= 0.5
-        mask &= box_mask(bbox, (h, w))
+        mask = win.to_frame(fg, (h, w)) & box_mask(bbox, (h, w))
         area = int(mask.sum())
         if area < self.min_fill * bw * bh or area == 0:
             logger.debug(
@@ -258,6 +225,86 @@ class GrabCutSegmenter(Segmenter):
             )
             return None
         return mask
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The region GrabCut runs on: the box's pixels plus a margin (``rx0..rx1``, ``ry0..ry1``
+    in the frame), scaled to ``sw x sh`` (longer side at most ``max_side``), and the box inside
+    the scaled region (``bx0..bx1``, ``by0..by1``, at least one pixel)."""
+
+    rx0: int
+    ry0: int
+    rx1: int
+    ry1: int
+    sw: int
+    sh: int
+    bx0: int
+    by0: int
+    bx1: int
+    by1: int
+
+    @property
+    def rw(self) -> int:
+        return self.rx1 - self.rx0
+
+    @property
+    def rh(self) -> int:
+        return self.ry1 - self.ry0
+
+    @classmethod
+    def around(cls, bounds: tuple[int, int, int, int], hw: tuple[int, int], margin: float, max_side: int) -> _Window:
+        """The window around box pixel ``bounds`` ``(c0, r0, c1, r1)`` on an ``hw`` frame."""
+        c0, r0, c1, r1 = bounds
+        h, w = hw
+        mx, my = math.ceil(margin * (c1 - c0)), math.ceil(margin * (r1 - r0))
+        rx0, ry0 = max(c0 - mx, 0), max(r0 - my, 0)
+        rx1, ry1 = min(c1 + mx, w), min(r1 + my, h)
+        rw, rh = rx1 - rx0, ry1 - ry0
+        scale = min(1.0, max_side / max(rw, rh))
+        sw, sh = max(round(rw * scale), 1), max(round(rh * scale), 1)
+        fx, fy = sw / rw, sh / rh
+        bx0 = min(int(math.floor((c0 - rx0) * fx)), sw - 1)
+        by0 = min(int(math.floor((r0 - ry0) * fy)), sh - 1)
+        bx1 = max(min(int(math.ceil((c1 - rx0) * fx)), sw), bx0 + 1)
+        by1 = max(min(int(math.ceil((r1 - ry0) * fy)), sh), by0 + 1)
+        return cls(rx0, ry0, rx1, ry1, sw, sh, bx0, by0, bx1, by1)
+
+    def to_frame(self, fg: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        """A (sh, sw) bool foreground as an (H, W) frame mask (bilinear upscale, kept where >= 0.5)."""
+        import cv2
+
+        up: np.ndarray = fg.astype(np.uint8) * 255
+        if (self.sw, self.sh) != (self.rw, self.rh):
+            up = cv2.resize(up, (self.rw, self.rh), interpolation=cv2.INTER_LINEAR)
+        mask = np.zeros(hw, dtype=bool)
+        mask[self.ry0 : self.ry1, self.rx0 : self.rx1] = up >= 128
+        return mask
+
+
+def _seed_labels(win: _Window, bbox: BBox, previous: _Previous | None, hw: tuple[int, int]) -> np.ndarray:
+    """GrabCut's initial (sh, sw) labels: background outside the box; inside it the previous
+    frame's mask carried onto this box (probable foreground / background) when that gives both,
+    else all probable foreground. A box that fills the whole window gets the window border as
+    probable background, so that the background model has samples."""
+    import cv2
+
+    gc_mask = np.full((win.sh, win.sw), cv2.GC_BGD, dtype=np.uint8)
+    seeded = False
+    if previous is not None:
+        px0, py0, px1, py1 = previous.bbox
+        if px1 > px0 and py1 > py0:
+            moved = carry_mask(previous.mask, previous.bbox, bbox, hw)[win.ry0 : win.ry1, win.rx0 : win.rx1]
+            moved_small = cv2.resize(moved.astype(np.uint8), (win.sw, win.sh), interpolation=cv2.INTER_NEAREST)
+            inside = gc_mask[win.by0 : win.by1, win.bx0 : win.bx1]
+            inside[:] = np.where(moved_small[win.by0 : win.by1, win.bx0 : win.bx1] > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+            seeded = bool((inside == cv2.GC_PR_FGD).any()) and bool((inside == cv2.GC_PR_BGD).any())
+    if not seeded:
+        gc_mask[win.by0 : win.by1, win.bx0 : win.bx1] = cv2.GC_PR_FGD
+    if not (gc_mask[:, :] != cv2.GC_PR_FGD).any():
+        gc_mask[0, :] = gc_mask[-1, :] = cv2.GC_PR_BGD
+        gc_mask[:, 0] = gc_mask[:, -1] = cv2.GC_PR_BGD
+    return gc_mask
 
 
 def _gmm_log_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:

@@ -163,67 +163,17 @@ class KeyframeSegmenter(Segmenter):
         """
         pending: deque[_Pending] = deque()
         stats = {"key": 0, "carried": 0}
-
-        def keyframes() -> Iterator[FramePrompts]:
-            prev_tracks: set[int] = set()
-            for fp in frames:
-                tracks = {p.track_id for p in fp.prompts}
-                is_key = fp.frame_idx % self.stride == 0 or not tracks <= prev_tracks
-                prev_tracks = tracks
-                pending.append(_Pending(fp, is_key))
-                if is_key:
-                    stats["key"] += 1
-                    yield fp
-
-        state: dict[int, _KeyState] = {}
-
-        def carried(fp: FramePrompts) -> FrameMasks:
-            out = FrameMasks(frame_idx=fp.frame_idx)
-            shape = fp.image.shape[:2]
-            for prompt in fp.prompts:
-                key = state.get(prompt.track_id)
-                mask = None
-                if key is not None and key.mask is not None:
-                    x1, y1, x2, y2 = key.bbox
-                    if x2 > x1 and y2 > y1:
-                        mask = carry_mask(key.mask, key.bbox, prompt.bbox, shape)
-                        if not mask.any():
-                            mask = None
-                out.masks[prompt.track_id] = mask
-            stats["carried"] += 1
-            return out
+        state: dict[int, _KeyState] = {}  # each track's last keyframe mask and box
 
         def drain_non_key() -> Iterator[FrameMasks]:
             while pending and not pending[0].is_key:
-                yield carried(pending.popleft().frame)
+                stats["carried"] += 1
+                yield _carried(pending.popleft().frame, state)
 
-        for result in self.inner.segment(keyframes()):
+        for result in self.inner.segment(self._keyframes(frames, pending, stats)):
             yield from drain_non_key()
-            if not pending:
-                raise SegmentationError(
-                    f"inner segmenter '{self.inner.name}' yielded a result (frame "
-                    f"{result.frame_idx}) for a keyframe it was not given; it must yield exactly "
-                    "one FrameMasks per input frame"
-                )
-            key_fp = pending.popleft().frame
-            if result.frame_idx != key_fp.frame_idx:
-                raise SegmentationError(
-                    f"inner segmenter '{self.inner.name}' answered frame {result.frame_idx} "
-                    f"where frame {key_fp.frame_idx} was expected; results must be in input order"
-                )
-            new_state: dict[int, _KeyState] = {}
-            for prompt in key_fp.prompts:
-                mask = result.masks.get(prompt.track_id)
-                if mask is not None and not mask.any():
-                    mask = None
-                if mask is None:
-                    logger.debug(
-                        "frame %d: inner gave no mask for track %d; it gets None until its next keyframe",
-                        key_fp.frame_idx,
-                        prompt.track_id,
-                    )
-                new_state[prompt.track_id] = _KeyState(mask, prompt.bbox)
-            state = new_state
+            key_fp = self._answered_keyframe(pending, result)
+            state = _key_states(key_fp, result)
             yield result
             yield from drain_non_key()
         if any(p.is_key for p in pending):
@@ -236,3 +186,71 @@ class KeyframeSegmenter(Segmenter):
         logger.debug(
             "keyframe stride %d: %d keyframes, %d carried frames", self.stride, stats["key"], stats["carried"]
         )
+
+    def _keyframes(self, frames: Iterable[FramePrompts], pending: deque[_Pending], stats: dict[str, int]) -> Iterator[FramePrompts]:
+        """The keyframes of ``frames`` (every ``stride``-th, and a frame where a track appears);
+        every frame is queued in ``pending``, marked key or not."""
+        prev_tracks: set[int] = set()
+        for fp in frames:
+            tracks = {p.track_id for p in fp.prompts}
+            is_key = fp.frame_idx % self.stride == 0 or not tracks <= prev_tracks
+            prev_tracks = tracks
+            pending.append(_Pending(fp, is_key))
+            if is_key:
+                stats["key"] += 1
+                yield fp
+
+    def _answered_keyframe(self, pending: deque[_Pending], result: FrameMasks) -> FramePrompts:
+        """The queued keyframe ``result`` answers (taken off ``pending``).
+
+        Raises:
+            SegmentationError: no keyframe is waiting, or ``result`` is for another frame.
+        """
+        if not pending:
+            raise SegmentationError(
+                f"inner segmenter '{self.inner.name}' yielded a result (frame "
+                f"{result.frame_idx}) for a keyframe it was not given; it must yield exactly "
+                "one FrameMasks per input frame"
+            )
+        key_fp = pending.popleft().frame
+        if result.frame_idx != key_fp.frame_idx:
+            raise SegmentationError(
+                f"inner segmenter '{self.inner.name}' answered frame {result.frame_idx} "
+                f"where frame {key_fp.frame_idx} was expected; results must be in input order"
+            )
+        return key_fp
+
+
+def _key_states(key_fp: FramePrompts, result: FrameMasks) -> dict[int, _KeyState]:
+    """Each prompted track's keyframe mask (None when the inner gave none or an empty one) and box."""
+    states: dict[int, _KeyState] = {}
+    for prompt in key_fp.prompts:
+        mask = result.masks.get(prompt.track_id)
+        if mask is not None and not mask.any():
+            mask = None
+        if mask is None:
+            logger.debug(
+                "frame %d: inner gave no mask for track %d; it gets None until its next keyframe",
+                key_fp.frame_idx,
+                prompt.track_id,
+            )
+        states[prompt.track_id] = _KeyState(mask, prompt.bbox)
+    return states
+
+
+def _carried(fp: FramePrompts, state: dict[int, _KeyState]) -> FrameMasks:
+    """Masks of a non-key frame: each track's keyframe mask carried onto its current box
+    (:func:`carry_mask`), None without one or when nothing of it lands in the box."""
+    out = FrameMasks(frame_idx=fp.frame_idx)
+    shape = fp.image.shape[:2]
+    for prompt in fp.prompts:
+        key = state.get(prompt.track_id)
+        mask = None
+        if key is not None and key.mask is not None:
+            x1, y1, x2, y2 = key.bbox
+            if x2 > x1 and y2 > y1:
+                mask = carry_mask(key.mask, key.bbox, prompt.bbox, shape)
+                if not mask.any():
+                    mask = None
+        out.masks[prompt.track_id] = mask
+    return out

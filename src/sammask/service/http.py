@@ -49,7 +49,7 @@ class GuardedH11Protocol(H11Protocol):
         self._read_timer: asyncio.TimerHandle | None = None
         self._header_deadline: float | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's protocol takes a Transport, asyncio's base a BaseTransport
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
             self.logger.warning("connection refused: %d open (the cap)", self.limits.max_connections)
@@ -120,5 +120,6 @@ def uvicorn_config(app: Any, host: str, port: int, limits: ConnectionLimits, **k
     import uvicorn
 
     return uvicorn.Config(app, host=host, port=port, http=protocol_with(limits),
-                          limit_concurrency=limits.max_connections + 1, timeout_keep_alive=limits.keep_alive_s,
+                          limit_concurrency=limits.max_connections + 1,
+                          timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # uvicorn annotates int; it is a call_later delay, a float works
                           **kwargs)

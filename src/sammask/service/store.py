@@ -14,6 +14,7 @@ States::
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -257,7 +258,7 @@ class JobStore:
         return self._update_running(job_id, attempt, "state = ?, eta_s = NULL, worker_pid = NULL",
                                     (JobState.QUEUED.value,), durable=True)
 
-    def requeue_all_running(self) -> list[str]:
+    def requeue_all_running(self) -> builtins.list[str]:  # builtins: the class's own list() shadows it
         """At server start: every job left running by a killed server goes back to the queue."""
         with self._connect(durable=True) as db:
             rows = db.execute("SELECT id FROM jobs WHERE state = ?", (JobState.RUNNING.value,)).fetchall()
@@ -287,7 +288,7 @@ class JobStore:
         with self._connect(durable=True) as db:
             return db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount == 1
 
-    def finished_before(self, t: float) -> list[str]:
+    def finished_before(self, t: float) -> builtins.list[str]:
         """Ids of terminal jobs that finished before UNIX time ``t`` (retention)."""
         with self._connect() as db:
             rows = db.execute(

@@ -18,10 +18,9 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from python_multipart.exceptions import MultipartParseError
@@ -29,6 +28,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from sammask.service.store import JobState, JobStore
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # a TypedDict the package defines for type checkers only
 
 FILE_PARTS = {"video": "video", "tracks": "tracks", "masks": "masks.upload"}
 """Multipart file part -> the fixed name it is stored under in ``input/`` (a masks upload is renamed
@@ -100,7 +102,7 @@ class _FormSink:
         self._text: bytearray | None = None
         self.ended = False
 
-    def callbacks(self) -> dict[str, Callable[..., None]]:
+    def callbacks(self) -> MultipartCallbacks:
         return {"on_part_begin": self.part_begin, "on_header_field": self.header_field,
                 "on_header_value": self.header_value, "on_header_end": self.header_end,
                 "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
@@ -201,7 +203,7 @@ async def receive_form(request: Request, dest: Path, limit: int) -> ReceivedForm
                                   "masks, settings)")
     sink = _FormSink(dest)
     try:
-        parser = MultipartParser(options[b"boundary"], sink.callbacks())  # type: ignore[arg-type]
+        parser = MultipartParser(options[b"boundary"], sink.callbacks())
         received, pending = 0, bytearray()
         async for chunk in request.stream():
             received += len(chunk)

@@ -33,6 +33,7 @@ from collections import Counter
 from typing import Any
 
 from sammask.errors import TracksFormatError
+from sammask.geometry import grow_empty_box, polygon_bbox
 from sammask.io import DuplicateKeyError, loads_json, read_text, write_text_atomic
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 from sammask.tracks.validate import (
@@ -145,13 +146,8 @@ def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
     if x2 == x1 or y2 == y1:
         counter.repair(ctx.error(f"zero-size box {[x1, y1, x2, y2]}: width and height must be > 0 pixels",
                                  DropReason.ZERO_SIZE, "bbox"), RepairReason.ZERO_SIZE_PADDED)
-        x2, y2 = _pad(x1, x2), _pad(y1, y2)
+        return grow_empty_box((x1, y1, x2, y2))
     return (x1, y1, x2, y2)
-
-
-def _pad(lo: float, hi: float) -> float:
-    """``hi`` grown so that ``hi > lo`` by at least one pixel when the extent is zero."""
-    return hi if hi > lo else max(lo + 1.0, math.nextafter(lo, math.inf))
 
 
 def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
@@ -171,11 +167,32 @@ def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
 def _detection(
     d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str], counter: DropCounter
 ) -> Detection:
-    """Parse one detection object. ``frame_idx`` is the enclosing frame's (None when flat)."""
+    """Parse one detection object. ``frame_idx`` is the enclosing frame's (None when flat).
+
+    The fields are checked in this order (the first flaw is the one reported): ``frame_idx``,
+    ``track_id``, ``type``, ``object``, ``score``, ``polygon``, ``bbox``, ``class``.
+    """
     if not isinstance(d, dict):
         raise ctx.error(f"a detection must be an object, got {_type_name(d)}",
                         DropReason.NOT_A_NUMBER, None)
     unknown.update(k for k in d if k not in _DET_KEYS)
+    frame_idx = _detection_frame(d, frame_idx, ctx)
+    track_id = _track_id(d, ctx)
+    dtype = _detection_type(d, ctx, counter)
+    selected = _selected(d, ctx)
+    score = _score(d, ctx, counter)
+    dtype, polygon = _polygon_field(d, dtype, ctx, counter, unknown)
+    bbox = _bbox_field(d, polygon, ctx, counter)
+    class_name = _class_name(d, ctx)
+    try:
+        return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
+                         selected=selected, score=score, polygon=polygon, class_name=class_name)
+    except TracksFormatError as exc:  # a Detection check not covered above: keep the context
+        raise ctx.error(str(exc), DropReason.NOT_A_NUMBER, exc.field) from exc
+
+
+def _detection_frame(d: dict[str, Any], frame_idx: int | None, ctx: _Ctx) -> int:
+    """The detection's own ``frame_idx``, which must agree with its frame entry's, if any."""
     if "frame_idx" in d:
         f = _integer(d["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
         if frame_idx is not None and f != frame_idx:
@@ -185,24 +202,32 @@ def _detection(
     if frame_idx is None:
         raise ctx.error("missing (each item of a flat 'detections' list needs its frame_idx)",
                         DropReason.MISSING_FIELD, "frame_idx")
-    # A detection without a usable track id is refused in lenient mode too (never dropped).
+    return frame_idx
+
+
+def _track_id(d: dict[str, Any], ctx: _Ctx) -> int:
+    """The ``track_id``; a detection without a usable one is refused in lenient mode too (never
+    dropped)."""
     if "track_id" not in d:
         err = ctx.error("missing", DropReason.MISSING_FIELD, "track_id")
         err.droppable = False
         raise err
     try:
-        track_id = _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
+        return _integer(d["track_id"], "track_id", ctx, DropReason.BAD_TRACK_ID)
     except RowError as err:
         err.droppable = False
         raise
 
+
+def _detection_type(d: dict[str, Any], ctx: _Ctx, counter: DropCounter) -> DetectionType:
+    """``type`` (default 1); an unknown type next to a ``bbox`` is masked as a drawn box (lenient)."""
     raw_type = d.get("type", int(DetectionType.AUTO))
     try:
         if not _is_integral(raw_type):
             raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {_short(raw_type)}",
                             DropReason.BAD_TYPE, "type")
         try:
-            dtype = DetectionType(int(raw_type))
+            return DetectionType(int(raw_type))
         except ValueError:
             raise ctx.error(
                 f"unknown detection type {_short(raw_type)}; known: 1 auto, 2 user-selected, 3 manual box, "
@@ -212,57 +237,71 @@ def _detection(
         if "bbox" not in d:
             raise
         counter.repair(err, RepairReason.BAD_TYPE_AS_BOX)  # lenient: mask the drawn box
-        dtype = DetectionType.MANUAL_BOX
+        return DetectionType.MANUAL_BOX
 
+
+def _selected(d: dict[str, Any], ctx: _Ctx) -> bool:
+    """False when ``object`` is 2 (de-selected by the user); absent or any other integer: True."""
     obj = d.get("object")
     if obj is not None and not _is_integral(obj):
         raise ctx.error(f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} "
                         f"{_short(obj)}", DropReason.NOT_A_NUMBER, "object")
-    selected = obj != OBJECT_DESELECTED
+    return bool(obj != OBJECT_DESELECTED)
 
+
+def _score(d: dict[str, Any], ctx: _Ctx, counter: DropCounter) -> float:
+    """``score`` in [0, 1] (default 1); lenient: clamped, or 1 when not a finite number."""
     score = 1.0
-    if d.get("score") is not None:
-        try:
-            score = _number(d["score"], "score", ctx)
-            if not 0.0 <= score <= 1.0:
-                raise ctx.error(f"must be in [0, 1], got {score}", DropReason.BAD_SCORE, "score")
-        except RowError as err:
-            counter.repair(err, RepairReason.BAD_SCORE)  # lenient: the box is still maskable
-            score = min(max(score, 0.0), 1.0) if isinstance(score, float) and math.isfinite(score) else 1.0
+    if d.get("score") is None:
+        return score
+    try:
+        score = _number(d["score"], "score", ctx)
+        if not 0.0 <= score <= 1.0:
+            raise ctx.error(f"must be in [0, 1], got {score}", DropReason.BAD_SCORE, "score")
+    except RowError as err:
+        counter.repair(err, RepairReason.BAD_SCORE)  # lenient: the box is still maskable
+        score = min(max(score, 0.0), 1.0) if math.isfinite(score) else 1.0
+    return score
 
-    polygon = None
-    if dtype == DetectionType.POLYGON:
-        try:
-            if d.get("polygon") is None:
-                raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
-                                DropReason.BAD_POLYGON, "polygon")
-            polygon = _polygon(d["polygon"], ctx)
-        except RowError as err:
-            if "bbox" not in d:
-                raise
-            counter.repair(err, RepairReason.POLYGON_AS_BOX)  # lenient: mask the given box
-            dtype = DetectionType.MANUAL_BOX
-    elif "polygon" in d:
-        unknown.update(["polygon (ignored for types 1-3)"])
 
+def _polygon_field(
+    d: dict[str, Any], dtype: DetectionType, ctx: _Ctx, counter: DropCounter, unknown: Counter[str]
+) -> tuple[DetectionType, tuple[tuple[float, float], ...] | None]:
+    """``(type, polygon)``: a type 4's polygon; a bad one next to a ``bbox`` makes it a manual box
+    (lenient). A polygon on types 1-3 is ignored (counted as an unknown key)."""
+    if dtype != DetectionType.POLYGON:
+        if "polygon" in d:
+            unknown.update(["polygon (ignored for types 1-3)"])
+        return dtype, None
+    try:
+        if d.get("polygon") is None:
+            raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
+                            DropReason.BAD_POLYGON, "polygon")
+        return dtype, _polygon(d["polygon"], ctx)
+    except RowError as err:
+        if "bbox" not in d:
+            raise
+        counter.repair(err, RepairReason.POLYGON_AS_BOX)  # lenient: mask the given box
+        return DetectionType.MANUAL_BOX, None
+
+
+def _bbox_field(
+    d: dict[str, Any], polygon: tuple[tuple[float, float], ...] | None, ctx: _Ctx, counter: DropCounter
+) -> BBox:
+    """The ``bbox``, or a polygon's bounds (grown to 1 pixel where it is a line) when absent."""
     if "bbox" in d:
-        bbox = _bbox(d["bbox"], ctx, counter)
-    elif polygon is not None:
-        xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
-        bbox = (min(xs), min(ys), _pad(min(xs), max(xs)), _pad(min(ys), max(ys)))
-    else:
-        raise ctx.error("missing: [x1, y1, x2, y2] in pixels", DropReason.MISSING_FIELD, "bbox")
+        return _bbox(d["bbox"], ctx, counter)
+    if polygon is not None:
+        return grow_empty_box(polygon_bbox(polygon))
+    raise ctx.error("missing: [x1, y1, x2, y2] in pixels", DropReason.MISSING_FIELD, "bbox")
 
+
+def _class_name(d: dict[str, Any], ctx: _Ctx) -> str | None:
     class_name = d.get("class")
     if class_name is not None and (not isinstance(class_name, str) or not class_name):
         raise ctx.error(f"must be a non-empty string (a class name such as \"face\"), got "
                         f"{_type_name(class_name)} {_short(class_name)}", DropReason.NOT_A_NUMBER, "class")
-
-    try:
-        return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
-                         selected=selected, score=score, polygon=polygon, class_name=class_name)
-    except TracksFormatError as exc:  # a Detection check not covered above: keep the context
-        raise ctx.error(str(exc), DropReason.NOT_A_NUMBER, exc.field) from exc
+    return class_name
 
 
 def _whole_file_error(message: str, path: str, field: str | None = None) -> TracksFormatError:
@@ -298,6 +337,24 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
             or ``detections[j]`` otherwise) and the field.
     """
     src = str(path)
+    doc = _load_document(path, src)
+    key = _check_header(doc, src)
+    reader = _Reader(src, lenient=lenient)
+    reader.unknown["top level"].update(k for k in doc if k not in _TOP_KEYS)
+    if key == "frames":
+        reader.read_frames(doc["frames"])
+    else:
+        reader.read_flat(doc["detections"])
+    return reader.finish()
+
+
+def _load_document(path: str | os.PathLike[str], src: str) -> dict[str, Any]:
+    """The file's JSON object (the original system's top-level list wrapped as version 1).
+
+    Raises:
+        InputFileError: the file is missing or unreadable.
+        TracksFormatError: not JSON, duplicate keys, too deep, unreadable numbers, not an object.
+    """
     text = read_text(path)
     try:
         doc = loads_json(text)
@@ -315,6 +372,19 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         doc = original_export_doc(doc)
     if not isinstance(doc, dict):
         raise _whole_file_error(f"must be a JSON object, got {_type_name(doc)}", src)
+    return doc
+
+
+def _check_header(doc: dict[str, Any], src: str) -> str:
+    """Check ``format``, ``version`` and the layout; return the layout's key.
+
+    Returns:
+        ``"frames"`` or ``"detections"`` (flat), whose value is a list.
+
+    Raises:
+        TracksFormatError: another format, an unsupported version, not exactly one layout key,
+            or its value not an array.
+    """
     if doc.get("format") != FORMAT_NAME:
         raise _whole_file_error(
             f"expected \"format\": \"{FORMAT_NAME}\", got {_short(doc.get('format'))} (MOT text files "
@@ -334,73 +404,89 @@ def read_json(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     key = "frames" if has_frames else "detections"
     if not isinstance(doc[key], list):
         raise _whole_file_error(f"must be an array, got {_type_name(doc[key])}", src, key)
+    return key
 
-    unknown: dict[str, Counter[str]] = {"top level": Counter(k for k in doc if k not in _TOP_KEYS),
-                                        "frame entries": Counter(), "detections": Counter()}
-    counter = DropCounter(lenient)
-    dets: list[Detection] = []
-    seen: dict[tuple[int, int], str] = {}
-    rows = 0
 
-    def add(d: Any, frame_idx: int | None, location: str) -> None:
-        ctx = _Ctx(src, location)
-        nonlocal rows
-        rows += 1
+class _Reader:
+    """The rows of one file: parsed detections, drop / repair counts, unknown keys, row count."""
+
+    def __init__(self, src: str, *, lenient: bool) -> None:
+        self.src = src
+        self.lenient = lenient
+        self.counter = DropCounter(lenient)
+        self.dets: list[Detection] = []
+        self.seen: dict[tuple[int, int], str] = {}
+        self.rows = 0
+        self.unknown: dict[str, Counter[str]] = {"top level": Counter(), "frame entries": Counter(), "detections": Counter()}
+
+    def add(self, d: Any, frame_idx: int | None, location: str) -> None:
+        """Parse one detection; keep it, or hand its error to the drop counter (raise / count).
+        A track id twice on a frame is refused unless lenient (then both are masked)."""
+        ctx = _Ctx(self.src, location)
+        self.rows += 1
         try:
-            det = _detection(d, frame_idx, ctx, unknown["detections"], counter)
+            det = _detection(d, frame_idx, ctx, self.unknown["detections"], self.counter)
             k = (det.frame_idx, det.track_id)
-            if k in seen and not lenient:
+            if k in self.seen and not self.lenient:
                 raise ctx.error(f"track_id {det.track_id} appears twice on frame_idx "
-                                f"{det.frame_idx} (first at {seen[k]}); --lenient masks both",
+                                f"{det.frame_idx} (first at {self.seen[k]}); --lenient masks both",
                                 DropReason.DUPLICATE_TRACK, "track_id")
         except RowError as err:
-            counter.handle(err)
+            self.counter.handle(err)
             return
-        seen.setdefault(k, location)
-        dets.append(det)
+        self.seen.setdefault(k, location)
+        self.dets.append(det)
 
-    if has_frames:
-        for fi, entry in enumerate(doc["frames"]):
-            ctx = _Ctx(src, f"frames[{fi}]")
+    def read_frames(self, entries: list[Any]) -> None:
+        """The ``frames`` layout; a malformed frame entry drops (lenient) all its detections."""
+        for fi, entry in enumerate(entries):
+            ctx = _Ctx(self.src, f"frames[{fi}]")
             try:
-                if not isinstance(entry, dict):
-                    raise ctx.error(f"a frame entry must be an object, got {_type_name(entry)}",
-                                    DropReason.NOT_A_NUMBER, None)
-                unknown["frame entries"].update(k for k in entry if k not in _FRAME_KEYS)
-                if "frame_idx" not in entry:
-                    raise ctx.error("missing", DropReason.MISSING_FIELD, "frame_idx")
-                f = _integer(entry["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
-                items = entry.get("detections", [])
-                if not isinstance(items, list):
-                    raise ctx.error(f"must be an array, got {_type_name(items)}",
-                                    DropReason.NOT_A_NUMBER, "detections")
+                f, items = self._frame_entry(entry, ctx)
             except RowError as err:
-                n = entry.get("detections") if isinstance(entry, dict) else None
-                n = len(n) if isinstance(n, list) and n else 1
-                rows += n
-                counter.handle(err, n)
+                listed = entry.get("detections") if isinstance(entry, dict) else None
+                n = len(listed) if isinstance(listed, list) and listed else 1
+                self.rows += n
+                self.counter.handle(err, n)
                 continue
             for di, d in enumerate(items):
-                add(d, f, f"frames[{fi}] (frame_idx {f}), detections[{di}]")
-    else:
-        for di, d in enumerate(doc["detections"]):
+                self.add(d, f, f"frames[{fi}] (frame_idx {f}), detections[{di}]")
+
+    def _frame_entry(self, entry: Any, ctx: _Ctx) -> tuple[int, list[Any]]:
+        """``(frame_idx, detections)`` of one frame entry."""
+        if not isinstance(entry, dict):
+            raise ctx.error(f"a frame entry must be an object, got {_type_name(entry)}", DropReason.NOT_A_NUMBER, None)
+        self.unknown["frame entries"].update(k for k in entry if k not in _FRAME_KEYS)
+        if "frame_idx" not in entry:
+            raise ctx.error("missing", DropReason.MISSING_FIELD, "frame_idx")
+        f = _integer(entry["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
+        items = entry.get("detections", [])
+        if not isinstance(items, list):
+            raise ctx.error(f"must be an array, got {_type_name(items)}", DropReason.NOT_A_NUMBER, "detections")
+        return f, items
+
+    def read_flat(self, items: list[Any]) -> None:
+        """The flat ``detections`` layout: each item carries its ``frame_idx``."""
+        for di, d in enumerate(items):
             f = d.get("frame_idx") if isinstance(d, dict) else None
             where = f" (frame_idx {f})" if isinstance(f, int) and not isinstance(f, bool) else ""
-            add(d, None, f"detections[{di}]{where}")
+            self.add(d, None, f"detections[{di}]{where}")
 
-    for scope, keys in unknown.items():
-        if keys:
-            logger.warning(
-                "%s: ignoring unknown key(s) in %s: %s (this sammask reads %s version %d)",
-                src, scope, ", ".join(f"'{k}' x{n}" for k, n in sorted(keys.items())),
-                FORMAT_NAME, FORMAT_VERSION,
-            )
-    counter.log_summary(src)
-    tracks = Tracks.from_detections(dets, source=src)
-    tracks.dropped = dict(counter.counts)
-    tracks.repaired = dict(counter.repaired)
-    tracks.rows = rows
-    return tracks
+    def finish(self) -> Tracks:
+        """Log unknown keys and the drop / repair summary; the :class:`Tracks` read."""
+        for scope, keys in self.unknown.items():
+            if keys:
+                logger.warning(
+                    "%s: ignoring unknown key(s) in %s: %s (this sammask reads %s version %d)",
+                    self.src, scope, ", ".join(f"'{k}' x{n}" for k, n in sorted(keys.items())),
+                    FORMAT_NAME, FORMAT_VERSION,
+                )
+        self.counter.log_summary(self.src)
+        tracks = Tracks.from_detections(self.dets, source=self.src)
+        tracks.dropped = dict(self.counter.counts)
+        tracks.repaired = dict(self.counter.repaired)
+        tracks.rows = self.rows
+        return tracks
 
 
 def original_export_doc(items: list[Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Iterator
 from decimal import Decimal, InvalidOperation
 
 from sammask.errors import TracksFormatError
@@ -30,6 +31,7 @@ from sammask.tracks.validate import (
     DropReason,
     RepairReason,
     RowError,
+    RowPlace,
 )
 
 logger = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def _shown(text: str) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
+def _parse_number(text: str, col: int, ctx: RowPlace) -> float:
     """Parse column ``col`` as a finite float (helper of :func:`read_mot`)."""
     name = MOT_COLUMNS[col]
     try:
@@ -83,7 +85,7 @@ def _parse_number(text: str, col: int, ctx: dict[str, str]) -> float:
     return value
 
 
-def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
+def _parse_integer(text: str, col: int, ctx: RowPlace) -> int | None:
     """Parse column ``col`` as an exact integer (``"7"``, ``"7.0"``, ``"1e3"``), or None when the
     value is a number but not integral. Decimal, not float: ids 2**53 and 2**53 + 1 stay apart.
 
@@ -109,7 +111,7 @@ def _parse_integer(text: str, col: int, ctx: dict[str, str]) -> int | None:
 
 
 def _parse_line(
-    fields: list[str], ctx: dict[str, str], counter: DropCounter
+    fields: list[str], ctx: RowPlace, counter: DropCounter
 ) -> tuple[int, int, float, float, float, float, float]:
     """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
 
@@ -130,22 +132,28 @@ def _parse_line(
         )
     frame = _parse_integer(fields[0], 0, ctx)
     left, top, w, h = (_parse_number(fields[c], c, ctx) for c in range(2, 6))
+    frame = _checked_frame(frame, fields[0], ctx)
+    tid = _track_id(fields[1], ctx)
+    w = _size(4, left, w, fields[4], ctx, counter)
+    h = _size(5, top, h, fields[5], ctx, counter)
+    return frame, tid, left, top, w, h, _score(fields, ctx, counter)
+
+
+def _checked_frame(frame: int | None, text: str, ctx: RowPlace) -> int:
+    """The parsed ``frame`` column: an integer >= 1 (MOT frames are 1-based)."""
     if frame is None:
-        raise RowError(
-            f"frame must be an integer, got {fields[0]}",
-            reason=DropReason.BAD_FRAME,
-            field="frame",
-            **ctx,
-        )
+        raise RowError(f"frame must be an integer, got {text}", reason=DropReason.BAD_FRAME, field="frame", **ctx)
     if frame < 1:
         raise RowError(
-            f"frame must be >= 1 (MOT frames are 1-based), got {fields[0]}",
-            reason=DropReason.BAD_FRAME,
-            field="frame",
-            **ctx,
+            f"frame must be >= 1 (MOT frames are 1-based), got {text}", reason=DropReason.BAD_FRAME, field="frame", **ctx
         )
+    return frame
+
+
+def _track_id(text: str, ctx: RowPlace) -> int:
+    """The ``id`` column: an integer >= 0; refused in lenient mode too (never dropped)."""
     try:
-        tid = _parse_integer(fields[1], 1, ctx)
+        tid = _parse_integer(text, 1, ctx)
     except RowError as err:
         err.droppable = False
         raise
@@ -157,43 +165,49 @@ def _parse_line(
             else ""
         )
         raise RowError(
-            f"track id must be an integer >= 0, got {fields[1]}{hint}",
+            f"track id must be an integer >= 0, got {text}{hint}",
             reason=DropReason.BAD_TRACK_ID,
             field="id",
             droppable=False,
             **ctx,
         )
-    sizes = []
-    for col, start, v in ((4, left, w), (5, top, h)):
-        if v < 0:
-            raise RowError(
-                f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (negative)",
-                reason=DropReason.NEGATIVE_SIZE,
+    return tid
+
+
+def _size(col: int, start: float, v: float, text: str, ctx: RowPlace, counter: DropCounter) -> float:
+    """``bb_width`` (col 4) or ``bb_height`` (col 5) starting at ``start``: negative is an error,
+    zero (or too small to change the coordinate) is grown to 1 pixel (lenient repair)."""
+    if v < 0:
+        raise RowError(
+            f"{MOT_COLUMNS[col]} must be > 0 pixels, got {text} (negative)",
+            reason=DropReason.NEGATIVE_SIZE,
+            field=MOT_COLUMNS[col],
+            **ctx,
+        )
+    if start + v <= start:  # zero, or too small to change the coordinate
+        counter.repair(
+            RowError(
+                f"{MOT_COLUMNS[col]} must be > 0 pixels, got {text} (zero-size box)",
+                reason=DropReason.ZERO_SIZE,
                 field=MOT_COLUMNS[col],
                 **ctx,
-            )
-        if start + v <= start:  # zero, or too small to change the coordinate
-            counter.repair(
-                RowError(
-                    f"{MOT_COLUMNS[col]} must be > 0 pixels, got {fields[col]} (zero-size box)",
-                    reason=DropReason.ZERO_SIZE,
-                    field=MOT_COLUMNS[col],
-                    **ctx,
-                ),
-                RepairReason.ZERO_SIZE_PADDED,
-            )
-            v = max(1.0, math.ulp(start) * 2)
-        sizes.append(v)
-    w, h = sizes
-    score = 1.0
-    if len(fields) > 6:
-        try:
-            conf = _parse_number(fields[6], 6, ctx)
-        except RowError as err:
-            counter.repair(err, RepairReason.BAD_SCORE)
-            conf = -1.0
-        score = 1.0 if conf == -1 else min(max(conf, 0.0), 1.0)
-    return frame, tid, left, top, w, h, score
+            ),
+            RepairReason.ZERO_SIZE_PADDED,
+        )
+        v = max(1.0, math.ulp(start) * 2)
+    return v
+
+
+def _score(fields: list[str], ctx: RowPlace, counter: DropCounter) -> float:
+    """The ``conf`` column as a score in [0, 1]; absent or ``-1``: 1; not a number: 1 (lenient)."""
+    if len(fields) <= 6:
+        return 1.0
+    try:
+        conf = _parse_number(fields[6], 6, ctx)
+    except RowError as err:
+        counter.repair(err, RepairReason.BAD_SCORE)
+        conf = -1.0
+    return 1.0 if conf == -1 else min(max(conf, 0.0), 1.0)
 
 
 def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
@@ -220,56 +234,21 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
             1-based line number and the MOT column (``frame``, ``id``, ``bb_width``...).
     """
     src = str(path)
-    text = read_text(path)
     counter = DropCounter(lenient)
     dets: list[Detection] = []
     seen: dict[tuple[int, int], int] = {}  # (frame_idx, track_id) -> line number
     not_considered = 0
     rows = 0
-    for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        fields = _SPLIT.split(line)
-        if fields and fields[-1] == "":  # trailing comma
-            fields.pop()
-        ctx = {"path": src, "location": f"line {lineno}"}
+    for lineno, fields in _data_rows(read_text(path)):
+        ctx: RowPlace = {"path": src, "location": f"line {lineno}"}
+        rows += 1
         try:
-            rows += 1
-            frame, tid, left, top, w, h, score = _parse_line(fields, ctx, counter)
-            key = (frame - 1, tid)
-            if key in seen and not lenient:
-                raise RowError(
-                    f"track id {tid} appears twice on frame {frame} (first on line {seen[key]}); "
-                    "--lenient masks both",
-                    reason=DropReason.DUPLICATE_TRACK,
-                    field="id",
-                    **ctx,
-                )
-            gt = _mot17_gt(fields)
-            if gt is not None:  # MOT16/17 gt: column 7 is the consider flag, not a score
-                score = 1.0
-                not_considered += gt[0] == 0
-            try:
-                det = Detection(
-                    frame_idx=frame - 1,
-                    track_id=tid,
-                    bbox=(left, top, left + w, top + h),
-                    type=DetectionType.AUTO,
-                    selected=True,
-                    score=score,
-                    class_name=None if gt is None else gt[1],
-                )
-            except RowError:
-                raise
-            except TracksFormatError as exc:  # a check of Detection not covered above
-                raise RowError(
-                    str(exc), reason=DropReason.NOT_A_NUMBER, field=exc.field, **ctx
-                ) from exc
+            det, considered = _row_detection(fields, ctx, counter, seen=None if lenient else seen)
         except RowError as err:
             counter.handle(err)
             continue
-        seen.setdefault(key, lineno)
+        seen.setdefault((det.frame_idx, det.track_id), lineno)
+        not_considered += not considered
         dets.append(det)
     counter.log_summary(src)
     if not_considered:
@@ -281,6 +260,53 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
     tracks.rows = rows
     logger.debug("%s: read %d MOT detections, %d tracks", src, len(dets), len(tracks.track_ids))
     return tracks
+
+
+def _data_rows(text: str) -> Iterator[tuple[int, list[str]]]:
+    """``(1-based line number, fields)`` of each row, without blank lines, ``#`` comments and a
+    trailing comma's empty field."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = _SPLIT.split(line)
+        if fields and fields[-1] == "":  # trailing comma
+            fields.pop()
+        yield lineno, fields
+
+
+def _row_detection(
+    fields: list[str], ctx: RowPlace, counter: DropCounter, *, seen: dict[tuple[int, int], int] | None
+) -> tuple[Detection, bool]:
+    """One row as a :class:`Detection`, and whether MOT16/17 ground truth considers it (flag 1;
+    other layouts: True).
+
+    Raises:
+        RowError: a malformed row, or (``seen`` given: strict mode) a track id already seen on
+            the frame.
+    """
+    frame, tid, left, top, w, h, score = _parse_line(fields, ctx, counter)
+    key = (frame - 1, tid)
+    if seen is not None and key in seen:
+        raise RowError(
+            f"track id {tid} appears twice on frame {frame} (first on line {seen[key]}); --lenient masks both",
+            reason=DropReason.DUPLICATE_TRACK,
+            field="id",
+            **ctx,
+        )
+    gt = _mot17_gt(fields)
+    if gt is not None:  # MOT16/17 gt: column 7 is the consider flag, not a score
+        score = 1.0
+    try:
+        det = Detection(
+            frame_idx=frame - 1, track_id=tid, bbox=(left, top, left + w, top + h), type=DetectionType.AUTO,
+            selected=True, score=score, class_name=None if gt is None else gt[1],
+        )
+    except RowError:
+        raise
+    except TracksFormatError as exc:  # a check of Detection not covered above
+        raise RowError(str(exc), reason=DropReason.NOT_A_NUMBER, field=exc.field, **ctx) from exc
+    return det, gt is None or gt[0] != 0
 
 
 def _fmt(v: float) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from sammask.errors import TracksFormatError
 from sammask.tracks.types import Detection, Tracks
 from sammask.io import DuplicateKeyError, loads_json, read_text
-from sammask.tracks.validate import DropCounter, DropReason, RowError
+from sammask.tracks.validate import DropCounter, DropReason, RowError, RowPlace
 
 SINK_COLUMNS = ("x_min", "y_min", "x_max", "y_max", "class_id", "confidence", "tracker_id")
 """The columns supervision's sinks always write, in order."""
@@ -50,7 +50,7 @@ def _show(v: Any) -> str:
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
-def _num(v: Any, field: str, ctx: dict[str, str]) -> float:
+def _num(v: Any, field: str, ctx: RowPlace) -> float:
     try:
         if isinstance(v, bool):
             raise ValueError
@@ -64,7 +64,7 @@ def _num(v: Any, field: str, ctx: dict[str, str]) -> float:
     return x
 
 
-def _int(v: Any, field: str, ctx: dict[str, str], reason: DropReason, hint: str = "") -> int:
+def _int(v: Any, field: str, ctx: RowPlace, reason: DropReason, hint: str = "") -> int:
     x = _num(v, field, ctx)
     if not x.is_integer() or x < 0 or x > 2**63 - 1:
         raise RowError(f"must be an integer in 0..2**63-1, got {_show(v)}{hint}", reason=reason, field=field, **ctx)
@@ -106,8 +106,8 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
         rows = list(csv.DictReader(io.StringIO(text)))
         where = "data row"
     keys = set().union(*(r.keys() for r in rows)) if rows else set()
-    frame_key = next((k for k in FRAME_KEYS if k in keys), None)
-    if rows and frame_key is None:
+    frame_key = next((k for k in FRAME_KEYS if k in keys), "")
+    if rows and not frame_key:
         raise TracksFormatError(
             "no frame column: append with custom_data={'frame_index': i} so each row says its frame "
             f"(accepted: {', '.join(FRAME_KEYS)})", path=src, field="frame_index",
@@ -116,7 +116,7 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
     dets: list[Detection] = []
     seen: set[tuple[int, int]] = set()
     for n, row in enumerate(rows, start=1):
-        ctx = {"path": src, "location": f"{where} {n}"}
+        ctx: RowPlace = {"path": src, "location": f"{where} {n}"}
         try:
             tid = _cell(row, "tracker_id")
             if tid is None:
@@ -157,7 +157,11 @@ def from_supervision(frames: Iterable[tuple[int, Any]], *, source: str | None = 
     Raises:
         TracksFormatError: detections without ``tracker_id``, or invalid boxes / ids / scores.
     """
-    fi, ti, boxes, scores, names = [], [], [], [], []
+    fi: list[int] = []
+    ti: list[int] = []
+    boxes: list[np.ndarray] = []
+    scores: list[float] = []
+    names: list[str | None] = []
     for frame_idx, dets in frames:
         n = len(dets)
         if n == 0:

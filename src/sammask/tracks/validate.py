@@ -13,13 +13,12 @@ machinery here: :class:`RowError` (a :class:`TracksFormatError` carrying a drop 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TypedDict
 
 from sammask.errors import TracksFormatError
-from sammask.geometry import clip_bbox
-from sammask.geometry import clip_polygon as _clip_exact
+from sammask.geometry import clip_bbox, clip_polygon_to_frame, grow_empty_box, is_simple_polygon, polygon_bbox
 from sammask.tracks.types import BBox, Detection, DetectionType, Tracks
 
 logger = logging.getLogger(__name__)
@@ -83,6 +82,15 @@ class RepairReason(str, Enum):
     POLYGON_AS_BOX = "polygon_as_box"
     """A polygon that is self-intersecting, has no area, or is malformed while a box is given:
     masked as its bounding box (type 3)."""
+
+
+class RowPlace(TypedDict):
+    """Where a row is, as :class:`RowError`'s keyword arguments (``RowError(..., **place)``)."""
+
+    path: str | None
+    """The tracks file."""
+    location: str | None
+    """The row in it: ``line 12``, ``item 3``..."""
 
 
 class RowError(TracksFormatError):
@@ -168,89 +176,87 @@ def merge_counts(*counts: dict[str, int]) -> dict[str, int]:
     return out
 
 
-# --- clipping -------------------------------------------------------------------------------
+# --- fitting detections to the frame --------------------------------------------------------
 
 
-def _polygon_area(points: Sequence[Point]) -> float:
-    """Absolute area (pixels^2) by the shoelace formula."""
-    n = len(points)
-    s = 0.0
-    for i in range(n):
-        x1, y1 = points[i]
-        x2, y2 = points[(i + 1) % n]
-        s += x1 * y2 - x2 * y1
-    return abs(s) / 2.0
+@dataclass(frozen=True)
+class _Fit:
+    """One detection fitted to the frame: ``det`` is None when nothing of it lies inside."""
+
+    det: Detection | None
+    clipped: bool = False
+    as_box: bool = False
+    """A polygon masked as its bounding box (:attr:`RepairReason.POLYGON_AS_BOX`)."""
 
 
-def clip_polygon(points: Sequence[Point], width: int, height: int) -> tuple[Point, ...] | None:
-    """Clip a polygon (pixels, any orientation, convex or not) to ``[0, width] x [0, height]``.
-
-    Exact Sutherland-Hodgman clipping (:func:`sammask.geometry.clip_polygon`: far-away vertices
-    such as ``1e19`` lose no precision). For a concave polygon the result can contain zero-width
-    edges along the frame border; it fills the same pixels.
-
-    Returns:
-        The clipped vertices, or ``None`` if less than 3 vertices or no area remain.
-    """
-    pts = _clip_exact(points, (0.0, 0.0, float(width), float(height)))
-    if len(pts) < 3 or _polygon_area(pts) <= 0.0:
-        return None
-    return pts
+def _refit(det: Detection, bbox: BBox, polygon: tuple[Point, ...] | None) -> _Fit:
+    """``det`` with a clipped box / polygon, flagged as clipped when either changed."""
+    if bbox == det.bbox and polygon == det.polygon:
+        return _Fit(det)
+    return _Fit(replace(det, bbox=bbox, polygon=polygon), clipped=True)
 
 
-def _bounds(points: Sequence[Point]) -> BBox:
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
-    return (min(xs), min(ys), max(xs), max(ys))
+def _fit_box(det: Detection, width: int, height: int) -> _Fit:
+    """A box detection (types 1-3) clipped to the frame; an informational polygon is clipped
+    too, or dropped with nothing of it inside (it is not masked)."""
+    bbox = clip_bbox(det.bbox, width, height)
+    if bbox is None:
+        return _Fit(None)
+    polygon = None if det.polygon is None else clip_polygon_to_frame(det.polygon, width, height)
+    return _refit(det, bbox, polygon)
 
 
-def is_simple_polygon(points: Sequence[Point]) -> bool:
-    """True when the closed polygon has a positive area, no zero-length edge, and no two
-    non-adjacent edges that touch or cross: a *simple* polygon, whose filled area is unambiguous.
-
-    A self-intersecting outline (a bow-tie, a pentagram) is filled differently by even-odd and
-    non-zero rules; the pipeline masks such a polygon by its bounding box instead (privacy first).
-    Vectorised O(n^2) segment test (orientation signs), fine for the few hundred vertices an
-    annotation tool draws.
-    """
-    import numpy as np
-
-    pts = np.asarray(points, dtype=np.float64)
-    n = len(pts)
-    if n < 3 or _polygon_area(points) <= 0.0:
-        return False
-    a, b = pts, np.roll(pts, -1, axis=0)
-    if np.any(np.all(a == b, axis=1)):
-        return False
-    i, j = np.triu_indices(n, k=2)
-    keep = ~((i == 0) & (j == n - 1))  # the first and last edges share a vertex
-    i, j = i[keep], j[keep]
-    if len(i) == 0:
-        return True
-    p1, p2, q1, q2 = a[i], b[i], a[j], b[j]
-
-    def orient(u, v, w):
-        return np.sign((v[:, 0] - u[:, 0]) * (w[:, 1] - u[:, 1]) - (v[:, 1] - u[:, 1]) * (w[:, 0] - u[:, 0]))
-
-    def on_seg(u, v, w):  # w on segment uv, given collinear
-        return (np.minimum(u[:, 0], v[:, 0]) <= w[:, 0]) & (w[:, 0] <= np.maximum(u[:, 0], v[:, 0])) & (
-            np.minimum(u[:, 1], v[:, 1]) <= w[:, 1]) & (w[:, 1] <= np.maximum(u[:, 1], v[:, 1]))
-
-    o1, o2, o3, o4 = orient(p1, p2, q1), orient(p1, p2, q2), orient(q1, q2, p1), orient(q1, q2, p2)
-    cross = (o1 != o2) & (o3 != o4) & (o1 != 0) & (o2 != 0) & (o3 != 0) & (o4 != 0)
-    touch = ((o1 == 0) & on_seg(p1, p2, q1)) | ((o2 == 0) & on_seg(p1, p2, q2)) | (
-        (o3 == 0) & on_seg(q1, q2, p1)) | ((o4 == 0) & on_seg(q1, q2, p2))
-    return not bool(np.any(cross | touch))
+def _fit_polygon(det: Detection, width: int, height: int) -> _Fit:
+    """A ``POLYGON`` detection clipped to the frame, or masked as its box when not simple."""
+    assert det.polygon is not None  # validated by Detection
+    if not is_simple_polygon(det.polygon):
+        return _polygon_as_box(det, width, height)
+    polygon = clip_polygon_to_frame(det.polygon, width, height)
+    if polygon is None:
+        return _Fit(None)
+    bbox = clip_bbox(det.bbox, width, height) or polygon_bbox(polygon)
+    if bbox[2] <= bbox[0] or bbox[3] <= bbox[1]:
+        bbox = grow_empty_box(polygon_bbox(polygon))
+    return _refit(det, bbox, polygon)
 
 
-def _padded(b: BBox) -> BBox:
-    """A box grown to at least 1 pixel wide and high (a line-shaped polygon's bounds)."""
-    x1, y1, x2, y2 = b
-    return (x1, y1, x2 if x2 > x1 else x1 + 1.0, y2 if y2 > y1 else y1 + 1.0)
+def _polygon_as_box(det: Detection, width: int, height: int) -> _Fit:
+    """A self-intersecting or area-less polygon as a ``MANUAL_BOX`` of its bounds (privacy first)."""
+    assert det.polygon is not None
+    poly_box = grow_empty_box(polygon_bbox(det.polygon))
+    as_box = clip_bbox(poly_box, width, height)
+    if as_box is None:
+        return _Fit(None)
+    box_det = replace(det, bbox=as_box, type=DetectionType.MANUAL_BOX, polygon=None)
+    return _Fit(box_det, clipped=as_box != poly_box, as_box=True)
 
 
-def _enclosing(a: BBox, b: BBox) -> BBox:
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+def _location(det: Detection) -> str:
+    return f"frame_idx {det.frame_idx} (MOT frame {det.frame_idx + 1}), track_id {det.track_id}"
+
+
+def _past_end_error(det: Detection, num_frames: int, source: str | None) -> RowError:
+    return RowError(
+        f"detection on frame_idx {det.frame_idx} but the video has {num_frames} "
+        f"frames (0..{num_frames - 1}); are the tracks for this video?",
+        reason=DropReason.PAST_END,
+        path=source,
+        location=_location(det),
+        field="frame_idx",
+    )
+
+
+def _outside_error(det: Detection, width: int, height: int, source: str | None) -> RowError:
+    fld = "polygon" if det.type == DetectionType.POLYGON else "bbox"
+    return RowError(
+        f"{fld} {det.polygon if fld == 'polygon' else det.bbox} lies fully outside "
+        f"the {width}x{height} frame; are the tracks for this video (same "
+        "resolution)?",
+        reason=DropReason.OUTSIDE_FRAME,
+        path=source,
+        location=_location(det),
+        field=fld,
+    )
 
 
 def _count_duplicates(dets: list[Detection], repaired: dict[str, int]) -> None:
@@ -276,12 +282,12 @@ def validate_tracks(
     """Check detections against the video: clip to the frame, reject what cannot be placed.
 
     - A box partly outside ``[0, width] x [0, height]`` is clipped to it; so is a ``POLYGON``
-      detection's polygon (Sutherland-Hodgman, see :func:`clip_polygon`). Clipped detections
+      detection's polygon (Sutherland-Hodgman, see :func:`sammask.geometry.clip_polygon_to_frame`). Clipped detections
       are counted in the result's :attr:`Tracks.clipped`.
     - A box fully outside the frame (no positive area inside; for ``POLYGON`` detections: neither
       the polygon nor its bounding box has area inside) is an error
       (:attr:`DropReason.OUTSIDE_FRAME`).
-    - A ``POLYGON`` that is self-intersecting (:func:`is_simple_polygon`) or has no area inside
+    - A ``POLYGON`` that is self-intersecting (:func:`sammask.geometry.is_simple_polygon`) or has no area inside
       the frame (collinear points, a degenerate bow-tie) but whose bounding box does is masked as
       that box: it becomes a ``MANUAL_BOX`` detection (:attr:`RepairReason.POLYGON_AS_BOX`).
     - The same track id more than once on a frame: every detection is kept and masked
@@ -308,112 +314,57 @@ def validate_tracks(
             file, the frame and track, the field, and how many more invalid detections exist;
             also when ``width``/``height``/``num_frames`` are not positive.
     """
-    if width <= 0 or height <= 0:
-        raise TracksFormatError(
-            f"frame size must be positive pixels, got {width}x{height}", field="width/height"
-        )
-    if num_frames is not None and num_frames < 0:
-        raise TracksFormatError(f"num_frames must be >= 0, got {num_frames}", field="num_frames")
-
+    _check_video_size(width, height, num_frames)
     errors: list[RowError] = []
-    dropped: dict[str, int] = {}
     repaired: dict[str, int] = {}
     clipped = 0
     kept: list[Detection] = []
     for det in tracks:
-        loc = f"frame_idx {det.frame_idx} (MOT frame {det.frame_idx + 1}), track_id {det.track_id}"
         if num_frames is not None and det.frame_idx >= num_frames:
-            errors.append(
-                RowError(
-                    f"detection on frame_idx {det.frame_idx} but the video has {num_frames} "
-                    f"frames (0..{num_frames - 1}); are the tracks for this video?",
-                    reason=DropReason.PAST_END,
-                    path=tracks.source,
-                    location=loc,
-                    field="frame_idx",
-                )
-            )
+            errors.append(_past_end_error(det, num_frames, tracks.source))
             continue
-        if det.type == DetectionType.POLYGON:
-            assert det.polygon is not None  # validated by Detection
-            if is_simple_polygon(det.polygon):
-                new_poly = clip_polygon(det.polygon, width, height)
-                new_bbox = None
-                if new_poly is not None:
-                    new_bbox = clip_bbox(det.bbox, width, height) or _bounds(new_poly)
-                    if new_bbox[2] <= new_bbox[0] or new_bbox[3] <= new_bbox[1]:
-                        new_bbox = _padded(_bounds(new_poly))
-            else:
-                # self-intersecting or without area: mask its bounding box instead (privacy first)
-                poly_box = _padded(_bounds(det.polygon))
-                as_box = clip_bbox(poly_box, width, height)
-                if as_box is not None:
-                    repaired[RepairReason.POLYGON_AS_BOX.value] = repaired.get(RepairReason.POLYGON_AS_BOX.value, 0) + 1
-                    if as_box != poly_box:
-                        clipped += 1
-                    kept.append(replace(det, bbox=as_box, type=DetectionType.MANUAL_BOX, polygon=None))
-                    continue
-                new_bbox = new_poly = None
-            outside, fld = new_bbox is None, "polygon"
-        else:
-            new_bbox = clip_bbox(det.bbox, width, height)
-            # an informational polygon on a box type is not masked; drop it with the box
-            new_poly = None if det.polygon is None else clip_polygon(det.polygon, width, height)
-            outside, fld = new_bbox is None, "bbox"
-        if outside:
-            errors.append(
-                RowError(
-                    f"{fld} {det.polygon if fld == 'polygon' else det.bbox} lies fully outside "
-                    f"the {width}x{height} frame; are the tracks for this video (same "
-                    "resolution)?",
-                    reason=DropReason.OUTSIDE_FRAME,
-                    path=tracks.source,
-                    location=loc,
-                    field=fld,
-                )
-            )
+        fit = _fit_polygon(det, width, height) if det.type == DetectionType.POLYGON else _fit_box(det, width, height)
+        if fit.det is None:
+            errors.append(_outside_error(det, width, height, tracks.source))
             continue
-        assert new_bbox is not None
-        if new_bbox != det.bbox or new_poly != det.polygon:
-            clipped += 1
-            det = replace(det, bbox=new_bbox, polygon=new_poly)
-        kept.append(det)
+        if fit.as_box:
+            repaired[RepairReason.POLYGON_AS_BOX.value] = repaired.get(RepairReason.POLYGON_AS_BOX.value, 0) + 1
+        clipped += fit.clipped
+        kept.append(fit.det)
     _count_duplicates(kept, repaired)
-
-    if errors:
-        if not lenient:
-            first = errors[0]
-            more = (
-                f" ({len(errors) - 1} more invalid detection(s); --lenient (lenient=True) drops them)"
-                if len(errors) > 1
-                else ""
-            )
-            raise RowError(
-                first.detail + more,
-                reason=first.reason,
-                path=first.path,
-                location=first.location,
-                field=first.field,
-            )
-        for err in errors:
-            dropped[err.reason.value] = dropped.get(err.reason.value, 0) + 1
-        logger.warning(
-            "%s: dropped %d detection(s) that do not fit the video: %s",
-            tracks.source or "tracks",
-            len(errors),
-            dropped,
-        )
+    dropped = _refuse_or_count(errors, lenient=lenient, source=tracks.source)
     if clipped:
-        logger.info(
-            "%s: clipped %d box(es) to the %dx%d frame",
-            tracks.source or "tracks",
-            clipped,
-            width,
-            height,
-        )
+        logger.info("%s: clipped %d box(es) to the %dx%d frame", tracks.source or "tracks", clipped, width, height)
     out = Tracks.from_detections(kept, source=tracks.source)
     out.dropped = merge_counts(tracks.dropped, dropped)
     out.repaired = merge_counts(tracks.repaired, repaired)
     out.clipped = tracks.clipped + clipped
     out.rows = tracks.rows
     return out
+
+
+def _check_video_size(width: int, height: int, num_frames: int | None) -> None:
+    """Raise :class:`TracksFormatError` for a non-positive frame size or a negative frame count."""
+    if width <= 0 or height <= 0:
+        raise TracksFormatError(f"frame size must be positive pixels, got {width}x{height}", field="width/height")
+    if num_frames is not None and num_frames < 0:
+        raise TracksFormatError(f"num_frames must be >= 0, got {num_frames}", field="num_frames")
+
+
+def _refuse_or_count(errors: list[RowError], *, lenient: bool, source: str | None) -> dict[str, int]:
+    """Strict: raise the first error, saying how many more there are. Lenient: count them by reason.
+
+    Raises:
+        RowError: not lenient and ``errors`` is not empty.
+    """
+    if not errors:
+        return {}
+    if not lenient:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more invalid detection(s); --lenient (lenient=True) drops them)" if len(errors) > 1 else ""
+        raise RowError(first.detail + more, reason=first.reason, path=first.path, location=first.location, field=first.field)
+    dropped: dict[str, int] = {}
+    for err in errors:
+        dropped[err.reason.value] = dropped.get(err.reason.value, 0) + 1
+    logger.warning("%s: dropped %d detection(s) that do not fit the video: %s", source or "tracks", len(errors), dropped)
+    return dropped

@@ -17,7 +17,7 @@ import gradio as gr
 
 from sammask.ui.common import PALETTE, TabState, colour, overlay  # noqa: F401  (public re-exports)
 from sammask.ui.image_tab import build_image_tab
-from sammask.ui.tabs.video import FORMATS, MODES, build_video_tab  # noqa: F401
+from sammask.ui.tabs.video import build_video_tab
 
 
 def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | None = None,

@@ -200,7 +200,7 @@ def build_image_tab(*, backend: str = "classical", backend_options: dict[str, An
         from sammask.image.load import encode_png
         from sammask.io import write_bytes_atomic
 
-        if state is None or not state.candidates:
+        if state is None or state.image is None or not state.candidates:
             return None, "Click an object first."
         mask = state.candidates[_chosen(state, label)].mask
         data = cutout(state.image, [mask]) if what == "cutout" else mask

@@ -75,7 +75,7 @@ def add_matte_controls(state: Any, status: Any) -> None:
         button = gr.Button("Export with background", elem_id="sammask-matte")
         result = gr.File(label="Matte", interactive=False, elem_id="sammask-matte-file")
 
-    def run(st: Any, bg: str, out: str, f: float, progress=gr.Progress()) -> tuple[Any, str]:  # noqa: B008
+    def run(st: Any, bg: str, out: str, f: float, progress=gr.Progress()) -> tuple[Any, str]:  # noqa: B008 - Gradio injects the progress tracker through this default
         return matte_export(st, bg, out, f, progress=lambda x: progress(x, desc="matte"))
 
     button.click(run, [state, background, output, feather], [result, status])

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
@@ -46,10 +46,13 @@ from sammask.annotate.types import ObjectPrompt
 from sammask.errors import ConfigError, SegmentationError
 from sammask.geometry import box_pixel_bounds, mask_bounds
 
+if TYPE_CHECKING:
+    import cv2
+
 logger = logging.getLogger(__name__)
 
 
-def _disc(mask: np.ndarray, points: np.ndarray, radius: int, value: int) -> None:
+def _disc(mask: np.ndarray, points: Iterable[Sequence[float] | np.ndarray], radius: int, value: int) -> None:
     import cv2
 
     for x, y in points:
@@ -149,7 +152,7 @@ class ClassicalBackend(AnnotateBackend):
         self.flow_preset = presets[flow_preset]
         self.seed = int(seed)
         self.correction_window = float(correction_window)
-        self._flow = None
+        self._flow: cv2.DISOpticalFlow | None = None
 
     # -- prompted frame ----------------------------------------------------------------------
 
@@ -277,7 +280,7 @@ class ClassicalBackend(AnnotateBackend):
             mode = cv2.GC_INIT_WITH_MASK
         try:
             cv2.setRNGSeed(self.seed)
-            cv2.grabCut(crop, labels, None, bgd, fgd, max(iterations, 0) if models is None else 1, mode)
+            cv2.grabCut(crop, labels, (0, 0, 0, 0), bgd, fgd, max(iterations, 0) if models is None else 1, mode)  # rect unused with a mask
         except cv2.error as exc:
             logger.debug("grabcut failed: %s", exc)
             return None
@@ -355,8 +358,8 @@ class ClassicalBackend(AnnotateBackend):
         import cv2
 
         if self._flow is None:
-            self._flow = cv2.DISOpticalFlow_create(self.flow_preset)
-        return self._flow.calc(gray, prev_gray, None)
+            self._flow = cv2.DISOpticalFlow.create(self.flow_preset)
+        return np.asarray(self._flow.calc(gray, prev_gray, None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
 
     def _refine(
         self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None

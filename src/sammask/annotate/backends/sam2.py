@@ -105,6 +105,17 @@ class Sam2Backend(AnnotateBackend):
         spans = VideoStrategy(predictor, Sam2Settings(input_size=int(predictor.image_size)))
         self.mem_span, self.ptr_span = spans.mem_span, spans.ptr_span
 
+    @property
+    def _bound_state(self) -> dict[str, Any]:
+        """The inference state :meth:`bind` built.
+
+        Raises:
+            SegmentationError: the backend is not bound to a video (or was reset).
+        """
+        if self.state is None:
+            raise SegmentationError("the SAM 2 annotation backend is not bound to a video; open a session first")
+        return self.state
+
     def bind(self, frames: FrameGetter, num_frames: int, shape: tuple[int, int]) -> None:
         """Build the inference state over the lazily decoded video."""
         from sammask.segmentation.sam2.video import new_inference_state
@@ -163,7 +174,7 @@ class Sam2Backend(AnnotateBackend):
         if first is None:
             return
         reverse = first < start
-        wanted = {int(o) for o in start_masks if int(o) in self.state["obj_id_to_idx"]}
+        wanted = {int(o) for o in start_masks if int(o) in self._bound_state["obj_id_to_idx"]}
         gen = self.predictor.propagate_in_video(
             self.state, start_frame_idx=start, max_frame_num_to_track=self.num_frames, reverse=reverse
         )
@@ -207,7 +218,7 @@ class Sam2Backend(AnnotateBackend):
 
         if self.predictor.device.type != "cpu":
             return
-        for od in self.state["output_dict_per_obj"].values():
+        for od in self._bound_state["output_dict_per_obj"].values():
             for outputs in (od["cond_frame_outputs"], od["non_cond_frame_outputs"]):
                 for out in outputs.values():
                     feats = out.get("maskmem_features")
@@ -224,7 +235,7 @@ class Sam2Backend(AnnotateBackend):
         """
         sign = 1 if reverse else -1  # "behind" = larger indices when going backwards
         window = max(self.mem_span, self.ptr_span)
-        for od in self.state["output_dict_per_obj"].values():
+        for od in self._bound_state["output_dict_per_obj"].values():
             non_cond = od["non_cond_frame_outputs"]
             for t in [t for t in non_cond if (t - frame_idx) * sign > window]:
                 del non_cond[t]
@@ -232,13 +243,13 @@ class Sam2Backend(AnnotateBackend):
     def retained_outputs(self) -> int:
         """Propagated outputs with spatial memory held now, summed over objects (memory checks)."""
         return sum(
-            1 for od in self.state["output_dict_per_obj"].values()
+            1 for od in self._bound_state["output_dict_per_obj"].values()
             for out in od["non_cond_frame_outputs"].values() if out.get("maskmem_features") is not None
         )
 
     def forget(self, obj_id: int) -> None:
         """Remove the object from SAM 2's state."""
-        if int(obj_id) in self.state["obj_id_to_idx"]:
+        if int(obj_id) in self._bound_state["obj_id_to_idx"]:
             self.predictor.remove_object(self.state, int(obj_id), strict=False, need_output=False)
 
     def reset(self) -> None:

@@ -15,11 +15,11 @@ Nothing here imports torch or sam2.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sammask.errors import ConfigError, WeightsNotFoundError
+from sammask.offline import hf_hub_offline, hub_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ __all__ = [
     "Sam2ModelConfig",
     "Sam2ModelSpec",
     "get_model_spec",
-    "hf_hub_offline",
     "model_names",
     "resolve_checkpoint",
 ]
@@ -351,26 +350,6 @@ def get_model_spec(name: str) -> Sam2ModelSpec:
 
 # --- weight resolution ------------------------------------------------------------------------
 
-_TRUE = ("1", "true", "yes", "on")
-
-
-def hf_hub_offline() -> bool:
-    """True when the environment forbids hub access (``HF_HUB_OFFLINE`` set to 1/true/yes/on)."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-
-
-def _hub_cache_dir() -> str:
-    from sammask.offline import disable_telemetry
-
-    disable_telemetry()  # Hugging Face telemetry: read at import of huggingface_hub
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        home = os.environ.get("HF_HOME", os.path.join("~", ".cache", "huggingface"))
-        return os.environ.get("HF_HUB_CACHE", os.path.join(home, "hub"))
-    return str(constants.HF_HUB_CACHE)
-
-
 def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> Path:
     """Find the official ``.pt`` weights of a published model.
 
@@ -419,7 +398,7 @@ def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> 
             f"hub client (huggingface_hub) is not installed, so the cache for {spec.hf_repo_id} "
             f"could not be searched; {fix}; {meanwhile}"
         ) from None
-    cache_dir = _hub_cache_dir()
+    cache_dir = hub_cache_dir()
     try:
         found = hf_hub_download(
             repo_id=spec.hf_repo_id, filename=spec.checkpoint_filename, local_files_only=local_only

@@ -47,7 +47,7 @@ import numpy as np
 from sammask.errors import SegmentationError
 from sammask.segmentation.base import FrameMasks, FramePrompts
 from sammask.segmentation.sam2.options import Sam2Options
-from sammask.geometry import BBox, box_iou, mask_bbox
+from sammask.geometry import BBox, as_bbox, box_iou, mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     pass
@@ -154,7 +154,7 @@ def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:
                 "frame %d: track %d has more than one box; using the first", fp.frame_idx, p.track_id
             )
             continue
-        boxes[p.track_id] = tuple(float(v) for v in p.bbox)
+        boxes[p.track_id] = as_bbox(p.bbox)
     return boxes
 
 
@@ -174,6 +174,31 @@ def _score(out: dict[str, Any]) -> float:
     if logits is None:
         return 1.0
     return float(logits.reshape(-1)[0].float().sigmoid())
+
+
+def drifted(mask: np.ndarray | None, bbox: BBox, reprompt_iou: float) -> bool:
+    """Whether a propagated mask has drifted from its track's detector box (the ``video``
+    strategies' re-prompt rule, official SAM 2 and the ``transformers`` families alike).
+
+    True when the mask is empty (the model lost the object although the detector sees it) or the
+    IoU between the mask's tight box and the detector box is below ``reprompt_iou``.
+
+    Why 0.5 by default: it is the usual box-matching threshold (PASCAL VOC, the MOT CLEAR
+    metrics); a mask that follows its object has a tight box close to the detector's (IoU
+    typically above 0.7, lower for thin or partly hidden parts), while a mask that jumped to
+    a neighbour, shrank to a part or leaked into the background falls below it. Lower values
+    re-prompt less (more temporal smoothness, more drift), higher values re-prompt more
+    (closer to per-frame box prompting).
+
+    Args:
+        mask: (H, W) bool propagated mask, or None.
+        bbox: detector box ``(x1, y1, x2, y2)`` float pixels on the same frame.
+        reprompt_iou: the IoU floor in [0, 1].
+    """
+    mb = mask_bbox(mask) if mask is not None else None
+    if mb is None:
+        return True
+    return box_iou(mb, bbox) < reprompt_iou
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,26 +362,9 @@ class VideoStrategy:
             ) from exc
 
     def needs_reprompt(self, mask: np.ndarray | None, bbox: BBox) -> bool:
-        """Whether a propagated mask has drifted from its track's detector box.
-
-        True when the mask is empty (SAM 2 lost the object although the detector sees it) or the
-        IoU between the mask's tight box and the detector box is below ``reprompt_iou``.
-
-        Why 0.5 by default: it is the usual box-matching threshold (PASCAL VOC, the MOT CLEAR
-        metrics); a mask that follows its object has a tight box close to the detector's (IoU
-        typically above 0.7, lower for thin or partly hidden parts), while a mask that jumped to
-        a neighbour, shrank to a part or leaked into the background falls below it. Lower values
-        re-prompt less (more temporal smoothness, more drift), higher values re-prompt more
-        (closer to per-frame box prompting).
-
-        Args:
-            mask: (H, W) bool propagated mask, or None.
-            bbox: detector box ``(x1, y1, x2, y2)`` float pixels on the same frame.
-        """
-        mb = mask_bbox(mask) if mask is not None else None
-        if mb is None:
-            return True
-        return box_iou(mb, bbox) < self.reprompt_iou
+        """Whether a propagated mask has drifted from its track's detector box: :func:`drifted`
+        with this strategy's ``reprompt_iou``."""
+        return drifted(mask, bbox, self.reprompt_iou)
 
     def retained(self) -> RetainedState:
         """Count what the inference state holds now (all zeros before the first frame)."""
@@ -464,8 +472,8 @@ class VideoStrategy:
             obj_idx = st["obj_id_to_idx"][tid]
             st["frames_tracked_per_obj"][obj_idx][step] = {"reverse": False}
             self._last_step[tid] = step
-            mask = masks.get(tid)
-            result.masks[tid] = mask if mask is not None and mask.any() else None
+            got = masks.get(tid)
+            result.masks[tid] = got if got is not None and got.any() else None
         self._prune(step)
         return result
 

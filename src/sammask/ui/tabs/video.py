@@ -46,6 +46,7 @@ from sammask.ui.common import (
     TabState,
     discard,
     error_line,
+    models_markdown,
     objects_html,
     overlay,
     stroke_mask,
@@ -488,6 +489,8 @@ def build_video_tab(
                                elem_id="sammask-timeline-box")
             gr.Markdown("**Keyboard shortcuts** (when no text field has focus): "
                         + " · ".join(f"`{k}` {a}" for k, a in SHORTCUTS), elem_id="sammask-shortcuts")
+            with gr.Accordion("Models installed here", open=False):
+                gr.Markdown(models_markdown(backend=backend), elem_id="sammask-models")
         with gr.Column(scale=1):
             mode = gr.Radio(MODES, value=MODES[0], label="Click adds", elem_id="sammask-mode")
             brush = gr.Slider(2, 60, value=12, step=1, label="Brush / eraser radius (px)", elem_id="sammask-brush")
