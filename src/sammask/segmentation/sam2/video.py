@@ -250,7 +250,82 @@ def _tensor_bytes(obj: Any) -> int:
     return total
 
 
-class VideoStrategy:
+class StreamingVideoStrategy:
+    """The frame stream both video strategies share (SAM 2's official predictor here, the
+    ``transformers`` video models in :mod:`sammask.segmentation.hf_video`): one frame size per
+    stream, a step counter, one box per track and frame, inference mode, and a model failure
+    turned into a :class:`SegmentationError` naming the model and the frame.
+
+    A subclass sets :attr:`label` and implements ``_reset`` (a fresh stream: ``_step = 0``,
+    ``_size = None``, no model state), ``_release`` (drop the model state after the last frame) and
+    ``_process(fp, step, boxes)`` (one frame).
+    """
+
+    label = "SAM 2"
+    """The model's name in error messages."""
+
+    _step: int
+    _size: tuple[int, int] | None
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        """Segment a stream of frames (see :meth:`sammask.segmentation.base.Segmenter.segment`).
+
+        Args:
+            frames: :class:`FramePrompts` in increasing ``frame_idx`` order; all frames must have
+                the same size. Consumed lazily, one at a time.
+
+        Yields:
+            One :class:`FrameMasks` per input frame, in order, with an (H, W) bool mask (or None
+            when the model predicts no object) for every prompted track, and ``scores`` = the
+            model's object-presence probability per track.
+
+        Raises:
+            SegmentationError: on a frame that is not (H, W, 3) uint8 or changes size mid-stream,
+                or when the model fails on a frame (the message names it).
+        """
+        self._reset()
+        for fp in frames:
+            yield self.process(fp)
+        self._release()
+
+    def process(self, fp: FramePrompts) -> FrameMasks:
+        """Process the next frame of the stream (the body of :meth:`segment`).
+
+        Raises:
+            SegmentationError: see :meth:`segment`.
+        """
+        import torch
+
+        size = _frame_size(fp)
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            raise SegmentationError(
+                f"frame {fp.frame_idx}: size {size[1]}x{size[0]} differs from the stream's "
+                f"{self._size[1]}x{self._size[0]}; a stream must keep one frame size"
+            )
+        step = self._step
+        self._step += 1
+        boxes = _unique_prompts(fp)
+        try:
+            with torch.inference_mode():
+                return self._process(fp, step, boxes)
+        except SegmentationError:
+            raise
+        except Exception as exc:
+            raise SegmentationError(f"{self.label} video propagation failed on frame {fp.frame_idx}: {exc}") from exc
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _process(self, fp: FramePrompts, step: int, boxes: dict[int, BBox]) -> FrameMasks:
+        raise NotImplementedError
+
+
+class VideoStrategy(StreamingVideoStrategy):
     """Streaming SAM 2 propagation of all tracks in one inference state, with bounded memory.
 
     Per frame (forward only, nothing read ahead):
@@ -311,56 +386,6 @@ class VideoStrategy:
 
     # -- public -----------------------------------------------------------------------------
 
-    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
-        """Segment a stream of frames (see :meth:`sammask.segmentation.base.Segmenter.segment`).
-
-        Args:
-            frames: :class:`FramePrompts` in increasing ``frame_idx`` order; all frames must have
-                the same size. Consumed lazily, one at a time.
-
-        Yields:
-            One :class:`FrameMasks` per input frame, in order, with an (H, W) bool mask (or None
-            when SAM 2 predicts no object) for every prompted track, and ``scores`` = SAM 2's
-            object-presence probability per track.
-
-        Raises:
-            SegmentationError: on a frame that is not (H, W, 3) uint8 or changes size mid-stream,
-                or when SAM 2 fails on a frame.
-        """
-        self._reset()
-        for fp in frames:
-            yield self.process(fp)
-        self.state = None
-
-    def process(self, fp: FramePrompts) -> FrameMasks:
-        """Process the next frame of the stream (the body of :meth:`segment`).
-
-        Raises:
-            SegmentationError: see :meth:`segment`.
-        """
-        import torch
-
-        size = _frame_size(fp)
-        if self._size is None:
-            self._size = size
-        elif size != self._size:
-            raise SegmentationError(
-                f"frame {fp.frame_idx}: size {size[1]}x{size[0]} differs from the stream's "
-                f"{self._size[1]}x{self._size[0]}; a stream must keep one frame size"
-            )
-        step = self._step
-        self._step += 1
-        boxes = _unique_prompts(fp)
-        try:
-            with torch.inference_mode():
-                return self._process(fp, step, boxes)
-        except SegmentationError:
-            raise
-        except Exception as exc:
-            raise SegmentationError(
-                f"SAM 2 video propagation failed on frame {fp.frame_idx}: {exc}"
-            ) from exc
-
     def needs_reprompt(self, mask: np.ndarray | None, bbox: BBox) -> bool:
         """Whether a propagated mask has drifted from its track's detector box: :func:`drifted`
         with this strategy's ``reprompt_iou``."""
@@ -395,6 +420,9 @@ class VideoStrategy:
         )
 
     # -- internals --------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        self.state = None
 
     def _reset(self) -> None:
         self.state = None
