@@ -384,10 +384,10 @@ class _Outputs:
 
 
 def _open_outputs(stack: contextlib.ExitStack, kind: OutputKind, output_path: Path, info: VideoInfo,
-                  encode: EncodeOptions, input_path: Path, matte_path: Path | None, settings: RedactSettings, *,
+                  encode: EncodeOptions | None, input_path: Path, matte_path: Path | None, settings: RedactSettings, *,
                   overwrite: bool) -> _Outputs:
-    """Open the output (PNG folder, or video with the input's audio) and the matte video, each
-    aborted by ``stack`` unless committed.
+    """Open the output (PNG folder, or video with the input's audio; ``encode`` None for a PNG
+    folder) and the matte video, each aborted by ``stack`` unless committed.
 
     Raises:
         OutputPathError / MediaError / ConfigError: as :class:`PngFolderWriter` and
