@@ -156,7 +156,8 @@ def main() -> None:
                     res = {"row": row, "skipped": f"Python module '{missing}' does not import"}
                 else:
                     seg = Sam2Segmenter(Sam2Settings(precision="bf16", crop=False), model=hf_model(row))
-                    res = {**seg_row(row, seg, frames, tracks, clip, tmp), "input": seg.strategy.image_size}
+                    size = seg.strategy.image_size  # before seg_row: redact closes the segmenter
+                    res = {**seg_row(row, seg, frames, tracks, clip, tmp), "input": size}
             elif row in ("owlv2", "gdino"):
                 res = detector_row(row, frames)
             else:

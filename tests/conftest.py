@@ -33,6 +33,7 @@ MODULE_MARKS = {
     "test_sam2_model.py": ("models",),
     "test_sam2_runtime.py": ("models",),
     "test_sam2_video.py": ("models",),
+    "test_hf_video.py": ("models",),
 }
 FIXTURE_MARKS = {"shared_data": "data", "tiny_model": "models", "tiny_checkpoint": "models", "tiny_rtdetr": "models"}
 

@@ -55,6 +55,46 @@ def tiny_config(family: str):
     raise ValueError(family)
 
 
+def tiny_video_config(family: str, **overrides):
+    """A tiny ``transformers`` video config (memory modules) of ``family`` (``sam2-hf``, ``sam3``).
+
+    Its FPN / decoder width is 128, not 32: transformers' memory attention reads memories of
+    64 channels (hard-coded ``kv_in_dim=64``) and splits object pointers into 64-channel chunks
+    only when the hidden size is larger (every published config: 256); ``overrides`` go to the
+    video config (e.g. ``num_maskmem``).
+    """
+    import transformers as T
+
+    width = 128
+    image = tiny_config(family)
+    vision = image.vision_config.to_dict()
+    vision["fpn_hidden_size"] = width
+    size = image.prompt_encoder_config.image_size
+    cls = {"sam2-hf": T.Sam2VideoConfig, "sam3": T.Sam3TrackerVideoConfig}[family]
+    kw = {
+        "image_size": size, "memory_attention_hidden_size": width, "memory_attention_num_layers": 1,
+        "memory_attention_feed_forward_hidden_size": 64, "memory_attention_rope_feat_sizes": [size // 16 if family == "sam2-hf" else 16] * 2,
+        "memory_encoder_hidden_size": width, "mask_downsampler_embed_dim": width, "memory_fuser_embed_dim": width,
+        "memory_fuser_intermediate_dim": 64,
+    }
+    kw.update(overrides)
+    return cls(vision_config=vision, prompt_encoder_config={"hidden_size": width, "image_size": size},
+               mask_decoder_config=dict(_DECODER, hidden_size=width), **kw)
+
+
+def save_tiny_video_model(family: str, folder: Path, seed: int = 0, **overrides) -> Path:
+    """Build the tiny random-init video model of ``family`` (seeded) and ``save_pretrained`` it."""
+    import torch
+    import transformers as T
+
+    from sammask.segmentation.families import FAMILIES
+
+    torch.manual_seed(seed)
+    model = getattr(T, FAMILIES[family].video_class)(tiny_video_config(family, **overrides)).eval()
+    model.save_pretrained(str(folder))
+    return folder
+
+
 def save_tiny_model(family: str, folder: Path, seed: int = 0) -> Path:
     """Build the tiny random-init ``family`` model (seeded) and ``save_pretrained`` it to ``folder``."""
     import torch

@@ -9,8 +9,10 @@ summary, then terminated so that the run still ends.
 
 from __future__ import annotations
 
+import concurrent.futures.thread
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,9 +35,24 @@ def _cmdline(pid: int) -> str:
         return "?"
 
 
+def _idle_pool_worker(t: threading.Thread) -> bool:
+    """An idle ``ThreadPoolExecutor`` worker: blocked in its work queue's ``get``, so its innermost
+    Python frame is ``concurrent.futures.thread._worker`` itself (a busy one runs its task's code).
+
+    Such a worker never blocks exit: ``concurrent.futures`` registers ``threading._register_atexit``
+    that wakes and joins every worker before the interpreter joins its non-daemon threads. A pool
+    that a library keeps alive (a module-level or cached executor) leaves such workers for as long
+    as the process lives; whether the garbage collector freed a dropped pool before the end of the
+    session is chance (the CI run of 2026-12-06 ended red on exactly that).
+    """
+    frame = sys._current_frames().get(t.ident or -1)
+    return frame is not None and frame.f_code is concurrent.futures.thread._worker.__code__
+
+
 def blocking_threads() -> list[threading.Thread]:
-    """Live non-daemon threads other than the main thread."""
-    return [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    """Live non-daemon threads other than the main thread that would block exit (not idle pool workers)."""
+    return [t for t in threading.enumerate()
+            if t is not threading.main_thread() and not t.daemon and t.is_alive() and not _idle_pool_worker(t)]
 
 
 def _zombie(pid: int) -> bool:

@@ -78,6 +78,31 @@ def test_pool_shut_down_without_waiting():
 """
 
 
+IDLE_AND_BUSY_POOLS = """
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+KEPT = ThreadPoolExecutor(2, thread_name_prefix="kept-idle")  # a library's cached pool
+STOP_FORGOTTEN = threading.Event()
+
+def test_an_idle_kept_pool_and_a_busy_one():
+    KEPT.submit(lambda: None).result()
+    busy = ThreadPoolExecutor(1, thread_name_prefix="busy")
+    busy.submit(STOP_FORGOTTEN.wait, 60)
+    busy.shutdown(wait=False)
+"""
+
+
+def test_an_idle_pool_worker_is_not_a_leak_a_busy_one_is(pytester: pytest.Pytester,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Idle workers of a pool kept alive are joined by concurrent.futures at exit; a worker still
+    running its task blocks exit until the task ends, so it is named."""
+    result = _run(pytester, monkeypatch, IDLE_AND_BUSY_POOLS)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*left running after the last test*", "*non-daemon thread 'busy_0'*"])
+    assert "kept-idle" not in result.stdout.str()
+
+
 def test_a_thread_that_ends_within_the_grace_is_not_a_leak(pytester: pytest.Pytester,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The CI run flagged a third-party ThreadPoolExecutor's workers that were ending on their own."""

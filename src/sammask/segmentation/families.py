@@ -61,6 +61,7 @@ __all__ = [
     "installed_models",
     "load_hf_model",
     "missing_requirement",
+    "model_strategies",
     "quiet_transformers",
     "resolve_model_source",
 ]
@@ -85,6 +86,10 @@ class ModelFamily:
         mean: per-channel RGB mean on [0, 1] pixels.
         std: per-channel RGB standard deviation.
         install: how to get ``requires`` (said in errors).
+        video_class: ``transformers`` class for the ``video`` strategy ("" = the family has no
+            video model here; the official ``sam2`` family runs its own).
+        video_types: ``config.json`` ``model_type`` values whose weights hold the video (memory)
+            modules :attr:`video_class` needs.
     """
 
     name: str
@@ -95,13 +100,15 @@ class ModelFamily:
     mean: tuple[float, float, float] = IMAGENET[0]
     std: tuple[float, float, float] = IMAGENET[1]
     install: str = ""
+    video_class: str = ""
+    video_types: tuple[str, ...] = ()
 
 
 FAMILIES: dict[str, ModelFamily] = {
     f.name: f
     for f in (
         ModelFamily("sam2", "", ()),
-        ModelFamily("sam2-hf", "Sam2Model", ("sam2", "sam2_video")),
+        ModelFamily("sam2-hf", "Sam2Model", ("sam2", "sam2_video"), video_class="Sam2VideoModel", video_types=("sam2_video",)),
         ModelFamily(
             "edgetam",
             "EdgeTamModel",
@@ -109,9 +116,12 @@ FAMILIES: dict[str, ModelFamily] = {
             requires=("timm", "torchvision"),
             install="pip install timm torchvision (a torchvision build matching the installed torch: "
             "the CPU torch needs the +cpu torchvision wheel)",
+            video_class="EdgeTamVideoModel",
+            video_types=("edgetam_video",),
         ),
         ModelFamily(
-            "sam3", "Sam3TrackerModel", ("sam3_tracker", "sam3", "sam3_tracker_video", "sam3_video"), mean=HALF[0], std=HALF[1]
+            "sam3", "Sam3TrackerModel", ("sam3_tracker", "sam3", "sam3_tracker_video", "sam3_video"), mean=HALF[0], std=HALF[1],
+            video_class="Sam3TrackerVideoModel", video_types=("sam3_tracker_video", "sam3_video"),
         ),
         ModelFamily("samhq", "SamHQModel", ("sam_hq",), resize="longest"),
     )
@@ -278,22 +288,29 @@ def _find_folder(source: ModelSource, offline: bool) -> Path:
     return Path(found)
 
 
-def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = False) -> tuple[torch.nn.Module, str]:
+def load_hf_model(
+    source: ModelSource, *, device: str = "cpu", offline: bool = False, video: bool = False
+) -> tuple[torch.nn.Module, str]:
     """Load a ``transformers`` SAM-family model (eval mode) for box prompts.
 
     Args:
         source: from :func:`resolve_model_source`, family other than ``sam2``.
         device: ``cpu``, ``cuda[:N]`` or ``mps``.
         offline: cache only (also when ``HF_HUB_OFFLINE=1``).
+        video: load the family's video model (:attr:`ModelFamily.video_class`, memory modules
+            included) for the ``video`` strategy instead of the image model.
 
     Returns:
-        ``(model, family)``: the family's :attr:`ModelFamily.model_class` instance and its key.
+        ``(model, family)``: the family's :attr:`ModelFamily.model_class` (or, with ``video``,
+        :attr:`ModelFamily.video_class`) instance and its key.
 
     Raises:
         WeightsNotFoundError: nothing at the folder / in the cache (the message names the model,
             where it looked and the fix).
         RuntimeUnavailableError: a module the family needs (e.g. ``timm`` for EdgeTAM) is missing.
         ModelLoadError: the weights do not load into the family's class.
+        ConfigError: ``video`` for a family without a video model, or for an image-only checkpoint
+            (no memory weights).
     """
     from sammask.offline import disable_telemetry
     from sammask.segmentation.sam2.model import resolve_device
@@ -306,20 +323,34 @@ def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = F
     if family == "sam2":
         raise ConfigError(f"model {source.name} is an official SAM 2 checkpoint; pass it as --model-path FILE.pt")
     _require(family, source.name)
+    fam = FAMILIES[family]
+    class_name = fam.model_class
+    if video:
+        if not fam.video_class:
+            raise ConfigError(
+                f"model {source.name}: the {family} family has no video model; use --strategy image with this model"
+            )
+        model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+        if model_type not in fam.video_types:
+            raise ConfigError(
+                f"model {source.name}: {folder} is an image checkpoint (model_type '{model_type}'), without the memory "
+                f"weights --strategy video needs; use --strategy image, or a {'/'.join(fam.video_types)} checkpoint"
+            )
+        class_name = fam.video_class
     dev = resolve_device(device)
     try:
         import transformers
 
-        cls = getattr(transformers, FAMILIES[family].model_class)
+        cls = getattr(transformers, class_name)
         with quiet_transformers():
             model = cls.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
         raise ModelLoadError(
-            f"model {source.name}: {folder} does not load as {FAMILIES[family].model_class} "
+            f"model {source.name}: {folder} does not load as {class_name} "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'}); re-download it "
-            f"or save it with {FAMILIES[family].model_class}.save_pretrained"
+            f"or save it with {class_name}.save_pretrained"
         ) from exc
-    logger.info("model %s: %s from %s", source.name, FAMILIES[family].model_class, folder)
+    logger.info("model %s: %s from %s", source.name, class_name, folder)
     return model.to(dev).eval(), family
 
 
@@ -355,6 +386,14 @@ class ModelAvailability:
     available: bool
     reason: str
     source: str
+
+
+def model_strategies(family: str) -> tuple[str, ...]:
+    """The ``--strategy`` values a family runs: ``sam2`` all three, a ``transformers`` family
+    ``image`` and, when it has a video model (:attr:`ModelFamily.video_class`), ``video``."""
+    if family == "sam2":
+        return ("image", "video", "baseline")
+    return ("image", "video") if FAMILIES[family].video_class else ("image",)
 
 
 def _cached(repo_id: str, filename: str) -> bool:

@@ -10,6 +10,7 @@ server has tokens, see :mod:`sammask.service.auth`):
 - ``GET /v1/jobs``, ``GET /v1/jobs/{id}``, ``GET /v1/jobs/{id}/events`` (server-sent events),
   ``GET /v1/jobs/{id}/result`` | ``/report`` | ``/masks``, ``DELETE /v1/jobs/{id}``
   (:mod:`sammask.service.routes`).
+- ``GET /v1/models``: every ``settings.model`` choice and whether it runs here offline.
 - ``GET /healthz``; ``GET /`` the jobs page.
 
 Every request first passes the cross-site check (:func:`~sammask.service.auth.cross_site_reason`);

@@ -51,3 +51,20 @@ class Health(BaseModel):
     queued: int
     running: int
     workers: int
+
+
+class ModelInfo(BaseModel):
+    """One ``--model`` choice (:class:`~sammask.segmentation.families.ModelAvailability`)."""
+
+    name: str = Field(description="The value of settings.model (e.g. sam2.1_hiera_tiny, samhq_vit_base).")
+    family: str = Field(description="sam2 (official package), sam2-hf, edgetam, sam3 or samhq.")
+    available: bool = Field(description="Its Python modules import and its weights are in this server's cache.")
+    reason: str = Field(description="Why not available (empty when available).")
+    source: str = Field(description="Hugging Face hub repo id the weights come from.")
+    strategies: list[str] = Field(description="Segmentation strategies it runs (image, video, baseline).")
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    models: list[ModelInfo]

@@ -28,7 +28,7 @@ from sammask.batch.options import JobSettings, Source
 from sammask.errors import ConfigError, SammaskError
 from sammask.service.auth import Principal, Tokens
 from sammask.service.layout import JOB_ID, JobFiles, display_name
-from sammask.service.models import JobList, JobView
+from sammask.service.models import JobList, JobView, ModelInfo, ModelList
 from sammask.service.scheduler import Scheduler
 from sammask.service.store import JobRecord, JobState, JobStore
 from sammask.service.uploads import (
@@ -248,6 +248,19 @@ def list_jobs(svc: Svc, who: Caller, state: JobState | None = None, limit: int =
     """The caller's jobs (an admin: every job), newest first."""
     recs = svc.store.list(state=state, limit=max(1, min(limit, 1000)), owner=None if who.admin else who.name)
     return JobList(jobs=[JobView.of(r) for r in recs])
+
+
+@router.get("/models", response_model=ModelList, tags=["models"])
+def list_models() -> ModelList:
+    """Every ``settings.model`` choice and whether this server can run it offline (modules
+    importable, weights in its Hugging Face cache); nothing is loaded or downloaded."""
+    from sammask.segmentation.families import installed_models, model_strategies
+
+    return ModelList(models=[
+        ModelInfo(name=m.name, family=m.family, available=m.available, reason=m.reason, source=m.source,
+                  strategies=list(model_strategies(m.family)))
+        for m in installed_models()
+    ])
 
 
 @router.get("/jobs/{job_id}", response_model=JobView)

@@ -12,10 +12,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sammask.annotate import Session
+
+if TYPE_CHECKING:
+    from sammask.segmentation.families import ModelAvailability
 
 PALETTE = [
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -64,6 +68,33 @@ def discard(state: TabState | None) -> None:
 
 
 _PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s'\"(),;:<>|]+)+")
+
+
+def models_markdown(models: Sequence[ModelAvailability] | None = None, backend: str = "") -> str:
+    """The "Models installed here" table: every ``--model`` choice, its family, the strategies it
+    runs, and whether it runs here offline (else why not).
+
+    Args:
+        models: :class:`~sammask.segmentation.families.ModelAvailability` rows; None ->
+            :func:`~sammask.segmentation.families.installed_models` (cheap: no weights load).
+        backend: the annotation backend in use (``sam2`` takes the official ``sam2`` family's
+            models; said above the table).
+
+    Returns:
+        Markdown text.
+    """
+    from sammask.segmentation.families import installed_models, model_strategies
+
+    rows = installed_models() if models is None else models
+    head = (f"Annotation backend **{backend}**" + (": takes the `sam2` family's models (`--model`); the others "
+            "serve `redact`, `batch`, the service and the image tools." if backend == "sam2" else
+            " (no weights); the models below serve the `sam2` backend (`--backend sam2 --model NAME`), "
+            "`redact`, `batch`, the service and the image tools.") + "\n\n") if backend else ""
+    lines = ["| model | family | strategies | here |", "|---|---|---|---|"]
+    for m in rows:
+        here = "installed" if m.available else f"no: {m.reason}"
+        lines.append(f"| `{m.name}` | {m.family} | {', '.join(model_strategies(m.family))} | {here} |")
+    return head + "\n".join(lines)
 
 
 def error_line(exc: BaseException) -> str:

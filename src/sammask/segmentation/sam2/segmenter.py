@@ -124,16 +124,23 @@ class Sam2Segmenter(Segmenter):
         self.strategy: Any = build_strategy(model, settings, runtime)
 
     def _init_hf(self, settings: Sam2Options, model: torch.nn.Module | None, source: Any) -> None:
-        """Build a transformers family (EdgeTAM, SAM 3, SAM-HQ, SAM 2 in HF format): ``image`` strategy,
-        image encoder on torch / OpenVINO / ONNX (``auto`` = OpenVINO when installed, as SAM 2)."""
-        from sammask.segmentation.families import family_of_model, load_hf_model
-        from sammask.segmentation.hf_image import HFImageStrategy
+        """Build a transformers family (EdgeTAM, SAM 3, SAM-HQ, SAM 2 in HF format): ``image`` strategy
+        (:class:`~sammask.segmentation.hf_image.HFImageStrategy`) or, for the families with a video
+        model, ``video`` (:class:`~sammask.segmentation.hf_video.HFVideoStrategy`); image encoder on
+        torch / OpenVINO / ONNX (``auto`` = OpenVINO when installed, as SAM 2)."""
+        from sammask.segmentation.families import FAMILIES, family_of_model, load_hf_model
+        from sammask.segmentation.hf_image import HFEncoderRuntime, HFImageStrategy
 
         name = settings.model if source is None else source.name
-        if settings.strategy != "image":
+        known = source.family if source is not None else family_of_model(model)
+        if settings.strategy == "baseline" or (
+            settings.strategy == "video" and known is not None and not FAMILIES[known].video_class
+        ):
+            has_video = ", ".join(f.name for f in FAMILIES.values() if f.video_class)
             raise ConfigError(
-                f"model {name}: strategy '{settings.strategy}' is built only for the official SAM 2 checkpoints; "
-                f"use --strategy image with this model"
+                f"model {name}: strategy '{settings.strategy}' is built only for the official SAM 2 checkpoints"
+                + (f" and the families with a video model ({has_video})" if settings.strategy == "video" else "")
+                + "; use --strategy image with this model"
             )
         runtime = settings.runtime
         if runtime == "auto":  # as SAM 2: OpenVINO when installed and on the CPU, else torch
@@ -157,16 +164,28 @@ class Sam2Segmenter(Segmenter):
             from sammask.segmentation.sam2.runtime import _require
 
             _require(runtime)
+        video = settings.strategy == "video"
         if model is None:
-            model, family = load_hf_model(source, device=settings.device, offline=settings.offline)
+            model, family = load_hf_model(source, device=settings.device, offline=settings.offline, video=video)
         else:
             family = family_of_model(model)
         self.settings = settings
         self.model = model
-        self.strategy = HFImageStrategy(
-            model, family, crop=settings.crop, precision=settings.precision, runtime=runtime,
-            export_cache=settings.export_cache,
-        )
+        if video:
+            from sammask.segmentation.hf_video import HFVideoStrategy
+
+            if not hasattr(model, "memory_encoder"):
+                raise ConfigError(
+                    f"model {name}: a {type(model).__name__} has no memory modules; --strategy video needs the "
+                    f"family's video model ({FAMILIES[family].video_class or 'none'})"
+                )
+            encoder = HFEncoderRuntime(model, family, runtime, settings.precision, settings.export_cache)
+            self.strategy = HFVideoStrategy(model, family, reprompt_iou=settings.reprompt_iou, encoder=encoder)
+        else:
+            self.strategy = HFImageStrategy(
+                model, family, crop=settings.crop, precision=settings.precision, runtime=runtime,
+                export_cache=settings.export_cache,
+            )
         if self.strategy.image_size != settings.input_size:
             logger.info(
                 "model %s runs at its own input size %d (settings.input_size %d applies to official SAM 2 only)",

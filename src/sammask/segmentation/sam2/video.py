@@ -176,6 +176,31 @@ def _score(out: dict[str, Any]) -> float:
     return float(logits.reshape(-1)[0].float().sigmoid())
 
 
+def drifted(mask: np.ndarray | None, bbox: BBox, reprompt_iou: float) -> bool:
+    """Whether a propagated mask has drifted from its track's detector box (the ``video``
+    strategies' re-prompt rule, official SAM 2 and the ``transformers`` families alike).
+
+    True when the mask is empty (the model lost the object although the detector sees it) or the
+    IoU between the mask's tight box and the detector box is below ``reprompt_iou``.
+
+    Why 0.5 by default: it is the usual box-matching threshold (PASCAL VOC, the MOT CLEAR
+    metrics); a mask that follows its object has a tight box close to the detector's (IoU
+    typically above 0.7, lower for thin or partly hidden parts), while a mask that jumped to
+    a neighbour, shrank to a part or leaked into the background falls below it. Lower values
+    re-prompt less (more temporal smoothness, more drift), higher values re-prompt more
+    (closer to per-frame box prompting).
+
+    Args:
+        mask: (H, W) bool propagated mask, or None.
+        bbox: detector box ``(x1, y1, x2, y2)`` float pixels on the same frame.
+        reprompt_iou: the IoU floor in [0, 1].
+    """
+    mb = mask_bbox(mask) if mask is not None else None
+    if mb is None:
+        return True
+    return box_iou(mb, bbox) < reprompt_iou
+
+
 @dataclass(frozen=True, slots=True)
 class RetainedState:
     """What a :class:`VideoStrategy` inference state holds right now (for memory checks).
@@ -337,26 +362,9 @@ class VideoStrategy:
             ) from exc
 
     def needs_reprompt(self, mask: np.ndarray | None, bbox: BBox) -> bool:
-        """Whether a propagated mask has drifted from its track's detector box.
-
-        True when the mask is empty (SAM 2 lost the object although the detector sees it) or the
-        IoU between the mask's tight box and the detector box is below ``reprompt_iou``.
-
-        Why 0.5 by default: it is the usual box-matching threshold (PASCAL VOC, the MOT CLEAR
-        metrics); a mask that follows its object has a tight box close to the detector's (IoU
-        typically above 0.7, lower for thin or partly hidden parts), while a mask that jumped to
-        a neighbour, shrank to a part or leaked into the background falls below it. Lower values
-        re-prompt less (more temporal smoothness, more drift), higher values re-prompt more
-        (closer to per-frame box prompting).
-
-        Args:
-            mask: (H, W) bool propagated mask, or None.
-            bbox: detector box ``(x1, y1, x2, y2)`` float pixels on the same frame.
-        """
-        mb = mask_bbox(mask) if mask is not None else None
-        if mb is None:
-            return True
-        return box_iou(mb, bbox) < self.reprompt_iou
+        """Whether a propagated mask has drifted from its track's detector box: :func:`drifted`
+        with this strategy's ``reprompt_iou``."""
+        return drifted(mask, bbox, self.reprompt_iou)
 
     def retained(self) -> RetainedState:
         """Count what the inference state holds now (all zeros before the first frame)."""

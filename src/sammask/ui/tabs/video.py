@@ -46,6 +46,7 @@ from sammask.ui.common import (
     TabState,
     discard,
     error_line,
+    models_markdown,
     objects_html,
     overlay,
     stroke_mask,
@@ -655,6 +656,8 @@ def build_video_tab(
     with gr.Row():
         with gr.Column(scale=3):
             frame = FramePanel(upload, status, *_frame_view())
+            with gr.Accordion("Models installed here", open=False):
+                gr.Markdown(models_markdown(backend=backend), elem_id="sammask-models")
         with gr.Column(scale=1):
             objs = _object_controls()
             prop = _propagation_controls()
