@@ -452,19 +452,7 @@ class VideoStrategy(StreamingVideoStrategy):
         propagated: dict[int, dict[str, Any]] = {}
         for tid, bbox in boxes.items():
             if self._last_step.get(tid) == step - 1:
-                obj_idx = st["obj_id_to_idx"][tid]
-                out, _ = model._run_single_frame_inference(
-                    inference_state=st,
-                    output_dict=st["output_dict_per_obj"][obj_idx],
-                    frame_idx=step,
-                    batch_size=1,
-                    is_init_cond_frame=False,
-                    point_inputs=None,
-                    mask_inputs=None,
-                    reverse=False,
-                    run_mem_encoder=True,
-                )
-                propagated[tid] = out
+                propagated[tid] = self._propagate_one(step, tid)
             else:
                 self._prompt_box(step, tid, bbox)
                 prompted.append(tid)
@@ -504,6 +492,25 @@ class VideoStrategy(StreamingVideoStrategy):
             result.masks[tid] = got if got is not None and got.any() else None
         self._prune(step)
         return result
+
+    def _propagate_one(self, step: int, tid: int) -> dict[str, Any]:
+        """Track ``tid`` (seen on the previous step) into ``step`` from its memories: sam2's
+        single-frame inference, memory encoder run, not stored yet (the caller decides)."""
+        st = self.state
+        assert st is not None  # _process creates it first
+        obj_idx = st["obj_id_to_idx"][tid]
+        out, _ = self.model._run_single_frame_inference(
+            inference_state=st,
+            output_dict=st["output_dict_per_obj"][obj_idx],
+            frame_idx=step,
+            batch_size=1,
+            is_init_cond_frame=False,
+            point_inputs=None,
+            mask_inputs=None,
+            reverse=False,
+            run_mem_encoder=True,
+        )
+        return out
 
     def _prompt_box(self, step: int, tid: int, bbox: BBox) -> None:
         self.model.add_new_points_or_box(
