@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sammask.geometry import TracksSpace
 from sammask.masking.options import Effect, MaskMode
 from sammask.spec.options import opt
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sammask.batch.options import JobSettings, Source
+    from sammask.batch.runner import BatchItem, BatchSummary
+    from sammask.settings import RedactSettings
 
 
 def batch_command(
@@ -55,39 +63,70 @@ def batch_command(
     unless -y; finished videos are skipped, and redone when their inputs or settings changed.
     """
     from rich.console import Console
-    from rich.table import Table
 
-    from pydantic import ValidationError
-
-    from sammask.batch.options import JobSettings, Source
-    from sammask.batch.runner import (
-        CHECKPOINT_DIR,
-        SUMMARY_FILE,
-        batch_outputs,
-        foreign_outputs,
-        plan_batch,
-        run_batch,
-    )
-    from sammask.spec.gate import InputRef, OutputRef, check_paths
-    from sammask.spec.run import gate
-    from sammask.errors import ConfigError
+    from sammask.batch.options import Source
+    from sammask.batch.runner import SUMMARY_FILE, plan_batch, run_batch
     from sammask.settings import RedactSettings, load_ini
 
     base = load_ini(config) if config is not None else RedactSettings()
     masks = masks or masks_dir is not None
     source = Source.DETECT if detect is not None else Source.MASKS if masks else Source.TRACKS
+    options = _job_settings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
+                            dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
+                            detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
+                            tracks_space=tracks_space, masks_any_video=masks_any_video)
+    items = plan_batch(inputs, tracks_dir, detect=detect is not None, masks=masks, masks_dir=masks_dir)
+    _gate_batch(items, inputs, output, options=options, source=source, base=base, config=config,
+                tracks_dir=tracks_dir, masks_dir=masks_dir, save_masks=save_masks, overwrite=overwrite)
+    settings = options.to_redact_settings(base, source=source)
+    console = Console(stderr=True)
+
+    def done(result) -> None:
+        state = "ok" if result.ok else f"FAILED: {result.error}"
+        console.print(f"{Path(result.input).name} -> {Path(result.output).name}: {state}", markup=False, highlight=False)
+
+    summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
+                        detect=options.detect_options() if detect is not None else None,
+                        tracks_filter=options.tracks_filter(), overwrite=overwrite, masks=masks,
+                        masks_any_video=masks_any_video)
+    _print_summary(console, items, summary)
+    console.print(f"summary: {output / SUMMARY_FILE}", markup=False, highlight=False)
+    if summary.failed:
+        raise typer.Exit(2)
+
+
+def _job_settings(**fields: Any) -> JobSettings:
+    """The run options as :class:`~sammask.batch.options.JobSettings`.
+
+    Raises:
+        ConfigError: a value pydantic refuses (the validators' messages, joined).
+    """
+    from pydantic import ValidationError
+
+    from sammask.batch.options import JobSettings
+    from sammask.errors import ConfigError
+
     try:
-        options = JobSettings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
-                              dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
-                              detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
-                              tracks_space=tracks_space, masks_any_video=masks_any_video)
+        return JobSettings(**fields)
     except ValidationError as exc:
         raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
-    items = plan_batch(inputs, tracks_dir, detect=detect is not None, masks=masks, masks_dir=masks_dir)
-    # One gate for the whole batch, before any video is decoded: no output (video, report,
-    # masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
-    # folder or the config. Outputs the batch wrote before (a .done record) are its resume state
-    # (skipped, or redone when stale); any other existing output is refused unless -y.
+
+
+def _gate_batch(items: Sequence[BatchItem], inputs: Sequence[str], output: Path, *, options: JobSettings,
+                source: Source, base: RedactSettings, config: Path | None, tracks_dir: Path | None,
+                masks_dir: Path | None, save_masks: bool, overwrite: bool) -> None:
+    """One gate for the whole batch, before any video is decoded: no output (video, report,
+    masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
+    folder or the config. Outputs the batch wrote before (a .done record) are its resume state
+    (skipped, or redone when stale); any other existing output is refused unless ``overwrite``.
+
+    Raises:
+        OutputPathError: as :func:`sammask.spec.gate.check_paths`.
+    """
+    from sammask.batch.runner import CHECKPOINT_DIR, SUMMARY_FILE, batch_outputs, foreign_outputs
+    from sammask.spec.gate import InputRef, OutputRef, check_paths
+    from sammask.spec.run import gate
+
     names = [n for i in items for n in batch_outputs(i, save_masks)]
     read = [InputRef("the input video", i.input) for i in items]
     read += [InputRef("the tracks file", i.tracks) for i in items if i.tracks is not None]
@@ -102,17 +141,12 @@ def batch_command(
     if not overwrite:
         check_paths([], [OutputRef("-o", output, "folder", tuple(foreign_outputs(items, output, save_masks=save_masks)))],
                     overwrite=False)
-    settings = options.to_redact_settings(base, source=source)
-    console = Console(stderr=True)
 
-    def done(result) -> None:
-        state = "ok" if result.ok else f"FAILED: {result.error}"
-        console.print(f"{Path(result.input).name} -> {Path(result.output).name}: {state}", markup=False, highlight=False)
 
-    summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
-                        detect=options.detect_options() if detect is not None else None,
-                        tracks_filter=options.tracks_filter(), overwrite=overwrite, masks=masks,
-                        masks_any_video=masks_any_video)
+def _print_summary(console: Console, items: Sequence[BatchItem], summary: BatchSummary) -> None:
+    """One table row per video: done (frames, fps, fallbacks), failed (the error) or skipped."""
+    from rich.table import Table
+
     table = Table(title=f"batch: {len(items)} videos, {summary.backend}, {summary.seconds:.1f} s")
     for col in ("video", "status", "frames", "fps", "fallbacks", "error"):
         table.add_column(col)
@@ -127,6 +161,3 @@ def batch_command(
         else:
             table.add_row(item.name, "failed", "", "", "", r.error or "")
     console.print(table)
-    console.print(f"summary: {output / SUMMARY_FILE}", markup=False, highlight=False)
-    if summary.failed:
-        raise typer.Exit(2)

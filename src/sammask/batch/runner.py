@@ -343,6 +343,22 @@ def run_batch(
                            masks=masks, masks_any_video=masks_any_video)
 
 
+def _missing_source(item: BatchItem, task: VideoTask, *, detect: bool, masks: bool) -> TaskResult | None:
+    """The failed result of a video whose masks (``masks``) or tracks (neither ``masks`` nor
+    ``detect``) were not found beside it, naming where the batch looked; None when it has them."""
+    if masks and item.masks is None:
+        return TaskResult(
+            str(item.input), str(task.output), ok=False,
+            error=f"InputFileError: no masks found for {item.input} (looked for {', '.join(item.looked_for)}): "
+                  "give a masks folder, a COCO .json or a MOTS .txt there, or leave out --masks")
+    if item.tracks is None and not detect and not masks:
+        return TaskResult(
+            str(item.input), str(task.output), ok=False,
+            error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "
+                  "pass --detect faces (or --detect faces,person...) to detect objects instead")
+    return None
+
+
 def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings, t0: float, *, jobs: int,
                 ray_address: str | None, save_masks: bool, on_result: Callable[[TaskResult], None] | None,
                 detect: DetectOptions | None, tracks_filter: TracksFilter | None, overwrite: bool, masks: bool,
@@ -354,17 +370,9 @@ def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings,
     digests: dict[str, str | None] = {}
     for item in items:
         task = _task(item, out_dir, settings, save_masks, detect, tracks_filter, masks, masks_any_video)
-        if masks and item.masks is None:
-            by_name[item.name] = TaskResult(
-                str(item.input), str(task.output), ok=False,
-                error=f"InputFileError: no masks found for {item.input} (looked for {', '.join(item.looked_for)}): "
-                      "give a masks folder, a COCO .json or a MOTS .txt there, or leave out --masks")
-            continue
-        if item.tracks is None and detect is None and not masks:
-            by_name[item.name] = TaskResult(
-                str(item.input), str(task.output), ok=False,
-                error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "
-                      "pass --detect faces (or --detect faces,person...) to detect objects instead")
+        missing = _missing_source(item, task, detect=detect is not None, masks=masks)
+        if missing is not None:
+            by_name[item.name] = missing
             continue
         digests[item.name] = _digest(task)
         if _is_done(task, digests[item.name]):

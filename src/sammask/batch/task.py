@@ -235,6 +235,42 @@ def _clear_crashed_export(folder: Path) -> None:
         shutil.rmtree(folder)
 
 
+def _task_detection(task: VideoTask, fingerprint: str) -> DetectAndTrack | None:
+    """The task's detector (``task.detect``), resuming from ``task.detect_checkpoint`` when set;
+    None without detection. The caller closes it.
+
+    Raises:
+        SammaskError: as ``DetectOptions.build`` and :class:`CheckpointDetection`.
+    """
+    if task.detect is None:
+        return None
+    detection = task.detect.build()
+    if task.detect_checkpoint is None:
+        return detection
+    try:
+        return CheckpointDetection(detection, task.detect_checkpoint, fingerprint)
+    except BaseException:
+        detection.close()
+        raise
+
+
+def _checkpoint_segmenter(task: VideoTask, settings: RedactSettings, fingerprint: str) -> CheckpointSegmenter | None:
+    """The settings' segmenter wrapped to replay and append ``task.checkpoint``; None without a
+    checkpoint (``redact`` builds its own). The caller closes it.
+
+    Raises:
+        SammaskError: as :func:`build_segmenter` and :class:`CheckpointSegmenter`.
+    """
+    if task.checkpoint is None:
+        return None
+    inner = build_segmenter(settings.segmenter, **settings.segmenter_options())
+    try:
+        return CheckpointSegmenter(inner, task.checkpoint, fingerprint)
+    except BaseException:
+        inner.close()
+        raise
+
+
 def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskResult:
     """Redact one video; never raises for a failure of the video itself.
 
@@ -273,20 +309,10 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
             if task.tracks is not None and not task.tracks.is_file():
                 raise InputFileError(f"tracks file not found: {task.tracks}")
             fingerprint = task_fingerprint(task) if task.checkpoint is not None else ""
-            if task.detect is not None:
-                detection = task.detect.build()
-                if task.detect_checkpoint is not None:
-                    detection = CheckpointDetection(detection, task.detect_checkpoint, fingerprint)
+            detection = _task_detection(task, fingerprint)
             if task.tracks is not None and task.tracks_filter is not None:
                 tracks = task.tracks_filter.apply(task.tracks, settings.lenient)
-            if task.checkpoint is not None:
-                inner = build_segmenter(settings.segmenter, **settings.segmenter_options())
-                try:
-                    seg = CheckpointSegmenter(inner, task.checkpoint, fingerprint)
-                except BaseException:
-                    inner.close()
-                    raise
-                segmenter = seg
+            seg = segmenter = _checkpoint_segmenter(task, settings, fingerprint)
         if task.save_masks is not None:
             _clear_crashed_export(task.save_masks)
         report = redact(task.input, tracks, task.output, settings, progress=progress, save_masks=task.save_masks,

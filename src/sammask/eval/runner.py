@@ -489,13 +489,44 @@ def evaluate_sequence(
     logger.info("eval: %s on %s (%d frames)", config.spec, seq.name, n)
     report = redact(video, tracks, out_video, settings, save_masks=masks_dir, segmenter=segmenter)
 
+    decoded = _decoded_pairs(video, out_video) if scored else None
+    # the dilation the run applied (resolution-aware default or explicit)
+    results, keep, output = _score_applied(seq, n, masks_dir, tracks, obj_map, report.dilate_px, settings,
+                                           decoded, solid=solid, wanted=set(sheet_frames))
+    rows = _sheet_rows(config.spec, video, out_video, keep)
+    result = RunResult(
+        config=config,
+        metrics=summarize(seq.name, results),
+        matching=matching,
+        seconds=report.seconds,
+        segment_seconds=report.stage_seconds.get("segment", 0.0),
+        fallbacks=dict(report.fallbacks),
+        output=output,
+    )
+    return result, rows
+
+
+def _score_applied(
+    seq: GroundTruthSequence, n: int, masks_dir: Path, tracks: Tracks, obj_map: dict[int, int | None], dilate: int,
+    settings: RedactSettings, decoded: Iterator[tuple[np.ndarray, np.ndarray]] | None, *, solid: bool,
+    wanted: set[int],
+) -> tuple[list[FrameResult], dict[int, tuple[np.ndarray, np.ndarray, float]], OutputScore | None]:
+    """Score a run's applied masks (``masks_dir``) frame by frame against the first ``n`` frames
+    of ``seq``; with ``decoded`` (input, output) frame pairs also the effect check and, for a
+    ``solid`` run, the output leak.
+
+    Returns:
+        The per-frame results, ``frame_idx -> (gt ids, applied, leak)`` for the ``wanted``
+        frames, and the output score (None without ``decoded``).
+
+    Raises:
+        EvalError: applied masks that skip frames, run past ``n``, differ in size from the
+            ground truth or cover fewer than ``n`` frames; decoded videos of another length.
+    """
     from sammask.export.applied import read_applied_masks
 
-    dilate = report.dilate_px  # the dilation the run applied (resolution-aware default or explicit)
     results: list[FrameResult] = []
     keep: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}
-    wanted = set(sheet_frames)
-    decoded = _decoded_pairs(video, out_video) if scored else None
     check = EffectCheck()
     leak_rows: list[OutputLeakFrame] = []
     for expected, af in enumerate(read_applied_masks(masks_dir)):
@@ -526,17 +557,7 @@ def evaluate_sequence(
             raise EvalError(f"{seq.name}: the decoded videos have more frames than the {n} applied-mask frames")
         leak = OutputLeak.from_frames(settings.masking.color, leak_rows) if solid else None
         output = OutputScore(settings.masking.effect.value, check, leak)
-    rows = _sheet_rows(config.spec, video, out_video, keep)
-    result = RunResult(
-        config=config,
-        metrics=summarize(seq.name, results),
-        matching=matching,
-        seconds=report.seconds,
-        segment_seconds=report.stage_seconds.get("segment", 0.0),
-        fallbacks=dict(report.fallbacks),
-        output=output,
-    )
-    return result, rows
+    return results, keep, output
 
 
 def _first_frames(seq: GroundTruthSequence, work: Path, n: int) -> tuple[Path, Tracks]:

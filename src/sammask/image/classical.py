@@ -175,64 +175,56 @@ class ClassicalBackend(ImageBackend):
                 min(int(math.ceil(cx + half_w)), w), min(int(math.ceil(cy + half_h)), h))
 
     def _cut(self, image: np.ndarray, prompt: Prompt, win: tuple[int, int, int, int]) -> np.ndarray:
+        """One GrabCut of ``prompt`` on the window ``win`` = ``(x0, y0, x1, y1)`` of ``image``:
+        (H, W) bool mask of the whole image (never empty: the box or the click prior on collapse)."""
+        roi = _Roi.of(image, win, self.max_side)
+        small = roi.crop(image)
+        gc = _prompt_gc(roi, prompt)
+        prior_disk, seeds = self._click_seeds(gc, roi, prompt)
+        fg = self._grabcut(small, gc, win)
+        fg = _keep_clicked(fg, seeds, prompt.box is not None)
+        box_small = roi.box_small(prompt.box) if prompt.box is not None else None
+        if box_small is not None:
+            clip = np.zeros_like(fg)
+            bx0, by0, bx1, by1 = box_small
+            clip[by0:by1, bx0:bx1] = 1
+            fg &= clip
+        return self._full_mask(roi, fg, prompt, prior_disk)
+
+    def _click_seeds(self, gc: np.ndarray, roi: _Roi, prompt: Prompt) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """Draw the clicks into ``gc`` (in place): a probable-foreground prior disc per positive
+        click when nothing else says where the object is, and a sure disc per click. Returns the
+        prior discs (sh, sw) uint8 and the positive clicks' working pixels."""
         import cv2
 
-        h, w = image.shape[:2]
-        x0, y0, x1, y1 = win
-        rw, rh = x1 - x0, y1 - y0
-        if rw < 2 or rh < 2:
-            raise SegmentationError(f"prompt window {win} is too small to cut")
-        scale = min(1.0, self.max_side / max(rw, rh))
-        sw, sh = max(round(rw * scale), 2), max(round(rh * scale), 2)
-        fx, fy = sw / rw, sh / rh
-        roi = np.ascontiguousarray(image[y0:y1, x0:x1])
-        small = roi if (sw, sh) == (rw, rh) else cv2.resize(roi, (sw, sh), interpolation=cv2.INTER_AREA)
-        gc = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
-        box_small = None
-        if prompt.box is not None:
-            bc0, br0, bc1, br1 = box_pixel_bounds(prompt.box, (h, w))
-            bx0 = min(int(math.floor((bc0 - x0) * fx)), sw - 1)
-            by0 = min(int(math.floor((br0 - y0) * fy)), sh - 1)
-            bx1 = max(min(int(math.ceil((bc1 - x0) * fx)), sw), bx0 + 1)
-            by1 = max(min(int(math.ceil((br1 - y0) * fy)), sh), by0 + 1)
-            box_small = (bx0, by0, bx1, by1)
-            gc[:] = cv2.GC_BGD
-            if prompt.mask is not None:
-                m = cv2.resize(prompt.mask[y0:y1, x0:x1].astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
-                gc[by0:by1, bx0:bx1] = np.where(m[by0:by1, bx0:bx1] > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
-            else:
-                gc[by0:by1, bx0:bx1] = cv2.GC_PR_FGD
-            if not (gc != cv2.GC_PR_FGD).any() or not (gc == cv2.GC_BGD).any():
-                gc[0, :] = gc[-1, :] = np.where(gc[0, :] == cv2.GC_BGD, cv2.GC_BGD, cv2.GC_PR_BGD)
-                gc[:, 0] = gc[:, -1] = np.where(gc[:, 0] == cv2.GC_BGD, cv2.GC_BGD, cv2.GC_PR_BGD)
-        else:
-            if prompt.mask is not None:
-                m = cv2.resize(prompt.mask[y0:y1, x0:x1].astype(np.uint8), (sw, sh), interpolation=cv2.INTER_NEAREST)
-                gc[m > 0] = cv2.GC_PR_FGD
-            border_bg = [(x0 > 0, (slice(None), slice(0, 1))), (x1 < w, (slice(None), slice(-1, None))),
-                         (y0 > 0, (slice(0, 1), slice(None))), (y1 < h, (slice(-1, None), slice(None)))]
-            for inside, sl in border_bg:
-                if inside:
-                    gc[sl] = cv2.GC_BGD
-        prior_disk = np.zeros((sh, sw), np.uint8)
+        prior_disk = np.zeros((roi.sh, roi.sw), np.uint8)
         if prompt.box is None and prompt.mask is None:
-            prior = max(1, round(self.click_prior * min(sw, sh)))
+            prior = max(1, round(self.click_prior * min(roi.sw, roi.sh)))
             for (px, py), lab in zip(prompt.points, prompt.labels):
                 if lab == 1:
-                    cx = min(max(int((px - x0) * fx), 0), sw - 1)
-                    cy = min(max(int((py - y0) * fy), 0), sh - 1)
+                    cx, cy = roi.to_small(px, py)
                     cv2.circle(gc, (cx, cy), prior, int(cv2.GC_PR_FGD), -1)
                     cv2.circle(prior_disk, (cx, cy), prior, 1, -1)
-        radius = max(1, round(self.click_radius * max(sw, sh)))
+        radius = max(1, round(self.click_radius * max(roi.sw, roi.sh)))
         seeds = []
         for (px, py), lab in zip(prompt.points, prompt.labels):
-            cx = min(max(int((px - x0) * fx), 0), sw - 1)
-            cy = min(max(int((py - y0) * fy), 0), sh - 1)
+            cx, cy = roi.to_small(px, py)
             cv2.circle(gc, (cx, cy), radius, int(cv2.GC_FGD if lab == 1 else cv2.GC_BGD), -1)
             if lab == 1:
                 seeds.append((cx, cy))
         if not ((gc == cv2.GC_BGD) | (gc == cv2.GC_PR_BGD)).any():
             gc[0, 0] = cv2.GC_PR_BGD
+        return prior_disk, seeds
+
+    def _grabcut(self, small: np.ndarray, gc: np.ndarray, win: tuple[int, int, int, int]) -> np.ndarray:
+        """Run GrabCut (seeded) on the working image with the label map ``gc`` (updated in place);
+        (sh, sw) uint8 1 = foreground.
+
+        Raises:
+            SegmentationError: OpenCV's GrabCut failed.
+        """
+        import cv2
+
         bgd = np.zeros((1, 65), np.float64)
         fgd = np.zeros((1, 65), np.float64)
         try:
@@ -240,29 +232,27 @@ class ClassicalBackend(ImageBackend):
             cv2.grabCut(small, gc, (0, 0, 0, 0), bgd, fgd, self.iterations, cv2.GC_INIT_WITH_MASK)  # rect unused with a mask
         except cv2.error as exc:
             raise SegmentationError(f"GrabCut failed on window {win}: {exc}") from exc
-        fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
-        if seeds:
-            _, labels = cv2.connectedComponents(fg, connectivity=8)
-            keep = {int(labels[cy, cx]) for cx, cy in seeds} - {0}
-            if prompt.box is None or keep:
-                fg = np.isin(labels, list(keep)).astype(np.uint8) if keep else np.zeros_like(fg)
-        if box_small is not None:
-            clip = np.zeros_like(fg)
-            bx0, by0, bx1, by1 = box_small
-            clip[by0:by1, bx0:bx1] = 1
-            fg &= clip
+        return ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)).astype(np.uint8)
+
+    def _full_mask(self, roi: _Roi, fg: np.ndarray, prompt: Prompt, prior_disk: np.ndarray) -> np.ndarray:
+        """The working-size foreground ``fg`` back in the full image, (H, W) bool: clipped to the
+        box (the box itself if the cut filled under ``min_fill`` of it), or the click prior discs
+        if the cut came back empty."""
+        import cv2
+
+        x0, y0, x1, y1 = roi.win
         fg = fg * 255
-        if (sw, sh) != (rw, rh):
-            fg = cv2.resize(fg, (rw, rh), interpolation=cv2.INTER_LINEAR)
-        mask = np.zeros((h, w), bool)
+        if (roi.sw, roi.sh) != (roi.rw, roi.rh):
+            fg = cv2.resize(fg, (roi.rw, roi.rh), interpolation=cv2.INTER_LINEAR)
+        mask = np.zeros((roi.h, roi.w), bool)
         mask[y0:y1, x0:x1] = fg >= 128
         if prompt.box is not None:
-            bm = box_mask(prompt.box, (h, w))
+            bm = box_mask(prompt.box, (roi.h, roi.w))
             mask &= bm
             if mask.sum() < self.min_fill * bm.sum():
                 return bm  # the cut collapsed: the box (mask more, never nothing)
         elif not mask.any():
-            mask[y0:y1, x0:x1] = cv2.resize(prior_disk, (rw, rh), interpolation=cv2.INTER_NEAREST) > 0
+            mask[y0:y1, x0:x1] = cv2.resize(prior_disk, (roi.rw, roi.rh), interpolation=cv2.INTER_NEAREST) > 0
         return mask
 
     # -- everything ----------------------------------------------------------------------------
@@ -312,3 +302,124 @@ class ClassicalBackend(ImageBackend):
             if bbox is not None:  # always: the label has counts[lab] > 0 pixels
                 out.append(ImageMask(mask=m, bbox=bbox, area=int(counts[lab]), crop_box=(0, 0, w, h)))
         return out
+
+
+@dataclass(frozen=True)
+class _Roi:
+    """A GrabCut window ``win`` = ``(x0, y0, x1, y1)`` of an (h, w) image, worked on at
+    (sh, sw) pixels (``fx``, ``fy``: working pixels per image pixel)."""
+
+    win: tuple[int, int, int, int]
+    h: int
+    w: int
+    sw: int
+    sh: int
+
+    @property
+    def rw(self) -> int:
+        return self.win[2] - self.win[0]
+
+    @property
+    def rh(self) -> int:
+        return self.win[3] - self.win[1]
+
+    @property
+    def fx(self) -> float:
+        return self.sw / self.rw
+
+    @property
+    def fy(self) -> float:
+        return self.sh / self.rh
+
+    @classmethod
+    def of(cls, image: np.ndarray, win: tuple[int, int, int, int], max_side: int) -> _Roi:
+        """The window's working size: its longer side at most ``max_side``.
+
+        Raises:
+            SegmentationError: the window is under 2 pixels wide or high.
+        """
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = win
+        rw, rh = x1 - x0, y1 - y0
+        if rw < 2 or rh < 2:
+            raise SegmentationError(f"prompt window {win} is too small to cut")
+        scale = min(1.0, max_side / max(rw, rh))
+        return cls(win, h, w, max(round(rw * scale), 2), max(round(rh * scale), 2))
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """The window of ``image`` at working size (``cv2.INTER_AREA``)."""
+        import cv2
+
+        x0, y0, x1, y1 = self.win
+        roi = np.ascontiguousarray(image[y0:y1, x0:x1])
+        if (self.sw, self.sh) == (self.rw, self.rh):
+            return roi
+        return cv2.resize(roi, (self.sw, self.sh), interpolation=cv2.INTER_AREA)
+
+    def crop_mask(self, mask: np.ndarray) -> np.ndarray:
+        """The window of a (H, W) bool mask at working size (nearest), uint8."""
+        import cv2
+
+        x0, y0, x1, y1 = self.win
+        return cv2.resize(mask[y0:y1, x0:x1].astype(np.uint8), (self.sw, self.sh), interpolation=cv2.INTER_NEAREST)
+
+    def to_small(self, px: float, py: float) -> tuple[int, int]:
+        """Image pixel ``(px, py)`` -> working pixel, clamped into the window."""
+        cx = min(max(int((px - self.win[0]) * self.fx), 0), self.sw - 1)
+        cy = min(max(int((py - self.win[1]) * self.fy), 0), self.sh - 1)
+        return cx, cy
+
+    def box_small(self, box: BBox) -> tuple[int, int, int, int]:
+        """``box`` (xyxy image pixels) in working pixels, at least one pixel wide and high."""
+        x0, y0 = self.win[:2]
+        bc0, br0, bc1, br1 = box_pixel_bounds(box, (self.h, self.w))
+        bx0 = min(int(math.floor((bc0 - x0) * self.fx)), self.sw - 1)
+        by0 = min(int(math.floor((br0 - y0) * self.fy)), self.sh - 1)
+        bx1 = max(min(int(math.ceil((bc1 - x0) * self.fx)), self.sw), bx0 + 1)
+        by1 = max(min(int(math.ceil((br1 - y0) * self.fy)), self.sh), by0 + 1)
+        return bx0, by0, bx1, by1
+
+
+def _prompt_gc(roi: _Roi, prompt: Prompt) -> np.ndarray:
+    """GrabCut's initial (sh, sw) uint8 label map from the box and mask prompts (clicks come
+    after): with a box, sure background outside it and probable foreground inside (or the mask
+    prompt's pixels); without, probable background, the mask prompt's pixels probable foreground
+    and sure background on the window borders that lie inside the image."""
+    import cv2
+
+    gc = np.full((roi.sh, roi.sw), cv2.GC_PR_BGD, np.uint8)
+    if prompt.box is not None:
+        bx0, by0, bx1, by1 = roi.box_small(prompt.box)
+        gc[:] = cv2.GC_BGD
+        if prompt.mask is not None:
+            m = roi.crop_mask(prompt.mask)
+            gc[by0:by1, bx0:bx1] = np.where(m[by0:by1, bx0:bx1] > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD)
+        else:
+            gc[by0:by1, bx0:bx1] = cv2.GC_PR_FGD
+        if not (gc != cv2.GC_PR_FGD).any() or not (gc == cv2.GC_BGD).any():
+            gc[0, :] = gc[-1, :] = np.where(gc[0, :] == cv2.GC_BGD, cv2.GC_BGD, cv2.GC_PR_BGD)
+            gc[:, 0] = gc[:, -1] = np.where(gc[:, 0] == cv2.GC_BGD, cv2.GC_BGD, cv2.GC_PR_BGD)
+        return gc
+    if prompt.mask is not None:
+        gc[roi.crop_mask(prompt.mask) > 0] = cv2.GC_PR_FGD
+    x0, y0, x1, y1 = roi.win
+    border_bg = [(x0 > 0, (slice(None), slice(0, 1))), (x1 < roi.w, (slice(None), slice(-1, None))),
+                 (y0 > 0, (slice(0, 1), slice(None))), (y1 < roi.h, (slice(-1, None), slice(None)))]
+    for inside, sl in border_bg:
+        if inside:
+            gc[sl] = cv2.GC_BGD
+    return gc
+
+
+def _keep_clicked(fg: np.ndarray, seeds: list[tuple[int, int]], has_box: bool) -> np.ndarray:
+    """Keep the 8-connected components of ``fg`` (uint8) that hold a positive click (``seeds``,
+    working pixels); none kept: empty, except with a box, where ``fg`` stays as it is."""
+    import cv2
+
+    if not seeds:
+        return fg
+    _, labels = cv2.connectedComponents(fg, connectivity=8)
+    keep = {int(labels[cy, cx]) for cx, cy in seeds} - {0}
+    if not has_box or keep:
+        return np.isin(labels, list(keep)).astype(np.uint8) if keep else np.zeros_like(fg)
+    return fg

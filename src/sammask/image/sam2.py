@@ -274,79 +274,24 @@ class Sam2ImageBackend(ImageBackend):
             raise SegmentationError(f"SAM 2 'everything' failed: {type(exc).__name__}: {exc}") from exc
 
     def _everything(self, image: np.ndarray, o: EverythingOptions) -> list[ImageMask]:
-        import torch
-        import torch.nn.functional as F
-        from sam2.utils.amg import (
-            batched_mask_to_box,
-            build_all_layer_point_grids,
-            calculate_stability_score,
-            generate_crop_boxes,
-            is_box_near_crop_edge,
-            remove_small_regions,
-        )
-
-        from sammask.export.rle import mask_to_rle, rle_to_mask
+        from sam2.utils.amg import build_all_layer_point_grids, generate_crop_boxes
 
         h, w = image.shape[:2]
         crop_boxes, layer_idxs = generate_crop_boxes((h, w), int(o.crop_n_layers), float(o.crop_overlap_ratio))
         grids = build_all_layer_point_grids(int(o.points_per_side), int(o.crop_n_layers),
                                             int(o.crop_n_points_downscale_factor))
-        # kept: (rle of the full-image mask, box xyxy (amg, inclusive), iou, stability, point, crop)
-        kept: list[tuple[dict, np.ndarray, float, float, tuple[float, float], tuple[int, int, int, int]]] = []
+        kept: list[_Kept] = []
         for crop_box, layer in zip(crop_boxes, layer_idxs):
-            x0, y0, x1, y1 = crop_box
-            crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-            ch, cw = crop.shape[:2]
-            feats = self._encode(crop)
-            points = grids[layer] * np.array([[cw, ch]], np.float64)
-            found: list[tuple[np.ndarray, np.ndarray, float, float, tuple[float, float]]] = []
-            for start in range(0, len(points), int(o.points_per_batch)):
-                batch = points[start : start + int(o.points_per_batch)]
-                low_res, iou = self._decode(feats, batch[:, None, :], np.ones((len(batch), 1), np.int32), None, True)
-                m = low_res.shape[1]
-                logits = F.interpolate(low_res.flatten(0, 1)[:, None], size=(ch, cw), mode="bilinear",
-                                       align_corners=False)[:, 0]
-                ious = iou.flatten(0, 1)
-                pts = np.repeat(batch, m, axis=0)
-                keep = ious > o.pred_iou_thresh if o.pred_iou_thresh > 0 else torch.ones_like(ious, dtype=torch.bool)
-                stab = calculate_stability_score(logits, 0.0, float(o.stability_score_offset))
-                if o.stability_score_thresh > 0:
-                    keep &= stab >= o.stability_score_thresh
-                idx = torch.nonzero(keep).flatten()
-                if len(idx) == 0:
-                    continue
-                masks = logits[idx] > 0
-                boxes = batched_mask_to_box(masks)
-                near = is_box_near_crop_edge(boxes, list(crop_box), [0, 0, w, h])
-                for j in torch.nonzero(~near).flatten().tolist():
-                    i = int(idx[j])
-                    found.append((masks[j].cpu().numpy(), boxes[j].cpu().numpy().astype(np.float64),
-                                  float(ious[i]), float(stab[i]), (float(pts[i, 0]) + x0, float(pts[i, 1]) + y0)))
-            if not found:
-                continue
-            keep_idx = nms(np.stack([f[1] for f in found]), np.array([f[2] for f in found]), o.box_nms_thresh)
-            for k in keep_idx:
-                mask_c, box, iou_v, stab_v, pt = found[int(k)]
-                full = np.zeros((h, w), bool)
-                full[y0:y1, x0:x1] = mask_c
-                box = box + np.array([x0, y0, x0, y0], np.float64)
-                kept.append((mask_to_rle(full), box, iou_v, stab_v, pt, (x0, y0, x1, y1)))
+            kept += self._crop_masks(image, o, tuple(crop_box), grids[layer])
         if len(crop_boxes) > 1 and kept:
             areas = np.array([(c[5][2] - c[5][0]) * (c[5][3] - c[5][1]) for c in kept], np.float64)
             keep_idx = nms(np.stack([c[1] for c in kept]), 1.0 / areas, o.crop_nms_thresh)
             kept = [kept[int(k)] for k in keep_idx]
+        from sammask.export.rle import rle_to_mask
+
         masks_out = [rle_to_mask(c[0]) for c in kept]
         if o.min_mask_region_area > 0 and kept:
-            unchanged = []
-            for i, region in enumerate(masks_out):
-                region, c1 = remove_small_regions(region, int(o.min_mask_region_area), mode="holes")
-                region, c2 = remove_small_regions(region, int(o.min_mask_region_area), mode="islands")
-                masks_out[i] = region
-                unchanged.append(float(not (c1 or c2)))
-            boxes = batched_mask_to_box(torch.as_tensor(np.stack(masks_out))).numpy().astype(np.float64)
-            keep_idx = nms(boxes, np.array(unchanged), o.box_nms_thresh)
-            kept = [kept[int(k)] for k in keep_idx]
-            masks_out = [masks_out[int(k)] for k in keep_idx]
+            kept, masks_out = _remove_small_regions(kept, masks_out, o)
         out = []
         for c, mask in zip(kept, masks_out):
             bbox = mask_bbox(mask)
@@ -355,3 +300,93 @@ class Sam2ImageBackend(ImageBackend):
             out.append(ImageMask(mask=mask, bbox=bbox, area=int(mask.sum()), predicted_iou=c[2], stability=c[3],
                                  point=c[4], crop_box=c[5]))
         return sorted(out, key=lambda im: -im.area)
+
+    def _crop_masks(self, image: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...],
+                    grid: np.ndarray) -> list[_Kept]:
+        """One crop of "everything": its point grid decoded in batches, then box NMS within the
+        crop; the kept masks in full-image coordinates."""
+        from sammask.export.rle import mask_to_rle
+
+        h, w = image.shape[:2]
+        x0, y0, x1, y1 = crop_box
+        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
+        ch, cw = crop.shape[:2]
+        feats = self._encode(crop)
+        points = grid * np.array([[cw, ch]], np.float64)
+        found: list[_Found] = []
+        for start in range(0, len(points), int(o.points_per_batch)):
+            batch = points[start : start + int(o.points_per_batch)]
+            found += self._point_batch_masks(feats, batch, o, crop_box, (h, w))
+        if not found:
+            return []
+        kept: list[_Kept] = []
+        keep_idx = nms(np.stack([f[1] for f in found]), np.array([f[2] for f in found]), o.box_nms_thresh)
+        for k in keep_idx:
+            mask_c, box, iou_v, stab_v, pt = found[int(k)]
+            full = np.zeros((h, w), bool)
+            full[y0:y1, x0:x1] = mask_c
+            box = box + np.array([x0, y0, x0, y0], np.float64)
+            kept.append((mask_to_rle(full), box, iou_v, stab_v, pt, (x0, y0, x1, y1)))
+        return kept
+
+    def _point_batch_masks(self, feats: Any, batch: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...],
+                           shape: tuple[int, int]) -> list[_Found]:
+        """Decode a batch of grid points (3 masks each) on a crop's features; keep the masks that
+        pass the predicted-IoU and stability thresholds and do not touch a crop edge that is not
+        an image edge (crop coordinates, the point in image coordinates)."""
+        import torch
+        import torch.nn.functional as F
+        from sam2.utils.amg import batched_mask_to_box, calculate_stability_score, is_box_near_crop_edge
+
+        h, w = shape
+        x0, y0, x1, y1 = crop_box
+        ch, cw = y1 - y0, x1 - x0
+        low_res, iou = self._decode(feats, batch[:, None, :], np.ones((len(batch), 1), np.int32), None, True)
+        m = low_res.shape[1]
+        logits = F.interpolate(low_res.flatten(0, 1)[:, None], size=(ch, cw), mode="bilinear",
+                               align_corners=False)[:, 0]
+        ious = iou.flatten(0, 1)
+        pts = np.repeat(batch, m, axis=0)
+        keep = ious > o.pred_iou_thresh if o.pred_iou_thresh > 0 else torch.ones_like(ious, dtype=torch.bool)
+        stab = calculate_stability_score(logits, 0.0, float(o.stability_score_offset))
+        if o.stability_score_thresh > 0:
+            keep &= stab >= o.stability_score_thresh
+        idx = torch.nonzero(keep).flatten()
+        if len(idx) == 0:
+            return []
+        masks = logits[idx] > 0
+        boxes = batched_mask_to_box(masks)
+        near = is_box_near_crop_edge(boxes, list(crop_box), [0, 0, w, h])
+        found: list[_Found] = []
+        for j in torch.nonzero(~near).flatten().tolist():
+            i = int(idx[j])
+            found.append((masks[j].cpu().numpy(), boxes[j].cpu().numpy().astype(np.float64),
+                          float(ious[i]), float(stab[i]), (float(pts[i, 0]) + x0, float(pts[i, 1]) + y0)))
+        return found
+
+
+_Found = tuple[np.ndarray, np.ndarray, float, float, tuple[float, float]]
+"""A crop's mask: (crop mask, box xyxy in the crop (amg, inclusive), predicted IoU, stability, point)."""
+
+_Kept = tuple[dict, np.ndarray, float, float, tuple[float, float], tuple[int, int, int, int]]
+"""A kept mask: (RLE of the full-image mask, box xyxy (amg, inclusive), predicted IoU, stability,
+point, crop box)."""
+
+
+def _remove_small_regions(kept: list[_Kept], masks: list[np.ndarray],
+                          o: EverythingOptions) -> tuple[list[_Kept], list[np.ndarray]]:
+    """sam2's small-region post-processing: holes and islands under ``min_mask_region_area``
+    removed from each mask, then box NMS preferring the masks it left unchanged."""
+    import torch
+    from sam2.utils.amg import batched_mask_to_box, remove_small_regions
+
+    masks = list(masks)
+    unchanged = []
+    for i, region in enumerate(masks):
+        region, c1 = remove_small_regions(region, int(o.min_mask_region_area), mode="holes")
+        region, c2 = remove_small_regions(region, int(o.min_mask_region_area), mode="islands")
+        masks[i] = region
+        unchanged.append(float(not (c1 or c2)))
+    boxes = batched_mask_to_box(torch.as_tensor(np.stack(masks))).numpy().astype(np.float64)
+    keep_idx = nms(boxes, np.array(unchanged), o.box_nms_thresh)
+    return [kept[int(k)] for k in keep_idx], [masks[int(k)] for k in keep_idx]

@@ -244,7 +244,6 @@ def matte(
         TracksFormatError, ExportError, ModelLoadError: from the keep source.
         Interrupted: SIGINT / SIGTERM / SIGHUP (main thread); nothing was written.
     """
-    from sammask.detection.stream import upright_transform
     from sammask.settings import RedactSettings
 
     t0 = time.perf_counter()
@@ -271,16 +270,9 @@ def matte(
 
     with stop_on_signals(), contextlib.ExitStack() as stack:
         # outputs first (their checks need no decoding), then the model, then the input
-        if kind is OutputKind.PNG_FOLDER:
-            png = PngFolderWriter(output_path, info, upright_transform(info), overwrite=overwrite)
-            stack.callback(png.abort)
-            video = None
-        else:
-            video = stack.enter_context(VideoWriter(output_path, info, encode, audio_source=input_path))
-            png = None
-        matte_writer = None
-        if matte_path is not None:
-            matte_writer = stack.enter_context(VideoWriter(matte_path, info, matte_encode_options(settings.encode)))
+        outs = _open_outputs(stack, kind, output_path, info, encode, input_path, matte_path, settings,
+                             overwrite=overwrite)
+        png, video, matte_writer = outs.png, outs.video, outs.matte
         backgrounds = None if transparent else _Backgrounds(bg, info)
         if backgrounds is not None:
             stack.callback(backgrounds.close)
@@ -290,22 +282,7 @@ def matte(
         report.keep = source.name
         reader = stack.enter_context(VideoReader(input_path))
         frames = stack.enter_context(ReadAhead(reader))
-        smoother = TemporalSmoother(options.smooth)
-        total = max(info.num_frames, 1)
-        for frame, keep_mask in source.run(frames):
-            soft = refine_alpha(frame.image, keep_mask, options.refine) if options.refine else feather_alpha(keep_mask, options.feather)
-            a8 = to_uint8(smoother(soft))
-            out = _matted(frame.image, a8, backgrounds)
-            if png is not None:
-                png.write(out if out.shape[2] == 4 else np.dstack([out, np.full(a8.shape, 255, np.uint8)]), frame.frame_idx)
-            else:
-                assert video is not None  # the output is a PNG folder or a video
-                video.write(out, frame.pts)
-            if matte_writer is not None:
-                matte_writer.write(np.repeat(a8[..., None], 3, axis=2), frame.pts)
-            report.frames += 1
-            if progress is not None:
-                progress(min(report.frames / total, 0.999))
+        _write_frames(source.run(frames), outs, options, backgrounds, report, max(info.num_frames, 1), progress)
         report.fallbacks = dict(getattr(source, "fallbacks", {}))
         if matte_writer is not None:
             matte_writer.finish()
@@ -395,3 +372,60 @@ def _commit_last(
             if side is not None:
                 side.unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class _Outputs:
+    """What one matte run writes: a PNG folder or a video, and optionally the matte video."""
+
+    png: PngFolderWriter | None
+    video: VideoWriter | None
+    matte: VideoWriter | None
+
+
+def _open_outputs(stack: contextlib.ExitStack, kind: OutputKind, output_path: Path, info: VideoInfo,
+                  encode: EncodeOptions | None, input_path: Path, matte_path: Path | None, settings: RedactSettings, *,
+                  overwrite: bool) -> _Outputs:
+    """Open the output (PNG folder, or video with the input's audio; ``encode`` None for a PNG
+    folder) and the matte video, each aborted by ``stack`` unless committed.
+
+    Raises:
+        OutputPathError / MediaError / ConfigError: as :class:`PngFolderWriter` and
+            :class:`~sammask.media.VideoWriter`.
+    """
+    from sammask.detection.stream import upright_transform
+
+    if kind is OutputKind.PNG_FOLDER:
+        png = PngFolderWriter(output_path, info, upright_transform(info), overwrite=overwrite)
+        stack.callback(png.abort)
+        video = None
+    else:
+        video = stack.enter_context(VideoWriter(output_path, info, encode, audio_source=input_path))
+        png = None
+    matte_writer = None
+    if matte_path is not None:
+        matte_writer = stack.enter_context(VideoWriter(matte_path, info, matte_encode_options(settings.encode)))
+    return _Outputs(png, video, matte_writer)
+
+
+def _write_frames(kept: Iterator[tuple[DecodedFrame, np.ndarray]], outs: _Outputs, options: MatteOptions,
+                  backgrounds: _Backgrounds | None, report: MatteReport, total: int,
+                  progress: ProgressCallback | None) -> None:
+    """Alpha (feathered or refined, then smoothed over time) per frame of ``kept`` (frame, (H, W)
+    bool keep mask), the matted frame written to the output and the alpha to the matte video;
+    counts ``report.frames``."""
+    smoother = TemporalSmoother(options.smooth)
+    for frame, keep_mask in kept:
+        soft = refine_alpha(frame.image, keep_mask, options.refine) if options.refine else feather_alpha(keep_mask, options.feather)
+        a8 = to_uint8(smoother(soft))
+        out = _matted(frame.image, a8, backgrounds)
+        if outs.png is not None:
+            outs.png.write(out if out.shape[2] == 4 else np.dstack([out, np.full(a8.shape, 255, np.uint8)]), frame.frame_idx)
+        else:
+            assert outs.video is not None  # the output is a PNG folder or a video
+            outs.video.write(out, frame.pts)
+        if outs.matte is not None:
+            outs.matte.write(np.repeat(a8[..., None], 3, axis=2), frame.pts)
+        report.frames += 1
+        if progress is not None:
+            progress(min(report.frames / total, 0.999))

@@ -22,6 +22,8 @@ from sammask.media.types import DecodedFrame, EncodeOptions, VideoInfo
 if TYPE_CHECKING:
     import av.container
     import av.packet
+    import av.video.format
+    import av.video.stream
 
 logger = logging.getLogger(__name__)
 
@@ -130,32 +132,8 @@ class VideoWriter:
         self._finished = False
         self._committed = False
 
-        # --- settings -------------------------------------------------------------------
-        try:
-            codec = av.Codec(options.codec, "w")
-        except (av.FFmpegError, ValueError) as exc:
-            raise ConfigError(f"unknown video encoder '{options.codec}' ({_ffmpeg_msg(exc)}); use e.g. libx264") from None
-        if codec.type != "video":
-            raise ConfigError(f"encoder '{options.codec}' is not a video encoder")
-        try:
-            fmt = av.VideoFormat(options.pix_fmt)
-        except (av.FFmpegError, ValueError) as exc:
-            raise ConfigError(f"unknown pixel format '{options.pix_fmt}' ({_ffmpeg_msg(exc)}); use e.g. yuv420p") from None
-        supported = [f.name for f in (codec.video_formats or ())]
-        if supported and options.pix_fmt not in supported:
-            raise ConfigError(
-                f"encoder '{options.codec}' cannot use pixel format '{options.pix_fmt}'; "
-                f"supported: {', '.join(supported)}"
-            )
-        if info.width <= 0 or info.height <= 0:
-            raise ConfigError(f"invalid frame size {info.width}x{info.height}")
-        if info.time_base is None or info.time_base <= 0 or not info.fps or info.fps <= 0:
-            raise ConfigError(f"invalid time base {info.time_base} or frame rate {info.fps}")
-        chroma = [c for c in fmt.components if c.is_chroma]
-        sub_w = 2 if chroma and fmt.chroma_width(2) < 2 else 1
-        sub_h = 2 if chroma and fmt.chroma_height(2) < 2 else 1
-        self._pad_w = (-info.width) % sub_w
-        self._pad_h = (-info.height) % sub_h
+        fmt = _check_encoding(av, options, info)
+        self._pad_w, self._pad_h = _padding(fmt, info.width, info.height)
         if self._pad_w or self._pad_h:
             logger.warning(
                 "%s: %dx%d is not a valid %s size; padding to %dx%d by repeating the last column/row",
@@ -171,25 +149,28 @@ class VideoWriter:
         if options.copy_audio and audio_source is not None:
             audio_path = check_input_file(Path(audio_source))
 
-        # --- open ----------------------------------------------------------------------
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{short_stem(self.output_path, len('.' + '.tmp-') + 8)}.tmp-",
-            suffix=self.output_path.suffix,
-            dir=parent,
-        )
-        os.close(fd)
-        self._tmp = Path(tmp)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        self._file_mode = 0o666 & ~umask
+        self._tmp = self._create_tmp(parent)
         try:
             self._open(av, audio_path)
         except BaseException:
             self._cleanup()
             raise
 
+    def _create_tmp(self, parent: Path) -> Path:
+        """Create the (empty) temporary output next to ``output_path`` (same suffix, so FFmpeg
+        picks the same muxer) and note the file mode a plain create would give (umask)."""
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{short_stem(self.output_path, len('.' + '.tmp-') + 8)}.tmp-",
+            suffix=self.output_path.suffix,
+            dir=parent,
+        )
+        os.close(fd)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self._file_mode = 0o666 & ~umask
+        return Path(tmp)
+
     def _open(self, av: ModuleType, audio_path: Path | None) -> None:
-        info, options = self.info, self.options
         try:
             self._out = av.open(str(self._tmp), mode="w", format=None)
         except (av.FFmpegError, ValueError) as exc:
@@ -197,6 +178,28 @@ class VideoWriter:
                 f"{self.output_path}: cannot create output ({_ffmpeg_msg(exc)}); check the suffix names a "
                 "container FFmpeg can write (e.g. .mp4, .mkv) and the directory is writable"
             ) from exc
+        self._video = self._add_video_stream(av)
+        if audio_path is not None:
+            self._add_audio_streams(av, audio_path)
+        try:
+            self._out.start_encoding()  # header now: a container that cannot hold the streams fails here
+        except (av.FFmpegError, ValueError) as exc:
+            codecs = ", ".join(s.codec_context.name for s in self._out.streams)
+            raise MediaError(
+                f"{self.output_path}: the {self._out.format.name} container cannot hold these streams "
+                f"({codecs}): {_ffmpeg_msg(exc)}; use another output suffix (.mkv holds most codecs) "
+                "or turn audio copy off (--no-audio)"
+            ) from exc
+
+    def _add_video_stream(self, av: ModuleType) -> av.video.stream.VideoStream:
+        """Add the video stream: codec options (x264 / x265 crf and preset, interlacing), size
+        with padding, pixel format, time base, pixel aspect, field order, BT.709 tags, rotation.
+
+        Raises:
+            MediaError: FFmpeg cannot add the stream, or the codec is not a video codec.
+        """
+        info, options = self.info, self.options
+        assert self._out is not None
         x26x = options.codec in ("libx264", "libx265")  # crf / preset are x264 / x265 options
         codec_options = {"crf": str(options.crf), "preset": options.preset} if x26x else {}
         codec_options.update(dict(options.codec_options))
@@ -232,31 +235,29 @@ class VideoWriter:
             stream.set_display_matrix(info.display_matrix)
         elif info.rotation % 360:
             stream.set_display_rotation(info.rotation)
-        self._video = stream
-        if audio_path is not None:
-            self._audio_in = open_input(audio_path)
-            audio_streams = list(self._audio_in.streams.audio)
-            for src in audio_streams:
-                try:
-                    self._audio_map[src.index] = self._out.add_stream_from_template(src)
-                except (av.FFmpegError, ValueError) as exc:
-                    raise MediaError(
-                        f"{self.output_path}: cannot copy audio stream {src.index} ({src.codec_context.name}) "
-                        f"of {audio_path} into this container ({_ffmpeg_msg(exc)}); use another output "
-                        "suffix (.mkv) or turn audio copy off"
-                    ) from exc
-            if audio_streams:
-                self._audio_iter = self._audio_in.demux(*audio_streams)
-            logger.debug("%s: copying %d audio stream(s) from %s", self.output_path, len(audio_streams), audio_path)
-        try:
-            self._out.start_encoding()  # header now: a container that cannot hold the streams fails here
-        except (av.FFmpegError, ValueError) as exc:
-            codecs = ", ".join(s.codec_context.name for s in self._out.streams)
-            raise MediaError(
-                f"{self.output_path}: the {self._out.format.name} container cannot hold these streams "
-                f"({codecs}): {_ffmpeg_msg(exc)}; use another output suffix (.mkv holds most codecs) "
-                "or turn audio copy off (--no-audio)"
-            ) from exc
+        return stream
+
+    def _add_audio_streams(self, av: ModuleType, audio_path: Path) -> None:
+        """Open ``audio_path`` and add a stream-copy output stream per audio stream of it.
+
+        Raises:
+            MediaError: the container cannot take one of the audio streams.
+        """
+        assert self._out is not None
+        self._audio_in = open_input(audio_path)
+        audio_streams = list(self._audio_in.streams.audio)
+        for src in audio_streams:
+            try:
+                self._audio_map[src.index] = self._out.add_stream_from_template(src)
+            except (av.FFmpegError, ValueError) as exc:
+                raise MediaError(
+                    f"{self.output_path}: cannot copy audio stream {src.index} ({src.codec_context.name}) "
+                    f"of {audio_path} into this container ({_ffmpeg_msg(exc)}); use another output "
+                    "suffix (.mkv) or turn audio copy off"
+                ) from exc
+        if audio_streams:
+            self._audio_iter = self._audio_in.demux(*audio_streams)
+        logger.debug("%s: copying %d audio stream(s) from %s", self.output_path, len(audio_streams), audio_path)
 
     # --- context manager ------------------------------------------------------------------
     def __enter__(self) -> VideoWriter:
@@ -484,3 +485,43 @@ class VideoWriter:
             except OSError as exc:
                 logger.warning("%s: could not delete temporary file %s: %s", self.output_path, self._tmp, exc)
             self._tmp = None
+
+
+def _check_encoding(av: ModuleType, options: EncodeOptions, info: VideoInfo) -> av.video.format.VideoFormat:
+    """Check the encoder, the pixel format and the size / rate of ``info``; the pixel format's
+    ``av.VideoFormat``.
+
+    Raises:
+        ConfigError: unknown encoder or pixel format, a pixel format the encoder cannot use, a
+            non-positive frame size, time base or frame rate.
+    """
+    try:
+        codec = av.Codec(options.codec, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise ConfigError(f"unknown video encoder '{options.codec}' ({_ffmpeg_msg(exc)}); use e.g. libx264") from None
+    if codec.type != "video":
+        raise ConfigError(f"encoder '{options.codec}' is not a video encoder")
+    try:
+        fmt = av.VideoFormat(options.pix_fmt)
+    except (av.FFmpegError, ValueError) as exc:
+        raise ConfigError(f"unknown pixel format '{options.pix_fmt}' ({_ffmpeg_msg(exc)}); use e.g. yuv420p") from None
+    supported = [f.name for f in (codec.video_formats or ())]
+    if supported and options.pix_fmt not in supported:
+        raise ConfigError(
+            f"encoder '{options.codec}' cannot use pixel format '{options.pix_fmt}'; "
+            f"supported: {', '.join(supported)}"
+        )
+    if info.width <= 0 or info.height <= 0:
+        raise ConfigError(f"invalid frame size {info.width}x{info.height}")
+    if info.time_base is None or info.time_base <= 0 or not info.fps or info.fps <= 0:
+        raise ConfigError(f"invalid time base {info.time_base} or frame rate {info.fps}")
+    return fmt
+
+
+def _padding(fmt: av.video.format.VideoFormat, width: int, height: int) -> tuple[int, int]:
+    """Columns and rows to add so that ``width`` x ``height`` fits ``fmt``'s chroma subsampling
+    (0 or 1 each)."""
+    chroma = [c for c in fmt.components if c.is_chroma]
+    sub_w = 2 if chroma and fmt.chroma_width(2) < 2 else 1
+    sub_h = 2 if chroma and fmt.chroma_height(2) < 2 else 1
+    return (-width) % sub_w, (-height) % sub_h

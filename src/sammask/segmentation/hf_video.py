@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -53,9 +52,8 @@ from sammask.segmentation.sam2.model import logits_to_mask, preprocess_frame
 from sammask.segmentation.sam2.video import (
     MAX_COND_FRAMES,
     RetainedState,
-    _frame_size,
+    StreamingVideoStrategy,
     _tensor_bytes,
-    _unique_prompts,
     drifted,
 )
 from sammask.geometry import BBox
@@ -92,7 +90,7 @@ def _score(out: dict[str, Any]) -> float:
     return float(logits.reshape(-1)[0].float().sigmoid())
 
 
-class HFVideoStrategy:
+class HFVideoStrategy(StreamingVideoStrategy):
     """Streaming propagation of all tracks with a ``transformers`` SAM video model, bounded memory.
 
     Args:
@@ -116,6 +114,7 @@ class HFVideoStrategy:
 
         self.model: Any = model  # transformers' private video API (untyped)
         self.family = family
+        self.label = family
         self.reprompt_iou = reprompt_iou
         self.encoder = None if encoder is None or (encoder.name == "torch" and encoder.precision == "fp32") else encoder
         self.image_size = model_input_size(model, family)
@@ -137,50 +136,6 @@ class HFVideoStrategy:
         self._last_step: dict[int, int] = {}
 
     # -- public -----------------------------------------------------------------------------
-
-    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
-        """Segment a stream of frames (see :meth:`sammask.segmentation.base.Segmenter.segment`).
-
-        Yields:
-            One :class:`FrameMasks` per input frame, in order, with an (H, W) bool mask (or None
-            when the model predicts no object) for every prompted track, and ``scores`` = the
-            object-presence probability per track.
-
-        Raises:
-            SegmentationError: a frame that is not (H, W, 3) uint8 or changes size mid-stream, or
-                the model fails on a frame (the message names it).
-        """
-        self._reset()
-        for fp in frames:
-            yield self.process(fp)
-        self.session = None
-
-    def process(self, fp: FramePrompts) -> FrameMasks:
-        """Process the next frame of the stream (the body of :meth:`segment`).
-
-        Raises:
-            SegmentationError: see :meth:`segment`.
-        """
-        import torch
-
-        size = _frame_size(fp)
-        if self._size is None:
-            self._size = size
-        elif size != self._size:
-            raise SegmentationError(
-                f"frame {fp.frame_idx}: size {size[1]}x{size[0]} differs from the stream's "
-                f"{self._size[1]}x{self._size[0]}; a stream must keep one frame size"
-            )
-        step = self._step
-        self._step += 1
-        boxes = _unique_prompts(fp)
-        try:
-            with torch.inference_mode():
-                return self._process(fp, step, boxes)
-        except SegmentationError:
-            raise
-        except Exception as exc:
-            raise SegmentationError(f"{self.family} video propagation failed on frame {fp.frame_idx}: {exc}") from exc
 
     def retained(self) -> RetainedState:
         """Count what the inference session holds now (all zeros before the first frame)."""
@@ -210,6 +165,9 @@ class HFVideoStrategy:
         )
 
     # -- internals --------------------------------------------------------------------------
+
+    def _release(self) -> None:
+        self.session = None
 
     def _reset(self) -> None:
         self.session = None

@@ -18,11 +18,13 @@ import shutil
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sammask.batch.options import JobSettings, Source
 from sammask.batch.process import die_with_parent
-from sammask.batch.task import VideoTask, run_task
+from sammask.batch.task import TaskResult, VideoTask, run_task
 from sammask.errors import SammaskError
 from sammask.io import write_text_atomic
 from sammask.service.layout import JobFiles, without_paths
@@ -80,22 +82,47 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
     shutil.rmtree(files.work, ignore_errors=True)
     shutil.rmtree(files.result, ignore_errors=True)
     files.work.mkdir(parents=True)
-    options = JobSettings.model_validate(rec.settings)
+    try:
+        task = _job_task(rec.settings, rec.video_path, files, max_unpack_bytes)
+    except _SetupFailed as exc:
+        return fail(str(exc))
+    result = run_task(task, _progress_reporter(store, job_id, attempt))
+    if not result.ok:
+        return fail(result.error, result.replayed)
+    report = _publish(task, result, files, attempt, Path(data_dir).resolve())
+    store.finish(job_id, attempt, JobState.DONE, report=report, replayed=result.replayed)
+    shutil.rmtree(files.input_dir, ignore_errors=True)
+    return 0
+
+
+class _SetupFailed(Exception):
+    """A job's settings or masks upload could not be turned into a task (the message is recorded)."""
+
+
+def _job_task(job_settings: dict[str, Any], video_path: str, files: JobFiles,
+              max_unpack_bytes: int | None) -> VideoTask:
+    """The :class:`VideoTask` of a job: its settings for its source, its masks upload staged.
+
+    Raises:
+        _SetupFailed: the settings do not fit the source, or the masks upload cannot be staged
+            (``"ExceptionType: message"``).
+    """
+    options = JobSettings.model_validate(job_settings)
     source = job_source(files)
     try:
         options.check_source(source)
         settings = options.to_redact_settings(source=source)
-    except Exception as exc:  # noqa: BLE001 - validated at submission; recorded if it fails anyway
-        return fail(f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # validated at submission; recorded if it fails anyway
+        raise _SetupFailed(f"{type(exc).__name__}: {exc}") from exc
     masks = None
     upload = files.masks_upload
     if upload is not None:
         try:
             masks = stage_job_masks(upload, files.masks_input, max_unpack_bytes)
         except SammaskError as exc:
-            return fail(f"{type(exc).__name__}: {exc}")
-    task = VideoTask(
-        input=files.root / rec.video_path,
+            raise _SetupFailed(f"{type(exc).__name__}: {exc}") from exc
+    return VideoTask(
+        input=files.root / video_path,
         tracks=files.tracks if source is Source.TRACKS else None,
         output=files.work / "output.mp4",
         settings=settings,
@@ -107,6 +134,11 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
         detect=options.detect_options() if source is Source.DETECT else None,
         tracks_filter=options.tracks_filter() if source is Source.TRACKS else None,
     )
+
+
+def _progress_reporter(store: JobStore, job_id: str, attempt: int) -> Callable[[float], None]:
+    """A progress callback that records the fraction done and an ETA in the job store, at most
+    every :data:`PROGRESS_INTERVAL_S` seconds (and always at 1.0)."""
     t_start = time.monotonic()
     last = [0.0]
 
@@ -119,21 +151,22 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
         eta = elapsed / fraction * (1.0 - fraction) if fraction > 0.01 else None
         store.set_progress(job_id, attempt, fraction, eta)
 
-    result = run_task(task, progress)
-    if not result.ok:
-        return fail(result.error, result.replayed)
+    return progress
+
+
+def _publish(task: VideoTask, result: TaskResult, files: JobFiles, attempt: int, data_dir: Path) -> dict[str, Any]:
+    """Zip the saved masks, write the report (paths relative to the job, ``resumed`` added) and
+    move ``work/`` to ``result/`` in one rename; returns the report."""
     if task.save_masks is not None:
         _zip_dir(task.save_masks, files.work / "masks.zip")
         shutil.rmtree(task.save_masks)
     report = without_paths(dict(result.report or {}, output=str(files.output)),  # where the video is once moved
-                           files.work, files.root, Path(data_dir).resolve())
+                           files.work, files.root, data_dir)
     report["resumed"] = {"attempt": attempt, "replayed_frames": result.replayed,
                          "detect_replayed_frames": result.detect_replayed}
     write_text_atomic(files.work / "report.json", json.dumps(report, indent=2) + "\n")
     files.work.rename(files.result)
-    store.finish(job_id, attempt, JobState.DONE, report=report, replayed=result.replayed)
-    shutil.rmtree(files.input_dir, ignore_errors=True)
-    return 0
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ the functions: importing this module does no work.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,10 @@ import numpy as np
 from sammask.errors import ConfigError, ModelLoadError, SegmentationError
 from sammask.segmentation.sam2.checkpoints import (
     MODELS,
+    ImageEncoderConfig,
+    MemoryAttentionConfig,
+    MemoryEncoderConfig,
+    PositionEncodingConfig,
     PostprocessingConfig,
     RoPEAttentionConfig,
     Sam2ModelConfig,
@@ -102,6 +107,100 @@ def _rope(cfg: RoPEAttentionConfig, feat_side: int) -> Any:
     )
 
 
+_SAM2_MODULES = (
+    "sam2.modeling.backbones.hieradet",
+    "sam2.modeling.backbones.image_encoder",
+    "sam2.modeling.memory_attention",
+    "sam2.modeling.memory_encoder",
+    "sam2.modeling.position_encoding",
+    "sam2.sam2_video_predictor",
+)
+"""The sam2 modules :func:`instantiate_sam2` builds from (checked importable before building)."""
+
+
+def _position_encoding(p: PositionEncodingConfig) -> Any:
+    from sam2.modeling.position_encoding import PositionEmbeddingSine
+
+    return PositionEmbeddingSine(
+        num_pos_feats=p.num_pos_feats, normalize=p.normalize, scale=p.scale, temperature=p.temperature
+    )
+
+
+def _image_encoder(ie: ImageEncoderConfig) -> Any:
+    """sam2's ``ImageEncoder`` (Hiera trunk + FPN neck) for the config's ``image_encoder`` part."""
+    from sam2.modeling.backbones.hieradet import Hiera
+    from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
+
+    return ImageEncoder(
+        scalp=ie.scalp,
+        trunk=Hiera(
+            embed_dim=ie.trunk.embed_dim,
+            num_heads=ie.trunk.num_heads,
+            stages=tuple(ie.trunk.stages),
+            global_att_blocks=tuple(ie.trunk.global_att_blocks),
+            window_pos_embed_bkg_spatial_size=tuple(ie.trunk.window_pos_embed_bkg_spatial_size),
+            window_spec=tuple(ie.trunk.window_spec),
+        ),
+        neck=FpnNeck(
+            position_encoding=_position_encoding(ie.neck.position_encoding),
+            d_model=ie.neck.d_model,
+            backbone_channel_list=list(ie.neck.backbone_channel_list),
+            fpn_top_down_levels=list(ie.neck.fpn_top_down_levels),
+            fpn_interp_model=ie.neck.fpn_interp_model,
+        ),
+    )
+
+
+def _memory_attention(ma: MemoryAttentionConfig, feat_side: int) -> Any:
+    """sam2's ``MemoryAttention`` for the config's ``memory_attention`` part (RoPE on a
+    ``feat_side`` x ``feat_side`` token grid)."""
+    from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
+
+    lc = ma.layer
+    return MemoryAttention(
+        d_model=ma.d_model,
+        pos_enc_at_input=ma.pos_enc_at_input,
+        num_layers=ma.num_layers,
+        layer=MemoryAttentionLayer(
+            activation=lc.activation,
+            cross_attention=_rope(lc.cross_attention, feat_side),
+            d_model=lc.d_model,
+            dim_feedforward=lc.dim_feedforward,
+            dropout=lc.dropout,
+            pos_enc_at_attn=lc.pos_enc_at_attn,
+            pos_enc_at_cross_attn_keys=lc.pos_enc_at_cross_attn_keys,
+            pos_enc_at_cross_attn_queries=lc.pos_enc_at_cross_attn_queries,
+            self_attention=_rope(lc.self_attention, feat_side),
+        ),
+    )
+
+
+def _memory_encoder(me: MemoryEncoderConfig) -> Any:
+    """sam2's ``MemoryEncoder`` for the config's ``memory_encoder`` part."""
+    from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
+
+    cx = me.fuser.layer
+    return MemoryEncoder(
+        out_dim=me.out_dim,
+        position_encoding=_position_encoding(me.position_encoding),
+        mask_downsampler=MaskDownSampler(
+            kernel_size=me.mask_downsampler.kernel_size,
+            stride=me.mask_downsampler.stride,
+            padding=me.mask_downsampler.padding,
+        ),
+        fuser=Fuser(
+            layer=CXBlock(
+                dim=cx.dim,
+                kernel_size=cx.kernel_size,
+                padding=cx.padding,
+                layer_scale_init_value=cx.layer_scale_init_value,
+                use_dwconv=cx.use_dwconv,
+            ),
+            num_layers=me.fuser.num_layers,
+        ),
+    )
+
+
 def instantiate_sam2(
     config: Sam2ModelConfig, postprocessing: PostprocessingConfig | None = None
 ) -> SAM2VideoPredictor:
@@ -116,94 +215,28 @@ def instantiate_sam2(
         ModelLoadError: if sam2 is not installed or rejects the configuration.
     """
     try:
-        from sam2.modeling.backbones.hieradet import Hiera
-        from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
-        from sam2.modeling.memory_attention import MemoryAttention, MemoryAttentionLayer
-        from sam2.modeling.memory_encoder import CXBlock, Fuser, MaskDownSampler, MemoryEncoder
-        from sam2.modeling.position_encoding import PositionEmbeddingSine
-        from sam2.sam2_video_predictor import SAM2VideoPredictor
+        for module in _SAM2_MODULES:
+            importlib.import_module(module)
     except ImportError as exc:
         raise ModelLoadError(
             f"the official sam2 package is not importable ({exc}); install it with "
             "`SAM2_BUILD_CUDA=0 pip install --no-build-isolation --no-deps --require-hashes "
             "-r requirements/sam2.txt` plus hydra-core and iopath, or use --segmenter grabcut"
         ) from exc
+    from sam2.sam2_video_predictor import SAM2VideoPredictor
 
     post = postprocessing or PostprocessingConfig()
     c = config
-    ie, ma, me = c.image_encoder, c.memory_attention, c.memory_encoder
-    feat_side = c.image_size // _BACKBONE_STRIDE
-
-    def pos(p: Any) -> Any:
-        return PositionEmbeddingSine(
-            num_pos_feats=p.num_pos_feats, normalize=p.normalize, scale=p.scale, temperature=p.temperature
-        )
-
     try:
-        image_encoder = ImageEncoder(
-            scalp=ie.scalp,
-            trunk=Hiera(
-                embed_dim=ie.trunk.embed_dim,
-                num_heads=ie.trunk.num_heads,
-                stages=tuple(ie.trunk.stages),
-                global_att_blocks=tuple(ie.trunk.global_att_blocks),
-                window_pos_embed_bkg_spatial_size=tuple(ie.trunk.window_pos_embed_bkg_spatial_size),
-                window_spec=tuple(ie.trunk.window_spec),
-            ),
-            neck=FpnNeck(
-                position_encoding=pos(ie.neck.position_encoding),
-                d_model=ie.neck.d_model,
-                backbone_channel_list=list(ie.neck.backbone_channel_list),
-                fpn_top_down_levels=list(ie.neck.fpn_top_down_levels),
-                fpn_interp_model=ie.neck.fpn_interp_model,
-            ),
-        )
-        lc = ma.layer
-        memory_attention = MemoryAttention(
-            d_model=ma.d_model,
-            pos_enc_at_input=ma.pos_enc_at_input,
-            num_layers=ma.num_layers,
-            layer=MemoryAttentionLayer(
-                activation=lc.activation,
-                cross_attention=_rope(lc.cross_attention, feat_side),
-                d_model=lc.d_model,
-                dim_feedforward=lc.dim_feedforward,
-                dropout=lc.dropout,
-                pos_enc_at_attn=lc.pos_enc_at_attn,
-                pos_enc_at_cross_attn_keys=lc.pos_enc_at_cross_attn_keys,
-                pos_enc_at_cross_attn_queries=lc.pos_enc_at_cross_attn_queries,
-                self_attention=_rope(lc.self_attention, feat_side),
-            ),
-        )
-        cx = me.fuser.layer
-        memory_encoder = MemoryEncoder(
-            out_dim=me.out_dim,
-            position_encoding=pos(me.position_encoding),
-            mask_downsampler=MaskDownSampler(
-                kernel_size=me.mask_downsampler.kernel_size,
-                stride=me.mask_downsampler.stride,
-                padding=me.mask_downsampler.padding,
-            ),
-            fuser=Fuser(
-                layer=CXBlock(
-                    dim=cx.dim,
-                    kernel_size=cx.kernel_size,
-                    padding=cx.padding,
-                    layer_scale_init_value=cx.layer_scale_init_value,
-                    use_dwconv=cx.use_dwconv,
-                ),
-                num_layers=me.fuser.num_layers,
-            ),
-        )
         scalars = {
             f.name: getattr(c, f.name)
             for f in dataclasses.fields(c)
             if f.name not in ("image_encoder", "memory_attention", "memory_encoder")
         }
         return SAM2VideoPredictor(
-            image_encoder=image_encoder,
-            memory_attention=memory_attention,
-            memory_encoder=memory_encoder,
+            image_encoder=_image_encoder(c.image_encoder),
+            memory_attention=_memory_attention(c.memory_attention, c.image_size // _BACKBONE_STRIDE),
+            memory_encoder=_memory_encoder(c.memory_encoder),
             fill_hole_area=post.fill_hole_area,
             binarize_mask_from_pts_for_mem_enc=post.binarize_mask_from_pts_for_mem_enc,
             sam_mask_decoder_extra_args={

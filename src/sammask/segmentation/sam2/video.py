@@ -250,7 +250,82 @@ def _tensor_bytes(obj: Any) -> int:
     return total
 
 
-class VideoStrategy:
+class StreamingVideoStrategy:
+    """The frame stream both video strategies share (SAM 2's official predictor here, the
+    ``transformers`` video models in :mod:`sammask.segmentation.hf_video`): one frame size per
+    stream, a step counter, one box per track and frame, inference mode, and a model failure
+    turned into a :class:`SegmentationError` naming the model and the frame.
+
+    A subclass sets :attr:`label` and implements ``_reset`` (a fresh stream: ``_step = 0``,
+    ``_size = None``, no model state), ``_release`` (drop the model state after the last frame) and
+    ``_process(fp, step, boxes)`` (one frame).
+    """
+
+    label = "SAM 2"
+    """The model's name in error messages."""
+
+    _step: int
+    _size: tuple[int, int] | None
+
+    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
+        """Segment a stream of frames (see :meth:`sammask.segmentation.base.Segmenter.segment`).
+
+        Args:
+            frames: :class:`FramePrompts` in increasing ``frame_idx`` order; all frames must have
+                the same size. Consumed lazily, one at a time.
+
+        Yields:
+            One :class:`FrameMasks` per input frame, in order, with an (H, W) bool mask (or None
+            when the model predicts no object) for every prompted track, and ``scores`` = the
+            model's object-presence probability per track.
+
+        Raises:
+            SegmentationError: on a frame that is not (H, W, 3) uint8 or changes size mid-stream,
+                or when the model fails on a frame (the message names it).
+        """
+        self._reset()
+        for fp in frames:
+            yield self.process(fp)
+        self._release()
+
+    def process(self, fp: FramePrompts) -> FrameMasks:
+        """Process the next frame of the stream (the body of :meth:`segment`).
+
+        Raises:
+            SegmentationError: see :meth:`segment`.
+        """
+        import torch
+
+        size = _frame_size(fp)
+        if self._size is None:
+            self._size = size
+        elif size != self._size:
+            raise SegmentationError(
+                f"frame {fp.frame_idx}: size {size[1]}x{size[0]} differs from the stream's "
+                f"{self._size[1]}x{self._size[0]}; a stream must keep one frame size"
+            )
+        step = self._step
+        self._step += 1
+        boxes = _unique_prompts(fp)
+        try:
+            with torch.inference_mode():
+                return self._process(fp, step, boxes)
+        except SegmentationError:
+            raise
+        except Exception as exc:
+            raise SegmentationError(f"{self.label} video propagation failed on frame {fp.frame_idx}: {exc}") from exc
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def _process(self, fp: FramePrompts, step: int, boxes: dict[int, BBox]) -> FrameMasks:
+        raise NotImplementedError
+
+
+class VideoStrategy(StreamingVideoStrategy):
     """Streaming SAM 2 propagation of all tracks in one inference state, with bounded memory.
 
     Per frame (forward only, nothing read ahead):
@@ -311,56 +386,6 @@ class VideoStrategy:
 
     # -- public -----------------------------------------------------------------------------
 
-    def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:
-        """Segment a stream of frames (see :meth:`sammask.segmentation.base.Segmenter.segment`).
-
-        Args:
-            frames: :class:`FramePrompts` in increasing ``frame_idx`` order; all frames must have
-                the same size. Consumed lazily, one at a time.
-
-        Yields:
-            One :class:`FrameMasks` per input frame, in order, with an (H, W) bool mask (or None
-            when SAM 2 predicts no object) for every prompted track, and ``scores`` = SAM 2's
-            object-presence probability per track.
-
-        Raises:
-            SegmentationError: on a frame that is not (H, W, 3) uint8 or changes size mid-stream,
-                or when SAM 2 fails on a frame.
-        """
-        self._reset()
-        for fp in frames:
-            yield self.process(fp)
-        self.state = None
-
-    def process(self, fp: FramePrompts) -> FrameMasks:
-        """Process the next frame of the stream (the body of :meth:`segment`).
-
-        Raises:
-            SegmentationError: see :meth:`segment`.
-        """
-        import torch
-
-        size = _frame_size(fp)
-        if self._size is None:
-            self._size = size
-        elif size != self._size:
-            raise SegmentationError(
-                f"frame {fp.frame_idx}: size {size[1]}x{size[0]} differs from the stream's "
-                f"{self._size[1]}x{self._size[0]}; a stream must keep one frame size"
-            )
-        step = self._step
-        self._step += 1
-        boxes = _unique_prompts(fp)
-        try:
-            with torch.inference_mode():
-                return self._process(fp, step, boxes)
-        except SegmentationError:
-            raise
-        except Exception as exc:
-            raise SegmentationError(
-                f"SAM 2 video propagation failed on frame {fp.frame_idx}: {exc}"
-            ) from exc
-
     def needs_reprompt(self, mask: np.ndarray | None, bbox: BBox) -> bool:
         """Whether a propagated mask has drifted from its track's detector box: :func:`drifted`
         with this strategy's ``reprompt_iou``."""
@@ -396,6 +421,9 @@ class VideoStrategy:
 
     # -- internals --------------------------------------------------------------------------
 
+    def _release(self) -> None:
+        self.state = None
+
     def _reset(self) -> None:
         self.state = None
         self._step = 0
@@ -424,19 +452,7 @@ class VideoStrategy:
         propagated: dict[int, dict[str, Any]] = {}
         for tid, bbox in boxes.items():
             if self._last_step.get(tid) == step - 1:
-                obj_idx = st["obj_id_to_idx"][tid]
-                out, _ = model._run_single_frame_inference(
-                    inference_state=st,
-                    output_dict=st["output_dict_per_obj"][obj_idx],
-                    frame_idx=step,
-                    batch_size=1,
-                    is_init_cond_frame=False,
-                    point_inputs=None,
-                    mask_inputs=None,
-                    reverse=False,
-                    run_mem_encoder=True,
-                )
-                propagated[tid] = out
+                propagated[tid] = self._propagate_one(step, tid)
             else:
                 self._prompt_box(step, tid, bbox)
                 prompted.append(tid)
@@ -476,6 +492,25 @@ class VideoStrategy:
             result.masks[tid] = got if got is not None and got.any() else None
         self._prune(step)
         return result
+
+    def _propagate_one(self, step: int, tid: int) -> dict[str, Any]:
+        """Track ``tid`` (seen on the previous step) into ``step`` from its memories: sam2's
+        single-frame inference, memory encoder run, not stored yet (the caller decides)."""
+        st = self.state
+        assert st is not None  # _process creates it first
+        obj_idx = st["obj_id_to_idx"][tid]
+        out, _ = self.model._run_single_frame_inference(
+            inference_state=st,
+            output_dict=st["output_dict_per_obj"][obj_idx],
+            frame_idx=step,
+            batch_size=1,
+            is_init_cond_frame=False,
+            point_inputs=None,
+            mask_inputs=None,
+            reverse=False,
+            run_mem_encoder=True,
+        )
+        return out
 
     def _prompt_box(self, step: int, tid: int, bbox: BBox) -> None:
         self.model.add_new_points_or_box(
