@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # the fast tier: no real-data clips, browser, service subprocesses, model weights or slow cases
 FAST := not (data or browser or service or models or slow)
 
-.PHONY: install demo lint format-check test test-fast clean chromium
+.PHONY: install demo lint format test test-fast clean chromium
 
 # `make demo` installs only the base dependencies (what redaction with a tracks file needs:
 # numpy, av, opencv-python-headless, typer, ...), into the same .venv that `make test` completes.
@@ -39,14 +39,14 @@ demo: $(BASE)
 		-o out/pingpong-redacted.mp4 --report out/pingpong-report.json -y
 	@echo "output: out/pingpong-redacted.mp4 (report: out/pingpong-report.json)"
 
-# ruff (lint) and mypy, configured in pyproject.toml. The formatter is configured there too, but the
-# tree is not formatted yet, so its check is a separate target (`make format-check`).
+# ruff (lint and format check) and mypy, configured in pyproject.toml. `make format` applies the format.
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy
 
-format-check: $(STAMP)
-	$(BIN)/ruff format --check src tests
+format: $(STAMP)
+	$(BIN)/ruff format src tests
 
 # Browser tests drive Debian's chromium through Playwright (its own browser download fails here).
 chromium:

@@ -45,6 +45,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for name in sorted(names):
             item.add_marker(getattr(pytest.mark, name))
 
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SAMMASK_SHARED", REPO.parent / "shared")).resolve()
 DATA = SHARED / "data"

@@ -23,34 +23,74 @@ def tiny_config(family: str):
 
     if family == "sam2-hf":
         backbone = {
-            "model_type": "sam2_hiera_det_model", "hidden_size": 16, "num_attention_heads": 1, "blocks_per_stage": [1, 1, 2, 1],
-            "embed_dim_per_stage": [16, 32, 64, 128], "num_attention_heads_per_stage": [1, 1, 1, 1],
-            "global_attention_blocks": [3], "window_size_per_stage": [4, 4, 4, 4], "image_size": [HF_INPUT, HF_INPUT],
+            "model_type": "sam2_hiera_det_model",
+            "hidden_size": 16,
+            "num_attention_heads": 1,
+            "blocks_per_stage": [1, 1, 2, 1],
+            "embed_dim_per_stage": [16, 32, 64, 128],
+            "num_attention_heads_per_stage": [1, 1, 1, 1],
+            "global_attention_blocks": [3],
+            "window_size_per_stage": [4, 4, 4, 4],
+            "image_size": [HF_INPUT, HF_INPUT],
             "window_positional_embedding_background_size": [4, 4],
         }
-        vision = {"backbone_config": backbone, "backbone_channel_list": [128, 64, 32, 16], "backbone_feature_sizes": _FEATS,
-                      "fpn_hidden_size": 32}
+        vision = {
+            "backbone_config": backbone,
+            "backbone_channel_list": [128, 64, 32, 16],
+            "backbone_feature_sizes": _FEATS,
+            "fpn_hidden_size": 32,
+        }
         return T.Sam2Config(vision_config=vision, prompt_encoder_config=_PROMPT, mask_decoder_config=_DECODER)
     if family == "sam3":
         size = 224  # SAM 3's ViT has 14-px patches: 16 x 16 tokens, FPN scales 4 / 2 / 1
-        backbone = {"model_type": "sam3_vit_model", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                        "num_attention_heads": 2, "image_size": size, "patch_size": 14, "window_size": 4, "global_attn_indexes": [1],
-                        "pretrain_image_size": 56}
-        vision = {"model_type": "sam3_vision_model", "backbone_config": backbone, "fpn_hidden_size": 32,
-                      "backbone_feature_sizes": [[64, 64], [32, 32], [16, 16]]}
-        return T.Sam3TrackerConfig(vision_config=vision, prompt_encoder_config={"hidden_size": 32, "image_size": size},
-                                   mask_decoder_config=_DECODER)
+        backbone = {
+            "model_type": "sam3_vit_model",
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": size,
+            "patch_size": 14,
+            "window_size": 4,
+            "global_attn_indexes": [1],
+            "pretrain_image_size": 56,
+        }
+        vision = {
+            "model_type": "sam3_vision_model",
+            "backbone_config": backbone,
+            "fpn_hidden_size": 32,
+            "backbone_feature_sizes": [[64, 64], [32, 32], [16, 16]],
+        }
+        return T.Sam3TrackerConfig(
+            vision_config=vision, prompt_encoder_config={"hidden_size": 32, "image_size": size}, mask_decoder_config=_DECODER
+        )
     if family == "samhq":
-        vision = {"hidden_size": 32, "output_channels": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
-                      "global_attn_indexes": [1], "window_size": 4, "mlp_dim": 64, "image_size": HF_INPUT, "num_pos_feats": 16}
+        vision = {
+            "hidden_size": 32,
+            "output_channels": 32,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "global_attn_indexes": [1],
+            "window_size": 4,
+            "mlp_dim": 64,
+            "image_size": HF_INPUT,
+            "num_pos_feats": 16,
+        }
         return T.SamHQConfig(vision_config=vision, prompt_encoder_config=_PROMPT, mask_decoder_config=dict(_DECODER, vit_dim=32))
     if family == "edgetam":
         # The default EdgeTamVisionConfig builds timm's resnet50 (transformers 5.25 misspells the key
         # 'archirecture'); the published model is RepViT-M1, named here explicitly.
-        backbone = {"model_type": "timm_wrapper", "architecture": "repvit_m1",
-                        "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]}}
-        vision = {"backbone_config": backbone, "backbone_channel_list": [384, 192, 96, 48], "backbone_feature_sizes": _FEATS,
-                      "fpn_hidden_size": 32}
+        backbone = {
+            "model_type": "timm_wrapper",
+            "architecture": "repvit_m1",
+            "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]},
+        }
+        vision = {
+            "backbone_config": backbone,
+            "backbone_channel_list": [384, 192, 96, 48],
+            "backbone_feature_sizes": _FEATS,
+            "fpn_hidden_size": 32,
+        }
         return T.EdgeTamConfig(vision_config=vision, prompt_encoder_config=_PROMPT, mask_decoder_config=_DECODER)
     raise ValueError(family)
 
@@ -72,14 +112,23 @@ def tiny_video_config(family: str, **overrides):
     size = image.prompt_encoder_config.image_size
     cls = {"sam2-hf": T.Sam2VideoConfig, "sam3": T.Sam3TrackerVideoConfig}[family]
     kw = {
-        "image_size": size, "memory_attention_hidden_size": width, "memory_attention_num_layers": 1,
-        "memory_attention_feed_forward_hidden_size": 64, "memory_attention_rope_feat_sizes": [size // 16 if family == "sam2-hf" else 16] * 2,
-        "memory_encoder_hidden_size": width, "mask_downsampler_embed_dim": width, "memory_fuser_embed_dim": width,
+        "image_size": size,
+        "memory_attention_hidden_size": width,
+        "memory_attention_num_layers": 1,
+        "memory_attention_feed_forward_hidden_size": 64,
+        "memory_attention_rope_feat_sizes": [size // 16 if family == "sam2-hf" else 16] * 2,
+        "memory_encoder_hidden_size": width,
+        "mask_downsampler_embed_dim": width,
+        "memory_fuser_embed_dim": width,
         "memory_fuser_intermediate_dim": 64,
     }
     kw.update(overrides)
-    return cls(vision_config=vision, prompt_encoder_config={"hidden_size": width, "image_size": size},
-               mask_decoder_config=dict(_DECODER, hidden_size=width), **kw)
+    return cls(
+        vision_config=vision,
+        prompt_encoder_config={"hidden_size": width, "image_size": size},
+        mask_decoder_config=dict(_DECODER, hidden_size=width),
+        **kw,
+    )
 
 
 def save_tiny_video_model(family: str, folder: Path, seed: int = 0, **overrides) -> Path:
@@ -129,9 +178,15 @@ def save_tiny_owlv2(folder: Path, image_size: int = 64) -> Path:
     tok = T.CLIPTokenizer(vocab=vocab, merges=[])
     small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     cfg = T.Owlv2Config(
-        text_config=dict(small, vocab_size=len(vocab), max_position_embeddings=16,
-                         bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"]),
-        vision_config=dict(small, image_size=image_size, patch_size=16), projection_dim=32,
+        text_config=dict(
+            small,
+            vocab_size=len(vocab),
+            max_position_embeddings=16,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+        ),
+        vision_config=dict(small, image_size=image_size, patch_size=16),
+        projection_dim=32,
     )
     torch.manual_seed(0)
     model = T.Owlv2ForObjectDetection(cfg).eval()

@@ -51,8 +51,9 @@ def _idle_pool_worker(t: threading.Thread) -> bool:
 
 def blocking_threads() -> list[threading.Thread]:
     """Live non-daemon threads other than the main thread that would block exit (not idle pool workers)."""
-    return [t for t in threading.enumerate()
-            if t is not threading.main_thread() and not t.daemon and t.is_alive() and not _idle_pool_worker(t)]
+    return [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive() and not _idle_pool_worker(t)
+    ]
 
 
 def _zombie(pid: int) -> bool:
@@ -119,10 +120,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not children and not threads:
         return
     _REPORT[:] = [f"child process {p}: {_cmdline(p)}{_origin(f'pid {p}')}" for p in children]
-    _REPORT.extend(
-        f"non-daemon thread {t.name!r} ({getattr(t, '_target', None)!r}){_origin(f'thread {t.ident}')}"
-        for t in threads
-    )
+    _REPORT.extend(f"non-daemon thread {t.name!r} ({getattr(t, '_target', None)!r}){_origin(f'thread {t.ident}')}" for t in threads)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
     for p in children:
         try:
@@ -136,8 +134,6 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     if not _REPORT:
         return
     terminalreporter.write_line("")
-    terminalreporter.write_line(
-        "left running after the last test (they would block interpreter exit):", red=True, bold=True
-    )
+    terminalreporter.write_line("left running after the last test (they would block interpreter exit):", red=True, bold=True)
     for line in _REPORT:
         terminalreporter.write_line(f"  {line}", red=True)

@@ -73,8 +73,7 @@ def install() -> None:
     """Patch the socket module (idempotent)."""
     if _orig:
         return
-    _orig.update(connect=socket.socket.connect, connect_ex=socket.socket.connect_ex,
-                 getaddrinfo=socket.getaddrinfo)
+    _orig.update(connect=socket.socket.connect, connect_ex=socket.socket.connect_ex, getaddrinfo=socket.getaddrinfo)
     socket.socket.connect = _connect
     socket.socket.connect_ex = _connect_ex
     socket.getaddrinfo = _getaddrinfo

@@ -61,8 +61,19 @@ class Server:
         import httpx
 
         # `python -m sammask`: the checkout this interpreter imports, not whatever `sammask` is on PATH
-        cmd = [sys.executable, "-m", "sammask", "serve", "--data-dir", str(self.data_dir), "--host", "127.0.0.1",
-               "--port", str(self.port), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sammask",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout_s
@@ -131,8 +142,7 @@ class LiveApp:
         self.app = create_app(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, limits or ConnectionLimits(),
-                                                    log_level="warning"))
+        self.server = uvicorn.Server(uvicorn_config(self.app, "127.0.0.1", self.port, limits or ConnectionLimits(), log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):  # -> LiveApp
@@ -191,8 +201,7 @@ def read_one_response(s: socket.socket, timeout_s: float = 30.0) -> bytes:
             return out
         out += chunk
     head, _, rest = out.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
     while len(rest) < length:
         chunk = s.recv(65536)
         if not chunk:

@@ -223,8 +223,10 @@ _ops = st.lists(
 def _of(snapshot, obj_id):
     """An object's part of a snapshot."""
     prompts, masks = snapshot
-    return ({k: v for k, v in prompts.items() if k[1] == obj_id},
-            {f: {o: m for o, m in ms.items() if o == obj_id} for f, ms in masks.items()})
+    return (
+        {k: v for k, v in prompts.items() if k[1] == obj_id},
+        {f: {o: m for o, m in ms.items() if o == obj_id} for f, ms in masks.items()},
+    )
 
 
 @settings(max_examples=15, deadline=None)

@@ -65,17 +65,27 @@ def test_annotate_cli_writes_every_format(girls, tmp_path):
     seq, clip = girls
     gt0 = seq.mask(0)
     ys, xs = np.nonzero(gt0 == 4)
-    prompts = {"prompts": [
-        {"frame_idx": 0, "obj_id": 1, "box": list(seq.boxes[0][1])},
-        {"frame_idx": 0, "obj_id": 4, "points": [[float(np.median(xs)) + 0.5, float(np.median(ys)) + 0.5]], "labels": [1]},
-        {"frame_idx": 3, "obj_id": 6, "box": list(seq.boxes[3][6])},
-        {"frame_idx": 5, "obj_id": 1, "box": list(seq.boxes[5][1])},
-    ]}
+    prompts = {
+        "prompts": [
+            {"frame_idx": 0, "obj_id": 1, "box": list(seq.boxes[0][1])},
+            {"frame_idx": 0, "obj_id": 4, "points": [[float(np.median(xs)) + 0.5, float(np.median(ys)) + 0.5]], "labels": [1]},
+            {"frame_idx": 3, "obj_id": 6, "box": list(seq.boxes[3][6])},
+            {"frame_idx": 5, "obj_id": 1, "box": list(seq.boxes[5][1])},
+        ]
+    }
     pfile = tmp_path / "prompts.json"
     pfile.write_text(json.dumps(prompts))
     out = tmp_path / "out"
-    res = run("annotate", clip, "--prompts", pfile, "-o", out, *[a for f in ("coco", "png", "yolo", "mots", "tracks")
-                                                              for a in ("--format", f)], "--quiet")
+    res = run(
+        "annotate",
+        clip,
+        "--prompts",
+        pfile,
+        "-o",
+        out,
+        *[a for f in ("coco", "png", "yolo", "mots", "tracks") for a in ("--format", f)],
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     assert "3 objects" in res.output
     coco = {f.frame_idx: f.masks for f in read_masks(out / "masks.coco.json").read()}
@@ -122,8 +132,9 @@ def _made_on(clip):
 
 
 def settings() -> RedactSettings:
-    return RedactSettings(masking=MaskingOptions(effect=Effect.SOLID, color=MAGENTA, dilate=2),
-                          encode=EncodeOptions(preset="ultrafast", crf=12))
+    return RedactSettings(
+        masking=MaskingOptions(effect=Effect.SOLID, color=MAGENTA, dilate=2), encode=EncodeOptions(preset="ultrafast", crf=12)
+    )
 
 
 def test_redact_masks_masks_every_annotated_pixel(girls, tmp_path):
@@ -142,8 +153,19 @@ def test_redact_masks_masks_every_annotated_pixel(girls, tmp_path):
         far = ~np.asarray(__import__("cv2").dilate(union.astype(np.uint8), np.ones((15, 15), np.uint8)), bool)
         assert np.abs(a.astype(np.int16) - b.astype(np.int16))[far].mean() < 2.5  # the rest unchanged
     # the --save-masks folder of that run is itself a masks source (round trip through redact)
-    res = run("redact", clip, "--masks", tmp_path / "applied", "-o", tmp_path / "again.mp4", "--effect", "solid",
-              "--preset", "ultrafast", "--quiet")
+    res = run(
+        "redact",
+        clip,
+        "--masks",
+        tmp_path / "applied",
+        "-o",
+        tmp_path / "again.mp4",
+        "--effect",
+        "solid",
+        "--preset",
+        "ultrafast",
+        "--quiet",
+    )
     assert res.exit_code == 0, res.output
     again = decode_all(tmp_path / "again.mp4")
     for (_f, objs), b in zip(frames, again, strict=True):

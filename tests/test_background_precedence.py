@@ -99,7 +99,8 @@ def test_decoded_output_masks_every_deselected_pixel(case) -> None:
             dets.append(Detection(i, 2, tuple(float(v) for v in des), selected=False))
         settings_ = RedactSettings(
             masking=MaskingOptions(mode=MaskMode.BACKGROUND, effect=Effect.SOLID, dilate=dilate),
-            segmenter="box", encode=EncodeOptions(preset="ultrafast", crf=0),
+            segmenter="box",
+            encode=EncodeOptions(preset="ultrafast", crf=0),
         )
         redact(src, Tracks.from_detections(dets), out, settings_)
         x0, y0, x1, y1 = des

@@ -52,8 +52,11 @@ def stream(n: int) -> Iterator[FramePrompts]:
 
 
 def same(a: FrameMasks, b: FrameMasks) -> bool:
-    return a.frame_idx == b.frame_idx and a.masks.keys() == b.masks.keys() and all(
-        (a.masks[t] is None and b.masks[t] is None) or np.array_equal(a.masks[t], b.masks[t]) for t in a.masks)
+    return (
+        a.frame_idx == b.frame_idx
+        and a.masks.keys() == b.masks.keys()
+        and all((a.masks[t] is None and b.masks[t] is None) or np.array_equal(a.masks[t], b.masks[t]) for t in a.masks)
+    )
 
 
 @settings(max_examples=20, deadline=None)
@@ -119,8 +122,7 @@ def tracked(stream: DetectAndTrack, n: int) -> list[list[tuple[int, tuple[float,
 
 @settings(max_examples=15, deadline=None)
 @given(total=st.integers(1, 30), stop=st.integers(0, 30), seed=st.integers(0, 10**6), torn=st.booleans())
-def test_detection_checkpoint_resume_gives_the_tracks_of_an_uninterrupted_run(total, stop, seed, torn,
-                                                                              tmp_path_factory):
+def test_detection_checkpoint_resume_gives_the_tracks_of_an_uninterrupted_run(total, stop, seed, torn, tmp_path_factory):
     stop = min(stop, total)
     opts = TrackingOptions(max_gap=2, margin=1)
     expected = tracked(DetectAndTrack([RandomBoxes(seed)], opts, min_score=0.3), total)
@@ -182,8 +184,7 @@ def test_batch_serial_pool_and_ray_write_the_same_masked_videos(videos: Path, tm
         got = outputs(tmp_path / other, names)
         for name in names:
             assert len(got[name]) == 8
-            worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12))
-                        for a, b in zip(got[name], ref[name]))
+            worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12)) for a, b in zip(got[name], ref[name]))
             assert worst >= 35.0, (other, name, worst)  # x264 is not bit-reproducible under load
     summary = json.loads((tmp_path / "ray" / SUMMARY_FILE).read_text())
     assert summary["done"] == 3 and summary["failed"] == 0 and summary["frames"] == 24
@@ -217,8 +218,7 @@ def test_batch_cli_reports_per_video_failures_and_skips_finished_outputs(videos:
     assert again["skipped"] == 1 and again["failed"] == 2 and (out / "hike.mp4").stat().st_mtime_ns == mtime
 
 
-def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_otherwise(videos: Path,
-                                                                                     tmp_path: Path) -> None:
+def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_otherwise(videos: Path, tmp_path: Path) -> None:
     """Issue 14 class 6: rows added to a tracks file after a finished run are masked by the re-run."""
     from sammask.tracks import Tracks
     from sammask.tracks.io import read_tracks
@@ -230,8 +230,7 @@ def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_othe
     full = read_tracks(videos / "hike" / "gt.txt")
     write_mot(Tracks.from_detections(d for d in full if d.frame_idx < 4), inputs / "hike.txt")
     out = tmp_path / "out"
-    args = ["batch", str(inputs / "hike.mp4"), "-o", str(out), "--segmenter", "box", "--effect", "solid",
-            "--dilate", "0"]
+    args = ["batch", str(inputs / "hike.mp4"), "-o", str(out), "--segmenter", "box", "--effect", "solid", "--dilate", "0"]
     runner = CliRunner()
     assert runner.invoke(app, args).exit_code == 0
     late = [d for d in full if d.frame_idx >= 4]
@@ -239,8 +238,7 @@ def test_batch_redoes_a_video_whose_tracks_or_settings_changed_and_skips_it_othe
 
     def box_max(frames: list[np.ndarray], det) -> int:  # brightest pixel inside the box, 2 px in from its edges
         bx1, by1, bx2, by2 = det.bbox
-        patch = frames[det.frame_idx][int(np.ceil(by1)) + 2:int(np.floor(by2)) - 2,
-                                      int(np.ceil(bx1)) + 2:int(np.floor(bx2)) - 2]
+        patch = frames[det.frame_idx][int(np.ceil(by1)) + 2 : int(np.floor(by2)) - 2, int(np.ceil(bx1)) + 2 : int(np.floor(bx2)) - 2]
         assert patch.size
         return int(patch.max())
 
@@ -286,8 +284,7 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_released(videos: Path,
-                                                                                    tmp_path: Path) -> None:
+def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_released(videos: Path, tmp_path: Path) -> None:
     import os
     import signal
     import subprocess
@@ -298,14 +295,13 @@ def test_batch_pool_workers_die_with_a_killed_batch_and_the_folder_lock_is_relea
     from sammask.batch.process import FolderLock
 
     out = tmp_path / "out"
-    cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(out), "--jobs", "2",
-           "--segmenter", "grabcut"]
+    cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(out), "--jobs", "2", "--segmenter", "grabcut"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+
         def two_workers() -> set[int]:
             assert proc.poll() is None, "the batch ended before its workers were seen"
-            kids = {p for p in _children(proc.pid)
-                    if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
+            kids = {p for p in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()}
             return kids if len(kids) >= 2 else set()
 
         workers = wait_for(two_workers, 60.0, what="two pool workers")
@@ -350,7 +346,7 @@ def test_batch_refuses_a_foreign_output_without_y_and_replaces_it_masked_with_y(
     assert len(frames) == 8
     for det in read_tracks(inputs / "hike.txt"):  # solid, dilate 0: every pixel of every box is black
         x1, y1, x2, y2 = det.bbox
-        patch = frames[det.frame_idx][int(np.ceil(y1)) + 2:int(np.floor(y2)) - 2, int(np.ceil(x1)) + 2:int(np.floor(x2)) - 2]
+        patch = frames[det.frame_idx][int(np.ceil(y1)) + 2 : int(np.floor(y2)) - 2, int(np.ceil(x1)) + 2 : int(np.floor(x2)) - 2]
         assert patch.size and int(patch.max()) <= 40, det  # x264 ringing at the box edge (see the test above)
 
     mtime = foreign.stat().st_mtime_ns
@@ -385,13 +381,24 @@ def test_batch_ray_processes_die_with_a_killed_batch(videos: Path, tmp_path: Pat
 
     from service_helpers import pid_alive, wait_for
 
-    cmd = [str(Path(sys.executable).parent / "sammask"), "batch", str(videos), "-o", str(tmp_path / "out"),
-           "--ray", "auto", "--jobs", "2", "--segmenter", "grabcut"]
+    cmd = [
+        str(Path(sys.executable).parent / "sammask"),
+        "batch",
+        str(videos),
+        "-o",
+        str(tmp_path / "out"),
+        "--ray",
+        "auto",
+        "--jobs",
+        "2",
+        "--segmenter",
+        "grabcut",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a local Ray started by the batch
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     everyone: set[int] = set()
     try:
+
         def ray_running() -> set[int]:
             assert proc.poll() is None, "the batch ended before its Ray workers were seen"
             kids = _all_descendants(proc.pid)
@@ -404,8 +411,7 @@ def test_batch_ray_processes_die_with_a_killed_batch(videos: Path, tmp_path: Pat
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         # Ray's agents alone linger ~60 s after their raylet's death; 20 s tells the reaper's work apart
-        wait_for(lambda: not any(pid_alive(p) for p in everyone), 20.0,
-                 what="every process of the local Ray to die")
+        wait_for(lambda: not any(pid_alive(p) for p in everyone), 20.0, what="every process of the local Ray to die")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -45,8 +45,7 @@ def write_tracks(path: Path, frames: int) -> Path:
         {"track_id": 2, "bbox": list(CAR), "class": "car"},
         {"track_id": 3, "bbox": list(PLAIN)},
     ]
-    doc = {"format": "sammask-tracks", "version": 1,
-           "frames": [{"frame_idx": i, "detections": dets} for i in range(frames)]}
+    doc = {"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": i, "detections": dets} for i in range(frames)]}
     path.write_text(json.dumps(doc))
     return path
 
@@ -68,8 +67,27 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def redact_cli(src: Path, tracks: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["redact", str(src), "--tracks", str(tracks), "-o", str(out), "--segmenter", "box",
-                               "--dilate", "0", "--crf", "0", "--preset", "ultrafast", "--quiet", *extra])
+    return runner.invoke(
+        app,
+        [
+            "redact",
+            str(src),
+            "--tracks",
+            str(tracks),
+            "-o",
+            str(out),
+            "--segmenter",
+            "box",
+            "--dilate",
+            "0",
+            "--crf",
+            "0",
+            "--preset",
+            "ultrafast",
+            "--quiet",
+            *extra,
+        ],
+    )
 
 
 def test_config_sections_mask_each_class_with_its_effect_on_the_decoded_output(clip: tuple[Path, Path], tmp_path: Path) -> None:
@@ -110,8 +128,21 @@ def test_cli_class_effect_overrides_the_config(clip: tuple[Path, Path], tmp_path
     ini = tmp_path / "config.ini"
     ini.write_text("[class.car]\neffect = blur\n")  # class sections alone: no [sam2] needed
     out, report = tmp_path / "out.mp4", tmp_path / "run.json"
-    res = redact_cli(src, tracks, out, "--config", str(ini), "--effect", "blur",
-                     "--class-effect", "car=solid", "--class-effect", "face=solid:2", "--report", str(report))
+    res = redact_cli(
+        src,
+        tracks,
+        out,
+        "--config",
+        str(ini),
+        "--effect",
+        "blur",
+        "--class-effect",
+        "car=solid",
+        "--class-effect",
+        "face=solid:2",
+        "--report",
+        str(report),
+    )
     assert res.exit_code == 0, res.output
     face, car = region(FACE), region(CAR)
     for img in decoded(out):
@@ -171,8 +202,10 @@ def test_class_section_errors_name_the_section_and_key(tmp_path: Path, text: str
 
 def test_config_parsing_inherits_unset_fields_from_the_global_effect(tmp_path: Path) -> None:
     ini = tmp_path / "config.ini"
-    ini.write_text("[sam2]\ntool = mosaic\nlevel = 4\ncolor = #102030\n\n[class.plate]\neffect = solid\n\n"
-                   "[class.person]\nstrength = 1\n\n[other]\nx = 1\n")
+    ini.write_text(
+        "[sam2]\ntool = mosaic\nlevel = 4\ncolor = #102030\n\n[class.plate]\neffect = solid\n\n"
+        "[class.person]\nstrength = 1\n\n[other]\nx = 1\n"
+    )
     m = load_ini(ini).masking
     assert dict(m.class_effects) == {"plate": ClassEffect(Effect.SOLID), "person": ClassEffect(strength=1)}
     assert m.color == (16, 32, 48)
@@ -202,17 +235,24 @@ def test_background_mode_keeps_its_semantics_with_class_effects() -> None:
     image = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
     regions = [ObjectRegion(1, region(FACE), FACE, class_name="face")]
     plain = MaskingOptions(mode=MaskMode.BACKGROUND, effect=Effect.MOSAIC, dilate=0)
-    per_class = MaskingOptions(mode=MaskMode.BACKGROUND, effect=Effect.MOSAIC, dilate=0,
-                               class_effects=(("face", ClassEffect(Effect.SOLID)),))
+    per_class = MaskingOptions(
+        mode=MaskMode.BACKGROUND, effect=Effect.MOSAIC, dilate=0, class_effects=(("face", ClassEffect(Effect.SOLID)),)
+    )
     a, b = compose(image, regions, plain), compose(image, regions, per_class)
     assert np.array_equal(a.image, b.image) and np.array_equal(a.applied, b.applied)
     assert np.array_equal(b.image[region(FACE)], image[region(FACE)])  # the face is kept as it was
 
 
-_SPECS = [ClassEffect(Effect.BLUR, 1), ClassEffect(Effect.BLUR, 5), ClassEffect(Effect.MOSAIC, 2),
-          ClassEffect(Effect.SOLID, color=(250, 10, 10)), ClassEffect(Effect.SOLID, color=(10, 250, 10))]
+_SPECS = [
+    ClassEffect(Effect.BLUR, 1),
+    ClassEffect(Effect.BLUR, 5),
+    ClassEffect(Effect.MOSAIC, 2),
+    ClassEffect(Effect.SOLID, color=(250, 10, 10)),
+    ClassEffect(Effect.SOLID, color=(10, 250, 10)),
+]
 _box = st.tuples(st.integers(0, 50), st.integers(0, 40), st.integers(4, 40), st.integers(4, 40)).map(
-    lambda t: (float(t[0]), float(t[1]), float(min(t[0] + t[2], 64)), float(min(t[1] + t[3], 48))))
+    lambda t: (float(t[0]), float(t[1]), float(min(t[0] + t[2], 64)), float(min(t[1] + t[3], 48)))
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -227,8 +267,9 @@ def test_overlaps_take_the_strongest_effect_and_nothing_is_left_unmasked(
     per_class = tuple((f"c{i}", spec) for i, spec in enumerate(_SPECS))
     options = MaskingOptions(effect=Effect.MOSAIC, strength=3, dilate=dilate, class_effects=per_class)
     # class index len(_SPECS): no class -> the global mosaic 3
-    regions = [ObjectRegion(i, box_mask(b, image.shape), b, class_name=f"c{k}" if k < len(_SPECS) else None)
-               for i, (b, k) in enumerate(objects)]
+    regions = [
+        ObjectRegion(i, box_mask(b, image.shape), b, class_name=f"c{k}" if k < len(_SPECS) else None) for i, (b, k) in enumerate(objects)
+    ]
     result = compose(image, regions, options)
     alone = [compose(image, [r], options) for r in regions]
     union = np.logical_or.reduce([a.applied for a in alone])

@@ -35,8 +35,19 @@ def rollerblade(davis_seq) -> Path:
 
 def test_redact_davis_with_mot_tracks(rollerblade: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    res = run("redact", rollerblade / "video.mp4", "--tracks", rollerblade / "gt.txt", "-o", out,
-              "--segmenter", "box", "--report", tmp_path / "r.json", *FAST)
+    res = run(
+        "redact",
+        rollerblade / "video.mp4",
+        "--tracks",
+        rollerblade / "gt.txt",
+        "-o",
+        out,
+        "--segmenter",
+        "box",
+        "--report",
+        tmp_path / "r.json",
+        *FAST,
+    )
     assert res.exit_code == 0, res.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == 35 and report["segmenter"] == "box"
@@ -63,18 +74,34 @@ def test_audio_is_stream_copied(shared_data: Path, tmp_path: Path) -> None:
 
 def test_config_ini_maps_original_keys_and_flags_override(rollerblade: Path, tmp_path: Path) -> None:
     ini = tmp_path / "config.ini"
-    ini.write_text("[sam2]\ncrop_size = 384\nforward_frames = 15\nsegmentation_masking = no\n"
-                   "chunk_size = 300\nmodel_path = model/sam2.1_hiera_base_plus.pt\ndevice = cpu\n"
-                   "masking_range = 1\ntool = mosaic\nlevel = 5\n")
+    ini.write_text(
+        "[sam2]\ncrop_size = 384\nforward_frames = 15\nsegmentation_masking = no\n"
+        "chunk_size = 300\nmodel_path = model/sam2.1_hiera_base_plus.pt\ndevice = cpu\n"
+        "masking_range = 1\ntool = mosaic\nlevel = 5\n"
+    )
     r1 = tmp_path / "r1.json"
-    res = run("redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "a.mp4",
-              "--config", ini, "--report", r1, *FAST)
+    res = run(
+        "redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "a.mp4", "--config", ini, "--report", r1, *FAST
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(r1.read_text())
     assert rep["segmenter"] == "box" and rep["mode"] == "background"
     r2 = tmp_path / "r2.json"
-    res = run("redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "b.mp4",
-              "--config", ini, "--mode", "selected", "--report", r2, *FAST)
+    res = run(
+        "redact",
+        rollerblade / "video.mp4",
+        "-t",
+        rollerblade / "gt.txt",
+        "-o",
+        tmp_path / "b.mp4",
+        "--config",
+        ini,
+        "--mode",
+        "selected",
+        "--report",
+        r2,
+        *FAST,
+    )
     assert res.exit_code == 0 and json.loads(r2.read_text())["mode"] == "selected"
 
 
@@ -150,9 +177,19 @@ def test_existing_output_untouched_on_failure(bad_inputs, tmp_path: Path) -> Non
 
 
 def test_unknown_segmenter_and_verbose_traceback(rollerblade: Path, tmp_path: Path) -> None:
-    res = run("redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "o.mp4",
-              "--segmenter", "magic", *FAST)
+    res = run("redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "o.mp4", "--segmenter", "magic", *FAST)
     assert res.exit_code == 2 and "unknown segmenter 'magic'" in res.output
-    res = run("redact", rollerblade / "video.mp4", "-t", rollerblade / "gt.txt", "-o", tmp_path / "o.mp4",
-              "--segmenter", "magic", "--verbose", "--preset", "ultrafast")
+    res = run(
+        "redact",
+        rollerblade / "video.mp4",
+        "-t",
+        rollerblade / "gt.txt",
+        "-o",
+        tmp_path / "o.mp4",
+        "--segmenter",
+        "magic",
+        "--verbose",
+        "--preset",
+        "ultrafast",
+    )
     assert res.exit_code == 2 and "Traceback" in res.output

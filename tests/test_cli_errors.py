@@ -43,17 +43,20 @@ def _one_error_line(res, *needles: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("args,flag", [
-    (["--strength", "7"], "'--strength'"),
-    (["--mode", "everything"], "'--mode'"),
-    (["--effect", "sparkle"], "'--effect'"),
-    (["--dilate", "-1"], "'--dilate'"),
-    (["--crf", "x"], "'--crf'"),
-    (["--tracks-space", "sideways"], "'--tracks-space'"),
-    (["--no-such-flag"], "--no-such-flag"),
-    (["--input-size", "17"], "--input-size must be a multiple of 16"),
-    (["--preset", "warp"], "--preset must be one of"),
-])
+@pytest.mark.parametrize(
+    "args,flag",
+    [
+        (["--strength", "7"], "'--strength'"),
+        (["--mode", "everything"], "'--mode'"),
+        (["--effect", "sparkle"], "'--effect'"),
+        (["--dilate", "-1"], "'--dilate'"),
+        (["--crf", "x"], "'--crf'"),
+        (["--tracks-space", "sideways"], "'--tracks-space'"),
+        (["--no-such-flag"], "--no-such-flag"),
+        (["--input-size", "17"], "--input-size must be a multiple of 16"),
+        (["--preset", "warp"], "--preset must be one of"),
+    ],
+)
 def test_bad_option_values_are_one_line_naming_the_flag(job, tmp_path: Path, args: list[str], flag: str) -> None:
     video, tracks = job
     out = tmp_path / "out.mp4"
@@ -77,8 +80,9 @@ def test_unwritable_or_missing_folder(job, tmp_path: Path) -> None:
     video, tracks = job
     _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "nope" / "o.mp4", *FAST), "-o", "does not exist")
     _one_error_line(_run("redact", video, "-t", tracks, "-o", tracks / "o.mp4", *FAST), "-o", "is not a folder")
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "no" / "r.json",
-                         *FAST), "--report")
+    _one_error_line(
+        _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "no" / "r.json", *FAST), "--report"
+    )
     if Path("/proc/self").is_dir():  # a folder nobody (not even root) can create files in
         _one_error_line(_run("redact", video, "-t", tracks, "-o", "/proc/o.mp4", *FAST), "-o", "cannot create files in folder /proc")
     assert not (tmp_path / "o.mp4").exists()
@@ -91,16 +95,16 @@ def test_over_long_output_name(job, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert (tmp_path / longest).is_file() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
     _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / ("b" * 252 + ".mp4"), *FAST), "-o", "256 bytes")
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / ("r" * 300), *FAST),
-                    "--report", "300 bytes")
+    _one_error_line(
+        _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / ("r" * 300), *FAST), "--report", "300 bytes"
+    )
 
 
 def test_existing_save_masks_file_is_refused_untouched(job, tmp_path: Path) -> None:
     video, tracks = job
     target = tmp_path / "masks"
     target.write_bytes(b"keep me")
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--save-masks", target, *FAST),
-                    "--save-masks")
+    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--save-masks", target, *FAST), "--save-masks")
     assert target.read_bytes() == b"keep me" and not (tmp_path / "o.mp4").exists()
 
 
@@ -113,17 +117,19 @@ def test_config_percent_non_utf8_and_bad_values(job, tmp_path: Path) -> None:
     res = _run("redact", video, "-t", tracks, "-o", tmp_path / "a.mp4", "--config", ini, *FAST)
     assert res.exit_code == 0, res.output
     ini.write_text("[sam2]\ntool = 100%\n")
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "b.mp4", "--config", ini, *FAST),
-                    "config.ini", "tool must be one of blur, mosaic, solid")
+    _one_error_line(
+        _run("redact", video, "-t", tracks, "-o", tmp_path / "b.mp4", "--config", ini, *FAST),
+        "config.ini",
+        "tool must be one of blur, mosaic, solid",
+    )
     ini.write_bytes(b"[sam2]\ntool = \xff\xfeblur\n")
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "c.mp4", "--config", ini, *FAST),
-                    "not UTF-8", "0xff")
+    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "c.mp4", "--config", ini, *FAST), "not UTF-8", "0xff")
     ini.write_text("[sam2]\ninput_size = 17\n")  # a value from the file is named by its key, not a flag
-    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "d.mp4", "--config", ini, *FAST),
-                    "[sam2] input_size must be")
+    _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "d.mp4", "--config", ini, *FAST), "[sam2] input_size must be")
     ini.write_text("[sam2]\ndilate = " + "9" * 5000 + "\n")
-    line = _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "e.mp4", "--config", ini, *FAST),
-                           "dilate must be an integer")
+    line = _one_error_line(
+        _run("redact", video, "-t", tracks, "-o", tmp_path / "e.mp4", "--config", ini, *FAST), "dilate must be an integer"
+    )
     assert len(line) < 300
 
 
@@ -131,8 +137,7 @@ def test_unknown_config_key_warns_with_the_closest_key(job, tmp_path: Path) -> N
     video, tracks = job
     ini = tmp_path / "config.ini"
     ini.write_text("[sam2]\ncrop_size = 384\nforward_frames = 15\ndilat = 3\n")
-    res = _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--config", ini, "--preset", "ultrafast",
-               "--segmenter", "box")
+    res = _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--config", ini, "--preset", "ultrafast", "--segmenter", "box")
     assert res.exit_code == 0, res.output
     assert "unknown key 'dilat' is ignored; did you mean 'dilate'?" in res.output
     assert "crop_size" not in res.output and "forward_frames" not in res.output  # the original's own keys
@@ -141,8 +146,10 @@ def test_unknown_config_key_warns_with_the_closest_key(job, tmp_path: Path) -> N
 def test_huge_json_integer_is_a_tracks_error(job, tmp_path: Path) -> None:
     video, _ = job
     tracks = tmp_path / "t.json"
-    tracks.write_text('{"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": 0, "detections": '
-                      '[{"track_id": ' + "7" * 5000 + ', "bbox": [1, 1, 9, 9]}]}]}')
+    tracks.write_text(
+        '{"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": 0, "detections": '
+        '[{"track_id": ' + "7" * 5000 + ', "bbox": [1, 1, 9, 9]}]}]}'
+    )
     _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", *FAST), "t.json", "4300 digits")
 
 
@@ -159,8 +166,16 @@ def test_help_shows_defaults_and_literal_brackets_and_version() -> None:
     assert res.exit_code == 0
     text = " ".join(res.output.split())
     assert "[sam2]" in text
-    for default in ("[default: selected]", "[default: blur]", "[default: 3]", "[default: grabcut (faces-only detection: box)]", "[default: 18]",
-                    "[default: medium]", "[default: display]", "[default: auto: 8 px per 480 px of the shorter side"):
+    for default in (
+        "[default: selected]",
+        "[default: blur]",
+        "[default: 3]",
+        "[default: grabcut (faces-only detection: box)]",
+        "[default: 18]",
+        "[default: medium]",
+        "[default: display]",
+        "[default: auto: 8 px per 480 px of the shorter side",
+    ):
         assert default in text, default
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.output.strip() == f"sammask {__version__}"
@@ -168,8 +183,11 @@ def test_help_shows_defaults_and_literal_brackets_and_version() -> None:
 
 def test_huge_mot_numbers_are_one_short_line(job, tmp_path: Path) -> None:
     video, _ = job
-    for row, field in (("1," + "9" * 5000 + ",1,1,5,5", "'id'"), ("1,1e5000,1,1,5,5", "'id'"),
-                       ("1,1," + "9" * 5000 + ",1,5,5", "'bb_left'")):
+    for row, field in (
+        ("1," + "9" * 5000 + ",1,1,5,5", "'id'"),
+        ("1,1e5000,1,1,5,5", "'id'"),
+        ("1,1," + "9" * 5000 + ",1,5,5", "'bb_left'"),
+    ):
         tracks = tmp_path / "t.txt"
         tracks.write_text(row + ",1,-1,-1,-1\n")
         line = _one_error_line(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", *FAST), "line 1", field)

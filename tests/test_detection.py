@@ -55,7 +55,7 @@ def test_centerface_finds_faces_on_a_real_frame(faces: CenterFaceDetector, pedes
     x1, y1, x2, y2 = found.xyxy[int(np.argmax(found.scores))]
     w, h = x2 - x1, y2 - y1
     cx1, cy1 = int(max(x1 - w, 0)), int(max(y1 - h, 0))
-    crop = np.ascontiguousarray(image[cy1:int(y2 + h), cx1:int(x2 + w)])
+    crop = np.ascontiguousarray(image[cy1 : int(y2 + h), cx1 : int(x2 + w)])
     in_crop = faces.detect(crop)
     assert len(in_crop) >= 1
     centre = np.array([(x1 + x2) / 2 - cx1, (y1 + y2) / 2 - cy1])
@@ -216,13 +216,28 @@ def tiny_rtdetr(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     cfg = RTDetrConfig(
         backbone_config=RTDetrResNetConfig(
-            embedding_size=8, hidden_sizes=[8, 8, 16, 16], depths=[1, 1, 1, 1], layer_type="basic",
+            embedding_size=8,
+            hidden_sizes=[8, 8, 16, 16],
+            depths=[1, 1, 1, 1],
+            layer_type="basic",
             out_features=["stage2", "stage3", "stage4"],
         ),
-        encoder_hidden_dim=16, encoder_in_channels=[8, 16, 16], feat_strides=[8, 16, 32], encoder_ffn_dim=32,
-        encoder_attention_heads=2, encoder_layers=1, d_model=16, decoder_ffn_dim=32, decoder_layers=1,
-        decoder_attention_heads=2, decoder_in_channels=[16, 16, 16], num_queries=20, decoder_n_points=2,
-        num_labels=2, id2label={0: "person", 1: "car"}, label2id={"person": 0, "car": 1},
+        encoder_hidden_dim=16,
+        encoder_in_channels=[8, 16, 16],
+        feat_strides=[8, 16, 32],
+        encoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        encoder_layers=1,
+        d_model=16,
+        decoder_ffn_dim=32,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        decoder_in_channels=[16, 16, 16],
+        num_queries=20,
+        decoder_n_points=2,
+        num_labels=2,
+        id2label={0: "person", 1: "car"},
+        label2id={"person": 0, "car": 1},
     )
     folder = tmp_path_factory.mktemp("rtdetr")
     RTDetrForObjectDetection(cfg).save_pretrained(folder)
@@ -268,8 +283,24 @@ def test_detect_then_redact_without_tracks_masks_every_face(pedestrians_short: P
     assert res.exit_code == 0, res.output
     tracks = read_tracks(tracks_path)
     assert {d.class_name for d in tracks} == {"face"} and len(tracks.by_frame) == 8
-    res = runner.invoke(app, ["redact", str(pedestrians_short), "-o", str(out), "--effect", "solid", "--crf", "8",
-                              "--preset", "ultrafast", "--report", str(report), "--quiet"])
+    res = runner.invoke(
+        app,
+        [
+            "redact",
+            str(pedestrians_short),
+            "-o",
+            str(out),
+            "--effect",
+            "solid",
+            "--crf",
+            "8",
+            "--preset",
+            "ultrafast",
+            "--report",
+            str(report),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     assert rep["segmenter"] == "box" and rep["detection"]["detectors"] == ["faces"]
@@ -283,7 +314,7 @@ def test_detect_then_redact_without_tracks_masks_every_face(pedestrians_short: P
         for d in tracks.on_frame(i):  # the promise on the decoded output: every face pixel filled
             x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])), int(np.ceil(d.bbox[3])))
             assert np.abs(img[y1:y2, x1:x2]).max() <= 16, (i, d.track_id)
-            covered[max(y1 - 40, 0):y2 + 40, max(x1 - 40, 0):x2 + 40] = True
+            covered[max(y1 - 40, 0) : y2 + 40, max(x1 - 40, 0) : x2 + 40] = True
         assert np.abs(img[~covered] - src[~covered]).mean() < 3  # the rest is left as it was
 
 
@@ -304,15 +335,29 @@ def test_preview_writes_a_sheet_and_no_video(pedestrians_short: Path, tmp_path: 
     panel_h = round(1080 * 420 / 1920)
     assert sheet.shape == (2 * (panel_h + 20), 3 * 420, 3)
     # the output panel differs from the input panel where faces were found (solid fill)
-    row = sheet[20:20 + panel_h]
+    row = sheet[20 : 20 + panel_h]
     assert (np.abs(row[:, 840:].astype(int) - row[:, :420].astype(int)).max(axis=2) > 60).mean() > 0.005
     res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "t.txt"), "--preview", "1"])
     assert res.exit_code == 0 and (tmp_path / "t.txt.preview.png").exists() and not (tmp_path / "t.txt").exists()
 
 
 def test_detect_writes_mot_and_reports(pedestrians_short: Path, tmp_path: Path) -> None:
-    res = runner.invoke(app, ["detect", str(pedestrians_short), "-o", str(tmp_path / "t.txt"), "--scale", "960x540",
-                              "--max-gap", "2", "--report", str(tmp_path / "s.json"), "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "detect",
+            str(pedestrians_short),
+            "-o",
+            str(tmp_path / "t.txt"),
+            "--scale",
+            "960x540",
+            "--max-gap",
+            "2",
+            "--report",
+            str(tmp_path / "s.json"),
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     stats = json.loads((tmp_path / "s.json").read_text())
     tracks = read_tracks(tmp_path / "t.txt")
@@ -350,15 +395,18 @@ def sideways_face_clip(faces: CenterFaceDetector, pedestrians: Path, tmp_path_fa
     x1, y1, x2, y2 = found.xyxy[int(np.argmax(found.scores))]
     w, h = x2 - x1, y2 - y1
     cx1, cy1 = int(max(x1 - 1.5 * w, 0)), int(max(y1 - 1.5 * h, 0))
-    crop = image[cy1:int(y2 + 1.5 * h), cx1:int(x2 + 1.5 * w)]
+    crop = image[cy1 : int(y2 + 1.5 * h), cx1 : int(x2 + 1.5 * w)]
     upright = np.ascontiguousarray(crop[: crop.shape[0] // 2 * 2, : crop.shape[1] // 2 * 2])
     on_crop = faces.detect(upright)
     assert len(on_crop) >= 1
     face = tuple(float(v) for v in on_crop.xyxy[int(np.argmax(on_crop.scores))])
     # display rotation 90 (counter-clockwise): stored frames are the upright crop turned the other way
     t = DisplayTransform(0, -1, 1, 0, width=upright.shape[0], height=upright.shape[1])
-    stored = next(s for s in (np.ascontiguousarray(np.rot90(upright, k)) for k in range(4))
-                  if s.shape[:2] == (t.height, t.width) and np.array_equal(t.image_to_display(s), upright))
+    stored = next(
+        s
+        for s in (np.ascontiguousarray(np.rot90(upright, k)) for k in range(4))
+        if s.shape[:2] == (t.height, t.width) and np.array_equal(t.image_to_display(s), upright)
+    )
     clip = make_video(tmp_path_factory.mktemp("rot") / "phone.mp4", 4, (t.width, t.height), image=stored, rotation=90)
     return clip, upright, face, t
 
@@ -390,8 +438,10 @@ def test_rotated_clip_faces_are_detected_upright_and_masked(sideways_face_clip, 
         assert np.allclose(t.box_to_stored(a.bbox), b.bbox, atol=1e-2)
     # `redact` without tracks masks the face on the decoded (stored) output frames, every pixel
     out, report = tmp_path / "out.mp4", tmp_path / "r.json"
-    res = runner.invoke(app, ["redact", str(clip), "-o", str(out), "--effect", "solid", "--crf", "8",
-                              "--preset", "ultrafast", "--report", str(report), "-q"])
+    res = runner.invoke(
+        app,
+        ["redact", str(clip), "-o", str(out), "--effect", "solid", "--crf", "8", "--preset", "ultrafast", "--report", str(report), "-q"],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     assert rep["tracks_space"] == "display" and rep["tracks_transform"] == "rotate 90 counter-clockwise"
@@ -402,7 +452,7 @@ def test_rotated_clip_faces_are_detected_upright_and_masked(sideways_face_clip, 
         for f in c.decode(video=0):
             img = f.to_ndarray(format="rgb24").astype(int)
             assert img.shape[:2] == (t.height, t.width)
-            assert np.abs(img[int(sy1):int(np.ceil(sy2)), int(sx1):int(np.ceil(sx2))]).max() <= 16
+            assert np.abs(img[int(sy1) : int(np.ceil(sy2)), int(sx1) : int(np.ceil(sx2))]).max() <= 16
             frames += 1
     assert frames == 4
     res = runner.invoke(app, ["redact", str(clip), "-o", str(tmp_path / "x.mp4"), "--tracks-space", "stored", "-q"])

@@ -19,8 +19,13 @@ from sammask.tracks.supervision import from_supervision
 
 def test_original_export_top_level_list_per_frame_and_flat(tmp_path: Path) -> None:
     per_frame = [
-        {"frame_idx": 0, "detections": [{"track_id": 1, "bbox": [10, 20, 50, 80], "type": 1, "object": 1},
-                                        {"track_id": 2, "bbox": [60, 20, 90, 80], "type": 3, "object": 2}]},
+        {
+            "frame_idx": 0,
+            "detections": [
+                {"track_id": 1, "bbox": [10, 20, 50, 80], "type": 1, "object": 1},
+                {"track_id": 2, "bbox": [60, 20, 90, 80], "type": 3, "object": 2},
+            ],
+        },
         {"frame_idx": 3, "detections": [{"track_id": 1, "bbox": [12, 20, 52, 80], "type": 2}]},
     ]
     p = tmp_path / "export.json"
@@ -40,7 +45,9 @@ def test_original_export_top_level_list_per_frame_and_flat(tmp_path: Path) -> No
 def _sv_detections(shift: float) -> sv.Detections:
     return sv.Detections(
         xyxy=np.array([[1 + shift, 2, 30 + shift, 40.5], [5, 5, 9, 9]], np.float32),
-        confidence=np.array([0.9, 0.4]), class_id=np.array([0, 2]), tracker_id=np.array([3, 4]),
+        confidence=np.array([0.9, 0.4]),
+        class_id=np.array([0, 2]),
+        tracker_id=np.array([3, 4]),
         data={"class_name": np.array(["person", "car"])},
     )
 
@@ -77,9 +84,13 @@ def test_from_supervision_and_from_arrays() -> None:
     with pytest.raises(TracksFormatError, match="tracker_id"):
         from_supervision([(0, sv.Detections(xyxy=np.array([[0, 0, 4, 4]], np.float32)))])
     # numpy scalars and arrays are accepted
-    t = Tracks.from_arrays(np.array([0, 0, 1]), np.array([5, 6, 5], np.int64),
-                           np.array([[0, 0, 10, 10], [1, 1, 5, 5], [2, 0, 12, 10]], np.float32),
-                           scores=np.float32([0.5, 0.6, 0.7]), class_names=["face", None, "face"])
+    t = Tracks.from_arrays(
+        np.array([0, 0, 1]),
+        np.array([5, 6, 5], np.int64),
+        np.array([[0, 0, 10, 10], [1, 1, 5, 5], [2, 0, 12, 10]], np.float32),
+        scores=np.float32([0.5, 0.6, 0.7]),
+        class_names=["face", None, "face"],
+    )
     assert [(d.frame_idx, d.track_id) for d in t] == [(0, 5), (0, 6), (1, 5)]
     assert isinstance(t.on_frame(1)[0].bbox[0], float) and t.on_frame(0)[1].class_name is None
     bad = [

@@ -17,8 +17,20 @@ from sammask.masking.options import MaskingOptions, auto_dilate_px, max_dilate_p
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("w,h,px", [(854, 480, 8), (640, 480, 8), (432, 240, 8), (1280, 720, 12), (1920, 1080, 18),
-                                    (1080, 1920, 18), (3840, 2160, 36), (64, 48, 8), (1200, 600, 10)])
+@pytest.mark.parametrize(
+    "w,h,px",
+    [
+        (854, 480, 8),
+        (640, 480, 8),
+        (432, 240, 8),
+        (1280, 720, 12),
+        (1920, 1080, 18),
+        (1080, 1920, 18),
+        (3840, 2160, 36),
+        (64, 48, 8),
+        (1200, 600, 10),
+    ],
+)
 def test_auto_dilation_follows_the_shorter_side(w: int, h: int, px: int) -> None:
     assert auto_dilate_px(h, w) == px
     assert MaskingOptions().dilate_px(h, w) == px
@@ -45,9 +57,27 @@ def test_default_margin_scales_with_resolution_in_decoded_output(tmp_path: Path,
     tracks = tmp_path / "t.txt"
     tracks.write_text("".join(f"{i},1,{c - 10},{c - 10},20,20,1,-1,-1,-1\n" for i in (1, 2)))
     out, report = tmp_path / "out.mp4", tmp_path / "r.json"
-    res = runner.invoke(app, ["redact", str(video), "-t", str(tracks), "-o", str(out), "--segmenter", "box",
-                              "--effect", "solid", "--preset", "ultrafast", "--quiet", "--report", str(report),
-                              *dilate_args])
+    res = runner.invoke(
+        app,
+        [
+            "redact",
+            str(video),
+            "-t",
+            str(tracks),
+            "-o",
+            str(out),
+            "--segmenter",
+            "box",
+            "--effect",
+            "solid",
+            "--preset",
+            "ultrafast",
+            "--quiet",
+            "--report",
+            str(report),
+            *dilate_args,
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(report.read_text())["dilate_px"] == px
     # The 20 px box grown by px on both sides (the disk kernel reaches exactly px along an axis).

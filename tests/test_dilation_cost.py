@@ -28,8 +28,7 @@ def _kernel_dilate(mask: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 @settings(max_examples=200, deadline=None)
-@given(arrays(np.bool_, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.booleans()),
-       st.integers(0, 60))
+@given(arrays(np.bool_, st.tuples(st.integers(1, 40), st.integers(1, 40)), elements=st.booleans()), st.integers(0, 60))
 def test_distance_dilation_equals_the_disk_and_holds_the_former_ellipse(mask: np.ndarray, px: int) -> None:
     got = dilate_mask(mask, px)
     if px == 0:

@@ -9,11 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-MODULES = sorted(
-    ".".join(p.relative_to(SRC).with_suffix("").parts)
-    for p in (SRC / "sammask").rglob("*.py")
-    if ">>> " in p.read_text()
-)
+MODULES = sorted(".".join(p.relative_to(SRC).with_suffix("").parts) for p in (SRC / "sammask").rglob("*.py") if ">>> " in p.read_text())
 
 
 def test_examples_exist() -> None:

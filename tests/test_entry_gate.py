@@ -73,13 +73,15 @@ def job(clip: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 # --- class 1 ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("filt", [["--min-score", "0.5"], ["--classes", "face"]])
 def test_filtered_tracks_are_still_an_input(job, tmp_path: Path, filt: list[str]) -> None:
     """--min-score / --classes read the tracks in memory: --report TRACKS -y was not refused."""
     video, tracks = job
     before = _digest(tmp_path)
-    _refused(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tracks, "-y", *filt, *FAST),
-             "--report", "--tracks file")
+    _refused(
+        _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tracks, "-y", *filt, *FAST), "--report", "--tracks file"
+    )
     assert _digest(tmp_path) == before
 
 
@@ -91,8 +93,7 @@ def test_config_is_an_input(job, tmp_path: Path) -> None:
     for flag in ("--report", "-o"):
         args = {"-o": tmp_path / "o.mp4", "--report": tmp_path / "r.json"}
         args[flag] = cfg
-        _refused(_run("redact", video, "-t", tracks, "--config", cfg, "-o", args["-o"], "--report", args["--report"],
-                      "-y", *FAST))
+        _refused(_run("redact", video, "-t", tracks, "--config", cfg, "-o", args["-o"], "--report", args["--report"], "-y", *FAST))
     assert _digest(tmp_path) == before
 
 
@@ -107,11 +108,17 @@ def test_masks_inputs_are_inputs(job, tmp_path: Path) -> None:
     res = _run("redact", video, "--masks", coco, "--masks-any-video", "-o", tmp_path / "o.mp4", "--save-masks", tmp_path / "saved", *FAST)
     assert res.exit_code == 0, res.output
     before = _digest(tmp_path)
-    _refused(_run("redact", video, "--masks", coco, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", coco, "-y", *FAST),
-             "--masks input")
+    _refused(
+        _run("redact", video, "--masks", coco, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", coco, "-y", *FAST),
+        "--masks input",
+    )
     saved = tmp_path / "saved"
-    _refused(_run("redact", video, "--masks", saved, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", saved / "meta.json",
-                  "-y", *FAST), "--masks input")
+    _refused(
+        _run(
+            "redact", video, "--masks", saved, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--report", saved / "meta.json", "-y", *FAST
+        ),
+        "--masks input",
+    )
     _refused(_run("redact", video, "--masks", saved, "--masks-any-video", "-o", tmp_path / "o2.mp4", "--save-masks", saved, "-y", *FAST))
     assert _digest(tmp_path) == before
 
@@ -121,7 +128,7 @@ def test_detect_never_writes_over_an_input_or_an_existing_file(job, tmp_path: Pa
     existing = tmp_path / "old.json"
     existing.write_text('{"frames": []}')
     before = _digest(tmp_path)
-    _refused(_run("detect", video, "-o", video, "-q"), "-o")                       # -o INPUT.mp4
+    _refused(_run("detect", video, "-o", video, "-q"), "-o")  # -o INPUT.mp4
     _refused(_run("detect", video, "-o", video, "-q", "-y"), "-o")
     _refused(_run("detect", video, "-o", tmp_path / "t.json", "--report", video, "-q", "-y"), "--report")
     _refused(_run("detect", video, "-o", existing, "-q"), "already exists", "-y/--overwrite")
@@ -134,8 +141,7 @@ def test_preview_needs_overwrite(job, tmp_path: Path) -> None:
     sheet = tmp_path / "o.mp4.preview.png"
     sheet.write_bytes(b"not a png")
     before = _digest(tmp_path)
-    _refused(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--preview", "1", *FAST),
-             "--preview", "-y/--overwrite")
+    _refused(_run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--preview", "1", *FAST), "--preview", "-y/--overwrite")
     _refused(_run("detect", video, "-o", tmp_path / "o.mp4", "--preview", "1", "-q"), "--preview")
     assert _digest(tmp_path) == before
     res = _run("redact", video, "-t", tracks, "-o", tmp_path / "o.mp4", "--preview", "1", "-y", *FAST)
@@ -155,8 +161,9 @@ def test_annotate_checks_outputs_first_and_leaves_nothing_on_failure(job, tmp_pa
     assert _digest(tmp_path) == before
     # a failure after the gate (a prompt past the end) leaves no folder and no temporary
     late = tmp_path / "late.json"
-    late.write_text(json.dumps([{"frame_idx": 0, "obj_id": 1, "box": [10, 10, 20, 20]},
-                                {"frame_idx": 99, "obj_id": 2, "box": [1, 1, 20, 20]}]))
+    late.write_text(
+        json.dumps([{"frame_idx": 0, "obj_id": 1, "box": [10, 10, 20, 20]}, {"frame_idx": 99, "obj_id": 2, "box": [1, 1, 20, 20]}])
+    )
     before = _digest(tmp_path)
     names = sorted(os.listdir(tmp_path))
     _refused(_run("annotate", video, "--prompts", late, "-o", tmp_path / "new", "-f", "coco", "-f", "png", "-q"))
@@ -175,17 +182,20 @@ def test_batch_output_folder_may_not_hold_or_be_an_input(job, tmp_path: Path) ->
     video, tracks = job
     shutil.copy(tracks, tmp_path / "in.txt")  # the sidecar tracks of in.mp4
     before = _digest(tmp_path)
-    _refused(_run("batch", video, "-o", tmp_path, "--segmenter", "box"), "input video")       # OUT/in.mp4 is the input
+    _refused(_run("batch", video, "-o", tmp_path, "--segmenter", "box"), "input video")  # OUT/in.mp4 is the input
     _refused(_run("batch", tmp_path, "-o", tmp_path / "sub", "--segmenter", "box"), "input folder")
     assert _digest(tmp_path) == before and not (tmp_path / "sub").exists()
 
 
-@pytest.mark.parametrize("extra,needle", [
-    (["-o", "o.mp4", "--report", "o.mp4"], "same file"),
-    (["-o", "o.mp4", "--report", "d/meta.json", "--save-masks", "d"], "--save-masks"),
-    (["-o", "o.mp4", "--report", "sub/../o.mp4"], "same file"),
-    (["-o", "o.mp4", "--preview", "1", "--report", "o.mp4.preview.png"], "same file"),
-])
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["-o", "o.mp4", "--report", "o.mp4"], "same file"),
+        (["-o", "o.mp4", "--report", "d/meta.json", "--save-masks", "d"], "--save-masks"),
+        (["-o", "o.mp4", "--report", "sub/../o.mp4"], "same file"),
+        (["-o", "o.mp4", "--preview", "1", "--report", "o.mp4.preview.png"], "same file"),
+    ],
+)
 def test_outputs_may_not_collide(job, tmp_path: Path, monkeypatch, extra: list[str], needle: str) -> None:
     video, tracks = job
     (tmp_path / "sub").mkdir()
@@ -201,8 +211,10 @@ def test_config_values_get_the_table_bounds(job, tmp_path: Path) -> None:
     cfg = tmp_path / "c.ini"
     cfg.write_text("[sam2]\nstride = 100000\n")
     before = _digest(tmp_path)
-    _refused(_run("redact", video, "-t", tracks, "--config", cfg, "-o", tmp_path / "o.mp4", *FAST[:3]),
-             f"--stride must be {OPTIONS['stride'].bounds}")
+    _refused(
+        _run("redact", video, "-t", tracks, "--config", cfg, "-o", tmp_path / "o.mp4", *FAST[:3]),
+        f"--stride must be {OPTIONS['stride'].bounds}",
+    )
     assert _digest(tmp_path) == before
 
 
@@ -220,6 +232,7 @@ def test_eval_outputs_are_gated(tmp_path: Path) -> None:
 
 
 # --- class 2 ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("suffix", [".m3u8", ".mpd", ".ffmeta", ".yuv", ".rgb", ".webm", ".avi", ".ts", ""])
 def test_only_single_file_containers(job, tmp_path: Path, suffix: str) -> None:
@@ -245,6 +258,7 @@ def test_allowed_containers_hold_the_video(job, tmp_path: Path, suffix: str) -> 
 
 # --- option table and the service ---------------------------------------------------------
 
+
 def test_option_table_is_the_one_source_of_help_and_bounds() -> None:
     from sammask.batch.options import JobSettings
 
@@ -263,37 +277,43 @@ def test_option_table_is_the_one_source_of_help_and_bounds() -> None:
         check_sources({"classes"}, Source.DETECT)
 
 
-@pytest.mark.parametrize("settings,needle", [
-    ({"stride": 10**30}, "stride"),
-    ({"dilate": 10**400}, "dilate"),
-    ({"input_size": 10**6}, "input_size"),
-    ({"max_gap": -1}, "max_gap"),
-    ({"model": "sam2.1_hiera_tiny"}, "model (--model)"),                      # no sam2 segmenter
-    ({"segmenter": "sam2", "model": "gpt-4"}, "gpt-4"),
-    ({"segmenter": "sam2", "device": "tpu"}, "device"),
-    ({"device": "cuda"}, "device (--device)"),                                # no sam2 segmenter
-    ({"preview": 3}, "preview"),                                               # not a job setting
-])
+@pytest.mark.parametrize(
+    "settings,needle",
+    [
+        ({"stride": 10**30}, "stride"),
+        ({"dilate": 10**400}, "dilate"),
+        ({"input_size": 10**6}, "input_size"),
+        ({"max_gap": -1}, "max_gap"),
+        ({"model": "sam2.1_hiera_tiny"}, "model (--model)"),  # no sam2 segmenter
+        ({"segmenter": "sam2", "model": "gpt-4"}, "gpt-4"),
+        ({"segmenter": "sam2", "device": "tpu"}, "device"),
+        ({"device": "cuda"}, "device (--device)"),  # no sam2 segmenter
+        ({"preview": 3}, "preview"),  # not a job setting
+    ],
+)
 def test_service_refuses_settings_at_submission(tmp_path: Path, settings: dict, needle: str) -> None:
     from fastapi.testclient import TestClient
 
     from sammask.service.app import ServiceConfig, create_app
 
-    with TestClient(create_app(ServiceConfig(data_dir=tmp_path / "data", workers=0)),
-                    base_url="http://127.0.0.1") as client:  # without a token only loopback Hosts are served
-        r = client.post("/v1/jobs", files={"video": ("v.mp4", b"x" * 10, "video/mp4")},
-                        data={"settings": json.dumps(settings)})
+    with TestClient(
+        create_app(ServiceConfig(data_dir=tmp_path / "data", workers=0)), base_url="http://127.0.0.1"
+    ) as client:  # without a token only loopback Hosts are served
+        r = client.post("/v1/jobs", files={"video": ("v.mp4", b"x" * 10, "video/mp4")}, data={"settings": json.dumps(settings)})
     assert r.status_code == 422, r.text
     assert needle in r.text
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--device", "cuda"], "device (--device)"),
-    (["--no-crop"], "crop (--crop)"),
-    (["--model-path", "x.pt"], "model_path (--model-path)"),
-    (["--min-score", "0.5", "--masks", "m.json"], "give exactly one"),
-    (["--scale", "640x480"], "scale (--scale) applies with built-in detection"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--device", "cuda"], "device (--device)"),
+        (["--no-crop"], "crop (--crop)"),
+        (["--model-path", "x.pt"], "model_path (--model-path)"),
+        (["--min-score", "0.5", "--masks", "m.json"], "give exactly one"),
+        (["--scale", "640x480"], "scale (--scale) applies with built-in detection"),
+    ],
+)
 def test_redact_refuses_options_that_do_not_apply(job, tmp_path: Path, args: list[str], needle: str) -> None:
     video, tracks = job
     before = _digest(tmp_path)
@@ -345,8 +365,7 @@ def _case(command: str, slot: str, victim: str, kind: str, root: Path, clip: Pat
         if kind == "dotdot":
             out = root / "sub" / ".."
         return ["batch", video, "-o", out, "--segmenter", "box", "--preset", "ultrafast"]
-    suffix = {"-o": ".mp4" if command.startswith("redact") else ".json", "--report": ".json",
-              "--save-masks": ""}[slot]
+    suffix = {"-o": ".mp4" if command.startswith("redact") else ".json", "--report": ".json", "--save-masks": ""}[slot]
     target = _alias(kind, inputs[victim], root, suffix)
     outs = {"-o": root / ("o.mp4" if command.startswith("redact") else "o.json"), "--report": root / "r.json"}
     outs[slot] = target
@@ -354,8 +373,7 @@ def _case(command: str, slot: str, victim: str, kind: str, root: Path, clip: Pat
         return ["detect", video, "-o", outs["-o"], "--report", outs["--report"], "-y", "-q"]
     extra = ["--min-score", "0.1"] if command == "redact-filtered" else []
     extra += ["--save-masks", target] if slot == "--save-masks" else []
-    return ["redact", video, "-t", tracks, "--config", cfg, "-o", outs["-o"], "--report", outs["--report"],
-            *extra, "-y", *FAST]
+    return ["redact", video, "-t", tracks, "--config", cfg, "-o", outs["-o"], "--report", outs["--report"], *extra, "-y", *FAST]
 
 
 @st.composite
@@ -368,8 +386,7 @@ def _cases(draw):
         return command, "-o", draw(st.sampled_from(["video", "prompts"])), kind
     if command == "batch":
         return command, "-o", "video", kind
-    return (command, draw(st.sampled_from(["-o", "--report", "--save-masks"])),
-            draw(st.sampled_from(["video", "tracks", "config"])), kind)
+    return (command, draw(st.sampled_from(["-o", "--report", "--save-masks"])), draw(st.sampled_from(["video", "tracks", "config"])), kind)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -79,8 +79,7 @@ def test_output_leak_agrees_with_mask_leak_off_the_codec_edge(davis_seq, tmp_pat
     work = tmp_path / "w"
     fill = out.leak.fill
     mask_leaked = out_leaked = edge_leaked = undecidable = 0
-    for inp, outp, af in zip(_frames(work / "input.mp4"), _frames(work / "output.mp4"), read_applied_masks(work / "masks"),
-                             strict=True):
+    for inp, outp, af in zip(_frames(work / "input.mp4"), _frames(work / "output.mp4"), read_applied_masks(work / "masks"), strict=True):
         fg = seq.frame(af.frame_idx).ids > 0
         filled, ambiguous = classify_output(inp, outp, fill)
         decidable = fg & ~(filled & ambiguous)
@@ -92,8 +91,7 @@ def test_output_leak_agrees_with_mask_leak_off_the_codec_edge(davis_seq, tmp_pat
         out_leaked += int(np.count_nonzero(fg & ~filled))
         edge_leaked += int(np.count_nonzero(fg & ~filled & edge))
     assert mask_leaked == result.metrics.leaked_pixels > 0
-    assert (out.leak.leaked_pixels, out.leak.edge_leaked_pixels, out.leak.undecidable_pixels) == (
-        out_leaked, edge_leaked, undecidable)
+    assert (out.leak.leaked_pixels, out.leak.edge_leaked_pixels, out.leak.undecidable_pixels) == (out_leaked, edge_leaked, undecidable)
     assert undecidable <= 1e-3 * out.leak.gt_pixels  # the picked fill is far from (almost) every GT pixel
     # codec bleed only adds leak, at the edge: the output leak is the mask leak plus edge pixels
     assert mask_leaked <= out_leaked <= mask_leaked + edge_leaked
@@ -196,8 +194,21 @@ def test_cli_eval_score_output_writes_both_leaks(davis_seq, tmp_path: Path) -> N
     out = tmp_path / "out"
     res = CliRunner().invoke(
         app,
-        ["eval", str(davis_seq("dogs-jump")), "-c", "box", "-c", "box:effect=mosaic", "--score", "output",
-         "--frames-limit", "3", "--no-contact-sheets", "-o", str(out)],
+        [
+            "eval",
+            str(davis_seq("dogs-jump")),
+            "-c",
+            "box",
+            "-c",
+            "box:effect=mosaic",
+            "--score",
+            "output",
+            "--frames-limit",
+            "3",
+            "--no-contact-sheets",
+            "-o",
+            str(out),
+        ],
     )
     assert res.exit_code == 0, res.output
     summary = (out / "summary.md").read_text()

@@ -169,7 +169,8 @@ def test_writer_errors_leave_nothing(tmp_path):
 @given(
     st.lists(
         st.tuples(st.integers(0, 15), st.integers(0, 15), st.integers(1, 16), st.integers(1, 16)),
-        min_size=1, max_size=6,
+        min_size=1,
+        max_size=6,
     )
 )
 def test_exclusive_masks_partition_the_union(rects):

@@ -21,9 +21,13 @@ def test_sliver_on_the_frame_edge_is_filled() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    w=st.integers(4, 30), h=st.integers(4, 30),
-    pts=st.lists(st.tuples(st.sampled_from([0.0, 0.5, 1.0]) | st.floats(-0.3, 1.3),
-                           st.sampled_from([0.0, 0.5, 1.0]) | st.floats(-0.3, 1.3)), min_size=3, max_size=3),
+    w=st.integers(4, 30),
+    h=st.integers(4, 30),
+    pts=st.lists(
+        st.tuples(st.sampled_from([0.0, 0.5, 1.0]) | st.floats(-0.3, 1.3), st.sampled_from([0.0, 0.5, 1.0]) | st.floats(-0.3, 1.3)),
+        min_size=3,
+        max_size=3,
+    ),
 )
 def test_every_pixel_centre_inside_the_polygon_is_set_also_at_the_frame_edges(w: int, h: int, pts) -> None:
     # Triangles (never self-intersecting: the pipeline masks self-intersecting outlines by their

@@ -58,13 +58,19 @@ def test_streaming_equals_transformers_own_forward(family: str, video_folders: d
     model, fam = load_hf_model(resolve_model_source(str(video_folders[family])), video=True)
     assert fam == family and type(model).__name__.endswith("VideoModel")
     frames, box = _frames(4), (20.0, 10.0, 90.0, 80.0)
-    ours = list(HFVideoStrategy(model, family).segment(
-        FramePrompts(i, f, [TrackPrompt(3, box)]) for i, f in enumerate(frames)))
+    ours = list(HFVideoStrategy(model, family).segment(FramePrompts(i, f, [TrackPrompt(3, box)]) for i, f in enumerate(frames)))
 
     strat = HFVideoStrategy(model, family)  # for its session class, input size and normalisation
     s, (h, w) = strat.image_size, frames[0].shape[:2]
-    sess = strat.session_class(video_height=h, video_width=w, inference_device="cpu", inference_state_device="cpu",
-                               video_storage_device="cpu", dtype=torch.float32, max_vision_features_cache_size=1)
+    sess = strat.session_class(
+        video_height=h,
+        video_width=w,
+        inference_device="cpu",
+        inference_state_device="cpu",
+        video_storage_device="cpu",
+        dtype=torch.float32,
+        max_vision_features_cache_size=1,
+    )
     idx = sess.obj_id_to_idx(3)
     corners = torch.tensor([[[[box[0] * s / w, box[1] * s / h], [box[2] * s / w, box[3] * s / h]]]])
     sess.add_point_inputs(idx, 0, {"point_coords": corners, "point_labels": torch.tensor([[[2, 3]]], dtype=torch.int32)})
@@ -114,8 +120,7 @@ def test_session_stays_bounded_and_absent_tracks_are_evicted(tmp_path: Path, mon
 
 
 @pytest.mark.parametrize("family, runtime", [("sam2-hf", "torch"), ("sam3", "onnx")])
-def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, video_folders: dict[str, Path],
-                                          tmp_path: Path) -> None:
+def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, video_folders: dict[str, Path], tmp_path: Path) -> None:
     """``redact --strategy video --model FOLDER`` on 3 frames of dogs-jump (3 tracks): exit 0, every
     applied pixel filled in the decoded output, every detection covered by at least the 10 % floor
     of its box (the fail-secure rule), the masks record the run."""
@@ -124,12 +129,38 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
     tracks = tmp_path / "gt.txt"
     tracks.write_text("\n".join(rows) + "\n")
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(tracks), "-o", str(out),
-        "--segmenter", "sam2", "--model", str(video_folders[family]), "--strategy", "video", "--runtime", runtime,
-        "--precision", "fp32", "--effect", "solid", "--preset", "ultrafast", "--dilate", "4", "--report", str(report),
-        "--quiet", "--save-masks", str(tmp_path / "masks"),
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(tracks),
+            "-o",
+            str(out),
+            "--segmenter",
+            "sam2",
+            "--model",
+            str(video_folders[family]),
+            "--strategy",
+            "video",
+            "--runtime",
+            runtime,
+            "--precision",
+            "fp32",
+            "--effect",
+            "solid",
+            "--preset",
+            "ultrafast",
+            "--dilate",
+            "4",
+            "--report",
+            str(report),
+            "--quiet",
+            "--save-masks",
+            str(tmp_path / "masks"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     assert rep["segmenter_error"] is None and rep["tracks"] == 3 and rep["segmented"] == len(rows) == 9
@@ -141,8 +172,7 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
         i, applied = af.frame_idx, af.applied
         assert (decoded[i].max(axis=2)[applied] <= DARK).all(), f"frame {i}: an applied pixel is not filled"
         for d in gt.on_frame(i):
-            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])),
-                              int(np.ceil(d.bbox[3])))
+            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])), int(np.ceil(d.bbox[3])))
             assert applied[y1:y2, x1:x2].mean() >= 0.10, f"frame {i} track {d.track_id}: below the floor"
             checked += 1
     assert checked == 9

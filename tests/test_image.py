@@ -170,7 +170,7 @@ def test_16bit_grey_rgba_palette_webp_tiff_inputs(tmp_path):
     assert np.array_equal(li.rgb[..., 0], np.round(ramp.astype(float) * 255 / 65535).astype(np.uint8))
     import cv2
 
-    rgb16 = (np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000)
+    rgb16 = np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000
     cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[:, :, ::-1])
     l16 = load_image(tmp_path / "rgb16.png")
     assert l16.bit_depth == 16 and np.array_equal(l16.rgb, (rgb16 >> 8).astype(np.uint8))
@@ -326,7 +326,7 @@ def test_label_coco_yolo_png_decode_to_the_masks(tmp_path):
         assert Image.open(tmp_path / "yolo-seg" / "images" / f"im{i}.jpg").size == (w, h)
         ids = np.asarray(Image.open(tmp_path / "png" / "masks" / f"im{i}.png"))
         assert np.array_equal(ids == 1, m) and set(np.unique(ids)) <= {0, 1}
-    assert "names:\n  0: \"blob\"" in (tmp_path / "yolo-seg" / "data.yaml").read_text()
+    assert 'names:\n  0: "blob"' in (tmp_path / "yolo-seg" / "data.yaml").read_text()
 
 
 def test_label_resumes_with_the_same_settings_and_relabels_with_others(tmp_path):
@@ -339,20 +339,25 @@ def test_label_resumes_with_the_same_settings_and_relabels_with_others(tmp_path)
     first = label_folder(paths[:2], out, detect=det, backend=backend, settings={"detect": "blob"})
     assert (first.labelled, det.calls) == (2, 2)
     seen = []
-    again = label_folder(paths, out, detect=det, backend=backend, settings={"detect": "blob"}, resume=True,
-                         progress=lambda done, total, rate: seen.append((done, total)))
+    again = label_folder(
+        paths,
+        out,
+        detect=det,
+        backend=backend,
+        settings={"detect": "blob"},
+        resume=True,
+        progress=lambda done, total, rate: seen.append((done, total)),
+    )
     assert (again.labelled, again.skipped, det.calls) == (1, 2, 3)
     assert seen == [(1, 3), (2, 3), (3, 3)]
-    other = label_folder(paths, out, detect=det, backend=backend, settings={"detect": "blob", "min_score": 0.7},
-                         resume=True)
+    other = label_folder(paths, out, detect=det, backend=backend, settings={"detect": "blob", "min_score": 0.7}, resume=True)
     assert (other.labelled, other.skipped) == (3, 0) and other.digest != again.digest
     # a touched source image is labelled again
     Image.open(paths[0]).save(paths[0])
     import os
 
     os.utime(paths[0], ns=(1, 1))
-    last = label_folder(paths, out, detect=det, backend=backend, settings={"detect": "blob", "min_score": 0.7},
-                        resume=True)
+    last = label_folder(paths, out, detect=det, backend=backend, settings={"detect": "blob", "min_score": 0.7}, resume=True)
     assert (last.labelled, last.skipped) == (1, 2)
 
 
@@ -373,8 +378,19 @@ def test_cli_label_gate_and_resume(tmp_path):
 def test_cli_sam2_without_weights_is_one_line_naming_the_offline_backend(tmp_path):
     img, _ = _scene(20, 30)
     Image.fromarray(img).save(tmp_path / "in.png")
-    r = _cli("image", "segment", tmp_path / "in.png", "--point", "5,5", "--backend", "sam2",
-             "--model-path", tmp_path / "missing.pt", "-o", tmp_path / "m.png")
+    r = _cli(
+        "image",
+        "segment",
+        tmp_path / "in.png",
+        "--point",
+        "5,5",
+        "--backend",
+        "sam2",
+        "--model-path",
+        tmp_path / "missing.pt",
+        "-o",
+        tmp_path / "m.png",
+    )
     assert r.exit_code == 2 and "--backend classical" in r.output and not (tmp_path / "m.png").exists()
     r = _cli("image", "segment", tmp_path / "in.png", "--point", "5,5", "--model", "x", "-o", tmp_path / "m.png")
     assert r.exit_code == 2 and "are for --backend sam2" in r.output

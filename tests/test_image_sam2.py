@@ -72,15 +72,18 @@ def test_everything_fields_and_filters(tiny_model, image, encoder_calls):  # noq
     assert [m.area for m in masks] == sorted((m.area for m in masks), reverse=True)
     # each filter bites
     thr = sorted(m.stability for m in masks)[len(masks) // 2]
-    stable = segment_everything(image, backend, EverythingOptions(pred_iou_thresh=0.0, stability_score_thresh=thr,
-                                                                  box_nms_thresh=1.0, **base))
+    stable = segment_everything(
+        image, backend, EverythingOptions(pred_iou_thresh=0.0, stability_score_thresh=thr, box_nms_thresh=1.0, **base)
+    )
     assert stable and all(m.stability >= thr for m in stable) and len(stable) < len(masks)
     iou_thr = sorted(m.predicted_iou for m in masks)[len(masks) // 2]
-    confident = segment_everything(image, backend, EverythingOptions(pred_iou_thresh=iou_thr, stability_score_thresh=0.0,
-                                                                     box_nms_thresh=1.0, **base))
+    confident = segment_everything(
+        image, backend, EverythingOptions(pred_iou_thresh=iou_thr, stability_score_thresh=0.0, box_nms_thresh=1.0, **base)
+    )
     assert confident and all(m.predicted_iou > iou_thr for m in confident) and len(confident) < len(masks)
-    dedup = segment_everything(image, backend, EverythingOptions(pred_iou_thresh=0.0, stability_score_thresh=0.0,
-                                                                 box_nms_thresh=0.5, **base))
+    dedup = segment_everything(
+        image, backend, EverythingOptions(pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=0.5, **base)
+    )
     assert 1 <= len(dedup) < len(masks)
     assert len(encoder_calls) == 1  # one photo, one encoder run (features reused)
     with pytest.raises(ConfigError, match="EverythingOptions"):

@@ -207,8 +207,7 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
     video, dets, mode, lenient, dilate, fault, at = case
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        src = make_video(folder / f"in.{video.container}", video.frames, (video.width, video.height),
-                         rotation=video.rotation or None)
+        src = make_video(folder / f"in.{video.container}", video.frames, (video.width, video.height), rotation=video.rotation or None)
         with av.open(str(src)) as c:  # the clip carries the rotation meant (PyAV, not sammask, reads it)
             assert next(c.decode(video=0)).rotation % 360 == video.rotation
         # outputs are single-file MP4 / MOV / MKV only (the gate refuses .avi): an AVI input is
@@ -217,7 +216,9 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
         out.parent.mkdir()
         settings_ = RedactSettings(
             masking=MaskingOptions(mode=mode, effect=Effect.SOLID, dilate=dilate),
-            segmenter="box", lenient=lenient, encode=EncodeOptions(preset="ultrafast", crf=0),
+            segmenter="box",
+            lenient=lenient,
+            encode=EncodeOptions(preset="ultrafast", crf=0),
         )
         h, w, n = video.height, video.width, video.frames
         dw, dh = video.display_size
@@ -246,9 +247,7 @@ def test_exit_0_means_every_detection_is_covered_in_the_decoded_output(case) -> 
             need = expected_cover(d, seg, dh, dw, video.rotation)
             got = frames[d.frame_idx][:h, :w].max(axis=2) <= DARK
             missed = need & ~got
-            assert not missed.any(), (
-                f"{d}: {int(missed.sum())} pixel(s) left unmasked ({fault} at {at}, rotation {video.rotation})"
-            )
+            assert not missed.any(), f"{d}: {int(missed.sum())} pixel(s) left unmasked ({fault} at {at}, rotation {video.rotation})"
         if not dets:
             assert report.masked_track_frames == 0 and report.pass_through
             assert all((f[:h, :w].max(axis=2) > DARK).all() for f in frames)

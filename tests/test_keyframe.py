@@ -62,9 +62,7 @@ def moving_stream(n: int, tracks: dict[int, range]) -> list[FramePrompts]:
     out = []
     for f in range(n):
         prompts = [
-            TrackPrompt(t, (2.0 + f + 10 * t, 5.0 + t, 12.0 + f + 10 * t, 20.0 + t))
-            for t, frames in sorted(tracks.items())
-            if f in frames
+            TrackPrompt(t, (2.0 + f + 10 * t, 5.0 + t, 12.0 + f + 10 * t, 20.0 + t)) for t, frames in sorted(tracks.items()) if f in frames
         ]
         out.append(FramePrompts(f, img, prompts))
     return out

@@ -52,9 +52,13 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, source: str
 def test_a_leftover_fails_the_session_and_is_named(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _run(pytester, monkeypatch, LEAVES_BOTH)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*left running after the last test*",
-                                 "*child process*time.sleep(60)*first seen after*test_leaves_a_thread_and_a_child*",
-                                 "*non-daemon thread 'forgotten'*first seen after*test_leaves_a_thread_and_a_child*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*left running after the last test*",
+            "*child process*time.sleep(60)*first seen after*test_leaves_a_thread_and_a_child*",
+            "*non-daemon thread 'forgotten'*first seen after*test_leaves_a_thread_and_a_child*",
+        ]
+    )
     result.assert_outcomes(passed=1)
 
 
@@ -93,8 +97,7 @@ def test_an_idle_kept_pool_and_a_busy_one():
 """
 
 
-def test_an_idle_pool_worker_is_not_a_leak_a_busy_one_is(pytester: pytest.Pytester,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_idle_pool_worker_is_not_a_leak_a_busy_one_is(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Idle workers of a pool kept alive are joined by concurrent.futures at exit; a worker still
     running its task blocks exit until the task ends, so it is named."""
     result = _run(pytester, monkeypatch, IDLE_AND_BUSY_POOLS)
@@ -103,8 +106,7 @@ def test_an_idle_pool_worker_is_not_a_leak_a_busy_one_is(pytester: pytest.Pytest
     assert "kept-idle" not in result.stdout.str()
 
 
-def test_a_thread_that_ends_within_the_grace_is_not_a_leak(pytester: pytest.Pytester,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_thread_that_ends_within_the_grace_is_not_a_leak(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """The CI run flagged a third-party ThreadPoolExecutor's workers that were ending on their own."""
     result = _run(pytester, monkeypatch, ON_ITS_WAY_OUT)
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()

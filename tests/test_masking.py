@@ -116,9 +116,7 @@ def test_polygon_mask_covers_every_touched_pixel() -> None:
                 if m[i, j]:
                     assert centre_dist >= -2.5, (i, j, centre_dist)  # generous, but not wildly
                 elif centre_dist > -1.0:  # only pixels near the outline can be touched
-                    touched = any(
-                        cv2.pointPolygonTest(contour, (j + a, i + b), False) > 0 for a in sub for b in sub
-                    )
+                    touched = any(cv2.pointPolygonTest(contour, (j + a, i + b), False) > 0 for a in sub for b in sub)
                     assert not touched, f"pixel ({i}, {j}) overlaps the polygon but is not masked"
 
 

@@ -58,8 +58,7 @@ def test_masks_of_a_40_frame_video_are_refused_on_a_60_frame_video(tmp_path: Pat
         masks = write_masks(_box(40), tmp_path / name, fmt, width=W, height=H, video=made)
         assert read_masks(masks).video == made
         out = tmp_path / f"o-{fmt}.mp4"
-        _one_line(_run("redact", long, "--masks", masks, "-o", out, *FAST), "short.mp4", "40 vs 60 frames",
-                  "--masks-any-video")
+        _one_line(_run("redact", long, "--masks", masks, "-o", out, *FAST), "short.mp4", "40 vs 60 frames", "--masks-any-video")
         assert not out.exists()
         # the same masks on their own video: accepted
         assert _run("redact", short, "--masks", masks, "-o", out, *FAST).exit_code == 0
@@ -73,11 +72,9 @@ def test_masks_of_a_40_frame_video_are_refused_on_a_60_frame_video(tmp_path: Pat
 def test_masks_without_a_record_need_the_flag_and_save_masks_records_its_input(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "in.mp4", 3, (W, H))
     bare = write_masks(_box(3), tmp_path / "m.json", "coco", width=W, height=H)  # no video recorded
-    _one_line(_run("redact", clip, "--masks", bare, "-o", tmp_path / "o.mp4", *FAST),
-              "do not record which video", "--masks-any-video")
+    _one_line(_run("redact", clip, "--masks", bare, "-o", tmp_path / "o.mp4", *FAST), "do not record which video", "--masks-any-video")
     assert _run("redact", clip, "--masks", bare, "-o", tmp_path / "o.mp4", *FAST, "--masks-any-video").exit_code == 0
-    res = _run("redact", clip, "--masks", bare, "-o", tmp_path / "o2.mp4", *FAST, "--masks-any-video",
-               "--save-masks", tmp_path / "applied")
+    res = _run("redact", clip, "--masks", bare, "-o", tmp_path / "o2.mp4", *FAST, "--masks-any-video", "--save-masks", tmp_path / "applied")
     assert res.exit_code == 0, res.output
     meta = read_applied_meta(tmp_path / "applied")
     assert meta.video == video_identity(clip, width=W, height=H, frames=3)
@@ -85,15 +82,18 @@ def test_masks_without_a_record_need_the_flag_and_save_masks_records_its_input(t
     assert _run("redact", clip, "--masks", tmp_path / "applied", "-o", tmp_path / "o3.mp4", *FAST).exit_code == 0
     other = make_video(tmp_path / "other.mp4", 3, (W, H), value=200)
     _one_line(_run("redact", other, "--masks", tmp_path / "applied", "-o", tmp_path / "o4.mp4", *FAST), "in.mp4")
-    _one_line(_run("redact", clip, "-t", bare, "-o", tmp_path / "o5.mp4", *FAST, "--masks-any-video"),
-              "--masks-any-video applies only with --masks")
+    _one_line(
+        _run("redact", clip, "-t", bare, "-o", tmp_path / "o5.mp4", *FAST, "--masks-any-video"),
+        "--masks-any-video applies only with --masks",
+    )
 
 
 def _coco_with_size(path: Path, size: list) -> Path:
     rle = mask_to_rle(np.ones((H, W), bool))
-    doc = {"images": [{"id": 1, "width": W, "height": H, "frame_idx": 0}],
-           "annotations": [{"id": 1, "image_id": 1, "track_id": 1, "segmentation": {"size": size,
-                                                                                    "counts": rle["counts"]}}]}
+    doc = {
+        "images": [{"id": 1, "width": W, "height": H, "frame_idx": 0}],
+        "annotations": [{"id": 1, "image_id": 1, "track_id": 1, "segmentation": {"size": size, "counts": rle["counts"]}}],
+    }
     path.write_text(json.dumps(doc))
     return path
 
@@ -101,13 +101,11 @@ def _coco_with_size(path: Path, size: list) -> Path:
 def test_coco_rle_of_another_size_is_refused(tmp_path: Path) -> None:
     clip = make_video(tmp_path / "in.mp4", 2, (W, H))
     bad = _coco_with_size(tmp_path / "wh.json", [W, H])  # [W, H] for an H x W video
-    _one_line(_run("redact", clip, "--masks", bad, "-o", tmp_path / "o.mp4", *FAST, "--masks-any-video"),
-              "RLE size [32, 24]", "[24, 32]")
+    _one_line(_run("redact", clip, "--masks", bad, "-o", tmp_path / "o.mp4", *FAST, "--masks-any-video"), "RLE size [32, 24]", "[24, 32]")
     assert not (tmp_path / "o.mp4").exists()
     dup = tmp_path / "dup.json"
     dup.write_text('{"images": [], "annotations": [], "images": []}')
-    _one_line(_run("redact", clip, "--masks", dup, "-o", tmp_path / "o.mp4", *FAST, "--masks-any-video"),
-              "duplicate key 'images'")
+    _one_line(_run("redact", clip, "--masks", dup, "-o", tmp_path / "o.mp4", *FAST, "--masks-any-video"), "duplicate key 'images'")
 
 
 @settings(max_examples=100, deadline=None)

@@ -24,8 +24,13 @@ def _boxes(iou_like: list[list[float]]) -> tuple[dict, dict]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 4).flatmap(lambda n: st.integers(1, 4).flatmap(
-    lambda m: st.lists(st.lists(st.floats(0.0, 1.0), min_size=m, max_size=m), min_size=n, max_size=n))))
+@given(
+    st.integers(1, 4).flatmap(
+        lambda n: st.integers(1, 4).flatmap(
+            lambda m: st.lists(st.lists(st.floats(0.0, 1.0), min_size=m, max_size=m), min_size=n, max_size=n)
+        )
+    )
+)
 def test_match_total_equals_brute_force_optimum(matrix: list[list[float]]) -> None:
     tracks, objects = _boxes(matrix)
     m = match_tracks(tracks, objects, min_iou=0.5)

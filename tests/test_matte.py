@@ -55,8 +55,9 @@ def _frames() -> list[np.ndarray]:
     return out
 
 
-def _write(path: Path, frames: list[np.ndarray], *, audio: bool = True, matrix: list[int] | None = None,
-           rotation: int | None = None) -> Path:
+def _write(
+    path: Path, frames: list[np.ndarray], *, audio: bool = True, matrix: list[int] | None = None, rotation: int | None = None
+) -> Path:
     with av.open(str(path), "w") as c:
         v = c.add_stream("libx264", rate=FPS, options={"preset": "ultrafast", "crf": "4"})
         v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
@@ -118,8 +119,7 @@ def _pts(path: Path) -> list[float]:
 
 
 def _run(video: Path, out: Path, tracks: Path, background: str = "transparent", **kw) -> None:
-    matte(video, out, tracks=tracks, options=MatteOptions(background=parse_background(background), feather=FEATHER,
-                                                          segmenter="box"), **kw)
+    matte(video, out, tracks=tracks, options=MatteOptions(background=parse_background(background), feather=FEATHER, segmenter="box"), **kw)
 
 
 def _interior(mask: np.ndarray, px: int) -> np.ndarray:
@@ -255,8 +255,7 @@ def test_rotation_is_kept(tmp_path):
     tracks = tmp_path / "t.txt"
     tracks.write_text("1,1,20,16,32,32,1,-1,-1,-1\n")
     out = tmp_path / "rot.mov"
-    matte(video, out, tracks=tracks, options=MatteOptions(segmenter="box"),
-          settings=RedactSettings(tracks_space="stored"))
+    matte(video, out, tracks=tracks, options=MatteOptions(segmenter="box"), settings=RedactSettings(tracks_space="stored"))
     assert probe(out).display_matrix == probe(video).display_matrix
     assert probe(out).rotation == probe(video).rotation != 0
 
@@ -427,8 +426,19 @@ def test_failure_mid_run_leaves_nothing(clip, tmp_path):
     video, tracks, _ = clip
     bad = tmp_path / "bg.mp4"
     bad.write_bytes(b"not a video")
-    code, out = _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "o.mp4",
-                     "--background", f"video:{bad}", "--matte-out", tmp_path / "m.mp4")
+    code, out = _cli(
+        video,
+        "--tracks",
+        tracks,
+        "--segmenter",
+        "box",
+        "-o",
+        tmp_path / "o.mp4",
+        "--background",
+        f"video:{bad}",
+        "--matte-out",
+        tmp_path / "m.mp4",
+    )
     assert code == 2, out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bg.mp4"]
 
@@ -479,8 +489,23 @@ def test_report_is_written_with_the_output(clip, tmp_path):
     import json
 
     video, tracks, _ = clip
-    code, out = _cli(video, "--tracks", tracks, "--segmenter", "box", "-o", tmp_path / "o.mp4", "--background", "blur",
-                     "--smooth", "0.3", "--report", tmp_path / "r.json", "--matte-out", tmp_path / "m.mp4")
+    code, out = _cli(
+        video,
+        "--tracks",
+        tracks,
+        "--segmenter",
+        "box",
+        "-o",
+        tmp_path / "o.mp4",
+        "--background",
+        "blur",
+        "--smooth",
+        "0.3",
+        "--report",
+        tmp_path / "r.json",
+        "--matte-out",
+        tmp_path / "m.mp4",
+    )
     assert code == 0, out
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["frames"] == N and report["keep"] == "box" and report["smooth"] == 0.3
@@ -522,8 +547,17 @@ def test_no_output_aliases_an_input(clip, tmp_path, link, victim):
     before = {p: p.read_bytes() for p in (video, tracks, bg)}
     for slot in ("-o", "--matte-out", "--report"):
         outs = {"-o": tmp_path / "o.mp4", "--matte-out": tmp_path / "m.mp4", "--report": tmp_path / "r.json", slot: alias}
-        code, out = _cli(video, "--tracks", tracks, "--segmenter", "box", "--background", f"video:{bg}", "-y",
-                         *[x for k, v in outs.items() for x in (k, v)])
+        code, out = _cli(
+            video,
+            "--tracks",
+            tracks,
+            "--segmenter",
+            "box",
+            "--background",
+            f"video:{bg}",
+            "-y",
+            *[x for k, v in outs.items() for x in (k, v)],
+        )
         assert code == 2 and "sammask: error:" in out, (slot, out)
     assert {p: p.read_bytes() for p in (video, tracks, bg)} == before
     assert not any(p.name.startswith(("o.", "m.", "r.", ".o", ".m", ".r")) for p in tmp_path.iterdir())
@@ -539,11 +573,31 @@ def test_keep_person_run_prints_only_its_own_line(clip, tmp_path):
 
     video, _, _ = clip
     out = tmp_path / "o.mp4"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
-                                                        os.environ.get("PYTHONPATH", "")])}
-    res = subprocess.run([sys.executable, "-m", "sammask", "matte", str(video), "-o", str(out), "--keep", "person",
-                          "--background", "color:#00ff00", "--no-audio"],
-                         capture_output=True, text=True, env=env, timeout=300, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sammask",
+            "matte",
+            str(video),
+            "-o",
+            str(out),
+            "--keep",
+            "person",
+            "--background",
+            "color:#00ff00",
+            "--no-audio",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     lines = [line for line in (res.stdout + res.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("wrote "), lines

@@ -29,8 +29,9 @@ def _tracks(path: Path, frames: int) -> Path:
     return path
 
 
-def _encode(path: Path, frames: int, *, sar=None, interlaced: bool = False, second_stream: bool = False,
-            dup_pts_at: int | None = None) -> Path:
+def _encode(
+    path: Path, frames: int, *, sar=None, interlaced: bool = False, second_stream: bool = False, dup_pts_at: int | None = None
+) -> Path:
     with av.open(str(path), "w") as c:
         opts = {"preset": "ultrafast", "bf": "0"}
         if interlaced:
@@ -69,8 +70,7 @@ def test_sar_and_interlacing_survive_in_the_output(tmp_path: Path) -> None:
     info = probe(src)
     assert info.sample_aspect_ratio == Fraction(4, 3) and info.field_order == 2  # the clip is what it claims
     out = tmp_path / "out.mkv"
-    res = runner.invoke(app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 4)), "-o", str(out),
-                              "--quiet", *FAST])
+    res = runner.invoke(app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 4)), "-o", str(out), "--quiet", *FAST])
     assert res.exit_code == 0, res.output
     got = probe(out)
     assert got.sample_aspect_ratio == Fraction(4, 3)
@@ -80,8 +80,9 @@ def test_sar_and_interlacing_survive_in_the_output(tmp_path: Path) -> None:
     assert len(frames) == 4 and all(f.interlaced_frame for f in frames)
     # a progressive, square-pixel clip stays so (nothing invented)
     plain = make_video(tmp_path / "p.mp4", 2, (W, H))
-    res = runner.invoke(app, ["redact", str(plain), "-t", str(_tracks(tmp_path / "t2.txt", 2)), "-o",
-                              str(tmp_path / "p-out.mp4"), "--quiet", *FAST])
+    res = runner.invoke(
+        app, ["redact", str(plain), "-t", str(_tracks(tmp_path / "t2.txt", 2)), "-o", str(tmp_path / "p-out.mp4"), "--quiet", *FAST]
+    )
     assert res.exit_code == 0, res.output
     p = probe(tmp_path / "p-out.mp4")
     assert p.sample_aspect_ratio is None and p.field_order in (0, 1)
@@ -93,8 +94,7 @@ def test_duplicate_timestamps_are_blamed_on_the_input(tmp_path: Path) -> None:
         pts = [f.pts for f in c.decode(video=0)]
     assert len(set(pts)) < len(pts)  # the clip does repeat a timestamp
     out = tmp_path / "out.mp4"
-    res = runner.invoke(app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 4)), "-o", str(out),
-                              "--quiet", *FAST])
+    res = runner.invoke(app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 4)), "-o", str(out), "--quiet", *FAST])
     assert res.exit_code == 2, res.output
     line = res.output.strip().splitlines()[-1]
     assert "dup.mp4" in line and "input has duplicate or backwards timestamps" in line, line
@@ -105,11 +105,13 @@ def test_duplicate_timestamps_are_blamed_on_the_input(tmp_path: Path) -> None:
 def test_second_video_stream_is_reported(tmp_path: Path) -> None:
     src = _encode(tmp_path / "two.mkv", 3, second_stream=True)
     out, report = tmp_path / "out.mkv", tmp_path / "r.json"
-    res = runner.invoke(app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 3)), "-o", str(out),
-                              "--report", str(report), *FAST])
+    res = runner.invoke(
+        app, ["redact", str(src), "-t", str(_tracks(tmp_path / "t.txt", 3)), "-o", str(out), "--report", str(report), *FAST]
+    )
     assert res.exit_code == 0, res.output
     assert "video stream 1 (h264 32x24) of the input is not in the output" in res.output
     assert json.loads(report.read_text())["warnings"] == [
-        "video stream 1 (h264 32x24) of the input is not in the output (only the first video stream is masked)"]
+        "video stream 1 (h264 32x24) of the input is not in the output (only the first video stream is masked)"
+    ]
     with av.open(str(out)) as c:
         assert len(c.streams.video) == 1

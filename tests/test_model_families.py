@@ -44,6 +44,8 @@ def torch_equal(a, b) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
 DARK = 40
 """Max channel value of a solid black fill after H.264 (as tests/test_sam2_e2e.py)."""
 
@@ -82,9 +84,13 @@ def test_model_names_resolve_to_families(tiny_folders: dict[str, Path], tmp_path
     from hf_sam_helpers import tiny_config
 
     c = tiny_config("sam2-hf")
-    video = T.Sam2VideoModel(T.Sam2VideoConfig(vision_config=c.vision_config.to_dict(),
-                                               prompt_encoder_config=c.prompt_encoder_config.to_dict(),
-                                               mask_decoder_config=c.mask_decoder_config.to_dict()))
+    video = T.Sam2VideoModel(
+        T.Sam2VideoConfig(
+            vision_config=c.vision_config.to_dict(),
+            prompt_encoder_config=c.prompt_encoder_config.to_dict(),
+            mask_decoder_config=c.mask_decoder_config.to_dict(),
+        )
+    )
     video.save_pretrained(str(tmp_path / "video"))
     model, family = load_hf_model(resolve_model_source(str(tmp_path / "video")))
     assert family == "sam2-hf" and type(model).__name__ == "Sam2Model"
@@ -141,13 +147,36 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
     tracks = tmp_path / "gt.txt"
     tracks.write_text("\n".join(rows) + "\n")
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(tracks), "-o", str(out),
-        "--segmenter", "sam2", "--model", str(tiny_folders[family]), "--strategy", "image", "--effect", "solid",
-        "--runtime", "openvino" if family == "samhq" else "torch",
-        "--preset", "ultrafast", "--dilate", "4", "--report", str(report), "--quiet",
-        "--save-masks", str(tmp_path / "masks"),
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(tracks),
+            "-o",
+            str(out),
+            "--segmenter",
+            "sam2",
+            "--model",
+            str(tiny_folders[family]),
+            "--strategy",
+            "image",
+            "--effect",
+            "solid",
+            "--runtime",
+            "openvino" if family == "samhq" else "torch",
+            "--preset",
+            "ultrafast",
+            "--dilate",
+            "4",
+            "--report",
+            str(report),
+            "--quiet",
+            "--save-masks",
+            str(tmp_path / "masks"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     gt = read_mot(tracks)
@@ -159,36 +188,61 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
         i, applied = af.frame_idx, af.applied
         assert (frames[i].max(axis=2)[applied] <= DARK).all(), f"frame {i}: an applied pixel is not filled"
         for d in gt.on_frame(i):
-            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])),
-                              int(np.ceil(d.bbox[3])))
+            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])), int(np.ceil(d.bbox[3])))
             assert applied[y1:y2, x1:x2].mean() >= 0.10, f"frame {i} track {d.track_id}: below the floor"
 
 
 def test_family_strategy_and_runtime_limits_are_one_error(davis_seq, tiny_folders: dict[str, Path], tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
-    for extra, needle in (["--strategy", "video"], "strategy 'video'"), (["--runtime", "compile"], "runtime 'compile'"), (
-        ["--runtime", "onnx", "--precision", "int8"], "not onnx int8"
+    for extra, needle in (
+        (["--strategy", "video"], "strategy 'video'"),
+        (["--runtime", "compile"], "runtime 'compile'"),
+        (["--runtime", "onnx", "--precision", "int8"], "not onnx int8"),
     ):
         out = tmp_path / "o.mp4"
-        res = CliRunner().invoke(app, [
-            "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out), "--segmenter", "sam2",
-            "--model", str(tiny_folders["samhq"]), "--quiet", *extra,
-        ])
+        res = CliRunner().invoke(
+            app,
+            [
+                "redact",
+                str(seq / "video.mp4"),
+                "-t",
+                str(seq / "gt.txt"),
+                "-o",
+                str(out),
+                "--segmenter",
+                "sam2",
+                "--model",
+                str(tiny_folders["samhq"]),
+                "--quiet",
+                *extra,
+            ],
+        )
         lines = [ln for ln in res.output.splitlines() if ln.strip()]
         assert res.exit_code == 2 and len(lines) == 1 and needle in lines[0], res.output
         assert not out.exists()
 
 
 @pytest.mark.parametrize("name", ["samhq_vit_base", "sam3", "someorg/some-sam"])
-def test_missing_weights_is_one_error_naming_model_place_and_fix(
-    name: str, empty_hub_cache: Path, davis_seq, tmp_path: Path
-) -> None:
+def test_missing_weights_is_one_error_naming_model_place_and_fix(name: str, empty_hub_cache: Path, davis_seq, tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
     out = tmp_path / "o.mp4"
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out),
-        "--segmenter", "sam2", "--model", name, "--offline", "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(seq / "gt.txt"),
+            "-o",
+            str(out),
+            "--segmenter",
+            "sam2",
+            "--model",
+            name,
+            "--offline",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     repo = NAMED_MODELS[name][1] if name in NAMED_MODELS else name

@@ -67,13 +67,18 @@ def _run(mode: str, tmp_path: Path, control: bool = False) -> tuple[list[str], P
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in TELEMETRY_ENV and k not in ("CI", "TF_BUILD", "JENKINS_URL")}
     log = tmp_path / "netguard.log"  # violations of forked children too
-    env.update(HOME=str(home), PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]),
-               NETGUARD_LOG=str(log))
-    res = subprocess.run([sys.executable, "-c", SCRIPT, mode, "control" if control else "real", str(tmp_path)],
-                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    env.update(HOME=str(home), PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO / "tests")]), NETGUARD_LOG=str(log))
+    res = subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode, "control" if control else "real", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    seen = json.loads(line[len("RESULT "):])
+    seen = json.loads(line[len("RESULT ") :])
     if log.exists():
         seen += [ln for ln in log.read_text().splitlines() if ln.split(" ", 1)[-1] not in seen]
     return seen, home

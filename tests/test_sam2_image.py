@@ -52,9 +52,7 @@ def encoder_calls(tiny_model, monkeypatch):
     return calls
 
 
-def test_one_mask_per_prompted_track_per_frame_and_no_encoder_without_prompts(
-    tiny_model, schoolgirls, encoder_calls
-):
+def test_one_mask_per_prompted_track_per_frame_and_no_encoder_without_prompts(tiny_model, schoolgirls, encoder_calls):
     frames, gt = schoolgirls
     assert len(frames) == N_FRAMES and frames[0].shape == (240, 432, 3)
     items = _prompts(frames, gt, skip={1})
@@ -117,9 +115,7 @@ def test_previous_mask_prompt_changes_later_frames_only(tiny_model, schoolgirls)
     frames, gt = schoolgirls
     items = _prompts(frames[:2], gt)
     plain = list(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT)).segment(items))
-    prev = list(
-        ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT), use_previous_mask=True).segment(items)
-    )
+    prev = list(ImageStrategy(tiny_model, Sam2Settings(input_size=SMALL_INPUT, **EXACT), use_previous_mask=True).segment(items))
     # frame 0: no previous mask yet -> identical
     assert all(np.array_equal(plain[0].masks[t], prev[0].masks[t]) for t in gt[0])
     # frame 1: each track's frame-0 logits are fed as the dense prompt -> the output changes

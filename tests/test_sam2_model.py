@@ -36,9 +36,7 @@ def _official_hf_table() -> dict[str, tuple[str, str]]:
     """``HF_MODEL_ID_TO_FILENAMES`` read from sam2/build_sam.py without importing it."""
     tree = ast.parse((SAM2_DIR / "build_sam.py").read_text())
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "HF_MODEL_ID_TO_FILENAMES" for t in node.targets
-        ):
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "HF_MODEL_ID_TO_FILENAMES" for t in node.targets):
             return ast.literal_eval(node.value)
     raise AssertionError("HF_MODEL_ID_TO_FILENAMES not found in sam2/build_sam.py")
 
@@ -207,8 +205,14 @@ def test_no_checkpoint_and_no_hub_client_raises_one_clear_error(monkeypatch):
     with pytest.raises(WeightsNotFoundError) as info:
         build_sam2_model(TINY, checkpoint=None, image_size=SMALL_INPUT, offline=True)
     msg = str(info.value)
-    for part in ("sam2.1_hiera_tiny", "huggingface_hub", "facebook/sam2.1-hiera-tiny",
-                 "092824/sam2.1_hiera_tiny.pt", "--model-path", "--segmenter grabcut"):
+    for part in (
+        "sam2.1_hiera_tiny",
+        "huggingface_hub",
+        "facebook/sam2.1-hiera-tiny",
+        "092824/sam2.1_hiera_tiny.pt",
+        "--model-path",
+        "--segmenter grabcut",
+    ):
         assert part in msg, part
 
 
@@ -235,8 +239,16 @@ def test_offline_hub_cache_miss_names_hub_id_cache_dir_and_fixes(monkeypatch, tm
         resolve_checkpoint("sam2_hiera_large", None, offline=True)
     assert calls == [("facebook/sam2-hiera-large", "sam2_hiera_large.pt", True)]
     msg = str(info.value)
-    for part in ("sam2_hiera_large", "facebook/sam2-hiera-large", str(tmp_path / "hf-cache"), "offline",
-                 "072824/sam2_hiera_large.pt", "--model-path", "run once online", "--segmenter grabcut"):
+    for part in (
+        "sam2_hiera_large",
+        "facebook/sam2-hiera-large",
+        str(tmp_path / "hf-cache"),
+        "offline",
+        "072824/sam2_hiera_large.pt",
+        "--model-path",
+        "run once online",
+        "--segmenter grabcut",
+    ):
         assert part in msg, part
     # HF_HUB_OFFLINE forces cache-only lookups even when offline=False
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -141,11 +141,25 @@ def test_missing_runtime_cli_one_line_exit_2(tmp_path, monkeypatch):
     from sammask.cli import app
 
     monkeypatch.setitem(sys.modules, "openvino", None)
-    res = CliRunner().invoke(app, [
-        "redact", "samples/pingpong-720p.mp4", "-t", "samples/pingpong.tracks.json", "-o", str(tmp_path / "o.mp4"),
-        "--segmenter", "sam2", "--runtime", "openvino", "--offline", "--model-path", str(tmp_path / "none.pt"),
-        "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            "samples/pingpong-720p.mp4",
+            "-t",
+            "samples/pingpong.tracks.json",
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--segmenter",
+            "sam2",
+            "--runtime",
+            "openvino",
+            "--offline",
+            "--model-path",
+            str(tmp_path / "none.pt"),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "pip install sammask[openvino]" in lines[0], res.output
@@ -226,14 +240,13 @@ _coord = st.floats(min_value=0, max_value=1, allow_nan=False)
 
 @hsettings(max_examples=200, deadline=None)
 @given(
-    st.integers(min_value=64, max_value=1500), st.integers(min_value=64, max_value=1500),
+    st.integers(min_value=64, max_value=1500),
+    st.integers(min_value=64, max_value=1500),
     st.lists(st.tuples(_coord, _coord, _coord, _coord), min_size=1, max_size=6),
     st.sampled_from([128, 384, 512, 1024]),
 )
 def test_plan_crop_is_a_square_inside_the_frame_holding_every_box(h, w, rel, size):
-    boxes = np.array([
-        (min(a, c) * w, min(b, d) * h, max(a, c) * w, max(b, d) * h) for a, b, c, d in rel
-    ])
+    boxes = np.array([(min(a, c) * w, min(b, d) * h, max(a, c) * w, max(b, d) * h) for a, b, c, d in rel])
     window = plan_crop(boxes, h, w, size)
     longer = max(boxes[:, 2].max() - boxes[:, 0].min(), boxes[:, 3].max() - boxes[:, 1].min(), 1.0)
     need = longer + 2 * max(CROP_MIN_MARGIN, CROP_MARGIN * longer)
@@ -252,9 +265,7 @@ def test_video_strategy_runs_its_encoder_on_the_runtime(tiny_model, schoolgirls)
     calls = []
     exact = Sam2Segmenter(Sam2Options(input_size=SMALL_INPUT, strategy="video", **EXACT), model=tiny_model)
     want = list(exact.segment(schoolgirls))
-    seg = Sam2Segmenter(
-        Sam2Options(input_size=SMALL_INPUT, strategy="video", runtime="openvino", precision="fp32"), model=tiny_model
-    )
+    seg = Sam2Segmenter(Sam2Options(input_size=SMALL_INPUT, strategy="video", runtime="openvino", precision="fp32"), model=tiny_model)
     proxy = seg.strategy.model
     assert proxy is not tiny_model and proxy.image_encoder is tiny_model.image_encoder  # shares weights
     assert "forward_image" not in vars(tiny_model)  # the caller's model is untouched
@@ -282,9 +293,23 @@ def test_ini_and_cli_map_runtime_precision_crop(tmp_path):
     ini.write_text("[sam2]\nruntime = tensorrt\n")
     with pytest.raises(ConfigError, match="runtime must be one of"):
         load_ini(ini)
-    res = CliRunner().invoke(app, [
-        "redact", "samples/pingpong-720p.mp4", "-t", "samples/pingpong.tracks.json", "-o", str(tmp_path / "o.mp4"),
-        "--segmenter", "sam2", "--runtime", "onnx", "--precision", "bf16", "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            "samples/pingpong-720p.mp4",
+            "-t",
+            "samples/pingpong.tracks.json",
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--segmenter",
+            "sam2",
+            "--runtime",
+            "onnx",
+            "--precision",
+            "bf16",
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 2 and "supports precision fp32 or int8" in res.output
     assert not (tmp_path / "o.mp4").exists()

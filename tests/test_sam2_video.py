@@ -164,8 +164,17 @@ def test_sam2_internals_are_the_ones_we_build_on(model, dogs, tmp_path, monkeypa
         return list(inspect.signature(fn).parameters)
 
     assert params(SAM2VideoPredictor._run_single_frame_inference) == [
-        "self", "inference_state", "output_dict", "frame_idx", "batch_size", "is_init_cond_frame",
-        "point_inputs", "mask_inputs", "reverse", "run_mem_encoder", "prev_sam_mask_logits",
+        "self",
+        "inference_state",
+        "output_dict",
+        "frame_idx",
+        "batch_size",
+        "is_init_cond_frame",
+        "point_inputs",
+        "mask_inputs",
+        "reverse",
+        "run_mem_encoder",
+        "prev_sam_mask_logits",
     ]
     assert params(SAM2VideoPredictor.add_new_points_or_box)[:4] == ["self", "inference_state", "frame_idx", "obj_id"]
     assert "box" in params(SAM2VideoPredictor.add_new_points_or_box)
@@ -408,9 +417,11 @@ def test_errors_are_segmentation_errors(model, dogs):
     frames, _ = dogs
     small = frames[1][:120]
     with pytest.raises(SegmentationError, match="differs"):
-        list(VideoStrategy(model, settings()).segment(
-            iter([FramePrompts(0, frames[0], [TrackPrompt(1, BOX_A)]), FramePrompts(1, small, [])])
-        ))
+        list(
+            VideoStrategy(model, settings()).segment(
+                iter([FramePrompts(0, frames[0], [TrackPrompt(1, BOX_A)]), FramePrompts(1, small, [])])
+            )
+        )
     with pytest.raises(SegmentationError, match="uint8"):
         list(BaselineStrategy(model, settings()).segment(iter([FramePrompts(0, frames[0].astype(np.float32))])))
 

@@ -253,5 +253,3 @@ def test_grabcut_recall_margin_adds_pixels(car_turn) -> None:
     assert not (cut & ~more).any()  # a superset of the cut...
     assert more.sum() > cut.sum()  # ...with more pixels
     assert not (more & ~box_mask(p.bbox, more.shape)).any()
-
-

@@ -40,14 +40,12 @@ MIN_PSNR_DB = 35.0
 @pytest.fixture(scope="module")
 def clips(davis_seq, tmp_path_factory):
     root = tmp_path_factory.mktemp("clips")
-    return {"short": make_clip(davis_seq("hike"), root / "short", SHORT),
-            "long": make_clip(davis_seq("hike"), root / "long", LONG)}
+    return {"short": make_clip(davis_seq("hike"), root / "short", SHORT), "long": make_clip(davis_seq("hike"), root / "long", LONG)}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("svc") / "data", "--token", TOKEN, "--workers", "2",
-                 "--max-upload-mb", "64").start()
+    srv = Server(tmp_path_factory.mktemp("svc") / "data", "--token", TOKEN, "--workers", "2", "--max-upload-mb", "64").start()
     yield srv
     srv.stop()
 
@@ -63,8 +61,7 @@ def reference_long(clips, tmp_path_factory) -> tuple[list[np.ndarray], list[np.n
     """Decoded frames and applied masks of the long clip through the same code path, uninterrupted."""
     video, tracks = clips["long"]
     out = tmp_path_factory.mktemp("ref")
-    result = run_task(VideoTask(video, tracks, out / "ref.mp4", JobSettings(**GRABCUT).to_redact_settings(),
-                                save_masks=out / "masks"))
+    result = run_task(VideoTask(video, tracks, out / "ref.mp4", JobSettings(**GRABCUT).to_redact_settings(), save_masks=out / "masks"))
     assert result.ok, result.error
     return decoded_frames(out / "ref.mp4"), [a.applied for a in read_applied_masks(out / "masks")]
 
@@ -92,8 +89,12 @@ def assert_same_as_reference(c: httpx.Client, job_id: str, reference, tmp_path: 
 def submit(client: httpx.Client, clip: tuple[Path, Path], settings: dict, **headers: str) -> httpx.Response:
     video, tracks = clip
     with video.open("rb") as v, tracks.open("rb") as t:
-        return client.post("/v1/jobs", files={"video": ("hike clip.mp4", v, "video/mp4"), "tracks": ("gt.txt", t)},
-                           data={"settings": json.dumps(settings)}, headers=headers)
+        return client.post(
+            "/v1/jobs",
+            files={"video": ("hike clip.mp4", v, "video/mp4"), "tracks": ("gt.txt", t)},
+            data={"settings": json.dumps(settings)},
+            headers=headers,
+        )
 
 
 def wait_state(client: httpx.Client, job_id: str, states: set[str], timeout_s: float = 120.0) -> dict:
@@ -151,8 +152,11 @@ def test_job_lifecycle_over_http(client: httpx.Client, server: Server, clips, tm
     # The downloaded masks as input of a new job (instead of tracks): applied exactly (dilate 0).
     video = clips["short"][0]
     with video.open("rb") as v:
-        again = client.post("/v1/jobs", files={"video": ("v.mp4", v), "masks": ("m.zip", masks.content)},
-                            data={"settings": json.dumps({"dilate": 0, "effect": "solid", "save_masks": True})})
+        again = client.post(
+            "/v1/jobs",
+            files={"video": ("v.mp4", v), "masks": ("m.zip", masks.content)},
+            data={"settings": json.dumps({"dilate": 0, "effect": "solid", "save_masks": True})},
+        )
     assert again.status_code == 201, again.text
     redone = wait_state(client, again.json()["id"], {"done", "failed"}, 60)
     assert redone["state"] == "done", redone["error"]
@@ -180,12 +184,10 @@ def test_idempotent_retry_returns_the_same_job(client: httpx.Client, server: Ser
     client.delete(f"/v1/jobs/{job_id}")
 
 
-def test_cancel_stops_a_running_job_before_it_answers_and_leaves_no_files(client: httpx.Client, server: Server,
-                                                                           clips) -> None:
+def test_cancel_stops_a_running_job_before_it_answers_and_leaves_no_files(client: httpx.Client, server: Server, clips) -> None:
     job_id = submit(client, clips["long"], GRABCUT).json()["id"]
     store = JobStore(server.data_dir)
-    rec = wait_for(lambda: (r := store.get(job_id)) and r.worker_pid and r.progress > 0 and r, 60, 0.05,
-                   "the job to make progress")
+    rec = wait_for(lambda: (r := store.get(job_id)) and r.worker_pid and r.progress > 0 and r, 60, 0.05, "the job to make progress")
     resp = client.delete(f"/v1/jobs/{job_id}")
     assert resp.status_code == 200 and resp.json()["state"] == "cancelled"
     assert not pid_alive(rec.worker_pid)  # the answer comes after the worker is gone

@@ -89,8 +89,12 @@ def submit(client: httpx.Client, video: Path, settings: dict, tracks: Path | Non
 
 
 def finished(client: httpx.Client, job_id: str, timeout_s: float = 180.0) -> dict:
-    return wait_for(lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j,
-                    timeout_s, 0.1, f"job {job_id} to finish")
+    return wait_for(
+        lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j,
+        timeout_s,
+        0.1,
+        f"job {job_id} to finish",
+    )
 
 
 def lines(path: Path) -> int:
@@ -115,7 +119,7 @@ def assert_faces_filled(output: Path, source: Path, faces: Tracks) -> None:
             assert int(img[inside].max()) <= DARK, (i, det.track_id, det.bbox)
             boxes += 1
             x1, y1, x2, y2 = (int(v) for v in det.bbox)
-            covered[max(y1 - 40, 0):y2 + 40, max(x1 - 40, 0):x2 + 40] = True  # box + dilation
+            covered[max(y1 - 40, 0) : y2 + 40, max(x1 - 40, 0) : x2 + 40] = True  # box + dilation
         assert np.abs(img[~covered].astype(int) - ref[~covered]).mean() < 3  # the rest is left as it was
     assert boxes == len(faces) > 0
 
@@ -149,8 +153,16 @@ def test_detection_job_killed_mid_run_resumes_from_both_checkpoints(
     video = faces_clips["long"]
     options = dict(DETECT, max_gap=2)  # tracking holds 3 frames back (not 10): the kill lands mid-detection
     settings = JobSettings.model_validate(options)
-    ref = run_task(VideoTask(video, None, tmp_path / "ref.mp4", settings.to_redact_settings(source=Source.DETECT),
-                             save_masks=tmp_path / "ref-masks", detect=settings.detect_options()))
+    ref = run_task(
+        VideoTask(
+            video,
+            None,
+            tmp_path / "ref.mp4",
+            settings.to_redact_settings(source=Source.DETECT),
+            save_masks=tmp_path / "ref-masks",
+            detect=settings.detect_options(),
+        )
+    )
     assert ref.ok, ref.error
 
     job_id = submit(client, video, options).json()["id"]
@@ -180,8 +192,7 @@ def test_detection_job_killed_mid_run_resumes_from_both_checkpoints(
     (tmp_path / "resumed.mp4").write_bytes(client.get(f"/v1/jobs/{job_id}/result").content)
     frames, ref_frames = decoded_frames(tmp_path / "resumed.mp4"), decoded_frames(tmp_path / "ref.mp4")
     assert len(frames) == LONG
-    worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12))
-                for a, b in zip(frames, ref_frames))
+    worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12)) for a, b in zip(frames, ref_frames))
     assert worst >= MIN_PSNR_DB, f"resumed output is {worst:.1f} dB from the uninterrupted run"
 
 
@@ -215,22 +226,26 @@ def test_tracks_space_stored_job_on_a_rotated_clip(client: httpx.Client, tmp_pat
         client.delete(f"/v1/jobs/{job['id']}")
 
 
-@pytest.mark.parametrize("settings,tracks,message", [
-    ({"detect": "faces,,"}, False, "comma-separated"),
-    ({"detect": "hub:/srv/models/x"}, False, "names a folder"),
-    ({"detect": "faces,text=/srv/models/owl:license plate"}, False, "names a folder"),
-    ({"min_score": 2}, False, "min_score: Input should be less than or equal to 1"),
-    ({"max_gap": -1}, False, "max_gap: Input should be greater than or equal to 0"),
-    ({"scale": "big"}, False, "WIDTHxHEIGHT"),
-    ({"tracks_space": "sideways"}, True, "tracks_space: Input should be 'display' or 'stored'"),
-    ({"tracks_space": "stored"}, False, "tracks_space (--tracks-space) applies with a tracks file only"),
-    ({"detect": "faces"}, True, "detect (--detect) applies with built-in detection (no tracks file) only"),
-    ({"max_gap": 3}, True, "max_gap (--max-gap) applies with built-in detection"),
-    ({"classes": "face"}, False, "choose what to detect with detect"),
-    ({"classes": "face,,car"}, True, "comma-separated class names"),
-])
-def test_bad_detection_and_tracks_space_settings_are_422(client: httpx.Client, faces_clips, tmp_path: Path,
-                                                         settings: dict, tracks: bool, message: str) -> None:
+@pytest.mark.parametrize(
+    "settings,tracks,message",
+    [
+        ({"detect": "faces,,"}, False, "comma-separated"),
+        ({"detect": "hub:/srv/models/x"}, False, "names a folder"),
+        ({"detect": "faces,text=/srv/models/owl:license plate"}, False, "names a folder"),
+        ({"min_score": 2}, False, "min_score: Input should be less than or equal to 1"),
+        ({"max_gap": -1}, False, "max_gap: Input should be greater than or equal to 0"),
+        ({"scale": "big"}, False, "WIDTHxHEIGHT"),
+        ({"tracks_space": "sideways"}, True, "tracks_space: Input should be 'display' or 'stored'"),
+        ({"tracks_space": "stored"}, False, "tracks_space (--tracks-space) applies with a tracks file only"),
+        ({"detect": "faces"}, True, "detect (--detect) applies with built-in detection (no tracks file) only"),
+        ({"max_gap": 3}, True, "max_gap (--max-gap) applies with built-in detection"),
+        ({"classes": "face"}, False, "choose what to detect with detect"),
+        ({"classes": "face,,car"}, True, "comma-separated class names"),
+    ],
+)
+def test_bad_detection_and_tracks_space_settings_are_422(
+    client: httpx.Client, faces_clips, tmp_path: Path, settings: dict, tracks: bool, message: str
+) -> None:
     before = len(client.get("/v1/jobs").json()["jobs"])
     resp = submit(client, faces_clips["short"], settings, _mot(tmp_path / "t.txt", (0, 0, 10, 10)) if tracks else None)
     assert resp.status_code == 422, resp.text
@@ -255,16 +270,14 @@ def test_batch_detect_equals_serial_redact_without_tracks(faces_clips, short_fac
     assert not list((tmp_path / "out" / ".checkpoints").glob("*.jsonl*"))  # both checkpoints removed once done
 
     ref = tmp_path / "ref.mp4"
-    res = runner.invoke(app, ["redact", str(video), "-o", str(ref), "--save-masks", str(tmp_path / "ref-masks"),
-                              "--quiet", *opts])
+    res = runner.invoke(app, ["redact", str(video), "-o", str(ref), "--save-masks", str(tmp_path / "ref-masks"), "--quiet", *opts])
     assert res.exit_code == 0, res.output
     got = [a.applied for a in read_applied_masks(tmp_path / "out" / "street.masks")]
     want = [a.applied for a in read_applied_masks(tmp_path / "ref-masks")]
     assert len(got) == len(want) == SHORT and all(np.array_equal(a, b) for a, b in zip(got, want))
     frames, ref_frames = decoded_frames(tmp_path / "out" / "street.mp4"), decoded_frames(ref)
     assert len(frames) == SHORT
-    worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12))
-                for a, b in zip(frames, ref_frames))
+    worst = min(10 * np.log10(255.0**2 / max(np.mean((a.astype(float) - b) ** 2), 1e-12)) for a, b in zip(frames, ref_frames))
     assert worst >= MIN_PSNR_DB
     assert_faces_filled(tmp_path / "out" / "street.mp4", video, short_faces)
 
@@ -282,10 +295,12 @@ def test_batch_tracks_space_and_source_errors(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert _brightest_object_pixel(tmp_path / "display" / "portrait.mp4", obj) > 200
     # options that do not fit the source: one line, exit 2, nothing written
-    for extra, message in ((["--max-gap", "3"], "max_gap (--max-gap) applies with built-in detection"),
-                           (["--detect", "faces", "--tracks-dir", str(inputs)], "one source for the whole batch"),
-                           (["--detect", "faces", "--tracks-space", "stored"], "tracks_space (--tracks-space)"),
-                           (["--scale", "tiny"], "WIDTHxHEIGHT")):
+    for extra, message in (
+        (["--max-gap", "3"], "max_gap (--max-gap) applies with built-in detection"),
+        (["--detect", "faces", "--tracks-dir", str(inputs)], "one source for the whole batch"),
+        (["--detect", "faces", "--tracks-space", "stored"], "tracks_space (--tracks-space)"),
+        (["--scale", "tiny"], "WIDTHxHEIGHT"),
+    ):
         res = runner.invoke(app, [*base, "-o", str(tmp_path / "bad"), *extra])
         assert res.exit_code == 2 and message in res.output, (extra, res.output)
         assert not (tmp_path / "bad").exists()

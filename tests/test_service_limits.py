@@ -61,8 +61,11 @@ def test_a_post_without_the_token_is_refused_from_its_headers_and_its_connection
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, max_upload_mb=16)) as live:
         for auth in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
             s = live.connect()
-            s.sendall(_raw_headers("POST", "/v1/jobs", {**auth, "Content-Type": "multipart/form-data; boundary=x",
-                                                        "Content-Length": str(15 << 20)}))
+            s.sendall(
+                _raw_headers(
+                    "POST", "/v1/jobs", {**auth, "Content-Type": "multipart/form-data; boundary=x", "Content-Length": str(15 << 20)}
+                )
+            )
             answer = read_response(s)  # returns only because the server closes the connection
             s.close()
             assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
@@ -71,7 +74,8 @@ def test_a_post_without_the_token_is_refused_from_its_headers_and_its_connection
 
 
 def test_an_accepted_upload_is_streamed_once_into_the_job_folder_and_the_limit_holds_without_content_length(
-        clip, tmp_path: Path, monkeypatch) -> None:
+    clip, tmp_path: Path, monkeypatch
+) -> None:
     """Defect 1: no temporary copy (an empty TMPDIR stays empty); a chunked body over the limit is 413."""
     spool = tmp_path / "tmp"
     spool.mkdir()
@@ -80,8 +84,13 @@ def test_an_accepted_upload_is_streamed_once_into_the_job_folder_and_the_limit_h
     data = tmp_path / "data"
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, max_upload_mb=2, workers=1)) as live:
         live.svc.scheduler.workers = 0  # keep the job queued: its input is inspected below
-        body, ctype = multipart([("video", "clip.mp4", video.read_bytes()), ("tracks", "gt.txt", tracks.read_bytes()),
-                                 ("settings", None, b'{"segmenter": "box"}')])
+        body, ctype = multipart(
+            [
+                ("video", "clip.mp4", video.read_bytes()),
+                ("tracks", "gt.txt", tracks.read_bytes()),
+                ("settings", None, b'{"segmenter": "box"}'),
+            ]
+        )
         resp = httpx.post(live.url + "/v1/jobs", content=body, headers={**AUTH, "Content-Type": ctype}, timeout=30)
         assert resp.status_code == 201, resp.text
         files = JobFiles.of(data, resp.json()["id"])
@@ -90,7 +99,7 @@ def test_an_accepted_upload_is_streamed_once_into_the_job_folder_and_the_limit_h
 
         def chunks():  # no Content-Length: the limit must hold on the bytes as they arrive
             head, _ = multipart([("video", "big.mp4", b"")])
-            yield head[:head.index(b"\r\n\r\n") + 4]
+            yield head[: head.index(b"\r\n\r\n") + 4]
             for _ in range(48):
                 yield b"\0" * (64 << 10)
 
@@ -103,16 +112,16 @@ def test_queue_size_admission_is_atomic_under_concurrent_submissions(clip, tmp_p
     """Defect 2: 12 submissions whose bodies are all in flight at once: 3 slots, 9 answered 503 before their body."""
     video, tracks = clip
     data = tmp_path / "data"
-    body, ctype = multipart([("video", "clip.mp4", video.read_bytes()), ("tracks", "gt.txt", tracks.read_bytes()),
-                             ("settings", None, b'{"segmenter": "box"}')])
+    body, ctype = multipart(
+        [("video", "clip.mp4", video.read_bytes()), ("tracks", "gt.txt", tracks.read_bytes()), ("settings", None, b'{"segmenter": "box"}')]
+    )
     head = _raw_headers("POST", "/v1/jobs", {**AUTH, "Content-Type": ctype, "Content-Length": str(len(body))})
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, queue_size=3, workers=1)) as live:
         live.svc.scheduler.workers = 0  # nothing leaves the queue during the test
         socks = [live.connect() for _ in range(12)]
         for s in socks:
             s.sendall(head + body[:100])  # every body started, none finished
-        refused = wait_for(lambda: (c := [s for s in socks if closed_by_peer(s)]) and len(c) >= 9 and c, 20.0,
-                           what="9 submissions refused")
+        refused = wait_for(lambda: (c := [s for s in socks if closed_by_peer(s)]) and len(c) >= 9 and c, 20.0, what="9 submissions refused")
         assert len(refused) == 9 and live.svc.admission._reserved == 3
         answers = []
         for s in socks:
@@ -134,8 +143,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_unpacked(
-        clip, tmp_path: Path, monkeypatch) -> None:
+def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_unpacked(clip, tmp_path: Path, monkeypatch) -> None:
     """Defect 3: a 2 MiB masks.jsonl in a few-KiB zip with --max-unpack-mb 1 is 422; so are more
     members than the limit (lowered here to 64: the real one, 100 000, would take seconds to build)."""
     from sammask.errors import ExportError
@@ -149,8 +157,9 @@ def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_
     data = tmp_path / "data"
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, max_unpack_mb=1)) as live:
         for archive, words in ((bomb, "over the limit"), (many, "102 members")):
-            resp = httpx.post(live.url + "/v1/jobs", headers=AUTH, timeout=30,
-                              files={"video": ("v.mp4", video.read_bytes()), "masks": ("m.zip", archive)})
+            resp = httpx.post(
+                live.url + "/v1/jobs", headers=AUTH, timeout=30, files={"video": ("v.mp4", video.read_bytes()), "masks": ("m.zip", archive)}
+            )
             assert resp.status_code == 422 and resp.json()["detail"].startswith("masks:"), resp.text
             assert words in resp.json()["detail"]
         assert _empty(data / "incoming") and _empty(data / "jobs")
@@ -163,10 +172,10 @@ def test_a_masks_zip_is_bounded_in_unpacked_size_and_members_before_anything_is_
     for sig, field in ((b"PK\x01\x02", 24), (b"PK\x03\x04", 22)):  # uncompressed size: central dir, local header
         at = liar.find(sig, liar.find(b"masks.jsonl") - 60 if sig == b"PK\x03\x04" else 0)
         while at >= 0:
-            name_len = int.from_bytes(liar[at + (28 if sig == b"PK\x01\x02" else 26):][:2], "little")
+            name_len = int.from_bytes(liar[at + (28 if sig == b"PK\x01\x02" else 26) :][:2], "little")
             start = at + (46 if sig == b"PK\x01\x02" else 30)
-            if bytes(liar[start:start + name_len]) == b"masks.jsonl":
-                liar[at + field:at + field + 4] = (10).to_bytes(4, "little")
+            if bytes(liar[start : start + name_len]) == b"masks.jsonl":
+                liar[at + field : at + field + 4] = (10).to_bytes(4, "little")
             at = liar.find(sig, at + 4)
     (tmp_path / "liar.zip").write_bytes(bytes(liar))
     assert packed.check_masks_zip(tmp_path / "liar.zip", 1 << 20) < 100
@@ -186,9 +195,13 @@ def test_video_path_is_taken_at_submission_without_following_links(clip, davis_s
     (root / "link.mp4").symlink_to(other)
     with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, allow_root=root, workers=1)) as live:
         live.svc.scheduler.workers = 0  # queued until the swap is done
-        post = lambda path: httpx.post(live.url + "/v1/jobs", headers=AUTH, timeout=30,
-                                       data={"video_path": path, "settings": '{"segmenter": "box"}'},
-                                       files={"tracks": ("gt.txt", tracks.read_bytes())})
+        post = lambda path: httpx.post(
+            live.url + "/v1/jobs",
+            headers=AUTH,
+            timeout=30,
+            data={"video_path": path, "settings": '{"segmenter": "box"}'},
+            files={"tracks": ("gt.txt", tracks.read_bytes())},
+        )
         for bad in ("link.mp4", "linkdir/v.mp4", "sub/../sub/v.mp4", str(tmp_path / "outside" / "video.mp4")):
             assert post(bad).status_code == 403, bad
         assert post("sub/nothing.mp4").status_code == 404
@@ -199,8 +212,12 @@ def test_video_path_is_taken_at_submission_without_following_links(clip, davis_s
         live.svc.scheduler.workers = 1
         live.svc.scheduler.wake()
         job_id = resp.json()["id"]
-        done = wait_for(lambda: (j := httpx.get(f"{live.url}/v1/jobs/{job_id}", headers=AUTH).json())["state"]
-                        in ("done", "failed") and j, 120.0, 0.1, "the job")
+        done = wait_for(
+            lambda: (j := httpx.get(f"{live.url}/v1/jobs/{job_id}", headers=AUTH).json())["state"] in ("done", "failed") and j,
+            120.0,
+            0.1,
+            "the job",
+        )
         assert done["state"] == "done", done
         assert done["report"]["frames"] == 4  # the submitted clip (4 frames), not the swapped-in one (2)
         assert len(decoded_frames(JobFiles.of(data, job_id).output)) == 4
@@ -209,13 +226,17 @@ def test_video_path_is_taken_at_submission_without_following_links(clip, davis_s
 def test_nul_bytes_and_malformed_strings_are_422_naming_the_field(clip, tmp_path: Path) -> None:
     """Defect 6: no 500, no reset connection; the message names the field."""
     _, tracks = clip
-    with LiveApp(ServiceConfig(data_dir=tmp_path / "data", token=TOKEN, allow_root=tmp_path)) as live, \
-            httpx.Client(base_url=live.url, headers=AUTH, timeout=30) as c:
-        cases = [({"video_path": "a\0b.mp4"}, "video_path"),
-                 ({"video_path": "x.mp4", "settings": '{"detect": "fa\\u0000ces"}'}, "settings.detect"),
-                 ({"video_path": "x.mp4", "settings": '{"segmenter": "box\\u0007"}'}, "settings.segmenter"),
-                 ({"video_path": "x.mp4", "settings": "[1, 2"}, "settings"),
-                 ({"video_path": "x.mp4", "settings": b'{"segmenter": "\xff"}'}, "settings")]
+    with (
+        LiveApp(ServiceConfig(data_dir=tmp_path / "data", token=TOKEN, allow_root=tmp_path)) as live,
+        httpx.Client(base_url=live.url, headers=AUTH, timeout=30) as c,
+    ):
+        cases = [
+            ({"video_path": "a\0b.mp4"}, "video_path"),
+            ({"video_path": "x.mp4", "settings": '{"detect": "fa\\u0000ces"}'}, "settings.detect"),
+            ({"video_path": "x.mp4", "settings": '{"segmenter": "box\\u0007"}'}, "settings.segmenter"),
+            ({"video_path": "x.mp4", "settings": "[1, 2"}, "settings"),
+            ({"video_path": "x.mp4", "settings": b'{"segmenter": "\xff"}'}, "settings"),
+        ]
         for fields, name in cases:
             resp = c.post("/v1/jobs", data=fields, files={"tracks": ("gt.txt", tracks.read_bytes())})
             assert resp.status_code == 422, (fields, resp.text)
@@ -232,10 +253,18 @@ def test_no_absolute_server_path_reaches_a_client(clip, tmp_path: Path) -> None:
     root.mkdir()
     (root / "v.mp4").write_bytes(video.read_bytes())
     (root / "broken.mp4").write_bytes(b"not a video")
-    with LiveApp(ServiceConfig(data_dir=data, token=TOKEN, allow_root=root)) as live, \
-            httpx.Client(base_url=live.url, headers=AUTH, timeout=30) as c:
-        ids = [c.post("/v1/jobs", data={"video_path": p, "settings": '{"segmenter": "box", "save_masks": true}'},
-                      files={"tracks": ("gt.txt", tracks.read_bytes())}).json()["id"] for p in ("v.mp4", "broken.mp4")]
+    with (
+        LiveApp(ServiceConfig(data_dir=data, token=TOKEN, allow_root=root)) as live,
+        httpx.Client(base_url=live.url, headers=AUTH, timeout=30) as c,
+    ):
+        ids = [
+            c.post(
+                "/v1/jobs",
+                data={"video_path": p, "settings": '{"segmenter": "box", "save_masks": true}'},
+                files={"tracks": ("gt.txt", tracks.read_bytes())},
+            ).json()["id"]
+            for p in ("v.mp4", "broken.mp4")
+        ]
         for job_id in ids:
             wait_for(lambda j=job_id: c.get(f"/v1/jobs/{j}").json()["state"] in ("done", "failed"), 120.0, 0.1, "job")
         texts = [c.get("/v1/jobs").text, c.get(f"/v1/jobs/{ids[0]}/report").text, c.get("/").text]
@@ -256,12 +285,13 @@ def test_slow_clients_are_dropped_and_connections_capped(tmp_path: Path) -> None
         for s in halves:
             s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # headers never finished
         stalled = live.connect()
-        stalled.sendall(_raw_headers("POST", "/v1/jobs", {**AUTH, "Content-Type": "multipart/form-data; boundary=b",
-                                                          "Content-Length": "100000"}) + b"--b\r\n")
+        stalled.sendall(
+            _raw_headers("POST", "/v1/jobs", {**AUTH, "Content-Type": "multipart/form-data; boundary=b", "Content-Length": "100000"})
+            + b"--b\r\n"
+        )
         idle = live.connect()
         idle.sendall(_raw_headers("GET", "/healthz", {}))
-        wait_for(lambda: all(closed_by_peer(s) for s in [*halves, stalled, idle]), 30.0, 0.1,
-                 "every slow connection to be closed")
+        wait_for(lambda: all(closed_by_peer(s) for s in [*halves, stalled, idle]), 30.0, 0.1, "every slow connection to be closed")
         wait_for(lambda: _empty(data / "incoming"), 10.0, what="the stalled upload to be removed")
         assert httpx.get(live.url + "/healthz").status_code == 200
     capped = ConnectionLimits(header_timeout_s=600, max_connections=5)
@@ -284,8 +314,7 @@ def test_cross_site_requests_cannot_change_jobs_and_a_public_host_needs_a_token(
     files = {"video": ("v.mp4", video.read_bytes()), "tracks": ("gt.txt", tracks.read_bytes())}
     with LiveApp(ServiceConfig(data_dir=data)) as live, httpx.Client(base_url=live.url, timeout=30) as c:
         live.svc.scheduler.workers = 0
-        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"},
-                        {"Host": "evil.example"}):
+        for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}, {"Host": "evil.example"}):
             resp = c.post("/v1/jobs", files=files, headers=headers)
             assert resp.status_code == 403, (headers, resp.text)
         assert c.get("/v1/jobs", headers={"Host": "rebound.example:8080"}).status_code == 403
@@ -300,12 +329,10 @@ def test_named_tokens_see_only_their_own_jobs(clip, tmp_path: Path) -> None:
     """Defect 10: alice and bob each see their jobs only (404 for the other's); the admin sees all."""
     video, tracks = clip
     tokens = tmp_path / "tokens"
-    tokens.write_text("# clients\nalice alice-token-0123456789\nbob bob-token-0123456789\n"
-                      "ops ops-token-0123456789 admin\n")
+    tokens.write_text("# clients\nalice alice-token-0123456789\nbob bob-token-0123456789\nops ops-token-0123456789 admin\n")
     who = {n: {"Authorization": f"Bearer {n}-token-0123456789"} for n in ("alice", "bob", "ops")}
     files = {"video": ("v.mp4", video.read_bytes()), "tracks": ("gt.txt", tracks.read_bytes())}
-    with LiveApp(ServiceConfig(data_dir=tmp_path / "data", tokens_file=tokens)) as live, \
-            httpx.Client(base_url=live.url, timeout=30) as c:
+    with LiveApp(ServiceConfig(data_dir=tmp_path / "data", tokens_file=tokens)) as live, httpx.Client(base_url=live.url, timeout=30) as c:
         live.svc.scheduler.workers = 0
         a = c.post("/v1/jobs", files=files, headers={**who["alice"], "Idempotency-Key": "k1"}).json()["id"]
         b = c.post("/v1/jobs", files=files, headers={**who["bob"], "Idempotency-Key": "k1"}).json()["id"]
@@ -325,8 +352,7 @@ def test_a_failed_job_keeps_only_its_worker_log(tmp_path: Path) -> None:
     data = tmp_path / "data"
     store = JobStore(data)
     for job_id in ("a" * 32, "b" * 32):
-        store.create(job_id=job_id, settings={"segmenter": "box"}, video_path="input/video", filename="v",
-                     idempotency_key=None)
+        store.create(job_id=job_id, settings={"segmenter": "box"}, video_path="input/video", filename="v", idempotency_key=None)
         files = JobFiles.of(data, job_id)
         files.input_dir.mkdir(parents=True)
         files.video.write_bytes(b"v")
@@ -352,7 +378,6 @@ def test_a_failed_job_keeps_only_its_worker_log(tmp_path: Path) -> None:
         assert files.log.read_text() == "what happened\n"
 
 
-
 def _tree(tmp: Path) -> tuple[Path, Path]:
     """root/{a/{f, b/f}, f, la -> a, lf -> a/f, lout -> ../outside, a/lup -> ..}; outside/f."""
     root, outside = tmp / "root", tmp / "outside"
@@ -373,8 +398,10 @@ def tree(tmp_path_factory) -> Path:
 
 
 @hsettings(max_examples=200, deadline=None)
-@given(parts=st.lists(st.sampled_from(["a", "b", "f", "la", "lf", "lout", "lup", "..", ".", "", "zz"]),
-                      min_size=1, max_size=5), absolute=st.booleans())
+@given(
+    parts=st.lists(st.sampled_from(["a", "b", "f", "la", "lf", "lout", "lup", "..", ".", "", "zz"]), min_size=1, max_size=5),
+    absolute=st.booleans(),
+)
 @example(parts=["", "f"], absolute=False)  # once found by chance: "/f" is outside the root, not root/f
 def test_open_under_yields_only_regular_files_reached_without_links_or_dotdot(tree: Path, parts, absolute) -> None:
     """Property (defect 4): whatever the path, the file opened is the one its components name
@@ -415,8 +442,12 @@ def test_tokens_file_errors_name_the_line_and_short_or_shared_tokens_are_refused
     from sammask.service.auth import Tokens
 
     bad = tmp_path / "tokens"
-    for text, words in (("alice\n", "line 1"), ("# c\nbob tok-0123456789abcdef root\n", "line 2"),
-                        ("a short\n", "16 characters"), ("a same-0123456789abc\nb same-0123456789abc\n", "own token")):
+    for text, words in (
+        ("alice\n", "line 1"),
+        ("# c\nbob tok-0123456789abcdef root\n", "line 2"),
+        ("a short\n", "16 characters"),
+        ("a same-0123456789abc\nb same-0123456789abc\n", "own token"),
+    ):
         bad.write_text(text)
         with pytest.raises(ConfigError, match=words):
             Tokens.build(None, bad)

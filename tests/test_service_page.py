@@ -83,7 +83,7 @@ def test_jobs_page_uploads_shows_progress_and_downloads(davis_seq, tmp_path: Pat
         first = next(iter(read_tracks(tracks)))
         x1, y1, x2, y2 = first.bbox
         cy, cx = int((y1 + y2) / 2), int((x1 + x2) / 2)
-        assert frames[first.frame_idx][cy - 2:cy + 3, cx - 2:cx + 3].max() <= 20
+        assert frames[first.frame_idx][cy - 2 : cy + 3, cx - 2 : cx + 3].max() <= 20
         assert not any((tmp_path / "data" / "jobs").iterdir())  # deleted from the page: files gone
     finally:
         srv.stop()

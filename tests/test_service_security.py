@@ -25,8 +25,7 @@ def setup(davis_seq, tmp_path_factory):
     outside = root / "outside.mp4"
     outside.write_bytes(video.read_bytes())
     (allowed / "escape.mp4").symlink_to(outside)
-    srv = Server(root / "data", "--token", TOKEN, "--max-upload-mb", "1", "--allow-root", str(allowed),
-                 "--queue-size", "2").start()
+    srv = Server(root / "data", "--token", TOKEN, "--max-upload-mb", "1", "--allow-root", str(allowed), "--queue-size", "2").start()
     yield {"server": srv, "allowed": allowed, "tracks": tracks, "root": root}
     srv.stop()
 
@@ -38,21 +37,28 @@ def client(setup):
 
 
 def post_path(client: httpx.Client, tracks: Path, video_path: str, settings: dict | None = None) -> httpx.Response:
-    return client.post("/v1/jobs", files={"tracks": ("gt.txt", tracks.read_bytes())},
-                       data={"video_path": video_path, "settings": json.dumps(settings or {"segmenter": "box"})})
+    return client.post(
+        "/v1/jobs",
+        files={"tracks": ("gt.txt", tracks.read_bytes())},
+        data={"video_path": video_path, "settings": json.dumps(settings or {"segmenter": "box"})},
+    )
 
 
 def wait_terminal(client: httpx.Client, job_id: str) -> dict:
-    return wait_for(lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j,
-                    60, 0.1, f"job {job_id} to finish")
+    return wait_for(
+        lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j, 60, 0.1, f"job {job_id} to finish"
+    )
 
 
 def test_token_required_on_the_api_but_not_on_health_and_page(setup) -> None:
     url = setup["server"].url
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"},
-                    {"Authorization": TOKEN}):
-        for method, path in (("GET", "/v1/jobs"), ("GET", "/v1/jobs/" + "0" * 32), ("POST", "/v1/jobs"),
-                             ("DELETE", "/v1/jobs/" + "0" * 32)):
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}, {"Authorization": TOKEN}):
+        for method, path in (
+            ("GET", "/v1/jobs"),
+            ("GET", "/v1/jobs/" + "0" * 32),
+            ("POST", "/v1/jobs"),
+            ("DELETE", "/v1/jobs/" + "0" * 32),
+        ):
             resp = httpx.request(method, url + path, headers=headers, timeout=10)
             assert resp.status_code == 401, (method, path, headers)
             assert resp.headers["www-authenticate"] == "Bearer"
@@ -68,8 +74,7 @@ def test_token_required_on_the_api_but_not_on_health_and_page(setup) -> None:
 
 def test_upload_over_the_limit_is_413_and_leaves_nothing(setup, client: httpx.Client) -> None:
     before = client.get("/v1/jobs").json()["jobs"]
-    resp = client.post("/v1/jobs", files={"video": ("big.mp4", b"\0" * (1536 * 1024)),
-                                          "tracks": ("gt.txt", setup["tracks"].read_bytes())})
+    resp = client.post("/v1/jobs", files={"video": ("big.mp4", b"\0" * (1536 * 1024)), "tracks": ("gt.txt", setup["tracks"].read_bytes())})
     assert resp.status_code == 413
     assert client.get("/v1/jobs").json()["jobs"] == before
     assert not any((setup["server"].data_dir / "incoming").iterdir())
@@ -77,8 +82,7 @@ def test_upload_over_the_limit_is_413_and_leaves_nothing(setup, client: httpx.Cl
 
 def test_video_path_must_stay_under_allow_root(setup, client: httpx.Client) -> None:
     tracks, allowed = setup["tracks"], setup["allowed"]
-    for path in ("../outside.mp4", str(setup["root"] / "outside.mp4"), "escape.mp4", "clip/../../outside.mp4",
-                 "/etc/passwd"):
+    for path in ("../outside.mp4", str(setup["root"] / "outside.mp4"), "escape.mp4", "clip/../../outside.mp4", "/etc/passwd"):
         resp = post_path(client, tracks, path)
         assert resp.status_code == 403, (path, resp.text)
     assert post_path(client, tracks, "clip/missing.mp4").status_code == 404
@@ -93,9 +97,14 @@ def test_video_path_must_stay_under_allow_root(setup, client: httpx.Client) -> N
 
 def test_upload_names_are_never_paths_and_a_non_video_fails_its_job(setup, client: httpx.Client) -> None:
     data_dir = setup["server"].data_dir
-    resp = client.post("/v1/jobs", files={"video": ("../../../evil.mp4", b"this is not a video at all\n" * 10),
-                                          "tracks": ("../../tracks.txt", setup["tracks"].read_bytes())},
-                       data={"settings": json.dumps({"segmenter": "box"})})
+    resp = client.post(
+        "/v1/jobs",
+        files={
+            "video": ("../../../evil.mp4", b"this is not a video at all\n" * 10),
+            "tracks": ("../../tracks.txt", setup["tracks"].read_bytes()),
+        },
+        data={"settings": json.dumps({"segmenter": "box"})},
+    )
     assert resp.status_code == 201, resp.text
     job = resp.json()
     assert job["filename"] == "evil.mp4"
@@ -107,8 +116,7 @@ def test_upload_names_are_never_paths_and_a_non_video_fails_its_job(setup, clien
     files = JobFiles.of(data_dir, job["id"])
     assert not files.input_dir.exists() and not files.work.exists() and not files.checkpoint.exists()
     assert client.get(f"/v1/jobs/{job['id']}/result").status_code == 409
-    bad_masks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
-                            files={"masks": ("../m.zip", b"not a zip archive")})
+    bad_masks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"}, files={"masks": ("../m.zip", b"not a zip archive")})
     assert bad_masks.status_code == 422 and "a COCO .json or a MOTS .txt" in bad_masks.json()["detail"]  # checked at submission
 
 
@@ -119,8 +127,9 @@ def test_bad_requests_are_422_and_unknown_jobs_404(setup, client: httpx.Client) 
         assert resp.status_code == 422, (settings, resp.text)
     no_tracks = client.post("/v1/jobs", data={"video_path": "clip/video.mp4", "settings": '{"classes": "face"}'})
     assert no_tracks.status_code == 422 and "classes" in no_tracks.json()["detail"]  # classes filter tracks only
-    both = client.post("/v1/jobs", data={"video_path": "clip/video.mp4"},
-                       files={"tracks": ("gt.txt", tracks.read_bytes()), "masks": ("m.zip", b"PK")})
+    both = client.post(
+        "/v1/jobs", data={"video_path": "clip/video.mp4"}, files={"tracks": ("gt.txt", tracks.read_bytes()), "masks": ("m.zip", b"PK")}
+    )
     assert both.status_code == 422  # tracks and masks
     assert client.post("/v1/jobs", files={"tracks": ("gt.txt", tracks.read_bytes())}).status_code == 422  # no video
     assert client.get("/v1/jobs/" + "f" * 32).status_code == 404

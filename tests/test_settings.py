@@ -96,8 +96,9 @@ def test_original_config_without_the_weights_is_one_clear_error(davis_seq, tmp_p
     seq = davis_seq("rollerblade")
     ini = write(tmp_path, ORIGINAL)
     out = tmp_path / "o.mp4"
-    res = CliRunner().invoke(app, ["redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out),
-                                   "--config", str(ini), "--quiet"])
+    res = CliRunner().invoke(
+        app, ["redact", str(seq / "video.mp4"), "-t", str(seq / "gt.txt"), "-o", str(out), "--config", str(ini), "--quiet"]
+    )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "sam2.1_hiera_base_plus.pt" in lines[0] and "grabcut" in lines[0]

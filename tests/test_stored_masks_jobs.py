@@ -105,8 +105,7 @@ def test_batch_applies_each_stored_mask_format_and_refuses_masks_of_another_vide
     assert not (out / "b.mp4").exists() and not (out / "b.report.json").exists()
     if fmt == "mots":  # records no video: refused on its own video too, applied when the user says so
         assert "do not record which video" in errors["a.mp4"] and not (out / "a.mp4").exists(), errors
-        res = runner.invoke(app, ["batch", str(videos / "a.mp4"), "-o", str(out), "--masks", "--masks-any-video",
-                                  *FLAGS])
+        res = runner.invoke(app, ["batch", str(videos / "a.mp4"), "-o", str(out), "--masks", "--masks-any-video", *FLAGS])
         assert res.exit_code == 0, res.output
     else:
         assert errors["a.mp4"] is None, errors
@@ -125,14 +124,16 @@ def test_batch_masks_dir_takes_a_previous_batchs_saved_masks_and_the_gate_refuse
     res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "out"), "--masks-dir", str(first), *FLAGS])
     assert res.exit_code == 0, res.output
     _assert_masked(tmp_path / "out" / "a.mp4")
-    for extra, needle in ((["--detect", "faces"], "one source"), (["--tracks-dir", str(first)], "one source"),
-                          (["--classes", "face"], "classes (--classes) applies with a tracks file only")):
+    for extra, needle in (
+        (["--detect", "faces"], "one source"),
+        (["--tracks-dir", str(first)], "one source"),
+        (["--classes", "face"], "classes (--classes) applies with a tracks file only"),
+    ):
         res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "o2"), "--masks", *extra, *FLAGS])
         assert res.exit_code == 2 and needle in res.output, res.output
     # the masks are inputs to the gate: a --save-masks output onto them is refused before any work
     before = sorted(p.name for p in (first / "a.masks").iterdir())
-    res = runner.invoke(app, ["batch", str(videos), "-o", str(first), "--masks-dir", str(first), "--save-masks", "-y",
-                              *FLAGS])
+    res = runner.invoke(app, ["batch", str(videos), "-o", str(first), "--masks-dir", str(first), "--save-masks", "-y", *FLAGS])
     assert res.exit_code == 2 and "sammask: error:" in res.output and "a.masks" in res.output, res.output
     assert sorted(p.name for p in (first / "a.masks").iterdir()) == before and not (first / "a.mp4").exists()
     res = runner.invoke(app, ["batch", str(videos), "-o", str(tmp_path / "o3"), "--masks-any-video", *FLAGS])
@@ -181,18 +182,17 @@ def _upload(fmt: str, folder: Path, video: Path) -> bytes:
 
 def _run_job(live: LiveApp, video: Path, masks: bytes, settings: dict) -> dict:
     with httpx.Client(base_url=live.url, timeout=30) as c:
-        resp = c.post("/v1/jobs", files={"video": ("v.mp4", video.read_bytes()), "masks": ("upload", masks)},
-                      data={"settings": json.dumps(settings)})
+        resp = c.post(
+            "/v1/jobs", files={"video": ("v.mp4", video.read_bytes()), "masks": ("upload", masks)}, data={"settings": json.dumps(settings)}
+        )
         assert resp.status_code == 201, resp.text
         job_id = resp.json()["id"]
-        return wait_for(lambda: (j := c.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j,
-                        120, 0.1, f"job {job_id}")
+        return wait_for(lambda: (j := c.get(f"/v1/jobs/{job_id}").json())["state"] in ("done", "failed") and j, 120, 0.1, f"job {job_id}")
 
 
 @pytest.mark.service
 @pytest.mark.parametrize("fmt", ["coco", "mots", "png", "applied"])
-def test_service_applies_each_stored_mask_format_and_refuses_masks_of_another_video(
-        live, clips, tmp_path: Path, fmt: str) -> None:
+def test_service_applies_each_stored_mask_format_and_refuses_masks_of_another_video(live, clips, tmp_path: Path, fmt: str) -> None:
     masks = _upload(fmt, tmp_path, clips["a"])
     refused = _run_job(live, clips["other"], masks, SETTINGS)
     assert refused["state"] == "failed", refused
@@ -212,14 +212,19 @@ def test_service_refuses_a_masks_upload_it_cannot_read_at_submission(live, clips
     coco = _write("coco", tmp_path / "m.json", clips["a"])
     doc = json.loads(coco.read_text())
     del doc["annotations"]
-    junk = {"not masks": b"\x89PNG not a masks file", "broken coco": json.dumps(doc).encode(),
-            "broken mots": b"1 1 2 48\n", "zip without masks": _zip({"notes/readme.txt": b"hi"})}
+    junk = {
+        "not masks": b"\x89PNG not a masks file",
+        "broken coco": json.dumps(doc).encode(),
+        "broken mots": b"1 1 2 48\n",
+        "zip without masks": _zip({"notes/readme.txt": b"hi"}),
+    }
     with httpx.Client(base_url=live.url, timeout=30) as c:
         for what, body in junk.items():
             resp = c.post("/v1/jobs", files={"video": ("v.mp4", clips["a"].read_bytes()), "masks": ("m", body)})
             assert resp.status_code == 422 and resp.json()["detail"].startswith("masks:"), (what, resp.text)
-        tracks = c.post("/v1/jobs", files={"video": ("v.mp4", clips["a"].read_bytes())},
-                        data={"settings": json.dumps({"masks_any_video": True})})
+        tracks = c.post(
+            "/v1/jobs", files={"video": ("v.mp4", clips["a"].read_bytes())}, data={"settings": json.dumps({"masks_any_video": True})}
+        )
         assert tracks.status_code == 422 and "masks_any_video" in tracks.json()["detail"]
     assert not any((live.svc.data_dir / "incoming").iterdir())
     assert read_masks(coco).video is not None
@@ -233,15 +238,14 @@ def _zip(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
-
 _PART = st.sampled_from(["..", ".", "", "a", "job-masks", "__MACOSX", ".hidden", "ids", "/", "\\", "C:"])
-_LEAF = st.sampled_from(["meta.json", "masks.jsonl", "video.json", "00000.png", "x.png", ".png", "..png",
-                         "evil.sh", "00001.PNG", "a b.png"])
+_LEAF = st.sampled_from(
+    ["meta.json", "masks.jsonl", "video.json", "00000.png", "x.png", ".png", "..png", "evil.sh", "00001.PNG", "a b.png"]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(names=st.lists(st.tuples(st.lists(_PART, max_size=3), _LEAF).map(lambda t: "/".join([*t[0], t[1]])),
-                      min_size=1, max_size=8))
+@given(names=st.lists(st.tuples(st.lists(_PART, max_size=3), _LEAF).map(lambda t: "/".join([*t[0], t[1]])), min_size=1, max_size=8))
 def test_a_masks_zip_unpacks_only_checked_base_names_into_its_folder(tmp_path_factory, names: list[str]) -> None:
     """Whatever the member names (``..``, absolute, nested, backslashes), unpacking writes only
     allow-listed base names directly inside the destination, and nothing anywhere else."""
@@ -259,5 +263,6 @@ def test_a_masks_zip_unpacks_only_checked_base_names_into_its_folder(tmp_path_fa
         assert not dest.exists()
     written = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
     assert all(w == "masks.zip" or (w.startswith("in/masks/") and w.count("/") == 2) for w in written), written
-    assert all(w.rsplit("/", 1)[-1] in ("meta.json", "masks.jsonl", "video.json") or w.endswith(".png")
-               for w in written if w != "masks.zip"), written
+    assert all(
+        w.rsplit("/", 1)[-1] in ("meta.json", "masks.jsonl", "video.json") or w.endswith(".png") for w in written if w != "masks.zip"
+    ), written

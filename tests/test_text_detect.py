@@ -82,10 +82,28 @@ def test_redact_by_phrase_with_a_per_class_effect(owl: Path, tmp_path: Path) -> 
     clip = make_video(tmp_path / "in.mp4", 6, (128, 96))
     out, report, tracks = tmp_path / "o.mp4", tmp_path / "r.json", tmp_path / "t.json"
     spec = f"text={owl}:license plate,face"
-    res = CliRunner().invoke(app, [
-        "redact", str(clip), "-o", str(out), "--detect", spec, "--class-effect", "license plate=solid",
-        "--class-effect", "face=mosaic", "--segmenter", "box", "--preset", "ultrafast", "--report", str(report), "--quiet",
-    ])
+    res = CliRunner().invoke(
+        app,
+        [
+            "redact",
+            str(clip),
+            "-o",
+            str(out),
+            "--detect",
+            spec,
+            "--class-effect",
+            "license plate=solid",
+            "--class-effect",
+            "face=mosaic",
+            "--segmenter",
+            "box",
+            "--preset",
+            "ultrafast",
+            "--report",
+            str(report),
+            "--quiet",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
     per_class = rep["class_effects"]

@@ -96,8 +96,7 @@ def test_json_round_trip_all_fields(tmp_path: Path) -> None:
         Detection(0, 1, (1.25, 2.5, 10.125, 20.0), DetectionType.AUTO, True, 0.3),
         Detection(0, 2, (5.0, 5.0, 6.0, 7.0), DetectionType.USER_PICKED, False, 1.0),
         Detection(3, 7, (0.1, 0.2, 0.30000000000000004, 0.4), DetectionType.MANUAL_BOX, True, 0.0),
-        Detection(3, 9, (1.0, 1.0, 9.0, 9.0), DetectionType.POLYGON, False, 0.5,
-                  ((1.0, 1.0), (9.0, 2.0), (5.0, 9.0))),
+        Detection(3, 9, (1.0, 1.0, 9.0, 9.0), DetectionType.POLYGON, False, 0.5, ((1.0, 1.0), (9.0, 2.0), (5.0, 9.0))),
     ]
     tracks = Tracks.from_detections(dets)
     write_tracks(tracks, tmp_path / "a.json")
@@ -167,10 +166,16 @@ def test_mot_bad_input(tmp_path: Path, name: str, row: str, where: str, field: s
 
 
 def _json_doc(*dets: dict, frame_idx: object = 0) -> str:
-    return json.dumps({"format": "sammask-tracks", "version": 1,
-                       "frames": [{"frame_idx": 0, "detections": [
-                           {"track_id": 1, "bbox": [0, 0, 5, 5]}]},
-                                  {"frame_idx": frame_idx, "detections": list(dets)}]})
+    return json.dumps(
+        {
+            "format": "sammask-tracks",
+            "version": 1,
+            "frames": [
+                {"frame_idx": 0, "detections": [{"track_id": 1, "bbox": [0, 0, 5, 5]}]},
+                {"frame_idx": frame_idx, "detections": list(dets)},
+            ],
+        }
+    )
 
 
 def _det(**kw: object) -> dict:
@@ -197,8 +202,7 @@ JSON_BAD = [
     ("score_range", _json_doc(_det(score=1.5)), "detections[0]", "score"),
     ("frame_neg", _json_doc(_det(), frame_idx=-1), "frames[1]", "frame_idx"),
     ("frame_str", _json_doc(_det(), frame_idx="3"), "frames[1]", "frame_idx"),
-    ("duplicate", _json_doc(_det(track_id=1), _det(track_id=1), frame_idx=6),
-     "frames[1] (frame_idx 6), detections[1]", "track_id"),
+    ("duplicate", _json_doc(_det(track_id=1), _det(track_id=1), frame_idx=6), "frames[1] (frame_idx 6), detections[1]", "track_id"),
     ("detection_not_object", _json_doc([1, 2]), "detections[0]", None),
 ]
 
@@ -218,16 +222,30 @@ def test_json_bad_input(tmp_path: Path, name: str, text: str, where: str, field:
 
 def test_json_flat_list_and_frame_mismatch(tmp_path: Path) -> None:
     p = tmp_path / "flat.json"
-    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "detections": [
-        {"frame_idx": 2, "track_id": 1, "bbox": [0, 0, 4, 4], "object": 2},
-        {"frame_idx": 0, "track_id": 1, "bbox": [1, 1, 4, 4], "type": 3, "object": None},
-    ]}))
+    p.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "detections": [
+                    {"frame_idx": 2, "track_id": 1, "bbox": [0, 0, 4, 4], "object": 2},
+                    {"frame_idx": 0, "track_id": 1, "bbox": [1, 1, 4, 4], "type": 3, "object": None},
+                ],
+            }
+        )
+    )
     t = read_json(p)
-    assert [(d.frame_idx, d.type, d.selected) for d in t] == [
-        (0, DetectionType.MANUAL_BOX, True), (2, DetectionType.AUTO, False)]
+    assert [(d.frame_idx, d.type, d.selected) for d in t] == [(0, DetectionType.MANUAL_BOX, True), (2, DetectionType.AUTO, False)]
 
-    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "detections": [
-        {"frame_idx": 2, "track_id": 1, "bbox": [0, 0, 4, 4]}, {"track_id": 1, "bbox": [0, 0, 4, 4]}]}))
+    p.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "detections": [{"frame_idx": 2, "track_id": 1, "bbox": [0, 0, 4, 4]}, {"track_id": 1, "bbox": [0, 0, 4, 4]}],
+            }
+        )
+    )
     with pytest.raises(TracksFormatError, match=r"detections\[1\].*field 'frame_idx'"):
         read_json(p)
 
@@ -267,9 +285,16 @@ def test_json_bad_top_level(tmp_path: Path, doc: object, field: str | None) -> N
 
 def test_json_unknown_keys_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     p = tmp_path / "future.json"
-    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "camera": "A",
-                             "frames": [{"frame_idx": 0, "note": 1, "detections": [
-                                 _det(color="red"), _det(track_id=3, color="blue")]}]}))
+    p.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "camera": "A",
+                "frames": [{"frame_idx": 0, "note": 1, "detections": [_det(color="red"), _det(track_id=3, color="blue")]}],
+            }
+        )
+    )
     with caplog.at_level(logging.WARNING, logger="sammask.tracks"):
         t = read_json(p)
     assert len(t) == 2
@@ -312,18 +337,34 @@ def test_mot_ids_are_exact_integers(tmp_path: Path) -> None:
 
 def test_json_lenient_drops_only_what_cannot_be_placed(tmp_path: Path) -> None:
     p = tmp_path / "mixed.json"
-    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "frames": [
-        {"frame_idx": 0, "detections": [
-            _det(track_id=1), _det(track_id=1), _det(track_id=2, type=9), _det(track_id=3, type=4),
-            _det(track_id=4, bbox=[5, 5, 1, 9]), _det(track_id=5, score=None, object=2),
-            _det(track_id=6, score=3.0), _det(track_id=7, bbox=[10, 10, 10, 20])]},
-        {"frame_idx": -2, "detections": [_det(), _det(track_id=8)]},
-        {"frame_idx": 1, "detections": "nope"},
-    ]}))
+    p.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "frames": [
+                    {
+                        "frame_idx": 0,
+                        "detections": [
+                            _det(track_id=1),
+                            _det(track_id=1),
+                            _det(track_id=2, type=9),
+                            _det(track_id=3, type=4),
+                            _det(track_id=4, bbox=[5, 5, 1, 9]),
+                            _det(track_id=5, score=None, object=2),
+                            _det(track_id=6, score=3.0),
+                            _det(track_id=7, bbox=[10, 10, 10, 20]),
+                        ],
+                    },
+                    {"frame_idx": -2, "detections": [_det(), _det(track_id=8)]},
+                    {"frame_idx": 1, "detections": "nope"},
+                ],
+            }
+        )
+    )
     t = read_json(p, lenient=True)
     got = [(d.frame_idx, d.track_id, d.selected, int(d.type)) for d in t]
-    assert got == [(0, 1, True, 1), (0, 1, True, 1), (0, 2, True, 3), (0, 3, True, 3), (0, 5, False, 1),
-                   (0, 6, True, 1), (0, 7, True, 1)]
+    assert got == [(0, 1, True, 1), (0, 1, True, 1), (0, 2, True, 3), (0, 3, True, 3), (0, 5, False, 1), (0, 6, True, 1), (0, 7, True, 1)]
     assert t.on_frame(0)[5].score == 1.0 and t.on_frame(0)[6].bbox == (10.0, 10.0, 11.0, 20.0)
     assert t.dropped == {"negative_size": 1, "bad_frame": 2, "not_a_number": 1}
     assert t.repaired == {"bad_type_as_box": 1, "polygon_as_box": 1, "bad_score": 1, "zero_size_padded": 1}
@@ -353,9 +394,11 @@ def test_validate_masks_degenerate_polygons_as_boxes_and_keeps_duplicates() -> N
     xs, ys = [p[0] for p in star], [p[1] for p in star]
     assert f0[2].bbox == (min(xs), min(ys), max(xs), max(ys))  # the pentagram's centre is covered
     f1 = out.on_frame(1)
-    assert [(d.type, d.bbox) for d in f1] == [(DetectionType.AUTO, (1.0, 1.0, 5.0, 5.0)),
-                                            (DetectionType.AUTO, (20.0, 20.0, 30.0, 28.0)),
-                                            (DetectionType.MANUAL_BOX, (50.0, 50.0, 60.0, 59.0))]
+    assert [(d.type, d.bbox) for d in f1] == [
+        (DetectionType.AUTO, (1.0, 1.0, 5.0, 5.0)),
+        (DetectionType.AUTO, (20.0, 20.0, 30.0, 28.0)),
+        (DetectionType.MANUAL_BOX, (50.0, 50.0, 60.0, 59.0)),
+    ]
     assert out.repaired == {"polygon_as_box": 3, "duplicate": 2} and out.dropped == {}
 
 
@@ -441,8 +484,11 @@ def test_clip_polygon_concave_and_outside() -> None:
     [
         (Detection(1, 5, (200.0, 10.0, 260.0, 30.0)), "outside_frame", "bbox"),
         (Detection(1, 5, (-30.0, -20.0, 0.0, 0.0)), "outside_frame", "bbox"),
-        (Detection(1, 5, (0.0, 0.0, 1.0, 1.0), DetectionType.POLYGON,
-                   polygon=((120.0, 0.0), (130.0, 0.0), (125.0, 9.0))), "outside_frame", "polygon"),
+        (
+            Detection(1, 5, (0.0, 0.0, 1.0, 1.0), DetectionType.POLYGON, polygon=((120.0, 0.0), (130.0, 0.0), (125.0, 9.0))),
+            "outside_frame",
+            "polygon",
+        ),
         (Detection(7, 5, (10.0, 10.0, 20.0, 20.0)), "past_end", "frame_idx"),
     ],
 )
@@ -515,7 +561,14 @@ def test_writers_atomic_and_errors(tmp_path: Path) -> None:
 
 def test_json_integral_floats_accepted(tmp_path: Path) -> None:
     p = tmp_path / "f.json"
-    p.write_text(json.dumps({"format": "sammask-tracks", "version": 1, "frames": [
-        {"frame_idx": 2.0, "detections": [_det(track_id=3.0, type=3.0, object=2.0)]}]}))
+    p.write_text(
+        json.dumps(
+            {
+                "format": "sammask-tracks",
+                "version": 1,
+                "frames": [{"frame_idx": 2.0, "detections": [_det(track_id=3.0, type=3.0, object=2.0)]}],
+            }
+        )
+    )
     (d,) = read_json(p)
     assert (d.frame_idx, d.track_id, d.type, d.selected) == (2, 3, DetectionType.MANUAL_BOX, False)

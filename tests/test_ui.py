@@ -52,8 +52,9 @@ def wait_status(page, text: str) -> None:
 
 def click_image(page, x: float, y: float) -> None:
     """Click the frame image at image pixel (x, y) (the image may be displayed scaled)."""
-    page.wait_for_function("() => { const i = document.querySelector('#sammask-frame img'); "
-                           "return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#sammask-frame img'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     img = page.locator("#sammask-frame img")
     box = img.bounding_box()
     nat = page.evaluate("() => { const i = document.querySelector('#sammask-frame img'); return [i.naturalWidth, i.naturalHeight]; }")
@@ -184,9 +185,7 @@ def test_browser_shortcuts_brush_timeline_streaming_cancel(server, davis_seq, tm
             src0 = page.locator("#sammask-frame img").get_attribute("src")
             page.keyboard.press("p")
             wait_status(page, "Propagating (whole video):")
-            page.wait_for_function(
-                "s => document.querySelector('#sammask-frame img').getAttribute('src') !== s", arg=src0
-            )
+            page.wait_for_function("s => document.querySelector('#sammask-frame img').getAttribute('src') !== s", arg=src0)
             page.keyboard.press("Escape")
             wait_status(page, "Cancelled: propagated")
             masked = page.locator("#sammask-timeline .tl-row[data-obj='1'] .tl-masked").count()
@@ -255,8 +254,9 @@ def coco_masks(path: Path) -> dict[int, dict[int, np.ndarray]]:
 
 def image_point(page, x: float, y: float) -> tuple[float, float]:
     """Page coordinates of image pixel (x, y) of the frame (Gradio's mapping: scale <= 1, centred)."""
-    page.wait_for_function("() => { const i = document.querySelector('#sammask-frame img'); "
-                           "return i && i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#sammask-frame img'); return i && i.complete && i.naturalWidth > 0; }"
+    )
     page.locator("#sammask-frame img").scroll_into_view_if_needed()  # a download click may have scrolled
     r = page.evaluate("""() => { const i = document.querySelector('#sammask-frame img');
         const b = i.getBoundingClientRect();
@@ -404,8 +404,7 @@ def test_browser_import_every_format_timeline_click(server, small_clip, tmp_path
             page.locator("#sammask-import button[aria-label*='lear']").first.click()
             page.locator("#sammask-import-into label", has_text="every frame in the file").click()
             page.locator("#sammask-import input[type=file]").set_input_files(png_zip)
-            wait_status(page, f"Imported the masks of every frame the file holds ({CLIP_N} frames, 0..{CLIP_N - 1}) "
-                              "for objects [1, 2]")
+            wait_status(page, f"Imported the masks of every frame the file holds ({CLIP_N} frames, 0..{CLIP_N - 1}) for objects [1, 2]")
             all_frames = export_download(page, "png", tmp_path / "all-frames.zip")
             others = {}
             for name, path in (("saved", saved_zip), ("mots", mots)):

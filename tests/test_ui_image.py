@@ -34,16 +34,16 @@ def server():
 
 
 def _wait(page, text: str) -> None:
-    page.wait_for_function(
-        "t => document.querySelector('#sammask-image-status textarea').value.includes(t)", arg=text, timeout=TIMEOUT_MS
-    )
+    page.wait_for_function("t => document.querySelector('#sammask-image-status textarea').value.includes(t)", arg=text, timeout=TIMEOUT_MS)
 
 
 def _click(page, x: float, y: float) -> None:
     img = page.locator("#sammask-image-view img")
     # the view's <img> may be swapped for a new one still loading (naturalWidth 0): wait for it
-    page.wait_for_function("() => { const i = document.querySelector('#sammask-image-view img');"
-                           " return i !== null && i.complete && i.naturalWidth > 0; }", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#sammask-image-view img'); return i !== null && i.complete && i.naturalWidth > 0; }",
+        timeout=TIMEOUT_MS,
+    )
     box = img.bounding_box()
     nat = page.evaluate("() => { const i = document.querySelector('#sammask-image-view img'); return [i.naturalWidth, i.naturalHeight]; }")
     img.click(position={"x": x * box["width"] / nat[0], "y": y * box["height"] / nat[1]})

@@ -89,8 +89,7 @@ OBJECT = (slice(6, 22), slice(60, 84))
 """Rows 6..21, columns 60..83 of the stored frame: where :func:`make_object_clip` puts its object."""
 
 
-def make_object_clip(path: Path, *, rotation: int | None = None, matrix: list[int] | None = None,
-                     frames: int = 4) -> np.ndarray:
+def make_object_clip(path: Path, *, rotation: int | None = None, matrix: list[int] | None = None, frames: int = 4) -> np.ndarray:
     """Write a clip whose stored frames hold a bright object (250) at :data:`OBJECT` on a dark
     (40) ground, with an optional display rotation or matrix; return the (H, W) bool object mask
     (a corner pixel is left out: the object is not a perfect rectangle)."""

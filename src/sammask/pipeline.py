@@ -58,9 +58,7 @@ ProgressCallback = Callable[[float], None]
 
 STAGES = ("decode", "segment", "compose", "encode")
 
-STOP_SIGNALS = tuple(
-    s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None
-)
+STOP_SIGNALS = tuple(s for s in (getattr(signal, n, None) for n in ("SIGINT", "SIGTERM", "SIGHUP")) if s is not None)
 """Signals that stop a run cleanly (temp files removed, :class:`~sammask.errors.Interrupted`)."""
 
 
@@ -293,8 +291,9 @@ def track_prompts(detections: list[Detection]) -> list[TrackPrompt]:
     for d in detections:
         if d.type.is_segmented:
             b = boxes.get(d.track_id)
-            boxes[d.track_id] = d.bbox if b is None else (
-                min(b[0], d.bbox[0]), min(b[1], d.bbox[1]), max(b[2], d.bbox[2]), max(b[3], d.bbox[3]))
+            boxes[d.track_id] = (
+                d.bbox if b is None else (min(b[0], d.bbox[0]), min(b[1], d.bbox[1]), max(b[2], d.bbox[2]), max(b[3], d.bbox[3]))
+            )
     return [TrackPrompt(tid, box) for tid, box in boxes.items()]
 
 
@@ -314,17 +313,21 @@ class _Prompts:
     the segmenter does with the exception (re-raise, wrap, swallow).
     """
 
-    def __init__(self, reader: Iterable[DecodedFrame], tracks: Tracks, mode: MaskMode, clock: _Stopwatch,
-                 detection: DetectAndTrack | None = None, upright: DisplayTransform | None = None) -> None:
+    def __init__(
+        self,
+        reader: Iterable[DecodedFrame],
+        tracks: Tracks,
+        mode: MaskMode,
+        clock: _Stopwatch,
+        detection: DetectAndTrack | None = None,
+        upright: DisplayTransform | None = None,
+    ) -> None:
         self.pending: dict[int, _Pending] = {}
         self.error: Exception | None = None
         self.decoded = 0
         # one decode pass: (frame, its detections) from the tracks, or from built-in detection
         # (the detectors see upright frames; their boxes come back in stored pixels)
-        self._frames = (
-            detection.run(reader, upright) if detection is not None
-            else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
-        )
+        self._frames = detection.run(reader, upright) if detection is not None else ((f, tracks.on_frame(f.frame_idx)) for f in reader)
         self._tracks, self._mode, self._clock = tracks, mode, clock
 
     def __iter__(self) -> Iterator[FramePrompts]:
@@ -394,8 +397,7 @@ def _segment(seg: Segmenter, prompts: _Prompts, report: RunReport) -> Iterator[t
     prompts.raise_decode_error()
 
 
-def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], settings: RedactSettings,
-            report: RunReport) -> ObjectRegion:
+def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], settings: RedactSettings, report: RunReport) -> ObjectRegion:
     """Stage 4: the object mask for one detection, with the fail-secure rule (types 1 and 2).
 
     The result is a region of interest (the detection's box, or the polygon's bounds), not a
@@ -412,13 +414,11 @@ def _secure(det: Detection, masks: FrameMasks | None, shape: tuple[int, int], se
         candidate = None if masks is None else masks.masks.get(det.track_id)
         mask, reason = secure_mask(candidate, det.bbox, (h, w), settings.masking.min_coverage)
         if reason is None:  # a plausible mask, clipped to its box (never spreads over the frame)
-            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0),
-                                class_name=det.class_name)
+            return ObjectRegion(det.track_id, mask[y0:y1, x0:x1].copy(), det.bbox, offset=(x0, y0), class_name=det.class_name)
         reason_key = "error" if masks is None else reason.value
         report.fallbacks[reason_key] = report.fallbacks.get(reason_key, 0) + 1
         logger.debug("frame %d track %d: box fallback (%s)", det.frame_idx, det.track_id, reason_key)
-    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
-                        class_name=det.class_name)
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0), class_name=det.class_name)
 
 
 def _drawn_region(det: Detection, shape: tuple[int, int]) -> ObjectRegion:
@@ -433,11 +433,9 @@ def _drawn_region(det: Detection, shape: tuple[int, int]) -> ObjectRegion:
         # polygon_mask grows the fill by one pixel: two pixels of margin hold it
         x0, y0, x1, y1 = box_pixel_bounds((min(xs) - 2, min(ys) - 2, max(xs) + 2, max(ys) + 2), shape)
         local = [(x - x0, y - y0) for x, y in det.polygon]
-        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0),
-                            class_name=det.class_name)
+        return ObjectRegion(det.track_id, polygon_mask(local, (y1 - y0, x1 - x0)), det.bbox, offset=(x0, y0), class_name=det.class_name)
     x0, y0, x1, y1 = box_pixel_bounds(det.bbox, shape)
-    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0),
-                        class_name=det.class_name)
+    return ObjectRegion(det.track_id, np.ones((y1 - y0, x1 - x0), bool), det.bbox, offset=(x0, y0), class_name=det.class_name)
 
 
 class _Encoder:
@@ -452,8 +450,7 @@ class _Encoder:
 
     _STOP = object()
 
-    def __init__(self, writer: VideoWriter, mask_writer: AppliedMaskWriter | None, settings: RedactSettings,
-                 maxsize: int = 4) -> None:
+    def __init__(self, writer: VideoWriter, mask_writer: AppliedMaskWriter | None, settings: RedactSettings, maxsize: int = 4) -> None:
         self._writer, self._mask_writer, self._settings = writer, mask_writer, settings
         self.seconds = {"compose": 0.0, "encode": 0.0}
         self._queue: queue.Queue[object] = queue.Queue(maxsize=maxsize)
@@ -625,8 +622,12 @@ def redact(
     input_path, output_path = Path(input_path), Path(output_path)
     t_start = time.perf_counter()
     check_output_paths(
-        input_path, output_path, tracks_path=None if tracks is None or isinstance(tracks, Tracks) else tracks,
-        report_path=report_path, save_masks=save_masks, overwrite=overwrite,
+        input_path,
+        output_path,
+        tracks_path=None if tracks is None or isinstance(tracks, Tracks) else tracks,
+        report_path=report_path,
+        save_masks=save_masks,
+        overwrite=overwrite,
     )
     info, tracks, to_stored, upright, settings = _placed_tracks(input_path, tracks, settings)
     settings = settings.for_video(info)  # resolution-aware dilation, capped at the frame diagonal
@@ -641,10 +642,10 @@ def redact(
         seg = stack.enter_context(_build_segmenter(settings, segmenter))
         mask_writer = None
         if save_masks:
-            made_on = video_identity(input_path, width=info.width, height=info.height,
-                                     frames=info.num_frames if info.num_frames_exact else None)
-            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height,
-                                                                video=made_on))
+            made_on = video_identity(
+                input_path, width=info.width, height=info.height, frames=info.num_frames if info.num_frames_exact else None
+            )
+            mask_writer = stack.enter_context(AppliedMaskWriter(Path(save_masks), info.width, info.height, video=made_on))
         reader = stack.enter_context(VideoReader(input_path))
         frames = stack.enter_context(ReadAhead(reader))  # decodes frame i+1 while frame i is segmented
         prompts = _Prompts(frames, tracks, mode, clock, detection, upright)
@@ -695,8 +696,14 @@ def _placed_tracks(
 
 
 def _new_report(
-    input_path: Path, output_path: Path, info: VideoInfo, tracks: Tracks, settings: RedactSettings,
-    segmenter: Segmenter | None, detection: DetectAndTrack | None, to_stored: DisplayTransform,
+    input_path: Path,
+    output_path: Path,
+    info: VideoInfo,
+    tracks: Tracks,
+    settings: RedactSettings,
+    segmenter: Segmenter | None,
+    detection: DetectAndTrack | None,
+    to_stored: DisplayTransform,
 ) -> RunReport:
     """The run's report before any frame: what was read, the settings in force, the warnings
     known up front (other video streams; per-class effects in background mode)."""
@@ -731,8 +738,14 @@ def _new_report(
 
 
 def _mask_frames(
-    seg: Segmenter, prompts: _Prompts, encoder: _Encoder, settings: RedactSettings, report: RunReport,
-    progress: ProgressCallback | None, *, total: int,
+    seg: Segmenter,
+    prompts: _Prompts,
+    encoder: _Encoder,
+    settings: RedactSettings,
+    report: RunReport,
+    progress: ProgressCallback | None,
+    *,
+    total: int,
 ) -> set[int]:
     """Segment, secure and hand every frame to the encoder, counting into ``report``; the ids of
     the tracks that had a detection. ``progress`` gets the fraction done (monotone, < 1)."""

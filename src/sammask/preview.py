@@ -45,8 +45,7 @@ def _draw(image: np.ndarray, boxes: list[tuple[BBox, str]]) -> np.ndarray:
     thick = max(2, image.shape[1] // 400)
     for (x1, y1, x2, y2), label in boxes:
         cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), BOX_RGB, thick)
-        cv2.putText(out, label, (int(x1), max(int(y1) - 6, 14)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5 * thick, BOX_RGB, thick, cv2.LINE_AA)
+        cv2.putText(out, label, (int(x1), max(int(y1) - 6, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * thick, BOX_RGB, thick, cv2.LINE_AA)
     return out
 
 
@@ -101,8 +100,16 @@ def write_preview(
             h = max(1, round(image.shape[0] * PANEL_WIDTH / image.shape[1]))
             row = np.concatenate([cv2.resize(p, (PANEL_WIDTH, h), interpolation=cv2.INTER_AREA) for p in panels], axis=1)
             caption = np.full((20, row.shape[1], 3), 255, np.uint8)
-            cv2.putText(caption, f"frame {frame.frame_idx}: {len(boxes)} box(es) | input | boxes | output (box masks)",
-                        (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                caption,
+                f"frame {frame.frame_idx}: {len(boxes)} box(es) | input | boxes | output (box masks)",
+                (4, 14),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.45,
+                (0, 0, 0),
+                1,
+                cv2.LINE_AA,
+            )
             rows.append(np.concatenate([caption, row], axis=0))
             if len(rows) == len(wanted):
                 break
@@ -112,6 +119,8 @@ def write_preview(
         raise OutputPathError(f"preview folder does not exist: {path.parent}; create it or choose another --preview path")
     ok, data = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise MediaError(f"OpenCV could not encode the preview sheet ({sheet.shape[1]}x{sheet.shape[0]} px) as PNG; use fewer or smaller frames")
+        raise MediaError(
+            f"OpenCV could not encode the preview sheet ({sheet.shape[1]}x{sheet.shape[0]} px) as PNG; use fewer or smaller frames"
+        )
     write_bytes_atomic(path, data.tobytes())
     return path

@@ -121,8 +121,13 @@ class RedactSettings:
         """
         px = self.masking.dilate_px(info.height, info.width)
         if self.masking.dilate is not None and px < self.masking.dilate:
-            logger.warning("dilate %d px exceeds the %dx%d frame's diagonal; using %d px (the whole frame)",
-                           self.masking.dilate, info.width, info.height, px)
+            logger.warning(
+                "dilate %d px exceeds the %dx%d frame's diagonal; using %d px (the whole frame)",
+                self.masking.dilate,
+                info.width,
+                info.height,
+                px,
+            )
         return self if px == self.masking.dilate else replace(self, masking=replace(self.masking, dilate=px))
 
     def segmenter_options(self) -> dict[str, Any]:
@@ -145,9 +150,27 @@ def model_from_checkpoint(path: Path) -> str | None:
 
 
 INI_KEYS = (
-    "segmentation_masking", "segmenter", "chunk_size", "model_path", "model", "device", "strategy",
-    "input_size", "stride", "mode", "masking_range", "effect", "tool", "strength", "level", "dilate",
-    "feather", "crf", "preset", "tracks_space", "color",
+    "segmentation_masking",
+    "segmenter",
+    "chunk_size",
+    "model_path",
+    "model",
+    "device",
+    "strategy",
+    "input_size",
+    "stride",
+    "mode",
+    "masking_range",
+    "effect",
+    "tool",
+    "strength",
+    "level",
+    "dilate",
+    "feather",
+    "crf",
+    "preset",
+    "tracks_space",
+    "color",
 )
 """The ``[sam2]`` keys sammask reads (see the module docstring)."""
 INI_IGNORED = ("crop_size", "forward_frames")
@@ -199,7 +222,7 @@ def _class_effects(parser: configparser.ConfigParser, path: Path) -> tuple[tuple
                 raise ConfigError(f"{path}: unknown section [{name}]; did you mean [{CLASS_SECTION}{rest}]?")
             logger.warning("%s: section [%s] is ignored (per-class effects go in [%sNAME] sections)", path, name, CLASS_SECTION)
             continue
-        cls = name[len(CLASS_SECTION):].strip()
+        cls = name[len(CLASS_SECTION) :].strip()
         if not cls:
             raise ConfigError(f"{path}: [{name}] needs a class name after '{CLASS_SECTION}', e.g. [{CLASS_SECTION}face]")
         sec = parser[name]
@@ -308,9 +331,7 @@ def _warn_unknown_keys(sec: configparser.SectionProxy, path: Path) -> None:
             logger.warning("%s: [sam2] unknown key '%s' is ignored%s", path, key, hint)
 
 
-def _masking_values(
-    sec: configparser.SectionProxy, path: Path, class_effects: tuple[tuple[str, ClassEffect], ...]
-) -> dict[str, Any]:
+def _masking_values(sec: configparser.SectionProxy, path: Path, class_effects: tuple[tuple[str, ClassEffect], ...]) -> dict[str, Any]:
     """:class:`MaskingOptions` fields set by ``[sam2]`` (mode / masking_range, effect / tool,
     strength / level, dilate, feather, color) and the ``[class.NAME]`` sections."""
     masking: dict[str, Any] = {}

@@ -61,13 +61,19 @@ def annotate_command(
             raise ConfigError(f"unknown export format '{f}': choose one of {', '.join(FORMATS)}")
     options: dict[str, Any] = {}
     if backend == "sam2":
-        options = {k: v for k, v in {"model": model, "checkpoint": model_path, "device": device,
-                                     "offline": offline or None}.items() if v is not None}
+        options = {
+            k: v
+            for k, v in {"model": model, "checkpoint": model_path, "device": device, "offline": offline or None}.items()
+            if v is not None
+        }
     elif any(v is not None for v in (model, model_path, device)) or offline:
         raise ConfigError("--model, --model-path, --device and --offline are for --backend sam2")
     names = tuple(DEFAULT_NAMES[f] for f in formats)
-    gate(RunSpec(command="annotate", video=video, prompts=prompts, model_path=model_path, exports=out,
-                 export_names=names, overwrite=overwrite))
+    gate(
+        RunSpec(
+            command="annotate", video=video, prompts=prompts, model_path=model_path, exports=out, export_names=names, overwrite=overwrite
+        )
+    )
     records = read_prompts(prompts)
     with Session.open(video, backend, **options) as session:
         last = [-1]
@@ -79,6 +85,7 @@ def annotate_command(
                 typer.echo(f"propagate {done}/{total}", err=True)
 
         run_prompts(session, records, progress)
+
         def writer(fmt: str) -> Callable[[Path], object]:
             return lambda path: session.export(path, fmt)
 

@@ -2,11 +2,13 @@
 
 Format (JSON; a bare list of prompt objects is accepted too)::
 
-    {"prompts": [
-      {"frame_idx": 0,  "obj_id": 1, "points": [[412, 230], [380, 300]], "labels": [1, 0]},
-      {"frame_idx": 0,  "obj_id": 2, "box": [100, 80, 220, 400]},
-      {"frame_idx": 45, "obj_id": 1, "points": [[300, 210]], "labels": [1]}
-    ]}
+    {
+        "prompts": [
+            {"frame_idx": 0, "obj_id": 1, "points": [[412, 230], [380, 300]], "labels": [1, 0]},
+            {"frame_idx": 0, "obj_id": 2, "box": [100, 80, 220, 400]},
+            {"frame_idx": 45, "obj_id": 1, "points": [[300, 210]], "labels": [1]},
+        ]
+    }
 
 ``frame_idx`` 0-based, ``obj_id`` >= 0, ``points`` (x, y) pixels with one ``labels`` entry each
 (1 positive, 0 negative), ``box`` xyxy pixels; a prompt has points, a box, or both.
@@ -60,7 +62,7 @@ def read_prompts(path: Path) -> list[PromptRecord]:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     items = doc.get("prompts") if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not items:
-        raise ConfigError(f"{path}: expected a non-empty list of prompts (or {{\"prompts\": [...]}})")
+        raise ConfigError(f'{path}: expected a non-empty list of prompts (or {{"prompts": [...]}})')
     out = []
     for i, item in enumerate(items):
         try:
@@ -80,9 +82,7 @@ def read_prompts(path: Path) -> list[PromptRecord]:
     return out
 
 
-def run_prompts(
-    session: Session, prompts: list[PromptRecord], progress: Callable[[int, int], None] | None = None
-) -> None:
+def run_prompts(session: Session, prompts: list[PromptRecord], progress: Callable[[int, int], None] | None = None) -> None:
     """Replay ``prompts`` on ``session`` and propagate (module docstring).
 
     Raises:

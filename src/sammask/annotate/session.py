@@ -5,11 +5,11 @@ Usage::
     from sammask.annotate import Session
 
     with Session.open("clip.mp4", backend="classical") as s:
-        s.add_points(0, obj_id=1, points=[[320, 240]], labels=[1])     # mask on frame 0
-        for frame_idx, masks in s.propagate("both"):                    # streams every frame
-            ...                                                         # masks: {1: (H, W) bool}
-        s.add_points(40, obj_id=1, points=[[300, 200]], labels=[0])    # correction on frame 40
-        list(s.propagate("forward"))                                    # frames 41.. only
+        s.add_points(0, obj_id=1, points=[[320, 240]], labels=[1])  # mask on frame 0
+        for frame_idx, masks in s.propagate("both"):  # streams every frame
+            ...  # masks: {1: (H, W) bool}
+        s.add_points(40, obj_id=1, points=[[300, 200]], labels=[0])  # correction on frame 40
+        list(s.propagate("forward"))  # frames 41.. only
         s.export("out/", "coco")
 
 Semantics (those of SAM 2's video predictor): clicks accumulate per object and frame, a box
@@ -354,9 +354,7 @@ class Session:
         src = read_masks(Path(path))
         name = Path(path).name
         if (src.height, src.width) != self.shape:
-            raise ConfigError(
-                f"{name} holds {src.width}x{src.height} masks; the video is {self.shape[1]}x{self.shape[0]}"
-            )
+            raise ConfigError(f"{name} holds {src.width}x{src.height} masks; the video is {self.shape[1]}x{self.shape[0]}")
         found: dict[int, dict[int, dict[str, Any]]] = {}  # frame -> obj -> RLE: checked before adding
         for mf in src.read():
             if frame_idx is not None and mf.frame_idx != frame_idx:
@@ -366,9 +364,7 @@ class Session:
             if not mf.masks:
                 continue
             if not 0 <= mf.frame_idx < self.num_frames:
-                raise ConfigError(
-                    f"{name} has masks on frame {mf.frame_idx}; the video has frames 0..{self.num_frames - 1}"
-                )
+                raise ConfigError(f"{name} has masks on frame {mf.frame_idx}; the video has frames 0..{self.num_frames - 1}")
             found[mf.frame_idx] = {int(o): mask_to_rle(np.asarray(m, bool)) for o, m in mf.masks.items()}
         if not found:
             where = "on any frame" if frame_idx is None else f"on frame {frame_idx}"
@@ -477,9 +473,7 @@ class Session:
                 logger.info("propagation cancelled after %d of %d frames", done, total)
                 return
 
-    def _run(
-        self, start: int, plan: range, start_masks: dict[int, np.ndarray]
-    ) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
+    def _run(self, start: int, plan: range, start_masks: dict[int, np.ndarray]) -> Iterator[tuple[int, dict[int, np.ndarray]]]:
         """Run the backend over ``plan`` from ``start``; store (not over prompted frames) and yield."""
         if not plan:
             return
@@ -698,8 +692,13 @@ class Session:
         from sammask.export import write_masks
 
         return write_masks(
-            self.iter_masks(), Path(path), format, width=self.shape[1], height=self.shape[0],
-            frames=self.frames.frame, video=self.video(),
+            self.iter_masks(),
+            Path(path),
+            format,
+            width=self.shape[1],
+            height=self.shape[0],
+            frames=self.frames.frame,
+            video=self.video(),
         )
 
     # -- editing -----------------------------------------------------------------------------

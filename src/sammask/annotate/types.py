@@ -96,4 +96,3 @@ class ObjectPrompt:
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each propagated frame (``done`` counts frames)."""
-

@@ -84,8 +84,12 @@ def _valid_prefix(path: Path, fingerprint: str, format_name: str) -> tuple[int, 
             except ValueError:
                 break
             if lineno == 0:
-                if not (isinstance(rec, dict) and rec.get("format") == format_name
-                        and rec.get("version") == FORMAT_VERSION and rec.get("fingerprint") == fingerprint):
+                if not (
+                    isinstance(rec, dict)
+                    and rec.get("format") == format_name
+                    and rec.get("version") == FORMAT_VERSION
+                    and rec.get("fingerprint") == fingerprint
+                ):
                     logger.info("checkpoint %s belongs to another run: starting over", path)
                     return 0, 0
             else:
@@ -239,16 +243,18 @@ class CheckpointDetection(DetectAndTrack):
                 next(self._replay)  # header
             rec = json.loads(next(self._replay))
             if rec.get("frame_idx") != idx:
-                raise CheckpointError(f"checkpoint {self.path} holds frame {rec.get('frame_idx')} where frame {idx} "
-                                      "was expected; delete the checkpoint to detect from the start")
+                raise CheckpointError(
+                    f"checkpoint {self.path} holds frame {rec.get('frame_idx')} where frame {idx} "
+                    "was expected; delete the checkpoint to detect from the start"
+                )
             self.replayed += 1
-            return FrameDetections(np.asarray(rec["xyxy"], np.float32).reshape(-1, 4), np.asarray(rec["scores"], np.float32),
-                              tuple(rec["classes"]))
+            return FrameDetections(
+                np.asarray(rec["xyxy"], np.float32).reshape(-1, 4), np.asarray(rec["scores"], np.float32), tuple(rec["classes"])
+            )
         found = super().detect(image, upright)
         if self._append is None:
             self._append = self.path.open("a", encoding="utf-8")
-        line = {"frame_idx": idx, "xyxy": found.xyxy.tolist(), "scores": found.scores.tolist(),
-                "classes": list(found.class_names)}
+        line = {"frame_idx": idx, "xyxy": found.xyxy.tolist(), "scores": found.scores.tolist(), "classes": list(found.class_names)}
         self._append.write(json.dumps(line, separators=(",", ":")) + "\n")
         self._append.flush()  # in the page cache: survives kill -9 of this process
         self.detected += 1

@@ -24,15 +24,26 @@ def batch_command(
     inputs: Annotated[list[str], typer.Argument(help="Videos, folders (searched recursively) or globs.", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
     tracks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.json / <name>.txt tracks (default: beside each video).")] = None,
-    masks: Annotated[bool, typer.Option("--masks", help="Apply stored masks instead of tracks, every video: <stem>.masks/ "
-                                        "(a --save-masks export or PNG id maps), <stem>.masks.json (COCO) or "
-                                        "<stem>.masks.txt (MOTS) beside it.")] = False,
-    masks_dir: Annotated[Path | None, typer.Option(help="Folder of <name>.masks/, <name>.masks.json or <name>.masks.txt "
-                                                   "(implies --masks; a batch's --save-masks output folder is one).")] = None,
+    masks: Annotated[
+        bool,
+        typer.Option(
+            "--masks",
+            help="Apply stored masks instead of tracks, every video: <stem>.masks/ "
+            "(a --save-masks export or PNG id maps), <stem>.masks.json (COCO) or "
+            "<stem>.masks.txt (MOTS) beside it.",
+        ),
+    ] = False,
+    masks_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of <name>.masks/, <name>.masks.json or <name>.masks.txt "
+            "(implies --masks; a batch's --save-masks output folder is one)."
+        ),
+    ] = None,
     masks_any_video: Annotated[bool, opt("masks_any_video").cli()] = False,
     detect: Annotated[
-        str | None, opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.",
-                                        with_default=False)
+        str | None,
+        opt("detect").cli(help="Detect instead of tracks files, every video: faces | faces,person | hub:ID.", with_default=False),
     ] = None,
     min_score: Annotated[float | None, opt("min_score").cli()] = None,
     max_gap: Annotated[int | None, opt("max_gap").cli()] = None,
@@ -71,13 +82,40 @@ def batch_command(
     base = load_ini(config) if config is not None else RedactSettings()
     masks = masks or masks_dir is not None
     source = Source.DETECT if detect is not None else Source.MASKS if masks else Source.TRACKS
-    options = _job_settings(mode=mode, effect=effect, strength=strength, segmenter=segmenter, stride=stride,
-                            dilate=dilate, feather=feather, crf=crf, preset=preset, no_audio=no_audio, lenient=lenient,
-                            detect=detect, min_score=min_score, max_gap=max_gap, scale=scale, classes=classes,
-                            tracks_space=tracks_space, masks_any_video=masks_any_video)
+    options = _job_settings(
+        mode=mode,
+        effect=effect,
+        strength=strength,
+        segmenter=segmenter,
+        stride=stride,
+        dilate=dilate,
+        feather=feather,
+        crf=crf,
+        preset=preset,
+        no_audio=no_audio,
+        lenient=lenient,
+        detect=detect,
+        min_score=min_score,
+        max_gap=max_gap,
+        scale=scale,
+        classes=classes,
+        tracks_space=tracks_space,
+        masks_any_video=masks_any_video,
+    )
     items = plan_batch(inputs, tracks_dir, detect=detect is not None, masks=masks, masks_dir=masks_dir)
-    _gate_batch(items, inputs, output, options=options, source=source, base=base, config=config,
-                tracks_dir=tracks_dir, masks_dir=masks_dir, save_masks=save_masks, overwrite=overwrite)
+    _gate_batch(
+        items,
+        inputs,
+        output,
+        options=options,
+        source=source,
+        base=base,
+        config=config,
+        tracks_dir=tracks_dir,
+        masks_dir=masks_dir,
+        save_masks=save_masks,
+        overwrite=overwrite,
+    )
     settings = options.to_redact_settings(base, source=source)
     console = Console(stderr=True)
 
@@ -85,10 +123,20 @@ def batch_command(
         state = "ok" if result.ok else f"FAILED: {result.error}"
         console.print(f"{Path(result.input).name} -> {Path(result.output).name}: {state}", markup=False, highlight=False)
 
-    summary = run_batch(items, output, settings, jobs=jobs, ray_address=ray, save_masks=save_masks, on_result=done,
-                        detect=options.detect_options() if detect is not None else None,
-                        tracks_filter=options.tracks_filter(), overwrite=overwrite, masks=masks,
-                        masks_any_video=masks_any_video)
+    summary = run_batch(
+        items,
+        output,
+        settings,
+        jobs=jobs,
+        ray_address=ray,
+        save_masks=save_masks,
+        on_result=done,
+        detect=options.detect_options() if detect is not None else None,
+        tracks_filter=options.tracks_filter(),
+        overwrite=overwrite,
+        masks=masks,
+        masks_any_video=masks_any_video,
+    )
     _print_summary(console, items, summary)
     console.print(f"summary: {output / SUMMARY_FILE}", markup=False, highlight=False)
     if summary.failed:
@@ -112,9 +160,20 @@ def _job_settings(**fields: Any) -> JobSettings:
         raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
 
-def _gate_batch(items: Sequence[BatchItem], inputs: Sequence[str], output: Path, *, options: JobSettings,
-                source: Source, base: RedactSettings, config: Path | None, tracks_dir: Path | None,
-                masks_dir: Path | None, save_masks: bool, overwrite: bool) -> None:
+def _gate_batch(
+    items: Sequence[BatchItem],
+    inputs: Sequence[str],
+    output: Path,
+    *,
+    options: JobSettings,
+    source: Source,
+    base: RedactSettings,
+    config: Path | None,
+    tracks_dir: Path | None,
+    masks_dir: Path | None,
+    save_masks: bool,
+    overwrite: bool,
+) -> None:
     """One gate for the whole batch, before any video is decoded: no output (video, report,
     masks folder, summary, checkpoints) may be or alias an input video, tracks file, input
     folder or the config. Outputs the batch wrote before (a .done record) are its resume state
@@ -136,11 +195,19 @@ def _gate_batch(items: Sequence[BatchItem], inputs: Sequence[str], output: Path,
         read.append(InputRef("--tracks-dir", tracks_dir))
     if masks_dir is not None:
         read.append(InputRef("--masks-dir", masks_dir))
-    gate(options.run_spec(source, base, command="batch", config=config, extra_inputs=tuple(read), overwrite=True,
-                          extra_outputs=(OutputRef("-o", output, "folder", (*names, SUMMARY_FILE, CHECKPOINT_DIR)),)))
+    gate(
+        options.run_spec(
+            source,
+            base,
+            command="batch",
+            config=config,
+            extra_inputs=tuple(read),
+            overwrite=True,
+            extra_outputs=(OutputRef("-o", output, "folder", (*names, SUMMARY_FILE, CHECKPOINT_DIR)),),
+        )
+    )
     if not overwrite:
-        check_paths([], [OutputRef("-o", output, "folder", tuple(foreign_outputs(items, output, save_masks=save_masks)))],
-                    overwrite=False)
+        check_paths([], [OutputRef("-o", output, "folder", tuple(foreign_outputs(items, output, save_masks=save_masks)))], overwrite=False)
 
 
 def _print_summary(console: Console, items: Sequence[BatchItem], summary: BatchSummary) -> None:

@@ -118,15 +118,24 @@ class JobSettings(BaseModel):
         Raises:
             ConfigError: a value the settings reject (unknown preset, strategy, device...).
         """
-        return RunSpec(command=paths.pop("command", "service"), source=source, given=self.given(),
-                       settings=self.to_redact_settings(base, source=source), **paths)
+        return RunSpec(
+            command=paths.pop("command", "service"),
+            source=source,
+            given=self.given(),
+            settings=self.to_redact_settings(base, source=source),
+            **paths,
+        )
 
     def detect_options(self) -> DetectOptions:
         """The built-in detection these options ask for (``detect`` or ``faces``)."""
         from sammask.detection.faces import parse_scale
 
-        return DetectOptions(spec=self.detect or "faces", min_score=self.min_score, max_gap=self.max_gap,
-                             scale=parse_scale(self.scale) if self.scale else None)
+        return DetectOptions(
+            spec=self.detect or "faces",
+            min_score=self.min_score,
+            max_gap=self.max_gap,
+            scale=parse_scale(self.scale) if self.scale else None,
+        )
 
     def tracks_filter(self) -> TracksFilter | None:
         """The class / score filter on a tracks file, or None when neither is set."""
@@ -152,12 +161,17 @@ class JobSettings(BaseModel):
 
             segmenter = "box" if faces_only(self.detect or "faces") else None
         return replace(
-            _given(s, segmenter=segmenter, stride=self.stride, lenient=self.lenient or None,
-                   tracks_space=self.tracks_space),
-            masking=_given(s.masking, mode=self.mode, effect=self.effect, strength=self.strength,
-                           dilate=self.dilate, feather=self.feather),
+            _given(s, segmenter=segmenter, stride=self.stride, lenient=self.lenient or None, tracks_space=self.tracks_space),
+            masking=_given(s.masking, mode=self.mode, effect=self.effect, strength=self.strength, dilate=self.dilate, feather=self.feather),
             encode=_given(s.encode, crf=self.crf, preset=self.preset, copy_audio=False if self.no_audio else None),
-            sam2=_given(s.sam2, model=self.model, device=self.device, strategy=self.strategy,
-                        input_size=self.input_size, chunk_size=self.chunk_size,
-                        use_previous_mask=self.use_previous_mask or None, offline=True),
+            sam2=_given(
+                s.sam2,
+                model=self.model,
+                device=self.device,
+                strategy=self.strategy,
+                input_size=self.input_size,
+                chunk_size=self.chunk_size,
+                use_previous_mask=self.use_previous_mask or None,
+                offline=True,
+            ),
         )

@@ -106,8 +106,9 @@ class DescendantReaper:
     def __enter__(self) -> Self:
         if sys.platform.startswith("linux"):
             code = f"from sammask.batch.process import _guard; _guard({os.getpid()})"
-            self._proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
-                                          stdout=subprocess.DEVNULL, start_new_session=True)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -147,8 +148,9 @@ class FolderLock:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.close()
-            raise ConfigError(f"another {self.what} is writing into {self.path.parent}; wait for it to finish "
-                              "or choose another output folder") from None
+            raise ConfigError(
+                f"another {self.what} is writing into {self.path.parent}; wait for it to finish or choose another output folder"
+            ) from None
         self._fh = fh
         return self
 

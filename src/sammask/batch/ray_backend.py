@@ -69,6 +69,9 @@ def _run(ray, tasks: list[VideoTask]) -> list[TaskResult]:
         try:
             results.append(ray.get(ref))
         except Exception as exc:  # noqa: BLE001 - a task whose worker died is that video's failure
-            results.append(TaskResult(str(task.input), str(task.output), ok=False, user_error=False,
-                                      error=f"{type(exc).__name__}: Ray task failed ({exc})"))
+            results.append(
+                TaskResult(
+                    str(task.input), str(task.output), ok=False, user_error=False, error=f"{type(exc).__name__}: Ray task failed ({exc})"
+                )
+            )
     return results

@@ -178,8 +178,9 @@ def _find_masks(video: Path, name: str, masks_dir: Path | None) -> tuple[Path | 
     return None, tuple(str(c) for c in candidates)
 
 
-def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect: bool = False, masks: bool = False,
-               masks_dir: Path | None = None) -> list[BatchItem]:
+def plan_batch(
+    inputs: Iterable[str], tracks_dir: Path | None = None, *, detect: bool = False, masks: bool = False, masks_dir: Path | None = None
+) -> list[BatchItem]:
     """The videos named by ``inputs`` (files, directories searched recursively, globs).
 
     Tracks: ``tracks_dir/<name>{.tracks,}.{json,txt}`` with ``tracks_dir``, else beside the
@@ -194,8 +195,10 @@ def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect:
     """
     masks = masks or masks_dir is not None
     if sum((detect, masks, tracks_dir is not None)) > 1:
-        raise ConfigError("give one source for the whole batch: --tracks-dir (tracks files), --masks / --masks-dir "
-                          "(stored masks) or --detect (built-in detection)")
+        raise ConfigError(
+            "give one source for the whole batch: --tracks-dir (tracks files), --masks / --masks-dir "
+            "(stored masks) or --detect (built-in detection)"
+        )
     for flag, folder in (("--tracks-dir", tracks_dir), ("--masks-dir", masks_dir)):
         if folder is not None and not folder.is_dir():
             raise InputFileError(f"{flag} {folder} is not a folder")
@@ -211,8 +214,9 @@ def plan_batch(inputs: Iterable[str], tracks_dir: Path | None = None, *, detect:
             if key in seen:
                 continue
             if name in names:
-                raise ConfigError(f"{video} and {names[name]} would both be written as '{name}.mp4'; "
-                                  "pass their folders separately or rename one")
+                raise ConfigError(
+                    f"{video} and {names[name]} would both be written as '{name}.mp4'; pass their folders separately or rename one"
+                )
             seen[key], names[name] = name, video
             if masks:
                 found, looked = _find_masks(video, name, masks_dir)
@@ -245,14 +249,20 @@ def foreign_outputs(items: Iterable[BatchItem], out_dir: Path, *, save_masks: bo
         Entry names relative to ``out_dir``, in plan order (the summary last).
     """
     ck = out_dir / CHECKPOINT_DIR
-    names = [n for item in items if not (ck / f"{item.name}{DONE_SUFFIX}").is_file()
-             for n in batch_outputs(item, save_masks)]
+    names = [n for item in items if not (ck / f"{item.name}{DONE_SUFFIX}").is_file() for n in batch_outputs(item, save_masks)]
     return names if ck.is_dir() else [*names, SUMMARY_FILE]
 
 
-def _task(item: BatchItem, out_dir: Path, settings: RedactSettings, save_masks: bool,
-          detect: DetectOptions | None, tracks_filter: TracksFilter | None, masks: bool,
-          masks_any_video: bool) -> VideoTask:
+def _task(
+    item: BatchItem,
+    out_dir: Path,
+    settings: RedactSettings,
+    save_masks: bool,
+    detect: DetectOptions | None,
+    tracks_filter: TracksFilter | None,
+    masks: bool,
+    masks_any_video: bool,
+) -> VideoTask:
     return VideoTask(
         input=item.input,
         tracks=None if detect is not None or masks else item.tracks or Path(os.devnull),
@@ -338,9 +348,21 @@ def run_batch(
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / CHECKPOINT_DIR).mkdir(exist_ok=True)
     with FolderLock(out_dir / CHECKPOINT_DIR, "batch"):
-        return _run_locked(items, out_dir, settings, t0, jobs=jobs, ray_address=ray_address, save_masks=save_masks,
-                           on_result=on_result, detect=detect, tracks_filter=tracks_filter, overwrite=overwrite,
-                           masks=masks, masks_any_video=masks_any_video)
+        return _run_locked(
+            items,
+            out_dir,
+            settings,
+            t0,
+            jobs=jobs,
+            ray_address=ray_address,
+            save_masks=save_masks,
+            on_result=on_result,
+            detect=detect,
+            tracks_filter=tracks_filter,
+            overwrite=overwrite,
+            masks=masks,
+            masks_any_video=masks_any_video,
+        )
 
 
 def _missing_source(item: BatchItem, task: VideoTask, *, detect: bool, masks: bool) -> TaskResult | None:
@@ -348,23 +370,42 @@ def _missing_source(item: BatchItem, task: VideoTask, *, detect: bool, masks: bo
     ``detect``) were not found beside it, naming where the batch looked; None when it has them."""
     if masks and item.masks is None:
         return TaskResult(
-            str(item.input), str(task.output), ok=False,
+            str(item.input),
+            str(task.output),
+            ok=False,
             error=f"InputFileError: no masks found for {item.input} (looked for {', '.join(item.looked_for)}): "
-                  "give a masks folder, a COCO .json or a MOTS .txt there, or leave out --masks")
+            "give a masks folder, a COCO .json or a MOTS .txt there, or leave out --masks",
+        )
     if item.tracks is None and not detect and not masks:
         return TaskResult(
-            str(item.input), str(task.output), ok=False,
+            str(item.input),
+            str(task.output),
+            ok=False,
             error=f"InputFileError: no tracks found for {item.input} (looked for {', '.join(item.looked_for)}); "
-                  "pass --detect faces (or --detect faces,person...) to detect objects instead")
+            "pass --detect faces (or --detect faces,person...) to detect objects instead",
+        )
     return None
 
 
-def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings, t0: float, *, jobs: int,
-                ray_address: str | None, save_masks: bool, on_result: Callable[[TaskResult], None] | None,
-                detect: DetectOptions | None, tracks_filter: TracksFilter | None, overwrite: bool, masks: bool,
-                masks_any_video: bool) -> BatchSummary:
-    summary = BatchSummary(backend="serial" if jobs <= 1 and ray_address is None else
-                           f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}")
+def _run_locked(
+    items: list[BatchItem],
+    out_dir: Path,
+    settings: RedactSettings,
+    t0: float,
+    *,
+    jobs: int,
+    ray_address: str | None,
+    save_masks: bool,
+    on_result: Callable[[TaskResult], None] | None,
+    detect: DetectOptions | None,
+    tracks_filter: TracksFilter | None,
+    overwrite: bool,
+    masks: bool,
+    masks_any_video: bool,
+) -> BatchSummary:
+    summary = BatchSummary(
+        backend="serial" if jobs <= 1 and ray_address is None else f"ray:{ray_address}" if ray_address is not None else f"pool:{jobs}"
+    )
     by_name: dict[str, TaskResult] = {}
     todo: list[tuple[BatchItem, VideoTask]] = []
     digests: dict[str, str | None] = {}
@@ -405,16 +446,22 @@ def _run_locked(items: list[BatchItem], out_dir: Path, settings: RedactSettings,
     else:
         import multiprocessing
 
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             futures = {pool.submit(run_task, task): (item.name, task) for item, task in todo}
             for fut in as_completed(futures):
                 name, task = futures[fut]
                 try:
                     result = fut.result()
                 except Exception as exc:  # noqa: BLE001 - a worker process died: that video failed
-                    result = TaskResult(str(task.input), str(task.output), ok=False, user_error=False,
-                                        error=f"{type(exc).__name__}: worker process failed ({exc})")
+                    result = TaskResult(
+                        str(task.input),
+                        str(task.output),
+                        ok=False,
+                        user_error=False,
+                        error=f"{type(exc).__name__}: worker process failed ({exc})",
+                    )
                 record(name, result)
     summary.results = [by_name[i.name] for i in items if i.name in by_name]
     summary.seconds = time.perf_counter() - t0

@@ -67,8 +67,7 @@ class DetectOptions:
         """
         from sammask.detection.video import make_detection
 
-        return make_detection(self.spec, min_score=self.min_score, max_gap=self.max_gap, scale=self.scale,
-                              offline=True)
+        return make_detection(self.spec, min_score=self.min_score, max_gap=self.max_gap, scale=self.scale, offline=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +90,7 @@ class TracksFilter:
         """
         from sammask.tracks.filters import filter_tracks
 
-        tracks, removed = filter_tracks(read_tracks(path, lenient=lenient), min_score=self.min_score,
-                                        classes=self.classes)
+        tracks, removed = filter_tracks(read_tracks(path, lenient=lenient), min_score=self.min_score, classes=self.classes)
         logger.info("%s: classes/min_score removed %d detection(s)", path, removed)
         return tracks
 
@@ -205,8 +203,11 @@ def task_fingerprint(task: VideoTask, *, content: bool = False) -> str:
     if task.masks is not None:
         _hash_masks(h, task.masks)
     options = [None if o is None else asdict(o) for o in (task.detect, task.tracks_filter)]
-    h.update(json.dumps([asdict(task.settings), options, task.save_masks is not None, task.masks_any_video],
-                        sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            [asdict(task.settings), options, task.save_masks is not None, task.masks_any_video], sort_keys=True, default=str
+        ).encode()
+    )
     return h.hexdigest()
 
 
@@ -300,8 +301,7 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
             check_input_file(task.input)
             # the one stored-mask path (redact --masks): frame size and video identity checked,
             # one type-2 detection per mask, the masks served as they are (fail-secure applies)
-            tracks, segmenter = stored_mask_prompts(task.masks, task.input, probe(task.input),
-                                                    any_video=task.masks_any_video)
+            tracks, segmenter = stored_mask_prompts(task.masks, task.input, probe(task.input), any_video=task.masks_any_video)
             # the masks are pixels of the frames as decoded (stored, unrotated): so are their boxes
             settings = replace(settings, tracks_space=TracksSpace.STORED)
         else:
@@ -315,9 +315,18 @@ def run_task(task: VideoTask, progress: ProgressCallback | None = None) -> TaskR
             seg = segmenter = _checkpoint_segmenter(task, settings, fingerprint)
         if task.save_masks is not None:
             _clear_crashed_export(task.save_masks)
-        report = redact(task.input, tracks, task.output, settings, progress=progress, save_masks=task.save_masks,
-                        report_path=task.report, segmenter=segmenter, detection=detection,
-                        overwrite=task.overwrite)
+        report = redact(
+            task.input,
+            tracks,
+            task.output,
+            settings,
+            progress=progress,
+            save_masks=task.save_masks,
+            report_path=task.report,
+            segmenter=segmenter,
+            detection=detection,
+            overwrite=task.overwrite,
+        )
         result.ok = True
         result.report = json.loads(report.to_json())
         for done in (task.checkpoint, task.detect_checkpoint):

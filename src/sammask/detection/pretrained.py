@@ -103,7 +103,11 @@ def load_pretrained_detector(
             processor = getattr(transformers, processor_class).from_pretrained(source, local_files_only=offline or is_local)
             loaded = getattr(transformers, model_class).from_pretrained(source, local_files_only=offline or is_local)
     except OSError as exc:  # transformers' "not found / cannot connect" errors
-        where = f"folder {local}" if is_local else f"Hugging Face hub repo {model} (cache {hub_cache_dir()}, {'offline' if offline else 'online'})"
+        where = (
+            f"folder {local}"
+            if is_local
+            else f"Hugging Face hub repo {model} (cache {hub_cache_dir()}, {'offline' if offline else 'online'})"
+        )
         raise WeightsNotFoundError(f"{what} model {model} not found: looked in {where} ({_first_sentence(exc)}); {fix}") from exc
     except Exception as exc:  # any load failure becomes one actionable error
         raise ModelLoadError(f"cannot load {what} model {model}: {type(exc).__name__}: {exc}") from exc

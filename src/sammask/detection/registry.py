@@ -103,8 +103,11 @@ def parse_spec(text: str, default_hub_model: str) -> DetectorSpec:
     if names and hub_model is None:
         hub_model = default_hub_model
     return DetectorSpec(
-        faces=faces, hub_model=hub_model, hub_classes=tuple(names) if names else None,
-        text_phrases=text_phrases, text_model=text_model,
+        faces=faces,
+        hub_model=hub_model,
+        hub_classes=tuple(names) if names else None,
+        text_phrases=text_phrases,
+        text_model=text_model,
     )
 
 

@@ -52,7 +52,8 @@ def upright_transform(info: VideoInfo) -> DisplayTransform | None:
     except MediaError:
         logger.warning(
             "the display matrix %s is not a rotation by a multiple of 90 degrees: detecting on the frames as "
-            "stored (check the result with --preview)", info.display_matrix,
+            "stored (check the result with --preview)",
+            info.display_matrix,
         )
         return None
 
@@ -204,7 +205,11 @@ class DetectAndTrack:
         yield from convert(coaster.flush())
         logger.info(
             "detection: %d boxes on %d frames, %d tracks, %d coasted track-frames %s",
-            stats.detections, stats.frames, stats.tracks, stats.coasted_total, stats.coasted,
+            stats.detections,
+            stats.frames,
+            stats.tracks,
+            stats.coasted_total,
+            stats.coasted,
         )
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ __all__ = ["DEFAULT_TEXT_MODEL", "TextDetector", "TextDetectorOptions"]
 DEFAULT_TEXT_MODEL = "google/owlv2-base-patch16-ensemble"
 """Open-vocabulary detector ``text:`` uses unless ``text=MODEL:`` names another."""
 
+
 @dataclass(frozen=True, slots=True)
 class TextDetectorOptions:
     """Options of :class:`TextDetector`.
@@ -67,7 +68,7 @@ class TextDetectorOptions:
         phrases = tuple(" ".join(p.split()) for p in self.phrases)
         object.__setattr__(self, "phrases", phrases)
         if not phrases or any(not p for p in phrases):
-            raise ConfigError("text: needs one or more non-empty phrases, e.g. --detect \"text:license plate,face\"")
+            raise ConfigError('text: needs one or more non-empty phrases, e.g. --detect "text:license plate,face"')
         if len(set(phrases)) != len(phrases):
             raise ConfigError(f"text: phrases must differ, got {', '.join(phrases)}")
         check_detector_options("text detector", self.model, self.min_score)
@@ -91,16 +92,19 @@ class TextDetector(Detector):
     def __init__(self, options: TextDetectorOptions) -> None:
         self.options = options
         loaded = load_pretrained_detector(
-            "text detector", options.model, processor_class="AutoProcessor", model_class="AutoModelForZeroShotObjectDetection",
-            offline=options.offline, device=options.device, folder_hint='--detect "text=FOLDER:phrase,..."',
+            "text detector",
+            options.model,
+            processor_class="AutoProcessor",
+            model_class="AutoModelForZeroShotObjectDetection",
+            offline=options.offline,
+            device=options.device,
+            folder_hint='--detect "text=FOLDER:phrase,..."',
         )
         self._torch, self._processor, self._model = loaded.torch, loaded.processor, loaded.model
         model = options.model
         self._kind = self._model.config.model_type
         if self._kind not in ("owlv2", "owlvit", "grounding-dino"):
-            raise ModelLoadError(
-                f"text detector model {model} is a '{self._kind}' model; use an OWLv2 or Grounding DINO checkpoint"
-            )
+            raise ModelLoadError(f"text detector model {model} is a '{self._kind}' model; use an OWLv2 or Grounding DINO checkpoint")
         self.classes = options.phrases
         logger.info("text detector: %s (%s) for %s", model, self._kind, ", ".join(options.phrases))
 
@@ -121,14 +125,17 @@ class TextDetector(Detector):
             text = ". ".join(phrases) + "."
             inputs = self._processor(images=image, text=text, return_tensors="pt").to(self.options.device)
         else:
-            inputs = self._processor(
-                images=image, text=[phrases], padding=True, truncation=True, return_tensors="pt"
-            ).to(self.options.device)
+            inputs = self._processor(images=image, text=[phrases], padding=True, truncation=True, return_tensors="pt").to(
+                self.options.device
+            )
         with torch.inference_mode():
             outputs = self._model(**inputs)
         if self._kind == "grounding-dino":
             res = self._processor.post_process_grounded_object_detection(
-                outputs, inputs["input_ids"], threshold=self.options.min_score, text_threshold=self.options.min_score,
+                outputs,
+                inputs["input_ids"],
+                threshold=self.options.min_score,
+                text_threshold=self.options.min_score,
                 target_sizes=[(height, width)],
             )[0]
             names = [_phrase_of(str(lab), phrases) for lab in res["text_labels"]]

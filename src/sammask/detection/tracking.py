@@ -104,8 +104,7 @@ class ByteTrackAdapter:
             from trackers import ByteTrackTracker
         except ImportError:
             raise ModelLoadError(
-                "tracking needs the 'trackers' package: pip install --no-deps trackers==2.6.1 "
-                "(see requirements/detect.txt)"
+                "tracking needs the 'trackers' package: pip install --no-deps trackers==2.6.1 (see requirements/detect.txt)"
             ) from None
         self._factory = ByteTrackTracker
         self._trackers: dict[str, object] = {}
@@ -287,5 +286,12 @@ class Coaster(Generic[F]):
 
 def to_detection(frame_idx: int, box: TrackedBox) -> Detection:
     """A tracked box as a sammask :class:`~sammask.tracks.types.Detection` (type 1, selected)."""
-    return Detection(frame_idx=frame_idx, track_id=box.track_id, bbox=box.bbox, type=DetectionType.AUTO,
-                     selected=True, score=min(max(box.score, 0.0), 1.0), class_name=box.class_name)
+    return Detection(
+        frame_idx=frame_idx,
+        track_id=box.track_id,
+        bbox=box.bbox,
+        type=DetectionType.AUTO,
+        selected=True,
+        score=min(max(box.score, 0.0), 1.0),
+        class_name=box.class_name,
+    )

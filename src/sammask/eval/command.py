@@ -86,8 +86,15 @@ def eval_command(
         raise ConfigError("give at least one --config SPEC (e.g. --config box) or --oracle")
     names = (("summary.md", "sequences.md", "results.json") if config else ()) + (("oracle.md",) if oracle else ())
     names += tuple(f"contact/{Path(s).name}.png" for s in sequences) if config and contact_sheets else ()
-    gate(RunSpec(command="eval", exports=out, export_names=names, overwrite=overwrite,
-                 extra_inputs=tuple(InputRef("the sequence folder", Path(s)) for s in sequences)))
+    gate(
+        RunSpec(
+            command="eval",
+            exports=out,
+            export_names=names,
+            overwrite=overwrite,
+            extra_inputs=tuple(InputRef("the sequence folder", Path(s)) for s in sequences),
+        )
+    )
     if config:
         table = run_eval(
             config,

@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 BoxesByFrame = Mapping[int, Mapping[int, Box]]
 """``frame_idx -> {id: (x1, y1, x2, y2)}`` xyxy float pixels."""
 
+
 @dataclass(frozen=True, slots=True)
 class Matching:
     """Result of :func:`match_tracks`.

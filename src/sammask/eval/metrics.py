@@ -166,9 +166,7 @@ def f_measure(gt: np.ndarray, pred: np.ndarray, bound_th: float = BOUND_TH) -> f
     return boundary_score(gt, pred, bound_th).f
 
 
-def boxes_mask(
-    boxes: Iterable[tuple[float, float, float, float]], shape: tuple[int, int], dilate: int = 0
-) -> np.ndarray:
+def boxes_mask(boxes: Iterable[tuple[float, float, float, float]], shape: tuple[int, int], dilate: int = 0) -> np.ndarray:
     """The box-masking baseline: union of xyxy boxes as an (H, W) bool mask, dilated by ``dilate`` px.
 
     Uses the masking room's own rules (:func:`sammask.geometry.box_mask`: every pixel a box

@@ -149,7 +149,7 @@ def edge_band(applied: np.ndarray, px: int = EDGE_BAND_PX) -> np.ndarray:
     kernel = np.ones((2 * px + 1, 2 * px + 1), np.uint8)
     grown = cv2.dilate(m, kernel, borderType=cv2.BORDER_REPLICATE)
     shrunk = cv2.erode(m, kernel, borderType=cv2.BORDER_REPLICATE)
-    return (grown > shrunk)
+    return grown > shrunk
 
 
 def classify_output(

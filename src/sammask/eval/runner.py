@@ -146,9 +146,7 @@ def parse_config(spec: str, *, base: RedactSettings | None = None, random_weight
                 f"config '{spec}': unknown key '{key}' (dilate, feather, stride, min_coverage, effect; "
                 "sam2 also strategy, input_size, model, checkpoint)"
             )
-    settings = replace(
-        base, masking=replace(base.masking, **masking), sam2=replace(base.sam2, **sam2), **top
-    )
+    settings = replace(base, masking=replace(base.masking, **masking), sam2=replace(base.sam2, **sam2), **top)
     return EvalConfig(spec.strip(), settings, random_weights=random_weights and name == "sam2")
 
 
@@ -236,8 +234,11 @@ class EvalTable:
             f"| config | seqs | frames | leak % |{OUTPUT_LEAK_HEADER if out else ''} worst seq leak % | frames >1% "
             "| frames >5% | collateral % | collateral vs box | J | F | J&F | s/frame | segment s/frame | box fallbacks "
             f"|{OUTPUT_CHECK_HEADER if out else ''} note |",
-            "|---|---:|---:|---:|" + ("---:|" * 3 if out else "") + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-            + ("---|---:|---:|---:|" if out else "") + "---|",
+            "|---|---:|---:|---:|"
+            + ("---:|" * 3 if out else "")
+            + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            + ("---|---:|---:|---:|" if out else "")
+            + "---|",
         ]
         for s in self.summaries():
             o = s.overall
@@ -260,8 +261,11 @@ class EvalTable:
         lines = [
             f"| sequence | config | frames | leak % |{OUTPUT_LEAK_HEADER if out else ''} frames >1% | frames >5% (list) "
             f"| collateral % | collateral vs box | J | F | J&F | s/frame | unmatched |{OUTPUT_CHECK_HEADER if out else ''} note |",
-            "|---|---|---:|---:|" + ("---:|" * 3 if out else "") + "---:|---|---:|---:|---:|---:|---:|---:|---|"
-            + ("---|---:|---:|---:|" if out else "") + "---|",
+            "|---|---|---:|---:|"
+            + ("---:|" * 3 if out else "")
+            + "---:|---|---:|---:|---:|---:|---:|---:|---|"
+            + ("---|---:|---:|---:|" if out else "")
+            + "---|",
         ]
         for r in sorted(self.runs, key=lambda r: r.metrics.name):
             m = r.metrics
@@ -297,9 +301,7 @@ class EvalTable:
                     "j": m.j,
                     "f": m.f,
                     "jf": m.jf,
-                    "objects": [
-                        {"obj_id": o.obj_id, "track_id": o.track_id, "leak": o.leak, "j": o.j, "f": o.f} for o in m.objects
-                    ],
+                    "objects": [{"obj_id": o.obj_id, "track_id": o.track_id, "leak": o.leak, "j": o.j, "f": o.f} for o in m.objects],
                     "unmatched_objects": list(r.matching.unmatched_objects),
                     "unmatched_tracks": list(r.matching.unmatched_tracks),
                     "seconds": r.seconds,
@@ -323,8 +325,10 @@ def _output_cells(score: OutputScore | None) -> tuple[str, str]:
     if score is None:
         return " - | - | - |", " - | - | - | - |"
     lk = score.leak
-    leak = " - | - | - |" if lk is None else (
-        f" {100 * lk.leak:.3f} | {100 * lk.undecidable:.3f} | {100 * lk.share(lk.edge_leaked_pixels):.3f} |"
+    leak = (
+        " - | - | - |"
+        if lk is None
+        else (f" {100 * lk.leak:.3f} | {100 * lk.undecidable:.3f} | {100 * lk.share(lk.edge_leaked_pixels):.3f} |")
     )
     c = score.check
     verdict = f"{score.effect} {'pass' if c.passed else 'FAIL'}"
@@ -369,7 +373,9 @@ def _output_json(score: OutputScore) -> dict[str, object]:
             "max_outside": c.max_outside,
             "failed_frames": list(c.failed_frames),
         },
-        "leak": None if lk is None else {
+        "leak": None
+        if lk is None
+        else {
             "fill": list(lk.fill),
             "leak": lk.leak,
             "undecidable": lk.undecidable,
@@ -491,8 +497,9 @@ def evaluate_sequence(
 
     decoded = _decoded_pairs(video, out_video) if scored else None
     # the dilation the run applied (resolution-aware default or explicit)
-    results, keep, output = _score_applied(seq, n, masks_dir, tracks, obj_map, report.dilate_px, settings,
-                                           decoded, solid=solid, wanted=set(sheet_frames))
+    results, keep, output = _score_applied(
+        seq, n, masks_dir, tracks, obj_map, report.dilate_px, settings, decoded, solid=solid, wanted=set(sheet_frames)
+    )
     rows = _sheet_rows(config.spec, video, out_video, keep)
     result = RunResult(
         config=config,
@@ -507,8 +514,16 @@ def evaluate_sequence(
 
 
 def _score_applied(
-    seq: GroundTruthSequence, n: int, masks_dir: Path, tracks: Tracks, obj_map: dict[int, int | None], dilate: int,
-    settings: RedactSettings, decoded: Iterator[tuple[np.ndarray, np.ndarray]] | None, *, solid: bool,
+    seq: GroundTruthSequence,
+    n: int,
+    masks_dir: Path,
+    tracks: Tracks,
+    obj_map: dict[int, int | None],
+    dilate: int,
+    settings: RedactSettings,
+    decoded: Iterator[tuple[np.ndarray, np.ndarray]] | None,
+    *,
+    solid: bool,
     wanted: set[int],
 ) -> tuple[list[FrameResult], dict[int, tuple[np.ndarray, np.ndarray, float]], OutputScore | None]:
     """Score a run's applied masks (``masks_dir``) frame by frame against the first ``n`` frames
@@ -583,9 +598,7 @@ def _with_fill_color(settings: RedactSettings, video: Path, seq: GroundTruthSequ
     return replace(settings, masking=replace(settings.masking, color=fill))
 
 
-def _sheet_rows(
-    spec: str, video: Path, out_video: Path, keep: dict[int, tuple[np.ndarray, np.ndarray, float]]
-) -> list[SheetRow]:
+def _sheet_rows(spec: str, video: Path, out_video: Path, keep: dict[int, tuple[np.ndarray, np.ndarray, float]]) -> list[SheetRow]:
     """Contact-sheet rows of the kept frames: input and output decoded again, with GT ids,
     applied mask and leak."""
     if not keep:
@@ -653,7 +666,12 @@ def run_eval(
         for config in parsed:
             with tempfile.TemporaryDirectory(prefix="sammask-eval-") as tmp:
                 result, rows = evaluate_sequence(
-                    config, seq, Path(tmp), frames_limit=frames_limit, sheet_frames=picks, gt_bboxes=gt_bboxes,
+                    config,
+                    seq,
+                    Path(tmp),
+                    frames_limit=frames_limit,
+                    sheet_frames=picks,
+                    gt_bboxes=gt_bboxes,
                     score=score,
                 )
             runs.append(result)

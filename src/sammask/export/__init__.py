@@ -40,18 +40,26 @@ FORMATS: dict[str, str] = {
 }
 """Export format name -> writer class (imported lazily)."""
 
-DEFAULT_NAMES = {"coco": "masks.coco.json", "png": "ids", "yolo": "yolo", "mots": "masks.mots.txt",
-                 "tracks": "tracks.json"}
+DEFAULT_NAMES = {"coco": "masks.coco.json", "png": "ids", "yolo": "yolo", "mots": "masks.mots.txt", "tracks": "tracks.json"}
 """File / folder name used inside an output folder (``sammask annotate -o DIR``)."""
 
 __all__ = [
-    "DEFAULT_NAMES", "FORMATS", "MaskFrame", "MaskSource", "MaskWriter", "build_writer",
-    "exclusive_masks", "read_masks", "write_masks", "z_order",
+    "DEFAULT_NAMES",
+    "FORMATS",
+    "MaskFrame",
+    "MaskSource",
+    "MaskWriter",
+    "build_writer",
+    "exclusive_masks",
+    "read_masks",
+    "write_masks",
+    "z_order",
 ]
 
 
-def build_writer(format: str, path: Path, *, width: int, height: int, frames: FrameGetter | None = None,
-                 video: VideoIdentity | None = None) -> MaskWriter:
+def build_writer(
+    format: str, path: Path, *, width: int, height: int, frames: FrameGetter | None = None, video: VideoIdentity | None = None
+) -> MaskWriter:
     """The writer of ``format`` for ``path`` (``video``: the video the masks were made on, recorded
     where the format has a place for it, see :class:`~sammask.export.base.MaskWriter`).
 
@@ -128,10 +136,7 @@ def read_masks(path: Path) -> MaskSource:
         from sammask.export.png import read_png
 
         return read_png(path)
-    raise InputFileError(
-        f"no masks at {path}: give a COCO .json, a MOTS .txt, a folder of PNG id maps or a "
-        "--save-masks folder"
-    )
+    raise InputFileError(f"no masks at {path}: give a COCO .json, a MOTS .txt, a folder of PNG id maps or a --save-masks folder")
 
 
 def _read_applied(path: Path) -> MaskSource:

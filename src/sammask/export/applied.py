@@ -102,8 +102,7 @@ class AppliedMaskWriter:
         EvalError: if ``directory`` already holds applied masks or the size is not positive.
     """
 
-    def __init__(self, directory: Path, width: int, height: int, *, write_png: bool = False,
-                 video: VideoIdentity | None = None) -> None:
+    def __init__(self, directory: Path, width: int, height: int, *, write_png: bool = False, video: VideoIdentity | None = None) -> None:
         self.video = video
         if width <= 0 or height <= 0:
             raise EvalError(f"applied masks need a positive frame size, got {width}x{height}")

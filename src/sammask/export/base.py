@@ -43,6 +43,7 @@ def read_video_record(folder: Path) -> VideoIdentity | None:
     except (OSError, ValueError, RecursionError) as exc:
         raise ExportError(f"{path}: not a valid video record ({exc})") from None
 
+
 FrameMasksByObject = dict[int, np.ndarray]
 """``obj_id -> (H, W) bool`` masks of one frame."""
 
@@ -127,8 +128,9 @@ class MaskWriter(ABC):
     name: ClassVar[str] = "base"
     is_dir: ClassVar[bool] = False
 
-    def __init__(self, path: Path, width: int, height: int, frames: FrameGetter | None = None, *,
-                 video: VideoIdentity | None = None) -> None:
+    def __init__(
+        self, path: Path, width: int, height: int, frames: FrameGetter | None = None, *, video: VideoIdentity | None = None
+    ) -> None:
         self.video = video
         if width <= 0 or height <= 0:
             raise ExportError(f"an export needs a positive frame size, got {width}x{height}")

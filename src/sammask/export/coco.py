@@ -42,22 +42,31 @@ class CocoWriter(MaskWriter):
             return
         image_id = frame_idx + 1
         self._images.append(
-            {"id": image_id, "file_name": f"{frame_idx:05d}.jpg", "width": self.width,
-             "height": self.height, "frame_idx": frame_idx}
+            {"id": image_id, "file_name": f"{frame_idx:05d}.jpg", "width": self.width, "height": self.height, "frame_idx": frame_idx}
         )
         for obj_id, m in sorted(masks.items()):
             rle = mask_to_rle(m)
             coco_rle = {"size": rle["size"], "counts": rle["counts"].encode("utf-8")}
             self._annotations.append(
-                {"id": len(self._annotations) + 1, "image_id": image_id, "category_id": CATEGORY["id"],
-                 "segmentation": rle, "area": float(mask_util.area(coco_rle)),
-                 "bbox": [float(v) for v in mask_util.toBbox(coco_rle)], "iscrowd": 0, "track_id": obj_id}
+                {
+                    "id": len(self._annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": CATEGORY["id"],
+                    "segmentation": rle,
+                    "area": float(mask_util.area(coco_rle)),
+                    "bbox": [float(v) for v in mask_util.toBbox(coco_rle)],
+                    "iscrowd": 0,
+                    "track_id": obj_id,
+                }
             )
 
     def _finish(self) -> None:
         doc = {
-            "info": {"description": "sammask masks", "version": "1.0",
-                     **({} if self.video is None else {"sammask_video": self.video.to_json()})},
+            "info": {
+                "description": "sammask masks",
+                "version": "1.0",
+                **({} if self.video is None else {"sammask_video": self.video.to_json()}),
+            },
             "licenses": [],
             "categories": [CATEGORY],
             "images": self._images,
@@ -108,8 +117,7 @@ def read_coco(path: Path) -> MaskSource:
         seg = a.get("segmentation")
         if isinstance(seg, dict):
             size = seg.get("size")
-            ok = (isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size)
-                  and size == [height, width])
+            ok = isinstance(size, list) and len(size) == 2 and all(type(v) is int for v in size) and size == [height, width]
             if not ok:
                 shown = str(size) if len(str(size)) <= 40 else str(size)[:37] + "..."
                 raise ExportError(

@@ -34,6 +34,7 @@ KINDS = "a zip of a masks folder (a --save-masks or GET /v1/jobs/{id}/masks expo
 
 _KEEP = re.compile(r"^(meta\.json|masks\.jsonl|video\.json|[A-Za-z0-9_-][A-Za-z0-9._-]{0,200}\.png)$")
 
+
 def upload_format(upload: Path) -> str:
     """The format of an uploaded masks file, by content: ``zip``, ``coco`` or ``mots``.
 
@@ -50,6 +51,7 @@ def upload_format(upload: Path) -> str:
     if text[:1].isdigit():
         return "mots"
     raise ExportError(f"the masks upload is not {KINDS}")
+
 
 def _members(zf: zipfile.ZipFile, max_members: int) -> dict[str, zipfile.ZipInfo]:
     """Base name -> member of the files a zip's masks folder unpacks to (see the module docstring)."""
@@ -72,12 +74,13 @@ def _members(zf: zipfile.ZipFile, max_members: int) -> dict[str, zipfile.ZipInfo
                 raise ExportError(f"the masks zip holds {rest[0]} twice; zip one masks folder")
             keep[rest[0]] = info
     if not keep:
-        raise ExportError("the masks zip holds no masks folder: zip the folder of a --save-masks export "
-                          "(meta.json, masks.jsonl) or of PNG id maps")
+        raise ExportError(
+            "the masks zip holds no masks folder: zip the folder of a --save-masks export (meta.json, masks.jsonl) or of PNG id maps"
+        )
     return keep
 
-def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = None, *,
-                    limit_name: str = "the unpack limit") -> int:
+
+def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = None, *, limit_name: str = "the unpack limit") -> int:
     """Check a masks zip before anything is unpacked from it.
 
     Args:
@@ -100,12 +103,13 @@ def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = Non
     except zipfile.BadZipFile as exc:
         raise ExportError(f"the masks upload is not {KINDS} ({exc})") from None
     if declared > max_bytes:
-        raise ExportError(f"the masks zip unpacks to {declared} bytes, over the limit of {max_bytes} bytes "
-                          f"({limit_name})")
+        raise ExportError(f"the masks zip unpacks to {declared} bytes, over the limit of {max_bytes} bytes ({limit_name})")
     return declared
 
-def stage_masks_upload(upload: Path, dest: Path, max_bytes: int | None = None, max_members: int | None = None, *,
-                       limit_name: str = "the unpack limit") -> Path:
+
+def stage_masks_upload(
+    upload: Path, dest: Path, max_bytes: int | None = None, max_members: int | None = None, *, limit_name: str = "the unpack limit"
+) -> Path:
     """The path :func:`sammask.export.read_masks` reads for a packed masks file (``*.zip`` unpacked).
 
     A COCO or MOTS file (told by content, :func:`upload_format`) is returned as it is; a zip's masks folder is unpacked into ``dest``
@@ -134,10 +138,10 @@ def stage_masks_upload(upload: Path, dest: Path, max_bytes: int | None = None, m
                         out.write(chunk)
     except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:  # corrupt, encrypted, odd method
         shutil.rmtree(dest, ignore_errors=True)
-        raise ExportError(f"the masks zip cannot be unpacked ({type(exc).__name__}: {exc}); zip the masks folder "
-                          "again (deflate, no password)") from None
+        raise ExportError(
+            f"the masks zip cannot be unpacked ({type(exc).__name__}: {exc}); zip the masks folder again (deflate, no password)"
+        ) from None
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
     return dest
-

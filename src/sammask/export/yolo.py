@@ -80,15 +80,12 @@ class YoloWriter(MaskWriter):
                 lines.append("0 " + " ".join(f"{v:.6f}" for v in np.clip(xy, 0, 1).reshape(-1)))
         image = self.get_frame(frame_idx)  # type: ignore[misc]  # a callable attribute, not a method, and set (checked above)
         out = self.tmp / "images" / f"{frame_idx:05d}.jpg"
-        if not cv2.imwrite(str(out), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, 95]):
+        if not cv2.imwrite(str(out), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]):
             raise ExportError(f"could not write {out}")
         (self.tmp / "labels" / f"{frame_idx:05d}.txt").write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
     def _finish(self) -> None:
-        (self.tmp / "data.yaml").write_text(
-            "path: .\ntrain: images\nval: images\nnames:\n  0: object\n", encoding="utf-8"
-        )
+        (self.tmp / "data.yaml").write_text("path: .\ntrain: images\nval: images\nnames:\n  0: object\n", encoding="utf-8")
 
 
 def read_yolo_labels(path: Path, width: int, height: int) -> Iterator[tuple[int, list[np.ndarray]]]:

@@ -109,9 +109,17 @@ class ClassicalBackend(ImageBackend):
 
     name = "classical"
 
-    def __init__(self, *, iterations: int = 3, max_side: int = 320, margin: float = 0.1,
-                 click_radius: float = 0.02, click_prior: float = 0.25, min_fill: float = 0.1,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        iterations: int = 3,
+        max_side: int = 320,
+        margin: float = 0.1,
+        click_radius: float = 0.02,
+        click_prior: float = 0.25,
+        min_fill: float = 0.1,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if int(iterations) < 1:
             raise ConfigError(f"iterations must be >= 1, got {iterations}")
@@ -171,8 +179,12 @@ class ClassicalBackend(ImageBackend):
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         half_w = max(side / 2, (x1 - x0) / 2 + side / 8)
         half_h = max(side / 2, (y1 - y0) / 2 + side / 8)
-        return (max(int(cx - half_w), 0), max(int(cy - half_h), 0),
-                min(int(math.ceil(cx + half_w)), w), min(int(math.ceil(cy + half_h)), h))
+        return (
+            max(int(cx - half_w), 0),
+            max(int(cy - half_h), 0),
+            min(int(math.ceil(cx + half_w)), w),
+            min(int(math.ceil(cy + half_h)), h),
+        )
 
     def _cut(self, image: np.ndarray, prompt: Prompt, win: tuple[int, int, int, int]) -> np.ndarray:
         """One GrabCut of ``prompt`` on the window ``win`` = ``(x0, y0, x1, y1)`` of ``image``:
@@ -403,8 +415,12 @@ def _prompt_gc(roi: _Roi, prompt: Prompt) -> np.ndarray:
     if prompt.mask is not None:
         gc[roi.crop_mask(prompt.mask) > 0] = cv2.GC_PR_FGD
     x0, y0, x1, y1 = roi.win
-    border_bg = [(x0 > 0, (slice(None), slice(0, 1))), (x1 < roi.w, (slice(None), slice(-1, None))),
-                 (y0 > 0, (slice(0, 1), slice(None))), (y1 < roi.h, (slice(-1, None), slice(None)))]
+    border_bg = [
+        (x0 > 0, (slice(None), slice(0, 1))),
+        (x1 < roi.w, (slice(None), slice(-1, None))),
+        (y0 > 0, (slice(0, 1), slice(None))),
+        (y1 < roi.h, (slice(-1, None), slice(None))),
+    ]
     for inside, sl in border_bg:
         if inside:
             gc[sl] = cv2.GC_BGD

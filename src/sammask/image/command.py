@@ -44,8 +44,9 @@ _Points = Annotated[
 ]
 
 
-def make_backend(backend: str, model: str | None = None, model_path: Path | None = None, device: str | None = None,
-                 offline: bool = False) -> Any:
+def make_backend(
+    backend: str, model: str | None = None, model_path: Path | None = None, device: str | None = None, offline: bool = False
+) -> Any:
     """The image backend a ``--backend`` option names.
 
     Raises:
@@ -64,8 +65,7 @@ def make_backend(backend: str, model: str | None = None, model_path: Path | None
         from sammask.errors import WeightsNotFoundError
 
         try:
-            return Sam2ImageBackend.from_name(model or "sam2.1_hiera_tiny", checkpoint=model_path,
-                                              device=device or "cpu", offline=offline)
+            return Sam2ImageBackend.from_name(model or "sam2.1_hiera_tiny", checkpoint=model_path, device=device or "cpu", offline=offline)
         except WeightsNotFoundError as exc:  # the shared message names the video flag
             raise WeightsNotFoundError(str(exc).replace("--segmenter grabcut", "--backend classical")) from exc
     raise ConfigError(f"--backend must be classical or sam2, got '{backend}'")
@@ -115,8 +115,11 @@ def make_prompt(box: str | None, points: list[str] | None) -> Any:
     if box is None and not points:
         raise ConfigError("give --box x1,y1,x2,y2 and/or --point x,y (repeatable)")
     parsed = [parse_point(p) for p in points or []]
-    return Prompt(points=np.array([p[:2] for p in parsed], np.float32).reshape(-1, 2),
-                  labels=np.array([p[2] for p in parsed], np.int32), box=parse_box(box) if box else None)
+    return Prompt(
+        points=np.array([p[:2] for p in parsed], np.float32).reshape(-1, 2),
+        labels=np.array([p[2] for p in parsed], np.int32),
+        box=parse_box(box) if box else None,
+    )
 
 
 def _gate(inputs: list[tuple[str, Path]], outputs: list[Any], overwrite: bool) -> None:
@@ -135,7 +138,9 @@ def segment_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output PNG: the mask (0/255), or the RGBA cut-out with --cutout.")],
     box: _Box = None,
     point: _Points = None,
-    multimask: Annotated[bool, typer.Option("--multimask", help=f"Write up to {MULTIMASK_FILES} candidates as STEM.0.png (best) .. STEM.2.png.")] = False,
+    multimask: Annotated[
+        bool, typer.Option("--multimask", help=f"Write up to {MULTIMASK_FILES} candidates as STEM.0.png (best) .. STEM.2.png.")
+    ] = False,
     cutout: Annotated[bool, typer.Option("--cutout", help="Write the RGBA cut-out (alpha = mask) instead of the mask.")] = False,
     backend: _Backend = "classical",
     model: _Model = None,
@@ -164,10 +169,20 @@ def segment_command(
         typer.echo(f"wrote {path}: {int(cand.mask.sum())} mask pixels, score {cand.score:.3f}", err=True)
 
 
-def _everything_options(backend: Any, points_per_side: int | None, pred_iou_thresh: float | None,
-                        stability_thresh: float | None, crop_layers: int | None, min_area: float | None) -> Any:
-    sam_flags = {"points_per_side": points_per_side, "pred_iou_thresh": pred_iou_thresh,
-                 "stability_score_thresh": stability_thresh, "crop_n_layers": crop_layers}
+def _everything_options(
+    backend: Any,
+    points_per_side: int | None,
+    pred_iou_thresh: float | None,
+    stability_thresh: float | None,
+    crop_layers: int | None,
+    min_area: float | None,
+) -> Any:
+    sam_flags = {
+        "points_per_side": points_per_side,
+        "pred_iou_thresh": pred_iou_thresh,
+        "stability_score_thresh": stability_thresh,
+        "crop_n_layers": crop_layers,
+    }
     given = {k: v for k, v in sam_flags.items() if v is not None}
     if backend.name == "sam2":
         from sammask.image.sam2 import EverythingOptions
@@ -198,8 +213,15 @@ def everything_coco(masks: list[Any], file_name: str, width: int, height: int) -
     anns = []
     for i, m in enumerate(masks, 1):
         x1, y1, x2, y2 = m.bbox
-        ann: dict[str, Any] = {"id": i, "image_id": 1, "category_id": 1, "segmentation": mask_to_rle(m.mask),
-                               "area": int(m.area), "bbox": [x1, y1, x2 - x1, y2 - y1], "iscrowd": 0}
+        ann: dict[str, Any] = {
+            "id": i,
+            "image_id": 1,
+            "category_id": 1,
+            "segmentation": mask_to_rle(m.mask),
+            "area": int(m.area),
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "iscrowd": 0,
+        }
         if m.predicted_iou is not None:
             ann["predicted_iou"] = m.predicted_iou
         if m.stability is not None:
@@ -210,9 +232,13 @@ def everything_coco(masks: list[Any], file_name: str, width: int, height: int) -
             cx0, cy0, cx1, cy1 = m.crop_box
             ann["crop_box"] = [cx0, cy0, cx1 - cx0, cy1 - cy0]
         anns.append(ann)
-    return {"info": {"description": "sammask image everything (upright image coordinates)"}, "licenses": [],
-            "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
-            "images": [{"id": 1, "file_name": file_name, "width": width, "height": height}], "annotations": anns}
+    return {
+        "info": {"description": "sammask image everything (upright image coordinates)"},
+        "licenses": [],
+        "categories": [{"id": 1, "name": "object", "supercategory": "object"}],
+        "images": [{"id": 1, "file_name": file_name, "width": width, "height": height}],
+        "annotations": anns,
+    }
 
 
 def overlay(image: np.ndarray, masks: list[np.ndarray]) -> np.ndarray:
@@ -240,8 +266,12 @@ def everything_command(
     points_per_side: Annotated[int | None, typer.Option("--points-per-side", help="sam2: grid points per side. [default: 32]")] = None,
     pred_iou_thresh: Annotated[float | None, typer.Option("--pred-iou-thresh", help="sam2: predicted-IoU filter. [default: 0.8]")] = None,
     stability_thresh: Annotated[float | None, typer.Option("--stability-thresh", help="sam2: stability filter. [default: 0.95]")] = None,
-    crop_layers: Annotated[int | None, typer.Option("--crop-layers", help="sam2: crop layers (tiles for large images). [default: 0]")] = None,
-    min_area: Annotated[float | None, typer.Option("--min-area", help="classical: smallest region, fraction of the image. [default: 0.002]")] = None,
+    crop_layers: Annotated[
+        int | None, typer.Option("--crop-layers", help="sam2: crop layers (tiles for large images). [default: 0]")
+    ] = None,
+    min_area: Annotated[
+        float | None, typer.Option("--min-area", help="classical: smallest region, fraction of the image. [default: 0.002]")
+    ] = None,
     backend: _Backend = "classical",
     model: _Model = None,
     model_path: _ModelPath = None,
@@ -321,7 +351,9 @@ def cutout_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Output PNG (RGBA when the background is transparent).")],
     box: _Box = None,
     point: _Points = None,
-    detect: Annotated[str | None, typer.Option("--detect", help="Cut out every detection: faces, person, car, hub:ID (comma separated).")] = None,
+    detect: Annotated[
+        str | None, typer.Option("--detect", help="Cut out every detection: faces, person, car, hub:ID (comma separated).")
+    ] = None,
     min_score: Annotated[float | None, typer.Option("--min-score", help="--detect: score threshold.")] = None,
     background: Annotated[str, typer.Option("--background", help="transparent | blur | color:RRGGBB | image:PATH.")] = "transparent",
     backend: _Backend = "classical",
@@ -421,16 +453,22 @@ def label_command(
             TimeElapsedColumn,
         )
 
-        with Progress(TextColumn("label"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                      TimeElapsedColumn(), disable=quiet, transient=False,
-                      console=__import__("rich.console").console.Console(stderr=True)) as bar:
+        with Progress(
+            TextColumn("label"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            disable=quiet,
+            transient=False,
+            console=__import__("rich.console").console.Console(stderr=True),
+        ) as bar:
             task = bar.add_task("label", total=len(files), rate="")
 
             def progress(done: int, total: int, rate: float) -> None:
                 bar.update(task, completed=done, rate=f"{rate:.2f} images/s")
 
-            report = label_folder(files, output, detect=fn, backend=be, format=format, settings=settings,
-                                  resume=resume, progress=progress)
+            report = label_folder(files, output, detect=fn, backend=be, format=format, settings=settings, resume=resume, progress=progress)
     finally:
         for d in detectors:
             d.close()
@@ -443,8 +481,13 @@ def label_command(
 
 def build_image_app(wrap: Callable[[Callable[..., Any]], Callable[..., Any]]) -> typer.Typer:
     """The ``sammask image`` sub-app; ``wrap`` is the CLI's error boundary applied to each command."""
-    sub = typer.Typer(help="Still images: segment an object, segment everything, cut out.", no_args_is_help=True,
-                      add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    sub = typer.Typer(
+        help="Still images: segment an object, segment everything, cut out.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
     sub.command("segment")(wrap(segment_command))
     sub.command("everything")(wrap(everything_command))
     sub.command("cutout")(wrap(cutout_command))

@@ -178,13 +178,15 @@ def label_folder(
     out_dir = Path(out_dir)
     state = out_dir / STATE_DIR / "records"
     if resume and not (out_dir / STATE_DIR / "settings.json").is_file():
-        raise ConfigError(f"--resume: {out_dir} holds no sammask label state ({STATE_DIR}/settings.json); "
-                          "run without --resume to start the dataset")
+        raise ConfigError(
+            f"--resume: {out_dir} holds no sammask label state ({STATE_DIR}/settings.json); run without --resume to start the dataset"
+        )
     full_settings = {**(settings or {}), "backend": backend.name, "format": format}
     digest = _digest(full_settings)
     state.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / STATE_DIR / "settings.json",
-                      json.dumps({"digest": digest, "settings": full_settings}, indent=2, default=str) + "\n")
+    write_text_atomic(
+        out_dir / STATE_DIR / "settings.json", json.dumps({"digest": digest, "settings": full_settings}, indent=2, default=str) + "\n"
+    )
     if format == "yolo-seg":
         (out_dir / "images").mkdir(exist_ok=True)
     keys = _keys(list(images))
@@ -216,8 +218,15 @@ def label_folder(
                 objects.append(LabelledObject(str(cls), float(score), box_t, mask_to_rle(cand.mask), float(cand.score)))
         if format == "yolo-seg":
             write_bytes_atomic(out_dir / "images" / f"{key}.jpg", _jpeg(img.rgb))
-        record = {"digest": digest, "source": stamp, "key": key, "width": img.width, "height": img.height,
-                  "orientation": img.orientation, "objects": [asdict(o) for o in objects]}
+        record = {
+            "digest": digest,
+            "source": stamp,
+            "key": key,
+            "width": img.width,
+            "height": img.height,
+            "orientation": img.orientation,
+            "objects": [asdict(o) for o in objects],
+        }
         write_text_atomic(record_path, json.dumps(record) + "\n")
         report.labelled += 1
         if progress is not None:
@@ -264,15 +273,23 @@ def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], im
         }
         root = os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in images])
         for image_id, (rec, path) in enumerate(zip(records, images), 1):
-            doc["images"].append({"id": image_id, "file_name": os.path.relpath(os.path.abspath(path), root),
-                                  "width": rec["width"], "height": rec["height"]})
+            doc["images"].append(
+                {"id": image_id, "file_name": os.path.relpath(os.path.abspath(path), root), "width": rec["width"], "height": rec["height"]}
+            )
             for o in rec["objects"]:
                 rle = {"size": o["rle"]["size"], "counts": o["rle"]["counts"].encode("utf-8")}
-                doc["annotations"].append({
-                    "id": len(doc["annotations"]) + 1, "image_id": image_id, "category_id": index[o["class_name"]] + 1,
-                    "segmentation": o["rle"], "area": float(mask_util.area(rle)),
-                    "bbox": [float(v) for v in mask_util.toBbox(rle)], "iscrowd": 0, "score": o["score"],
-                })
+                doc["annotations"].append(
+                    {
+                        "id": len(doc["annotations"]) + 1,
+                        "image_id": image_id,
+                        "category_id": index[o["class_name"]] + 1,
+                        "segmentation": o["rle"],
+                        "area": float(mask_util.area(rle)),
+                        "bbox": [float(v) for v in mask_util.toBbox(rle)],
+                        "iscrowd": 0,
+                        "score": o["score"],
+                    }
+                )
         write_text_atomic(out_dir / "annotations.json", json.dumps(doc, separators=(",", ":")) + "\n")
     elif format == "yolo-seg":
         (out_dir / "labels").mkdir(exist_ok=True)
@@ -297,8 +314,21 @@ def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], im
     write_bytes_atomic(out_dir / "contact_sheet.png", encode_png(contact_sheet(records, images)))
 
 
-_COLOURS = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]], np.uint8)
+_COLOURS = np.array(
+    [
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+        [240, 50, 230],
+        [210, 245, 60],
+        [250, 190, 212],
+    ],
+    np.uint8,
+)
 
 
 def contact_sheet(records: list[dict[str, Any]], images: list[Path], *, thumb: int = 240, columns: int = 4) -> np.ndarray:

@@ -82,8 +82,9 @@ def load_image(path: str | Path) -> LoadedImage:
                     f"{p} is {w}x{h} = {w * h / 1e6:.0f} megapixels, over the {MAX_PIXELS // 1_000_000} "
                     "megapixel limit; downscale it first (e.g. to 8000 px on the long side)"
                 )
-            raw_16 = any(";16" in str(t.args if isinstance(t.args, str) else (t.args or ("",))[0])
-                         for t in (im.tile or []))  # before anything loads the pixels (tile is then [])
+            raw_16 = any(
+                ";16" in str(t.args if isinstance(t.args, str) else (t.args or ("",))[0]) for t in (im.tile or [])
+            )  # before anything loads the pixels (tile is then [])
             orientation = int(im.getexif().get(0x0112, 1) or 1)
             upright = ImageOps.exif_transpose(im)
             rgb, alpha, depth = to_uint8_rgb(upright)
@@ -95,8 +96,7 @@ def load_image(path: str | Path) -> LoadedImage:
         raise InputFileError(f"{p} is not an image sammask can read ({exc}); use JPEG, PNG, WebP or TIFF") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise InputFileError(f"{p} could not be decoded: {exc}") from None
-    return LoadedImage(rgb=rgb, alpha=alpha, path=p, orientation=orientation if 1 <= orientation <= 8 else 1,
-                       bit_depth=depth)
+    return LoadedImage(rgb=rgb, alpha=alpha, path=p, orientation=orientation if 1 <= orientation <= 8 else 1, bit_depth=depth)
 
 
 def expand_inputs(items: Iterable[str | Path]) -> list[Path]:
@@ -117,15 +117,17 @@ def expand_inputs(items: Iterable[str | Path]) -> list[Path]:
         s = str(item)
         p = Path(s)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            found = sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
             if not found:
                 raise InputFileError(f"no image ({', '.join(IMAGE_SUFFIXES)}) in folder {p}")
         elif p.is_file():
             found = [p]
         elif glob.has_magic(s):
-            found = sorted(Path(f) for f in glob.glob(s, recursive=True)
-                           if Path(f).is_file() and Path(f).suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted(Path(f) for f in glob.glob(s, recursive=True) if Path(f).is_file() and Path(f).suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise InputFileError(f"no image matches {s}")
         else:

@@ -146,8 +146,15 @@ class Sam2ImageBackend(ImageBackend):
         self._cache: tuple[str, ImageFeatures] | None = None
 
     @classmethod
-    def from_name(cls, model: str = "sam2.1_hiera_tiny", *, checkpoint: Path | None = None, device: str = "cpu",
-                  image_size: int = 1024, offline: bool = False) -> Sam2ImageBackend:
+    def from_name(
+        cls,
+        model: str = "sam2.1_hiera_tiny",
+        *,
+        checkpoint: Path | None = None,
+        device: str = "cpu",
+        image_size: int = 1024,
+        offline: bool = False,
+    ) -> Sam2ImageBackend:
         """Build a published SAM 2 model the way the video room does and wrap it.
 
         Raises:
@@ -157,8 +164,7 @@ class Sam2ImageBackend(ImageBackend):
         """
         from sammask.segmentation.sam2.model import build_sam2_model
 
-        return cls(build_sam2_model(model, checkpoint=checkpoint, image_size=image_size, device=device,
-                                    offline=offline))
+        return cls(build_sam2_model(model, checkpoint=checkpoint, image_size=image_size, device=device, offline=offline))
 
     # -- prompts -------------------------------------------------------------------------------
 
@@ -188,15 +194,15 @@ class Sam2ImageBackend(ImageBackend):
         self._cache = (key, features)
         return features
 
-    def _decode(self, features: ImageFeatures, points: np.ndarray, labels: np.ndarray,
-                mask_logits: torch.Tensor | None, multimask: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode(
+        self, features: ImageFeatures, points: np.ndarray, labels: np.ndarray, mask_logits: torch.Tensor | None, multimask: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, K, 2) pixel points + (N, K) labels -> ((N, M, S/4, S/4) logits, (N, M) predicted IoU)."""
         import torch
 
         dev = features.image_embed.device
         n = int(points.shape[0])
-        scale = torch.tensor([features.image_size / features.width, features.image_size / features.height],
-                             dtype=torch.float32, device=dev)
+        scale = torch.tensor([features.image_size / features.width, features.image_size / features.height], dtype=torch.float32, device=dev)
         coords = torch.as_tensor(np.asarray(points, np.float32), device=dev) * scale
         labs = torch.as_tensor(np.asarray(labels, np.int32), device=dev)
         pe = self.model.sam_prompt_encoder
@@ -278,8 +284,7 @@ class Sam2ImageBackend(ImageBackend):
 
         h, w = image.shape[:2]
         crop_boxes, layer_idxs = generate_crop_boxes((h, w), int(o.crop_n_layers), float(o.crop_overlap_ratio))
-        grids = build_all_layer_point_grids(int(o.points_per_side), int(o.crop_n_layers),
-                                            int(o.crop_n_points_downscale_factor))
+        grids = build_all_layer_point_grids(int(o.points_per_side), int(o.crop_n_layers), int(o.crop_n_points_downscale_factor))
         kept: list[_Kept] = []
         for crop_box, layer in zip(crop_boxes, layer_idxs):
             kept += self._crop_masks(image, o, tuple(crop_box), grids[layer])
@@ -297,12 +302,10 @@ class Sam2ImageBackend(ImageBackend):
             bbox = mask_bbox(mask)
             if bbox is None:
                 continue
-            out.append(ImageMask(mask=mask, bbox=bbox, area=int(mask.sum()), predicted_iou=c[2], stability=c[3],
-                                 point=c[4], crop_box=c[5]))
+            out.append(ImageMask(mask=mask, bbox=bbox, area=int(mask.sum()), predicted_iou=c[2], stability=c[3], point=c[4], crop_box=c[5]))
         return sorted(out, key=lambda im: -im.area)
 
-    def _crop_masks(self, image: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...],
-                    grid: np.ndarray) -> list[_Kept]:
+    def _crop_masks(self, image: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...], grid: np.ndarray) -> list[_Kept]:
         """One crop of "everything": its point grid decoded in batches, then box NMS within the
         crop; the kept masks in full-image coordinates."""
         from sammask.export.rle import mask_to_rle
@@ -329,8 +332,9 @@ class Sam2ImageBackend(ImageBackend):
             kept.append((mask_to_rle(full), box, iou_v, stab_v, pt, (x0, y0, x1, y1)))
         return kept
 
-    def _point_batch_masks(self, feats: Any, batch: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...],
-                           shape: tuple[int, int]) -> list[_Found]:
+    def _point_batch_masks(
+        self, feats: Any, batch: np.ndarray, o: EverythingOptions, crop_box: tuple[int, ...], shape: tuple[int, int]
+    ) -> list[_Found]:
         """Decode a batch of grid points (3 masks each) on a crop's features; keep the masks that
         pass the predicted-IoU and stability thresholds and do not touch a crop edge that is not
         an image edge (crop coordinates, the point in image coordinates)."""
@@ -343,8 +347,7 @@ class Sam2ImageBackend(ImageBackend):
         ch, cw = y1 - y0, x1 - x0
         low_res, iou = self._decode(feats, batch[:, None, :], np.ones((len(batch), 1), np.int32), None, True)
         m = low_res.shape[1]
-        logits = F.interpolate(low_res.flatten(0, 1)[:, None], size=(ch, cw), mode="bilinear",
-                               align_corners=False)[:, 0]
+        logits = F.interpolate(low_res.flatten(0, 1)[:, None], size=(ch, cw), mode="bilinear", align_corners=False)[:, 0]
         ious = iou.flatten(0, 1)
         pts = np.repeat(batch, m, axis=0)
         keep = ious > o.pred_iou_thresh if o.pred_iou_thresh > 0 else torch.ones_like(ious, dtype=torch.bool)
@@ -360,8 +363,15 @@ class Sam2ImageBackend(ImageBackend):
         found: list[_Found] = []
         for j in torch.nonzero(~near).flatten().tolist():
             i = int(idx[j])
-            found.append((masks[j].cpu().numpy(), boxes[j].cpu().numpy().astype(np.float64),
-                          float(ious[i]), float(stab[i]), (float(pts[i, 0]) + x0, float(pts[i, 1]) + y0)))
+            found.append(
+                (
+                    masks[j].cpu().numpy(),
+                    boxes[j].cpu().numpy().astype(np.float64),
+                    float(ious[i]),
+                    float(stab[i]),
+                    (float(pts[i, 0]) + x0, float(pts[i, 1]) + y0),
+                )
+            )
         return found
 
 
@@ -373,8 +383,7 @@ _Kept = tuple[dict, np.ndarray, float, float, tuple[float, float], tuple[int, in
 point, crop box)."""
 
 
-def _remove_small_regions(kept: list[_Kept], masks: list[np.ndarray],
-                          o: EverythingOptions) -> tuple[list[_Kept], list[np.ndarray]]:
+def _remove_small_regions(kept: list[_Kept], masks: list[np.ndarray], o: EverythingOptions) -> tuple[list[_Kept], list[np.ndarray]]:
     """sam2's small-region post-processing: holes and islands under ``min_mask_region_area``
     removed from each mask, then box NMS preferring the masks it left unchanged."""
     import torch

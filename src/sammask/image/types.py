@@ -63,8 +63,7 @@ class Prompt:
         if len(pts) and ((pts[:, 0] < 0) | (pts[:, 0] >= width) | (pts[:, 1] < 0) | (pts[:, 1] >= height)).any():
             bad = pts[(pts[:, 0] < 0) | (pts[:, 0] >= width) | (pts[:, 1] < 0) | (pts[:, 1] >= height)][0]
             raise ConfigError(
-                f"point ({bad[0]:g}, {bad[1]:g}) is outside the {width}x{height} image (upright "
-                "coordinates, as a viewer shows the photo)"
+                f"point ({bad[0]:g}, {bad[1]:g}) is outside the {width}x{height} image (upright coordinates, as a viewer shows the photo)"
             )
         if self.box is not None:
             x1, y1, x2, y2 = self.box

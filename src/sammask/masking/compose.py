@@ -73,8 +73,7 @@ class ComposeResult:
 def _check_image(image: np.ndarray) -> tuple[int, int]:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ImageArrayError(
-            f"frame must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'dtype', type(image).__name__)} "
-            f"{getattr(image, 'shape', '')}"
+            f"frame must be an (H, W, 3) uint8 RGB array, got {getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}"
         )
     return image.shape[0], image.shape[1]
 
@@ -115,9 +114,7 @@ def _blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray, where: np.ndarra
     _paste(dst, mixed, where)
 
 
-def _blend_from_source(
-    dst: np.ndarray, original: np.ndarray, effect: np.ndarray, alpha: np.ndarray, where: np.ndarray
-) -> None:
+def _blend_from_source(dst: np.ndarray, original: np.ndarray, effect: np.ndarray, alpha: np.ndarray, where: np.ndarray) -> None:
     """``dst = alpha * effect + (1 - alpha) * original`` (rounded) on the ``where`` pixels, in place.
 
     Unlike :func:`_blend` this does not read ``dst``, so overlapping ROIs give the same result

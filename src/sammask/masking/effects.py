@@ -140,8 +140,7 @@ def effect_margin_px(effect: Effect, object_size: float, strength: int) -> int:
 def _check_region(region: np.ndarray) -> None:
     if not isinstance(region, np.ndarray) or region.dtype != np.uint8 or region.ndim != 3 or region.shape[2] != 3:
         raise ImageArrayError(
-            f"region must be an (h, w, 3) uint8 RGB array, got {getattr(region, 'dtype', type(region))} "
-            f"{getattr(region, 'shape', '')}"
+            f"region must be an (h, w, 3) uint8 RGB array, got {getattr(region, 'dtype', type(region))} {getattr(region, 'shape', '')}"
         )
 
 

@@ -87,9 +87,7 @@ class ClassEffect:
             try:
                 object.__setattr__(self, "effect", Effect(self.effect))
             except ValueError:
-                raise ConfigError(
-                    f"effect must be one of {', '.join(e.value for e in Effect)}, got '{self.effect}'"
-                ) from None
+                raise ConfigError(f"effect must be one of {', '.join(e.value for e in Effect)}, got '{self.effect}'") from None
         if self.strength is not None and not 1 <= self.strength <= 5:
             raise ConfigError(f"strength must be 1..5, got {self.strength}")
         if self.color is not None:

@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 
-
 def _grow(bounds: Bounds, margin: int, h: int, w: int) -> Bounds:
     x0, y0, x1, y1 = bounds
     return max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, w), min(y1 + margin, h)

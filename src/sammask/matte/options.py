@@ -75,9 +75,7 @@ def parse_background(text: str) -> Background:
     try:
         k = BackgroundKind(kind.strip().lower())
     except ValueError:
-        raise ConfigError(
-            f"--background '{text}' is not one of transparent, blur, color:#RRGGBB, image:PATH, video:PATH"
-        ) from None
+        raise ConfigError(f"--background '{text}' is not one of transparent, blur, color:#RRGGBB, image:PATH, video:PATH") from None
     if k is BackgroundKind.COLOR:
         if not rest:
             raise ConfigError("--background color needs a colour: color:#RRGGBB")

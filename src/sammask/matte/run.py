@@ -144,8 +144,9 @@ class _Backgrounds:
             from sammask.masking.effects import apply_effect, frame_object_size_px
             from sammask.masking.options import Effect
 
-            return apply_effect(image, Effect.BLUR, object_size=frame_object_size_px(image.shape),
-                                strength=self.background.strength, color=(0, 0, 0))
+            return apply_effect(
+                image, Effect.BLUR, object_size=frame_object_size_px(image.shape), strength=self.background.strength, color=(0, 0, 0)
+            )
         nxt = next(self._frames if self._frames is not None else self._open_video(), None)
         if nxt is None:  # shorter background video: loop it
             nxt = next(self._open_video(), None)
@@ -159,8 +160,16 @@ class _Backgrounds:
             self._reader = None
 
 
-def _check_paths(input_path: Path, output: Path, kind: OutputKind, keep_file: Path | None, background: Background,
-                 matte_path: Path | None, report_path: Path | None, overwrite: bool) -> None:
+def _check_paths(
+    input_path: Path,
+    output: Path,
+    kind: OutputKind,
+    keep_file: Path | None,
+    background: Background,
+    matte_path: Path | None,
+    report_path: Path | None,
+    overwrite: bool,
+) -> None:
     """Every output checked against every input and each other before anything is decoded."""
     from sammask.spec.gate import InputRef, OutputRef, check_paths
     from sammask.spec.gate import OutputKind as PathKind
@@ -262,22 +271,28 @@ def matte(
     info = probe(input_path)
 
     report = MatteReport(
-        input=str(input_path), output=str(output_path), output_kind=kind.value,
-        matte_output=None if matte_path is None else str(matte_path), keep="", background=str(bg),
-        feather=options.feather, smooth=options.smooth, refine=options.refine,
+        input=str(input_path),
+        output=str(output_path),
+        output_kind=kind.value,
+        matte_output=None if matte_path is None else str(matte_path),
+        keep="",
+        background=str(bg),
+        feather=options.feather,
+        smooth=options.smooth,
+        refine=options.refine,
     )
     from sammask.pipeline import stop_on_signals
 
     with stop_on_signals(), contextlib.ExitStack() as stack:
         # outputs first (their checks need no decoding), then the model, then the input
-        outs = _open_outputs(stack, kind, output_path, info, encode, input_path, matte_path, settings,
-                             overwrite=overwrite)
+        outs = _open_outputs(stack, kind, output_path, info, encode, input_path, matte_path, settings, overwrite=overwrite)
         png, video, matte_writer = outs.png, outs.video, outs.matte
         backgrounds = None if transparent else _Backgrounds(bg, info)
         if backgrounds is not None:
             stack.callback(backgrounds.close)
-        source = _keep_source(input_path, info, settings, tracks=tracks, masks=masks, keep=keep,
-                              masks_any_video=masks_any_video, segmenter=options.segmenter)
+        source = _keep_source(
+            input_path, info, settings, tracks=tracks, masks=masks, keep=keep, masks_any_video=masks_any_video, segmenter=options.segmenter
+        )
         stack.callback(source.close)
         report.keep = source.name
         reader = stack.enter_context(VideoReader(input_path))
@@ -293,8 +308,7 @@ def matte(
         report.seconds = time.perf_counter() - t0
         _commit_last(png, video, report, report_path, matte_path)
     if report.fallbacks:
-        logger.warning("%d track-frames kept their whole box (segmentation failed: %s)",
-                       sum(report.fallbacks.values()), report.fallbacks)
+        logger.warning("%d track-frames kept their whole box (segmentation failed: %s)", sum(report.fallbacks.values()), report.fallbacks)
     logger.info("%s: %d frames (%s), kept %s, background %s", output_path, report.frames, kind.value, report.keep, bg)
     if progress is not None:
         progress(1.0)
@@ -325,8 +339,15 @@ def _encode_options(kind: OutputKind, transparent: bool, settings: RedactSetting
 
 
 def _keep_source(
-    input_path: Path, info: VideoInfo, settings: RedactSettings, *, tracks: object, masks: object, keep: str | None,
-    masks_any_video: bool, segmenter: str,
+    input_path: Path,
+    info: VideoInfo,
+    settings: RedactSettings,
+    *,
+    tracks: object,
+    masks: object,
+    keep: str | None,
+    masks_any_video: bool,
+    segmenter: str,
 ) -> KeepSource:
     """What says which pixels are kept: MediaPipe's person segmentation, annotated masks, or
     tracks segmented with ``segmenter`` as ``redact`` does."""
@@ -383,9 +404,18 @@ class _Outputs:
     matte: VideoWriter | None
 
 
-def _open_outputs(stack: contextlib.ExitStack, kind: OutputKind, output_path: Path, info: VideoInfo,
-                  encode: EncodeOptions | None, input_path: Path, matte_path: Path | None, settings: RedactSettings, *,
-                  overwrite: bool) -> _Outputs:
+def _open_outputs(
+    stack: contextlib.ExitStack,
+    kind: OutputKind,
+    output_path: Path,
+    info: VideoInfo,
+    encode: EncodeOptions | None,
+    input_path: Path,
+    matte_path: Path | None,
+    settings: RedactSettings,
+    *,
+    overwrite: bool,
+) -> _Outputs:
     """Open the output (PNG folder, or video with the input's audio; ``encode`` None for a PNG
     folder) and the matte video, each aborted by ``stack`` unless committed.
 
@@ -408,9 +438,15 @@ def _open_outputs(stack: contextlib.ExitStack, kind: OutputKind, output_path: Pa
     return _Outputs(png, video, matte_writer)
 
 
-def _write_frames(kept: Iterator[tuple[DecodedFrame, np.ndarray]], outs: _Outputs, options: MatteOptions,
-                  backgrounds: _Backgrounds | None, report: MatteReport, total: int,
-                  progress: ProgressCallback | None) -> None:
+def _write_frames(
+    kept: Iterator[tuple[DecodedFrame, np.ndarray]],
+    outs: _Outputs,
+    options: MatteOptions,
+    backgrounds: _Backgrounds | None,
+    report: MatteReport,
+    total: int,
+    progress: ProgressCallback | None,
+) -> None:
     """Alpha (feathered or refined, then smoothed over time) per frame of ``kept`` (frame, (H, W)
     bool keep mask), the matted frame written to the output and the alpha to the matte video;
     counts ``report.frames``."""

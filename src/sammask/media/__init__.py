@@ -14,5 +14,17 @@ from sammask.media.types import DecodedFrame, EncodeOptions, VideoInfo
 from sammask.media.trim import trim_video
 from sammask.media.writer import VideoWriter
 
-__all__ = ["probe", "VideoReader", "ReadAhead", "VideoWriter", "VideoInfo", "DecodedFrame", "EncodeOptions", "frame_count", "trim_video",
-           "VideoIdentity", "video_identity", "FrameSource"]
+__all__ = [
+    "probe",
+    "VideoReader",
+    "ReadAhead",
+    "VideoWriter",
+    "VideoInfo",
+    "DecodedFrame",
+    "EncodeOptions",
+    "frame_count",
+    "trim_video",
+    "VideoIdentity",
+    "video_identity",
+    "FrameSource",
+]

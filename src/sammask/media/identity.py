@@ -45,8 +45,7 @@ class VideoIdentity:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (keys ``width``, ``height``, ``frames``, ``sha256``, ``name``)."""
-        return {"width": self.width, "height": self.height, "frames": self.frames, "sha256": self.sha256,
-                "name": self.name}
+        return {"width": self.width, "height": self.height, "frames": self.frames, "sha256": self.sha256, "name": self.name}
 
     @classmethod
     def from_json(cls, d: Any) -> VideoIdentity:

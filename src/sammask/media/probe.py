@@ -60,8 +60,7 @@ def open_input(path: Path) -> av.container.InputContainer:
         return av.open(str(path), mode="r")
     except av.FFmpegError as exc:
         raise MediaError(
-            f"{path}: not a readable video ({exc.strerror or exc}); "
-            "the file may be corrupt, truncated or not a video"
+            f"{path}: not a readable video ({exc.strerror or exc}); the file may be corrupt, truncated or not a video"
         ) from exc
 
 
@@ -130,8 +129,7 @@ def decode_video(
             frames = stream.decode(packet)
         except av.FFmpegError as exc:
             raise MediaError(
-                f"{path}: decoding failed at frame {n_frames} ({exc.strerror or exc}); "
-                "the file is corrupt or truncated"
+                f"{path}: decoding failed at frame {n_frames} ({exc.strerror or exc}); the file is corrupt or truncated"
             ) from exc
         for frame in frames:
             yield frame

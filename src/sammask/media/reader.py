@@ -25,7 +25,7 @@ class VideoReader:
     Usage::
 
         with VideoReader(path) as reader:
-            for frame in reader:        # DecodedFrame(frame_idx, image, pts, time_s)
+            for frame in reader:  # DecodedFrame(frame_idx, image, pts, time_s)
                 ...
 
     Frames come in presentation order as stored: no display rotation is applied (it is
@@ -103,9 +103,7 @@ class VideoReader:
             yield DecodedFrame(frame_idx=idx, image=image, pts=pts, time_s=time_s)
             idx += 1
         if info.num_frames_exact and idx != info.num_frames:
-            logger.warning(
-                "%s: decoded %d frames but the container lists %d", self.path, idx, info.num_frames
-            )
+            logger.warning("%s: decoded %d frames but the container lists %d", self.path, idx, info.num_frames)
         logger.debug("%s: decoded %d frames", self.path, idx)
 
 

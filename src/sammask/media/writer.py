@@ -137,8 +137,12 @@ class VideoWriter:
         if self._pad_w or self._pad_h:
             logger.warning(
                 "%s: %dx%d is not a valid %s size; padding to %dx%d by repeating the last column/row",
-                self.output_path, info.width, info.height, options.pix_fmt,
-                info.width + self._pad_w, info.height + self._pad_h,
+                self.output_path,
+                info.width,
+                info.height,
+                options.pix_fmt,
+                info.width + self._pad_w,
+                info.height + self._pad_h,
             )
         self._yuv = options.pix_fmt.startswith(("yuv", "nv"))
         self._channels = 4 if any(c.is_alpha for c in fmt.components) else 3
@@ -310,9 +314,7 @@ class VideoWriter:
         if pts is None:
             pts = 0 if self._last_pts is None else self._last_pts + self._frame_ticks()
         if self._last_pts is not None and pts <= self._last_pts:
-            raise MediaError(
-                f"{self.output_path}: frame {self._frames_written} has pts {pts}, not after the previous {self._last_pts}"
-            )
+            raise MediaError(f"{self.output_path}: frame {self._frames_written} has pts {pts}, not after the previous {self._last_pts}")
         if self._pad_w or self._pad_h:
             image = np.pad(image, ((0, self._pad_h), (0, self._pad_w), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgba" if self._channels == 4 else "rgb24")
@@ -331,9 +333,7 @@ class VideoWriter:
             self._mux_audio_until(float(pts * info.time_base))
             self._out.mux(packets)
         except av.FFmpegError as exc:
-            raise MediaError(
-                f"{self.output_path}: encoding frame {self._frames_written} failed ({_ffmpeg_msg(exc)})"
-            ) from exc
+            raise MediaError(f"{self.output_path}: encoding frame {self._frames_written} failed ({_ffmpeg_msg(exc)})") from exc
         self._last_pts = pts
         self._frames_written += 1
 
@@ -507,10 +507,7 @@ def _check_encoding(av: ModuleType, options: EncodeOptions, info: VideoInfo) -> 
         raise ConfigError(f"unknown pixel format '{options.pix_fmt}' ({_ffmpeg_msg(exc)}); use e.g. yuv420p") from None
     supported = [f.name for f in (codec.video_formats or ())]
     if supported and options.pix_fmt not in supported:
-        raise ConfigError(
-            f"encoder '{options.codec}' cannot use pixel format '{options.pix_fmt}'; "
-            f"supported: {', '.join(supported)}"
-        )
+        raise ConfigError(f"encoder '{options.codec}' cannot use pixel format '{options.pix_fmt}'; supported: {', '.join(supported)}")
     if info.width <= 0 or info.height <= 0:
         raise ConfigError(f"invalid frame size {info.width}x{info.height}")
     if info.time_base is None or info.time_base <= 0 or not info.fps or info.fps <= 0:

@@ -120,8 +120,13 @@ FAMILIES: dict[str, ModelFamily] = {
             video_types=("edgetam_video",),
         ),
         ModelFamily(
-            "sam3", "Sam3TrackerModel", ("sam3_tracker", "sam3", "sam3_tracker_video", "sam3_video"), mean=HALF[0], std=HALF[1],
-            video_class="Sam3TrackerVideoModel", video_types=("sam3_tracker_video", "sam3_video"),
+            "sam3",
+            "Sam3TrackerModel",
+            ("sam3_tracker", "sam3", "sam3_tracker_video", "sam3_video"),
+            mean=HALF[0],
+            std=HALF[1],
+            video_class="Sam3TrackerVideoModel",
+            video_types=("sam3_tracker_video", "sam3_video"),
         ),
         ModelFamily("samhq", "SamHQModel", ("sam_hq",), resize="longest"),
     )
@@ -288,9 +293,7 @@ def _find_folder(source: ModelSource, offline: bool) -> Path:
     return Path(found)
 
 
-def load_hf_model(
-    source: ModelSource, *, device: str = "cpu", offline: bool = False, video: bool = False
-) -> tuple[torch.nn.Module, str]:
+def load_hf_model(source: ModelSource, *, device: str = "cpu", offline: bool = False, video: bool = False) -> tuple[torch.nn.Module, str]:
     """Load a ``transformers`` SAM-family model (eval mode) for box prompts.
 
     Args:
@@ -327,9 +330,7 @@ def load_hf_model(
     class_name = fam.model_class
     if video:
         if not fam.video_class:
-            raise ConfigError(
-                f"model {source.name}: the {family} family has no video model; use --strategy image with this model"
-            )
+            raise ConfigError(f"model {source.name}: the {family} family has no video model; use --strategy image with this model")
         model_type = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
         if model_type not in fam.video_types:
             raise ConfigError(
@@ -420,8 +421,11 @@ def installed_models() -> list[ModelAvailability]:
     sam2_ok = importlib.util.find_spec("sam2") is not None
     for spec in MODELS.values():
         cached = _cached(spec.hf_repo_id, spec.checkpoint_filename)
-        reason = "" if sam2_ok and cached else ("the sam2 package is not installed" if not sam2_ok else
-                                                 f"{spec.checkpoint_filename} not in the Hugging Face cache")
+        reason = (
+            ""
+            if sam2_ok and cached
+            else ("the sam2 package is not installed" if not sam2_ok else f"{spec.checkpoint_filename} not in the Hugging Face cache")
+        )
         out.append(ModelAvailability(spec.name, "sam2", not reason, reason, spec.hf_repo_id))
     for name, (family, repo) in NAMED_MODELS.items():
         missing = missing_requirement(family)

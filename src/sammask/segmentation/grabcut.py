@@ -215,8 +215,7 @@ class GrabCutSegmenter(Segmenter):
         area = int(mask.sum())
         if area < self.min_fill * bw * bh or area == 0:
             logger.debug(
-                "grabcut foreground on frame %d track %d covers %d of %d box pixels (< min_fill "
-                "%.3f); no mask (the box will be masked)",
+                "grabcut foreground on frame %d track %d covers %d of %d box pixels (< min_fill %.3f); no mask (the box will be masked)",
                 frame_idx,
                 track_id,
                 area,
@@ -339,4 +338,3 @@ def _gmm_log_likelihood(pixels: np.ndarray, model: np.ndarray) -> np.ndarray:
         maha = np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d)
         out = np.logaddexp(out, math.log(weights[c]) - 0.5 * (logdet + maha) - 1.5 * math.log(2 * math.pi))
     return out.reshape(pixels.shape[:2])
-

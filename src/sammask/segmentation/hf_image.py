@@ -149,8 +149,14 @@ class HFEncoderRuntime:
                 def export(folder: Path) -> None:
                     logger.info("exporting the %s image encoder at %d px to ONNX (%s)", family, size, folder)
                     with torch.no_grad():
-                        torch.onnx.export(graph, (torch.zeros(1, 3, size, size),), str(folder / "encoder.onnx"),
-                                          input_names=["image"], dynamo=False, opset_version=17)
+                        torch.onnx.export(
+                            graph,
+                            (torch.zeros(1, 3, size, size),),
+                            str(folder / "encoder.onnx"),
+                            input_names=["image"],
+                            dynamo=False,
+                            opset_version=17,
+                        )
 
                 self.export_path, self.cache_hit = rt._cached_export(root, name, "encoder.onnx", export)
                 so = mod.SessionOptions()
@@ -323,9 +329,7 @@ class HFImageStrategy:
                 continue
             prompts = unique_prompts(fp.prompts, fp.frame_idx)
             try:
-                with torch.inference_mode(), torch.autocast(
-                    dev_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
-                ):
+                with torch.inference_mode(), torch.autocast(dev_type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
                     masks, scores = self._segment_frame(fp.image, prompts)
             except SegmentationError:
                 raise
@@ -338,9 +342,7 @@ class HFImageStrategy:
             if self.on_frame is not None:
                 self.on_frame(fp.frame_idx, len(prompts))
 
-    def _segment_frame(
-        self, image: np.ndarray, prompts: list[TrackPrompt]
-    ) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
+    def _segment_frame(self, image: np.ndarray, prompts: list[TrackPrompt]) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
         height, width = image.shape[:2]
         boxes = np.array([p.bbox for p in prompts], dtype=np.float32).reshape(-1, 4)
         window: CropWindow | None = plan_crop(boxes, height, width, self.image_size) if self.crop else None
@@ -393,7 +395,12 @@ class BoxPromptModel:
 
         self._segmenter = Sam2Segmenter(
             Sam2Options(
-                model=model, checkpoint=checkpoint, device=device, offline=offline, crop=crop, strategy="image",
+                model=model,
+                checkpoint=checkpoint,
+                device=device,
+                offline=offline,
+                crop=crop,
+                strategy="image",
                 precision=precision,
             )
         )

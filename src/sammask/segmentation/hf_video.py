@@ -178,8 +178,13 @@ class HFVideoStrategy(StreamingVideoStrategy):
     def _new_session(self, h: int, w: int) -> Any:
         dev = next(self.model.parameters()).device
         return self.session_class(
-            video_height=h, video_width=w, inference_device=dev, inference_state_device=dev, video_storage_device=dev,
-            dtype=next(self.model.parameters()).dtype, max_vision_features_cache_size=1,
+            video_height=h,
+            video_width=w,
+            inference_device=dev,
+            inference_state_device=dev,
+            video_storage_device=dev,
+            dtype=next(self.model.parameters()).dtype,
+            max_vision_features_cache_size=1,
         )
 
     def _load_frame(self, step: int, image: np.ndarray) -> None:

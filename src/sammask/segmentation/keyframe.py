@@ -53,9 +53,7 @@ def carry_affine(prev_bbox: BBox, cur_bbox: BBox) -> np.ndarray:
     return np.array([[sx, 0.0, tx], [0.0, sy, ty]], dtype=np.float64)
 
 
-def carry_mask(
-    prev_mask: np.ndarray, prev_bbox: BBox, cur_bbox: BBox, shape: tuple[int, int]
-) -> np.ndarray:
+def carry_mask(prev_mask: np.ndarray, prev_bbox: BBox, cur_bbox: BBox, shape: tuple[int, int]) -> np.ndarray:
     """Carry a track's mask from its keyframe to a later frame by the motion of its box.
 
     The affine map of :func:`carry_affine` (translation + per-axis scale taking ``prev_bbox``
@@ -183,9 +181,7 @@ class KeyframeSegmenter(Segmenter):
                 f"{missing[:5]}; it must yield exactly one FrameMasks per input frame"
             )
         yield from drain_non_key()
-        logger.debug(
-            "keyframe stride %d: %d keyframes, %d carried frames", self.stride, stats["key"], stats["carried"]
-        )
+        logger.debug("keyframe stride %d: %d keyframes, %d carried frames", self.stride, stats["key"], stats["carried"])
 
     def _keyframes(self, frames: Iterable[FramePrompts], pending: deque[_Pending], stats: dict[str, int]) -> Iterator[FramePrompts]:
         """The keyframes of ``frames`` (every ``stride``-th, and a frame where a track appears);

@@ -27,9 +27,7 @@ def build_segmenter(name: str, **options: Any) -> Segmenter:
     try:
         target = SEGMENTERS[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown segmenter '{name}': choose one of {', '.join(sorted(SEGMENTERS))}"
-        ) from None
+        raise ConfigError(f"unknown segmenter '{name}': choose one of {', '.join(sorted(SEGMENTERS))}") from None
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls(**options)

@@ -45,8 +45,6 @@ class StoredMaskSegmenter(Segmenter):
                 prev = item[0]
                 item = next(store, None)
                 if item is not None and item[0] <= prev:
-                    raise SegmentationError(
-                        f"stored masks are not in increasing frame order: frame {item[0]} after {prev}"
-                    )
+                    raise SegmentationError(f"stored masks are not in increasing frame order: frame {item[0]} after {prev}")
             masks = item[1] if item is not None and item[0] == fp.frame_idx else {}
             yield FrameMasks(fp.frame_idx, {p.track_id: masks.get(p.track_id) for p in fp.prompts})

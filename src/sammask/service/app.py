@@ -110,10 +110,16 @@ def create_app(config: ServiceConfig) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.svc = ServiceState(
-        store=store, scheduler=scheduler, tokens=tokens, admission=Admission(store, config.queue_size),
-        data_dir=data_dir, allow_root=None if config.allow_root is None else Path(config.allow_root).resolve(),
-        max_upload_bytes=config.max_upload_mb << 20, max_unpack_bytes=config.max_unpack_mb << 20,
-        workers=config.workers, queue_size=config.queue_size,
+        store=store,
+        scheduler=scheduler,
+        tokens=tokens,
+        admission=Admission(store, config.queue_size),
+        data_dir=data_dir,
+        allow_root=None if config.allow_root is None else Path(config.allow_root).resolve(),
+        max_upload_bytes=config.max_upload_mb << 20,
+        max_unpack_bytes=config.max_unpack_mb << 20,
+        workers=config.workers,
+        queue_size=config.queue_size,
     )
 
     @app.middleware("http")
@@ -126,13 +132,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @app.get("/healthz", response_model=Health, tags=["service"])
     def healthz() -> Health:
         """Liveness and queue depth (no auth)."""
-        return Health(queued=store.count(JobState.QUEUED), running=store.count(JobState.RUNNING),
-                      workers=config.workers)
+        return Health(queued=store.count(JobState.QUEUED), running=store.count(JobState.RUNNING), workers=config.workers)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
-        return HTMLResponse(resources.files("sammask.service").joinpath("static/index.html").read_text("utf-8"),
-                            headers={"X-Frame-Options": "DENY"})
+        return HTMLResponse(
+            resources.files("sammask.service").joinpath("static/index.html").read_text("utf-8"), headers={"X-Frame-Options": "DENY"}
+        )
 
     app.include_router(router)
     return app

@@ -78,17 +78,19 @@ class Tokens:
                 if not parts:
                     continue
                 if len(parts) not in (2, 3) or not _NAME.match(parts[0]) or (len(parts) == 3 and parts[2] != "admin"):
-                    raise ConfigError(f"--tokens-file {tokens_file} line {lineno}: expected 'NAME TOKEN' or "
-                                      "'NAME TOKEN admin' (NAME of letters, digits, . _ -)")
+                    raise ConfigError(
+                        f"--tokens-file {tokens_file} line {lineno}: expected 'NAME TOKEN' or "
+                        "'NAME TOKEN admin' (NAME of letters, digits, . _ -)"
+                    )
                 clients.append((parts[1], Principal(parts[0], admin=len(parts) == 3)))
         names = [p.name for _, p in clients]
         secrets = [t for t, _ in clients]
         if len(set(names)) != len(names) or len(set(secrets)) != len(secrets):
-            raise ConfigError("every client needs its own name and its own token (a duplicate was found; "
-                              "--token is the client 'admin')")
+            raise ConfigError("every client needs its own name and its own token (a duplicate was found; --token is the client 'admin')")
         if any(len(t) < MIN_TOKEN_CHARS for t in secrets):
-            raise ConfigError(f"tokens must have at least {MIN_TOKEN_CHARS} characters "
-                              "(e.g. python -c 'import secrets; print(secrets.token_urlsafe())')")
+            raise ConfigError(
+                f"tokens must have at least {MIN_TOKEN_CHARS} characters (e.g. python -c 'import secrets; print(secrets.token_urlsafe())')"
+            )
         return cls(tuple(clients))
 
     def authenticate(self, authorization: str | None) -> Principal | None:

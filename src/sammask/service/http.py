@@ -119,7 +119,12 @@ def uvicorn_config(app: Any, host: str, port: int, limits: ConnectionLimits, **k
     """
     import uvicorn
 
-    return uvicorn.Config(app, host=host, port=port, http=protocol_with(limits),
-                          limit_concurrency=limits.max_connections + 1,
-                          timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # uvicorn annotates int; it is a call_later delay, a float works
-                          **kwargs)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_with(limits),
+        limit_concurrency=limits.max_connections + 1,
+        timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # uvicorn annotates int; it is a call_later delay, a float works
+        **kwargs,
+    )

@@ -19,6 +19,7 @@ UPLOAD_NAMES = {"zip": "masks.zip", "coco": "masks.json", "mots": "masks.txt"}
 
 LIMIT_NAME = "the server's --max-unpack-mb"
 
+
 def check_masks_upload(upload: Path, max_bytes: int, max_members: int | None = None) -> Path:
     """Check an uploaded masks file at submission and store it under its format's name.
 
@@ -49,6 +50,7 @@ def check_masks_upload(upload: Path, max_bytes: int, max_members: int | None = N
     except UnicodeDecodeError as exc:
         raise ExportError(f"the masks upload is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return stored
+
 
 def stored_upload(input_dir: Path) -> Path | None:
     """The masks upload stored in a job's ``input/`` folder (see :data:`UPLOAD_NAMES`), or None."""

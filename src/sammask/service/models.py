@@ -31,10 +31,19 @@ class JobView(BaseModel):
     def of(cls, rec: JobRecord) -> JobView:
         """The view of a store record."""
         return cls(
-            id=rec.id, state=rec.state, progress=min(max(rec.progress, 0.0), 1.0), eta_s=rec.eta_s,
-            error=rec.error, report=rec.report, filename=rec.filename,
-            settings=JobSettings.model_validate(rec.settings), created=rec.created, started=rec.started,
-            finished=rec.finished, attempts=rec.attempts, replayed_frames=rec.replayed,
+            id=rec.id,
+            state=rec.state,
+            progress=min(max(rec.progress, 0.0), 1.0),
+            eta_s=rec.eta_s,
+            error=rec.error,
+            report=rec.report,
+            filename=rec.filename,
+            settings=JobSettings.model_validate(rec.settings),
+            created=rec.created,
+            started=rec.started,
+            finished=rec.finished,
+            attempts=rec.attempts,
+            replayed_frames=rec.replayed,
         )
 
 

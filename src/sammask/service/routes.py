@@ -123,8 +123,7 @@ def _check_hub_ids(spec: str) -> None:
         elif item.startswith("text="):
             target = item.removeprefix("text=").partition(":")[0]
         if target is not None and (target.startswith(("/", ".", "~")) or "\\" in target or ".." in target):
-            raise ConfigError(f"detect: '{item}' names a folder; a job may name a Hugging Face model id "
-                              "(in the server's cache) only")
+            raise ConfigError(f"detect: '{item}' names a folder; a job may name a Hugging Face model id (in the server's cache) only")
 
 
 def _strings(value: Any, where: str) -> None:
@@ -168,15 +167,19 @@ def _idempotency_key(request: Request, who: Principal) -> str | None:
     return f"{who.name}/{key}"
 
 
-async def _accept(request: Request, svc: ServiceState, who: Principal, key: str | None, job_id: str,
-                  incoming: Path) -> JSONResponse | JobView:
+async def _accept(
+    request: Request, svc: ServiceState, who: Principal, key: str | None, job_id: str, incoming: Path
+) -> JSONResponse | JobView:
     """Receive the body into ``incoming``, check it, move it to the job folder and store the job."""
     inputs = incoming / "input"
     inputs.mkdir(parents=True)
     form = await receive_form(request, inputs, svc.max_upload_bytes)
     if "tracks" in form.files and "masks" in form.files:
-        raise RequestRefused(422, "send at most one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
-                                  f"({KINDS}); with neither, objects are detected (settings.detect)")
+        raise RequestRefused(
+            422,
+            "send at most one of 'tracks' (MOT .txt or sammask .json) and 'masks' "
+            f"({KINDS}); with neither, objects are detected (settings.detect)",
+        )
     source = Source.TRACKS if "tracks" in form.files else Source.MASKS if "masks" in form.files else Source.DETECT
     options = _settings(form.fields.get("settings"), source)
     if ("video" in form.files) == ("video_path" in form.fields):
@@ -203,8 +206,14 @@ async def _accept(request: Request, svc: ServiceState, who: Principal, key: str 
     files = JobFiles.of(svc.data_dir, job_id)
     files.root.parent.mkdir(parents=True, exist_ok=True)
     incoming.rename(files.root)
-    rec, created = svc.store.create(job_id=job_id, settings=options.model_dump(mode="json", exclude_defaults=True),
-                                    video_path="input/video", filename=name, idempotency_key=key, owner=who.name)
+    rec, created = svc.store.create(
+        job_id=job_id,
+        settings=options.model_dump(mode="json", exclude_defaults=True),
+        video_path="input/video",
+        filename=name,
+        idempotency_key=key,
+        owner=who.name,
+    )
     if not created:
         files.remove()
         return JSONResponse(JobView.of(rec).model_dump(mode="json"), status_code=200)
@@ -212,17 +221,45 @@ async def _accept(request: Request, svc: ServiceState, who: Principal, key: str 
     return JobView.of(rec)
 
 
-@router.post("/jobs", status_code=201, response_model=JobView,
-             responses={200: {"model": JobView, "description": "Same Idempotency-Key: the existing job."},
-                        401: {}, 403: {}, 413: {}, 422: {}, 503: {}},
-             openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-                 "type": "object", "properties": {
-                     "video": {"type": "string", "format": "binary", "description": "The video (any container FFmpeg reads)."},
-                     "video_path": {"type": "string", "description": "Instead of video: a server-side video below --allow-root (relative)."},
-                     "tracks": {"type": "string", "format": "binary", "description": "Tracks: MOT .txt or sammask .json."},
-                     "masks": {"type": "string", "format": "binary",
-                               "description": f"Instead of tracks: {KINDS} (docs/service.md)."},
-                     "settings": {"type": "string", "description": "JSON object of JobSettings."}}}}}}})
+@router.post(
+    "/jobs",
+    status_code=201,
+    response_model=JobView,
+    responses={
+        200: {"model": JobView, "description": "Same Idempotency-Key: the existing job."},
+        401: {},
+        403: {},
+        413: {},
+        422: {},
+        503: {},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "video": {"type": "string", "format": "binary", "description": "The video (any container FFmpeg reads)."},
+                            "video_path": {
+                                "type": "string",
+                                "description": "Instead of video: a server-side video below --allow-root (relative).",
+                            },
+                            "tracks": {"type": "string", "format": "binary", "description": "Tracks: MOT .txt or sammask .json."},
+                            "masks": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": f"Instead of tracks: {KINDS} (docs/service.md).",
+                            },
+                            "settings": {"type": "string", "description": "JSON object of JobSettings."},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
 async def create_job(request: Request, svc: Svc, who: Caller) -> Any:
     """Submit a redaction job (the body is read only after the token and a queue slot are granted)."""
     try:
@@ -256,11 +293,19 @@ def list_models() -> ModelList:
     importable, weights in its Hugging Face cache); nothing is loaded or downloaded."""
     from sammask.segmentation.families import installed_models, model_strategies
 
-    return ModelList(models=[
-        ModelInfo(name=m.name, family=m.family, available=m.available, reason=m.reason, source=m.source,
-                  strategies=list(model_strategies(m.family)))
-        for m in installed_models()
-    ])
+    return ModelList(
+        models=[
+            ModelInfo(
+                name=m.name,
+                family=m.family,
+                available=m.available,
+                reason=m.reason,
+                source=m.source,
+                strategies=list(model_strategies(m.family)),
+            )
+            for m in installed_models()
+        ]
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobView)
@@ -269,10 +314,16 @@ def get_job(job_id: JobId, svc: Svc, who: Caller) -> JobView:
     return JobView.of(_job(svc, who, job_id))
 
 
-@router.get("/jobs/{job_id}/events", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}},
-                             "description": "`event: job` with a JobView as `data`, on every change; "
-                                            "the stream ends after a terminal state."}})
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/event-stream": {}},
+            "description": "`event: job` with a JobView as `data`, on every change; the stream ends after a terminal state.",
+        }
+    },
+)
 async def job_events(job_id: JobId, request: Request, svc: Svc, who: Caller) -> StreamingResponse:
     """Progress as server-sent events."""
     _job(svc, who, job_id)
@@ -297,8 +348,7 @@ async def job_events(job_id: JobId, request: Request, svc: Svc, who: Caller) -> 
             await asyncio.sleep(EVENT_POLL_S)
             quiet += EVENT_POLL_S
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _done_file(svc: ServiceState, who: Principal, job_id: str, pick: str) -> tuple[JobRecord, Path]:
@@ -311,8 +361,7 @@ def _done_file(svc: ServiceState, who: Principal, job_id: str, pick: str) -> tup
     return rec, path
 
 
-@router.get("/jobs/{job_id}/result", response_class=FileResponse,
-            responses={200: {"content": {"video/mp4": {}}}, 409: {}})
+@router.get("/jobs/{job_id}/result", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}, 409: {}})
 def job_result(job_id: JobId, svc: Svc, who: Caller) -> FileResponse:
     """The redacted video of a done job."""
     rec, path = _done_file(svc, who, job_id, "output")
@@ -325,16 +374,13 @@ def job_report(job_id: JobId, svc: Svc, who: Caller) -> dict[str, Any]:
     return json.loads(_done_file(svc, who, job_id, "report")[1].read_text(encoding="utf-8"))
 
 
-@router.get("/jobs/{job_id}/masks", response_class=FileResponse,
-            responses={200: {"content": {"application/zip": {}}}, 404: {}, 409: {}})
+@router.get("/jobs/{job_id}/masks", response_class=FileResponse, responses={200: {"content": {"application/zip": {}}}, 404: {}, 409: {}})
 def job_masks(job_id: JobId, svc: Svc, who: Caller) -> FileResponse:
     """The applied masks (docs/masks-format.md) as a zip, for jobs submitted with ``save_masks``."""
-    return FileResponse(_done_file(svc, who, job_id, "masks_zip")[1], media_type="application/zip",
-                        filename=f"{job_id}-masks.zip")
+    return FileResponse(_done_file(svc, who, job_id, "masks_zip")[1], media_type="application/zip", filename=f"{job_id}-masks.zip")
 
 
-@router.delete("/jobs/{job_id}", response_model=JobView,
-               responses={204: {"description": "A finished job and its files were deleted."}})
+@router.delete("/jobs/{job_id}", response_model=JobView, responses={204: {"description": "A finished job and its files were deleted."}})
 def delete_job(job_id: JobId, svc: Svc, who: Caller) -> Any:
     """Cancel a queued or running job (its worker is killed, its files removed), or delete a finished one."""
     _job(svc, who, job_id)

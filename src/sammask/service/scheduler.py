@@ -49,8 +49,9 @@ class Scheduler:
         max_unpack_bytes: most bytes a job's masks zip may unpack to (``--max-unpack-mb``).
     """
 
-    def __init__(self, store: JobStore, data_dir: Path, workers: int, retention_s: float | None,
-                 max_unpack_bytes: int = 4096 << 20) -> None:
+    def __init__(
+        self, store: JobStore, data_dir: Path, workers: int, retention_s: float | None, max_unpack_bytes: int = 4096 << 20
+    ) -> None:
         self.store = store
         self.max_unpack_bytes = int(max_unpack_bytes)
         self.data_dir = Path(data_dir)
@@ -132,8 +133,9 @@ class Scheduler:
                     logger.warning("worker of job %s exited with %s mid-job: resuming", job_id, rc)
                     self.store.requeue(job_id, job.attempt)
                 else:
-                    self.store.finish(job_id, job.attempt, JobState.FAILED,
-                                      error=f"worker process died (exit status {rc}) in {job.attempt} attempts")
+                    self.store.finish(
+                        job_id, job.attempt, JobState.FAILED, error=f"worker process died (exit status {rc}) in {job.attempt} attempts"
+                    )
                     JobFiles.of(self.data_dir, job_id).keep_only_log()
 
     def _fill(self) -> None:
@@ -147,9 +149,19 @@ class Scheduler:
                 env = dict(os.environ, **{PARENT_ENV: str(os.getpid())})
                 with files.log.open("ab") as log:
                     proc = subprocess.Popen(
-                        [sys.executable, "-m", "sammask.service.worker", str(self.data_dir), rec.id, str(rec.attempts),
-                         str(self.max_unpack_bytes)],
-                        stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+                        [
+                            sys.executable,
+                            "-m",
+                            "sammask.service.worker",
+                            str(self.data_dir),
+                            rec.id,
+                            str(rec.attempts),
+                            str(self.max_unpack_bytes),
+                        ],
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                        env=env,
                     )
                 self._running[rec.id] = _Running(proc, rec.attempts)
 

@@ -146,8 +146,9 @@ class JobStore:
         finally:
             db.close()
 
-    def create(self, *, job_id: str, settings: dict[str, Any], video_path: str, filename: str,
-               idempotency_key: str | None, owner: str = "local") -> tuple[JobRecord, bool]:
+    def create(
+        self, *, job_id: str, settings: dict[str, Any], video_path: str, filename: str, idempotency_key: str | None, owner: str = "local"
+    ) -> tuple[JobRecord, bool]:
         """Insert a queued job; with an ``idempotency_key`` already used, return that job instead.
 
         Returns:
@@ -159,8 +160,7 @@ class JobStore:
                 db.execute(
                     "INSERT INTO jobs (id, state, created, updated, settings, video_path, filename, idempotency_key,"
                     " owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, JobState.QUEUED.value, now, now, json.dumps(settings), video_path, filename,
-                     idempotency_key, owner),
+                    (job_id, JobState.QUEUED.value, now, now, json.dumps(settings), video_path, filename, idempotency_key, owner),
                 )
             except sqlite3.IntegrityError:
                 if idempotency_key is None:
@@ -205,8 +205,7 @@ class JobStore:
         with self._connect(durable=True) as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY created LIMIT 1",
-                                 (JobState.QUEUED.value,)).fetchone()
+                row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY created LIMIT 1", (JobState.QUEUED.value,)).fetchone()
                 if row is None:
                     db.execute("COMMIT")
                     return None
@@ -223,31 +222,39 @@ class JobStore:
                 db.execute("ROLLBACK")
                 raise
 
-    def _update_running(self, job_id: str, attempt: int, sql: str, args: tuple[Any, ...], *,
-                        durable: bool = False) -> bool:
+    def _update_running(self, job_id: str, attempt: int, sql: str, args: tuple[Any, ...], *, durable: bool = False) -> bool:
         with self._connect(durable=durable) as db:
-            cur = db.execute(f"UPDATE jobs SET {sql}, updated = ? WHERE id = ? AND state = ? AND attempts = ?",
-                             (*args, time.time(), job_id, JobState.RUNNING.value, attempt))
+            cur = db.execute(
+                f"UPDATE jobs SET {sql}, updated = ? WHERE id = ? AND state = ? AND attempts = ?",
+                (*args, time.time(), job_id, JobState.RUNNING.value, attempt),
+            )
             return cur.rowcount == 1
 
     def set_worker(self, job_id: str, attempt: int, pid: int) -> bool:
         """Record the worker process of a running attempt."""
         return self._update_running(job_id, attempt, "worker_pid = ?", (pid,))
 
-    def set_progress(self, job_id: str, attempt: int, progress: float, eta_s: float | None,
-                     replayed: int | None = None) -> bool:
+    def set_progress(self, job_id: str, attempt: int, progress: float, eta_s: float | None, replayed: int | None = None) -> bool:
         """Update a running attempt's progress (ignored once the job left that attempt)."""
         if replayed is None:
             return self._update_running(job_id, attempt, "progress = ?, eta_s = ?", (progress, eta_s))
-        return self._update_running(job_id, attempt, "progress = ?, eta_s = ?, replayed = ?",
-                                    (progress, eta_s, replayed))
+        return self._update_running(job_id, attempt, "progress = ?, eta_s = ?, replayed = ?", (progress, eta_s, replayed))
 
-    def finish(self, job_id: str, attempt: int, state: JobState, *, error: str | None = None,
-               report: dict[str, Any] | None = None, replayed: int = 0) -> bool:
+    def finish(
+        self,
+        job_id: str,
+        attempt: int,
+        state: JobState,
+        *,
+        error: str | None = None,
+        report: dict[str, Any] | None = None,
+        replayed: int = 0,
+    ) -> bool:
         """Move a running attempt to ``done`` or ``failed``; False if it was cancelled meanwhile."""
         progress = 1.0 if state is JobState.DONE else None
         return self._update_running(
-            job_id, attempt,
+            job_id,
+            attempt,
             "state = ?, finished = ?, error = ?, report = ?, replayed = ?, eta_s = NULL, progress = COALESCE(?, progress)",
             (state.value, time.time(), error, json.dumps(report) if report is not None else None, replayed, progress),
             durable=True,
@@ -255,15 +262,16 @@ class JobStore:
 
     def requeue(self, job_id: str, attempt: int) -> bool:
         """Put a running attempt whose worker died back in the queue (it resumes from its checkpoint)."""
-        return self._update_running(job_id, attempt, "state = ?, eta_s = NULL, worker_pid = NULL",
-                                    (JobState.QUEUED.value,), durable=True)
+        return self._update_running(job_id, attempt, "state = ?, eta_s = NULL, worker_pid = NULL", (JobState.QUEUED.value,), durable=True)
 
     def requeue_all_running(self) -> builtins.list[str]:  # builtins: the class's own list() shadows it
         """At server start: every job left running by a killed server goes back to the queue."""
         with self._connect(durable=True) as db:
             rows = db.execute("SELECT id FROM jobs WHERE state = ?", (JobState.RUNNING.value,)).fetchall()
-            db.execute("UPDATE jobs SET state = ?, eta_s = NULL, worker_pid = NULL, updated = ? WHERE state = ?",
-                       (JobState.QUEUED.value, time.time(), JobState.RUNNING.value))
+            db.execute(
+                "UPDATE jobs SET state = ?, eta_s = NULL, worker_pid = NULL, updated = ? WHERE state = ?",
+                (JobState.QUEUED.value, time.time(), JobState.RUNNING.value),
+            )
         return [r["id"] for r in rows]
 
     def cancel(self, job_id: str) -> JobState | None:
@@ -275,8 +283,10 @@ class JobStore:
                 before = None if row is None else JobState(row["state"])
                 if before is not None and not before.terminal:
                     now = time.time()
-                    db.execute("UPDATE jobs SET state = ?, finished = ?, updated = ?, eta_s = NULL WHERE id = ?",
-                               (JobState.CANCELLED.value, now, now, job_id))
+                    db.execute(
+                        "UPDATE jobs SET state = ?, finished = ?, updated = ?, eta_s = NULL WHERE id = ?",
+                        (JobState.CANCELLED.value, now, now, job_id),
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

@@ -103,10 +103,16 @@ class _FormSink:
         self.ended = False
 
     def callbacks(self) -> MultipartCallbacks:
-        return {"on_part_begin": self.part_begin, "on_header_field": self.header_field,
-                "on_header_value": self.header_value, "on_header_end": self.header_end,
-                "on_headers_finished": self.headers_finished, "on_part_data": self.part_data,
-                "on_part_end": self.part_end, "on_end": self.end}
+        return {
+            "on_part_begin": self.part_begin,
+            "on_header_field": self.header_field,
+            "on_header_value": self.header_value,
+            "on_header_end": self.header_end,
+            "on_headers_finished": self.headers_finished,
+            "on_part_data": self.part_data,
+            "on_part_end": self.part_end,
+            "on_end": self.end,
+        }
 
     def part_begin(self) -> None:
         self._headers = {}
@@ -141,8 +147,7 @@ class _FormSink:
             self._text = bytearray()
         else:
             known = ", ".join([*FILE_PARTS, *FIELD_PARTS])
-            raise RequestRefused(422, f"unknown form part '{check_text('part name', name)[:80]}'; "
-                                      f"the parts are {known}")
+            raise RequestRefused(422, f"unknown form part '{check_text('part name', name)[:80]}'; the parts are {known}")
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self._out is not None:
@@ -193,14 +198,12 @@ async def receive_form(request: Request, dest: Path, limit: int) -> ReceivedForm
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestRefused(413, f"the request body ({int(declared)} bytes) is over the server's "
-                                  f"--max-upload-mb ({limit >> 20} MiB)")
+        raise RequestRefused(413, f"the request body ({int(declared)} bytes) is over the server's --max-upload-mb ({limit >> 20} MiB)")
     ctype, options = parse_options_header(request.headers.get("content-type", ""))
     if ctype == b"application/x-www-form-urlencoded":  # text fields only (a job naming video_path)
         return await _receive_urlencoded(request, min(limit, 2 * MAX_FIELD_BYTES))
     if ctype != b"multipart/form-data" or not options.get(b"boundary"):
-        raise RequestRefused(422, "send the job as multipart/form-data (parts: video or video_path, tracks or "
-                                  "masks, settings)")
+        raise RequestRefused(422, "send the job as multipart/form-data (parts: video or video_path, tracks or masks, settings)")
     sink = _FormSink(dest)
     try:
         parser = MultipartParser(options[b"boundary"], sink.callbacks())
@@ -245,8 +248,9 @@ async def _receive_urlencoded(request: Request, limit: int) -> ReceivedForm:
         if name in FILE_PARTS:
             raise RequestRefused(422, f"{name}: send files as multipart/form-data")
         if name not in FIELD_PARTS:
-            raise RequestRefused(422, f"unknown form field '{check_text('field name', name)[:80]}'; "
-                                      f"the fields are {', '.join(FIELD_PARTS)}")
+            raise RequestRefused(
+                422, f"unknown form field '{check_text('field name', name)[:80]}'; the fields are {', '.join(FIELD_PARTS)}"
+            )
         if name in form.fields:
             raise RequestRefused(422, f"{name}: sent twice; send each form field once")
         form.fields[name] = check_text(name, value, multiline=name == "settings")
@@ -305,7 +309,7 @@ def open_under(root: Path, video_path: str) -> int:
         prefix = str(root).rstrip("/") + "/"
         if not video_path.startswith(prefix):
             raise RequestRefused(403, "video_path must stay under the server's --allow-root folder")
-        video_path = video_path[len(prefix):]
+        video_path = video_path[len(prefix) :]
     parts = [p for p in video_path.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise RequestRefused(403, "video_path must name a file under the server's --allow-root folder, without '..'")

@@ -71,8 +71,7 @@ def run_job(data_dir: Path, job_id: str, attempt: int, max_unpack_bytes: int | N
     store.set_worker(job_id, attempt, os.getpid())
 
     def fail(error: str | None, replayed: int = 0) -> int:
-        store.finish(job_id, attempt, JobState.FAILED, error=without_paths(error, files.root, Path(data_dir).resolve()),
-                     replayed=replayed)
+        store.finish(job_id, attempt, JobState.FAILED, error=without_paths(error, files.root, Path(data_dir).resolve()), replayed=replayed)
         files.keep_only_log()
         return 0
 
@@ -99,8 +98,7 @@ class _SetupFailed(Exception):
     """A job's settings or masks upload could not be turned into a task (the message is recorded)."""
 
 
-def _job_task(job_settings: dict[str, Any], video_path: str, files: JobFiles,
-              max_unpack_bytes: int | None) -> VideoTask:
+def _job_task(job_settings: dict[str, Any], video_path: str, files: JobFiles, max_unpack_bytes: int | None) -> VideoTask:
     """The :class:`VideoTask` of a job: its settings for its source, its masks upload staged.
 
     Raises:
@@ -160,10 +158,13 @@ def _publish(task: VideoTask, result: TaskResult, files: JobFiles, attempt: int,
     if task.save_masks is not None:
         _zip_dir(task.save_masks, files.work / "masks.zip")
         shutil.rmtree(task.save_masks)
-    report = without_paths(dict(result.report or {}, output=str(files.output)),  # where the video is once moved
-                           files.work, files.root, data_dir)
-    report["resumed"] = {"attempt": attempt, "replayed_frames": result.replayed,
-                         "detect_replayed_frames": result.detect_replayed}
+    report = without_paths(
+        dict(result.report or {}, output=str(files.output)),  # where the video is once moved
+        files.work,
+        files.root,
+        data_dir,
+    )
+    report["resumed"] = {"attempt": attempt, "replayed_frames": result.replayed, "detect_replayed_frames": result.detect_replayed}
     write_text_atomic(files.work / "report.json", json.dumps(report, indent=2) + "\n")
     files.work.rename(files.result)
     return report
@@ -174,8 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     parent = os.environ.get(PARENT_ENV)
     die_with_parent(None if parent is None else int(parent))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return run_job(Path(args[0]), args[1], int(args[2]), int(args[3]) if len(args) > 3 else None)
 
 

@@ -44,7 +44,6 @@ def check_single_file_container(path: Path, flag: str = "-o") -> str:
     if entry is None:
         shown = f"'{Path(path).suffix}'" if Path(path).suffix else "no suffix"
         raise OutputPathError(
-            f"{flag} {path}: {shown} is not a single-file container for H.264 (libx264) video; "
-            f"use {', '.join(SINGLE_FILE_CONTAINERS)}"
+            f"{flag} {path}: {shown} is not a single-file container for H.264 (libx264) video; use {', '.join(SINGLE_FILE_CONTAINERS)}"
         )
     return entry[0]

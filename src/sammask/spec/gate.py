@@ -100,9 +100,7 @@ def _inside(path: Path, folder: Path) -> bool:
 def _check_name(path: Path, flag: str) -> None:
     size = len(os.fsencode(path.name))
     if size > NAME_MAX:
-        raise OutputPathError(
-            f"{flag} file name is {size} bytes, over the {NAME_MAX}-byte limit of file systems; choose a shorter name"
-        )
+        raise OutputPathError(f"{flag} file name is {size} bytes, over the {NAME_MAX}-byte limit of file systems; choose a shorter name")
 
 
 def _check_dir_writable(folder: Path, flag: str) -> None:
@@ -114,9 +112,7 @@ def _check_dir_writable(folder: Path, flag: str) -> None:
     try:
         fd, probe = tempfile.mkstemp(prefix=".sammask-write-check-", dir=folder)
     except OSError as exc:
-        raise OutputPathError(
-            f"{flag}: cannot create files in folder {folder} ({exc.strerror}); choose another folder"
-        ) from None
+        raise OutputPathError(f"{flag}: cannot create files in folder {folder} ({exc.strerror}); choose another folder") from None
     os.close(fd)
     os.unlink(probe)
 
@@ -173,9 +169,7 @@ def check_paths(inputs: Sequence[InputRef], outputs: Sequence[OutputRef], *, ove
     try:
         _check(list(inputs), list(outputs), overwrite)
     except OSError as exc:  # e.g. a folder name over the limit: ENAMETOOLONG from stat()
-        raise OutputPathError(
-            f"cannot use output location {exc.filename}: {exc.strerror}; choose another path"
-        ) from None
+        raise OutputPathError(f"cannot use output location {exc.filename}: {exc.strerror}; choose another path") from None
 
 
 def _check(inputs: list[InputRef], outputs: list[OutputRef], overwrite: bool) -> None:
@@ -184,18 +178,12 @@ def _check(inputs: list[InputRef], outputs: list[OutputRef], overwrite: bool) ->
     for out in outputs:
         for inp in inputs:
             if same_file(out.path, inp.path):
-                raise OutputPathError(
-                    f"{out.flag} {out.path} is {inp.flag}; writing there would destroy it: choose another name"
-                )
+                raise OutputPathError(f"{out.flag} {out.path} is {inp.flag}; writing there would destroy it: choose another name")
             if inp.path.is_dir() and _inside(out.path, inp.path):
-                raise OutputPathError(
-                    f"{out.flag} {out.path} lies inside {inp.flag} ({inp.path}); choose a path outside it"
-                )
+                raise OutputPathError(f"{out.flag} {out.path} lies inside {inp.flag} ({inp.path}); choose a path outside it")
             for flag, path in _written(out):
                 if same_file(path, inp.path) or (out.kind == "folder" and _inside(inp.path, path)):
-                    raise OutputPathError(
-                        f"{flag} {out.path} would write over {inp.flag} ({inp.path}); choose another folder"
-                    )
+                    raise OutputPathError(f"{flag} {out.path} would write over {inp.flag} ({inp.path}); choose another folder")
     written = [(out, flag, path) for out in outputs for flag, path in _written(out)]
     for i, (out_a, flag_a, a) in enumerate(written):
         for out_b, flag_b, b in written[i + 1 :]:

@@ -155,14 +155,20 @@ _TABLE = (
     Option("mode", "--mode", "What to mask: selected | unselected | background.", "selected"),
     Option("effect", "--effect", "How to mask: blur | mosaic | solid.", "blur"),
     Option("strength", "--strength", "Effect level 1-5.", "3", 1, 5),
-    Option("dilate", "--dilate", "Safety margin around masks, pixels (capped at the frame diagonal).",
-           AUTO_DILATE, 0, 1_000_000, metavar="PX"),
+    Option(
+        "dilate", "--dilate", "Safety margin around masks, pixels (capped at the frame diagonal).", AUTO_DILATE, 0, 1_000_000, metavar="PX"
+    ),
     Option("feather", "--feather", "Soft edge outside the mask, pixels.", "0", 0, 1024, metavar="PX"),
     # segmentation
     Option("segmenter", "--segmenter", "box | grabcut | sam2.", "grabcut (faces-only detection: box)"),
     Option("stride", "--stride", "Segment every k-th frame, carry masks between.", "1", 1, 1000),
-    Option("model", "--model", "SAM model: a SAM 2 name (sam2.1_hiera_tiny...), edgetam, sam3, samhq_vit_base|large|huge, "
-           "a Hugging Face repo id or a local transformers folder.", "sam2.1_hiera_tiny"),
+    Option(
+        "model",
+        "--model",
+        "SAM model: a SAM 2 name (sam2.1_hiera_tiny...), edgetam, sam3, samhq_vit_base|large|huge, "
+        "a Hugging Face repo id or a local transformers folder.",
+        "sam2.1_hiera_tiny",
+    ),
     Option("model_path", "--model-path", "Local SAM 2 checkpoint (.pt) or transformers model folder.", "the Hugging Face cache"),
     Option("device", "--device", "cpu | cuda | mps.", "cpu"),
     Option("strategy", "--strategy", "SAM 2 strategy: image | video | baseline.", "image"),
@@ -179,27 +185,52 @@ _TABLE = (
     Option("no_audio", "--no-audio", "Drop audio instead of copying it."),
     # tracks / detection
     Option("lenient", "--lenient", "Drop invalid detections (counted) instead of failing.", sources=_TM | _D),
-    Option("tracks_space", "--tracks-space",
-           "Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg decode it) or "
-           "stored (as decoded without rotation).", "display", sources=_T,
-           hint="; detector boxes are found on the frames as decoded"),
-    Option("detect", "--detect", "Without tracks or masks: what to detect, e.g. faces | faces,person | hub:ID | "
-           "'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...' (faces alone are masked by their box unless a "
-           "segmenter is given).", "faces", sources=_D),
-    Option("min_score", "--min-score", "Detection score threshold; with tracks: drop detections scoring less.",
-           "faces 0.2", 0.0, 1.0, sources=_TD),
-    Option("max_gap", "--max-gap", "Detection: mask a track through detector misses up to this many frames.",
-           "10", 0, 100000, sources=_D),
-    Option("scale", "--scale", "Detection: face inference size WxH, e.g. 960x540 (deface's --scale).",
-           "full frame", sources=_D),
-    Option("classes", "--classes", "With tracks: mask only these classes, e.g. face,car (detections without a "
-           "class are kept).", sources=_T,
-           hint="; without tracks choose what to detect with detect, e.g. \"faces,person\" (--detect faces,person)"),
-    Option("masks_any_video", "--masks-any-video", "With masks: apply masks that record another video, or none "
-           "(MOTS, another tool's COCO); without it such masks are refused.", sources=_M),
+    Option(
+        "tracks_space",
+        "--tracks-space",
+        "Coordinates of the tracks on a rotated clip: display (upright, as OpenCV and ffmpeg decode it) or "
+        "stored (as decoded without rotation).",
+        "display",
+        sources=_T,
+        hint="; detector boxes are found on the frames as decoded",
+    ),
+    Option(
+        "detect",
+        "--detect",
+        "Without tracks or masks: what to detect, e.g. faces | faces,person | hub:ID | "
+        "'text:license plate,face' | 'text=ID_OR_FOLDER:phrase,...' (faces alone are masked by their box unless a "
+        "segmenter is given).",
+        "faces",
+        sources=_D,
+    ),
+    Option(
+        "min_score",
+        "--min-score",
+        "Detection score threshold; with tracks: drop detections scoring less.",
+        "faces 0.2",
+        0.0,
+        1.0,
+        sources=_TD,
+    ),
+    Option("max_gap", "--max-gap", "Detection: mask a track through detector misses up to this many frames.", "10", 0, 100000, sources=_D),
+    Option("scale", "--scale", "Detection: face inference size WxH, e.g. 960x540 (deface's --scale).", "full frame", sources=_D),
+    Option(
+        "classes",
+        "--classes",
+        "With tracks: mask only these classes, e.g. face,car (detections without a class are kept).",
+        sources=_T,
+        hint='; without tracks choose what to detect with detect, e.g. "faces,person" (--detect faces,person)',
+    ),
+    Option(
+        "masks_any_video",
+        "--masks-any-video",
+        "With masks: apply masks that record another video, or none (MOTS, another tool's COCO); without it such masks are refused.",
+        sources=_M,
+    ),
     # outputs and run control
-    Option("preview", "--preview", "Only write OUTPUT.preview.png: N frames (input | boxes | output), then stop.",
-           None, 1, 1000, sources=_TD),
+    Option(
+        "preview", "--preview", "Only write OUTPUT.preview.png: N frames (input | boxes | output), then stop.", None, 1, 1000, sources=_TD
+    ),
     Option("overwrite", "--overwrite", "Replace existing outputs (without it an existing output is refused)."),
     Option("jobs", "--jobs", "Videos at once (process pool; with --ray, local Ray CPUs).", "1", 1, 256),
 )

@@ -30,8 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SAM2_ONLY", "RunSpec", "gate", "given_names"]
 
-SAM2_ONLY = ("model", "model_path", "device", "strategy", "input_size", "chunk_size", "runtime", "precision", "crop",
-             "use_previous_mask")
+SAM2_ONLY = ("model", "model_path", "device", "strategy", "input_size", "chunk_size", "runtime", "precision", "crop", "use_previous_mask")
 """Options that only the ``sam2`` segmenter reads."""
 
 
@@ -92,9 +91,14 @@ class RunSpec:
 
     def inputs(self) -> list[InputRef]:
         """Every file or folder the run reads."""
-        named = (("the input video", self.video), ("the --tracks file", self.tracks),
-                 ("the --masks input", self.masks), ("the --config file", self.config),
-                 ("the --prompts file", self.prompts), ("the --model-path checkpoint", self.model_path))
+        named = (
+            ("the input video", self.video),
+            ("the --tracks file", self.tracks),
+            ("the --masks input", self.masks),
+            ("the --config file", self.config),
+            ("the --prompts file", self.prompts),
+            ("the --model-path checkpoint", self.model_path),
+        )
         return [InputRef(what, Path(p)) for what, p in named if p is not None] + list(self.extra_inputs)
 
     def outputs(self) -> list[OutputRef]:
@@ -119,9 +123,15 @@ def _check_settings(spec: RunSpec) -> None:
     s = spec.settings
     if s is None:
         return
-    for name, value in (("strength", s.masking.strength), ("dilate", s.masking.dilate), ("feather", s.masking.feather),
-                        ("stride", s.stride), ("crf", s.encode.crf), ("input_size", s.sam2.input_size),
-                        ("chunk_size", s.sam2.chunk_size)):
+    for name, value in (
+        ("strength", s.masking.strength),
+        ("dilate", s.masking.dilate),
+        ("feather", s.masking.feather),
+        ("stride", s.stride),
+        ("crf", s.encode.crf),
+        ("input_size", s.sam2.input_size),
+        ("chunk_size", s.sam2.chunk_size),
+    ):
         OPTIONS[name].check(value)
     if s.segmenter == "sam2":
         from sammask.segmentation.families import resolve_model_source
@@ -132,8 +142,10 @@ def _check_settings(spec: RunSpec) -> None:
         ignored = [n for n in SAM2_ONLY if n in spec.given]
         if ignored:
             named = ", ".join(f"{n} ({OPTIONS[n].flag.split('/')[0]})" for n in ignored)
-            raise ConfigError(f"{named}: SAM 2 options apply with segmenter sam2 (--segmenter sam2) only, "
-                              f"not with the {s.segmenter} segmenter; drop them or choose sam2")
+            raise ConfigError(
+                f"{named}: SAM 2 options apply with segmenter sam2 (--segmenter sam2) only, "
+                f"not with the {s.segmenter} segmenter; drop them or choose sam2"
+            )
 
 
 def gate(spec: RunSpec) -> None:
@@ -158,4 +170,3 @@ def gate(spec: RunSpec) -> None:
 def given_names(**values: object) -> frozenset[str]:
     """Names whose value is set (not None, not False): the options a user gave."""
     return frozenset(k for k, v in values.items() if v is not None and v is not False)
-

@@ -25,9 +25,7 @@ def parse_classes(text: str | None) -> tuple[str, ...] | None:
     return items
 
 
-def filter_tracks(
-    tracks: Tracks, *, min_score: float | None = None, classes: Iterable[str] | None = None
-) -> tuple[Tracks, int]:
+def filter_tracks(tracks: Tracks, *, min_score: float | None = None, classes: Iterable[str] | None = None) -> tuple[Tracks, int]:
     """Keep the detections with ``score >= min_score`` and a class in ``classes``.
 
     Privacy first: a detection whose source gives no class (``class_name is None``, e.g. any

@@ -50,9 +50,7 @@ def _check_format(format: str) -> None:
         raise ConfigError(f"tracks format must be 'auto', 'mot', 'json' or 'supervision', got {format!r}")
 
 
-def read_tracks(
-    path: str | os.PathLike[str], format: TracksFormat = "auto", *, lenient: bool = False
-) -> Tracks:
+def read_tracks(path: str | os.PathLike[str], format: TracksFormat = "auto", *, lenient: bool = False) -> Tracks:
     """Read a tracks file: MOTChallenge text (:func:`~sammask.tracks.mot.read_mot`) or sammask
     JSON (:func:`~sammask.tracks.jsonfmt.read_json`).
 
@@ -92,9 +90,7 @@ def read_tracks(
     return read_json(path, lenient=lenient)
 
 
-def write_tracks(
-    tracks: Tracks, path: str | os.PathLike[str], format: TracksFormat = "auto"
-) -> None:
+def write_tracks(tracks: Tracks, path: str | os.PathLike[str], format: TracksFormat = "auto") -> None:
     """Write tracks as MOT text (``.txt``/``.csv`` or ``format="mot"``) or sammask JSON
     (anything else, or ``format="json"``).
 

@@ -4,14 +4,17 @@ The format carries what the original system's export stores per detection (see
 ``docs/tracks-format.md`` for the full description and an example)::
 
     {
-      "format": "sammask-tracks",
-      "version": 1,
-      "frames": [
-        {"frame_idx": 0, "detections": [
-          {"track_id": 1, "bbox": [x1, y1, x2, y2], "type": 1, "object": 1, "score": 0.9},
-          {"track_id": 9, "type": 4, "polygon": [[x, y], [x, y], [x, y]]}
-        ]}
-      ]
+        "format": "sammask-tracks",
+        "version": 1,
+        "frames": [
+            {
+                "frame_idx": 0,
+                "detections": [
+                    {"track_id": 1, "bbox": [x1, y1, x2, y2], "type": 1, "object": 1, "score": 0.9},
+                    {"track_id": 9, "type": 4, "polygon": [[x, y], [x, y], [x, y]]},
+                ],
+            }
+        ],
     }
 
 Instead of ``"frames"`` a file may hold a flat ``"detections"`` list whose items carry their own
@@ -133,8 +136,7 @@ def _integer(v: Any, field: str, ctx: _Ctx, reason: DropReason) -> int:
 def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
     if not isinstance(v, list) or len(v) != 4:
         n = f"{len(v)} values" if isinstance(v, list) else f"{_type_name(v)} {_short(v)}"
-        raise ctx.error(f"must be an array [x1, y1, x2, y2] of 4 numbers, got {n}",
-                        DropReason.NOT_A_NUMBER, "bbox")
+        raise ctx.error(f"must be an array [x1, y1, x2, y2] of 4 numbers, got {n}", DropReason.NOT_A_NUMBER, "bbox")
     x1, y1, x2, y2 = (_number(c, "bbox", ctx) for c in v)
     if x2 < x1 or y2 < y1:
         raise ctx.error(
@@ -144,8 +146,10 @@ def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
             "bbox",
         )
     if x2 == x1 or y2 == y1:
-        counter.repair(ctx.error(f"zero-size box {[x1, y1, x2, y2]}: width and height must be > 0 pixels",
-                                 DropReason.ZERO_SIZE, "bbox"), RepairReason.ZERO_SIZE_PADDED)
+        counter.repair(
+            ctx.error(f"zero-size box {[x1, y1, x2, y2]}: width and height must be > 0 pixels", DropReason.ZERO_SIZE, "bbox"),
+            RepairReason.ZERO_SIZE_PADDED,
+        )
         return grow_empty_box((x1, y1, x2, y2))
     return (x1, y1, x2, y2)
 
@@ -153,8 +157,7 @@ def _bbox(v: Any, ctx: _Ctx, counter: DropCounter) -> BBox:
 def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
     if not isinstance(v, list) or len(v) < 3:
         got = f"{len(v)} points" if isinstance(v, list) else f"{_type_name(v)}"
-        raise ctx.error(f"must be an array of at least 3 [x, y] points, got {got}",
-                        DropReason.BAD_POLYGON, "polygon")
+        raise ctx.error(f"must be an array of at least 3 [x, y] points, got {got}", DropReason.BAD_POLYGON, "polygon")
     pts = []
     for i, p in enumerate(v):
         if not isinstance(p, list) or len(p) != 2:
@@ -164,17 +167,14 @@ def _polygon(v: Any, ctx: _Ctx) -> tuple[tuple[float, float], ...]:
     return tuple(pts)
 
 
-def _detection(
-    d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str], counter: DropCounter
-) -> Detection:
+def _detection(d: Any, frame_idx: int | None, ctx: _Ctx, unknown: Counter[str], counter: DropCounter) -> Detection:
     """Parse one detection object. ``frame_idx`` is the enclosing frame's (None when flat).
 
     The fields are checked in this order (the first flaw is the one reported): ``frame_idx``,
     ``track_id``, ``type``, ``object``, ``score``, ``polygon``, ``bbox``, ``class``.
     """
     if not isinstance(d, dict):
-        raise ctx.error(f"a detection must be an object, got {_type_name(d)}",
-                        DropReason.NOT_A_NUMBER, None)
+        raise ctx.error(f"a detection must be an object, got {_type_name(d)}", DropReason.NOT_A_NUMBER, None)
     unknown.update(k for k in d if k not in _DET_KEYS)
     frame_idx = _detection_frame(d, frame_idx, ctx)
     track_id = _track_id(d, ctx)
@@ -185,8 +185,16 @@ def _detection(
     bbox = _bbox_field(d, polygon, ctx, counter)
     class_name = _class_name(d, ctx)
     try:
-        return Detection(frame_idx=frame_idx, track_id=track_id, bbox=bbox, type=dtype,
-                         selected=selected, score=score, polygon=polygon, class_name=class_name)
+        return Detection(
+            frame_idx=frame_idx,
+            track_id=track_id,
+            bbox=bbox,
+            type=dtype,
+            selected=selected,
+            score=score,
+            polygon=polygon,
+            class_name=class_name,
+        )
     except TracksFormatError as exc:  # a Detection check not covered above: keep the context
         raise ctx.error(str(exc), DropReason.NOT_A_NUMBER, exc.field) from exc
 
@@ -196,12 +204,10 @@ def _detection_frame(d: dict[str, Any], frame_idx: int | None, ctx: _Ctx) -> int
     if "frame_idx" in d:
         f = _integer(d["frame_idx"], "frame_idx", ctx, DropReason.BAD_FRAME)
         if frame_idx is not None and f != frame_idx:
-            raise ctx.error(f"is {f} but the detection is listed under frame_idx {frame_idx}",
-                            DropReason.BAD_FRAME, "frame_idx")
+            raise ctx.error(f"is {f} but the detection is listed under frame_idx {frame_idx}", DropReason.BAD_FRAME, "frame_idx")
         frame_idx = f
     if frame_idx is None:
-        raise ctx.error("missing (each item of a flat 'detections' list needs its frame_idx)",
-                        DropReason.MISSING_FIELD, "frame_idx")
+        raise ctx.error("missing (each item of a flat 'detections' list needs its frame_idx)", DropReason.MISSING_FIELD, "frame_idx")
     return frame_idx
 
 
@@ -224,14 +230,14 @@ def _detection_type(d: dict[str, Any], ctx: _Ctx, counter: DropCounter) -> Detec
     raw_type = d.get("type", int(DetectionType.AUTO))
     try:
         if not _is_integral(raw_type):
-            raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {_short(raw_type)}",
-                            DropReason.BAD_TYPE, "type")
+            raise ctx.error(f"must be an integer 1..4, got {_type_name(raw_type)} {_short(raw_type)}", DropReason.BAD_TYPE, "type")
         try:
             return DetectionType(int(raw_type))
         except ValueError:
             raise ctx.error(
-                f"unknown detection type {_short(raw_type)}; known: 1 auto, 2 user-selected, 3 manual box, "
-                "4 polygon", DropReason.BAD_TYPE, "type"
+                f"unknown detection type {_short(raw_type)}; known: 1 auto, 2 user-selected, 3 manual box, 4 polygon",
+                DropReason.BAD_TYPE,
+                "type",
             ) from None
     except RowError as err:
         if "bbox" not in d:
@@ -244,8 +250,9 @@ def _selected(d: dict[str, Any], ctx: _Ctx) -> bool:
     """False when ``object`` is 2 (de-selected by the user); absent or any other integer: True."""
     obj = d.get("object")
     if obj is not None and not _is_integral(obj):
-        raise ctx.error(f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} "
-                        f"{_short(obj)}", DropReason.NOT_A_NUMBER, "object")
+        raise ctx.error(
+            f"must be an integer (2 = de-selected) or absent, got {_type_name(obj)} {_short(obj)}", DropReason.NOT_A_NUMBER, "object"
+        )
     return bool(obj != OBJECT_DESELECTED)
 
 
@@ -275,8 +282,7 @@ def _polygon_field(
         return dtype, None
     try:
         if d.get("polygon") is None:
-            raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]",
-                            DropReason.BAD_POLYGON, "polygon")
+            raise ctx.error("missing: type 4 (area polygon) needs 'polygon': [[x, y], ...]", DropReason.BAD_POLYGON, "polygon")
         return dtype, _polygon(d["polygon"], ctx)
     except RowError as err:
         if "bbox" not in d:
@@ -285,9 +291,7 @@ def _polygon_field(
         return DetectionType.MANUAL_BOX, None
 
 
-def _bbox_field(
-    d: dict[str, Any], polygon: tuple[tuple[float, float], ...] | None, ctx: _Ctx, counter: DropCounter
-) -> BBox:
+def _bbox_field(d: dict[str, Any], polygon: tuple[tuple[float, float], ...] | None, ctx: _Ctx, counter: DropCounter) -> BBox:
     """The ``bbox``, or a polygon's bounds (grown to 1 pixel where it is a line) when absent."""
     if "bbox" in d:
         return _bbox(d["bbox"], ctx, counter)
@@ -299,8 +303,11 @@ def _bbox_field(
 def _class_name(d: dict[str, Any], ctx: _Ctx) -> str | None:
     class_name = d.get("class")
     if class_name is not None and (not isinstance(class_name, str) or not class_name):
-        raise ctx.error(f"must be a non-empty string (a class name such as \"face\"), got "
-                        f"{_type_name(class_name)} {_short(class_name)}", DropReason.NOT_A_NUMBER, "class")
+        raise ctx.error(
+            f'must be a non-empty string (a class name such as "face"), got {_type_name(class_name)} {_short(class_name)}',
+            DropReason.NOT_A_NUMBER,
+            "class",
+        )
     return class_name
 
 
@@ -361,9 +368,7 @@ def _load_document(path: str | os.PathLike[str], src: str) -> dict[str, Any]:
     except DuplicateKeyError as exc:
         raise TracksFormatError(str(exc), path=src) from exc  # any object of the file, not only the top level
     except json.JSONDecodeError as exc:
-        raise TracksFormatError(
-            f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}"
-        ) from exc
+        raise TracksFormatError(f"invalid JSON: {exc.msg}", path=src, location=f"line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise _whole_file_error("JSON nested too deeply", src) from exc
     except ValueError as exc:  # e.g. an integer of more than 4300 digits (Python's int limit)
@@ -387,20 +392,27 @@ def _check_header(doc: dict[str, Any], src: str) -> str:
     """
     if doc.get("format") != FORMAT_NAME:
         raise _whole_file_error(
-            f"expected \"format\": \"{FORMAT_NAME}\", got {_short(doc.get('format'))} (MOT text files "
-            "need a .txt/.csv suffix or format='mot')", src, "format")
+            f'expected "format": "{FORMAT_NAME}", got {_short(doc.get("format"))} (MOT text files '
+            "need a .txt/.csv suffix or format='mot')",
+            src,
+            "format",
+        )
     version = doc.get("version")
     if isinstance(version, bool) or not isinstance(version, int):
         raise _whole_file_error(f"must be an integer, got {_short(version)}", src, "version")
     if version != FORMAT_VERSION:
         newer = " (written by a newer sammask: upgrade)" if version > FORMAT_VERSION else ""
-        raise _whole_file_error(f"unsupported version {_short(version)}; this sammask reads version "
-                                f"{FORMAT_VERSION}{newer}", src, "version")
+        raise _whole_file_error(
+            f"unsupported version {_short(version)}; this sammask reads version {FORMAT_VERSION}{newer}", src, "version"
+        )
     has_frames, has_flat = "frames" in doc, "detections" in doc
     if has_frames == has_flat:
         raise _whole_file_error(
             "needs exactly one of 'frames' (list of {frame_idx, detections}) or 'detections' "
-            "(flat list)" + (", not both" if has_frames else ""), src, "frames")
+            "(flat list)" + (", not both" if has_frames else ""),
+            src,
+            "frames",
+        )
     key = "frames" if has_frames else "detections"
     if not isinstance(doc[key], list):
         raise _whole_file_error(f"must be an array, got {_type_name(doc[key])}", src, key)
@@ -428,9 +440,11 @@ class _Reader:
             det = _detection(d, frame_idx, ctx, self.unknown["detections"], self.counter)
             k = (det.frame_idx, det.track_id)
             if k in self.seen and not self.lenient:
-                raise ctx.error(f"track_id {det.track_id} appears twice on frame_idx "
-                                f"{det.frame_idx} (first at {self.seen[k]}); --lenient masks both",
-                                DropReason.DUPLICATE_TRACK, "track_id")
+                raise ctx.error(
+                    f"track_id {det.track_id} appears twice on frame_idx {det.frame_idx} (first at {self.seen[k]}); --lenient masks both",
+                    DropReason.DUPLICATE_TRACK,
+                    "track_id",
+                )
         except RowError as err:
             self.counter.handle(err)
             return
@@ -478,8 +492,11 @@ class _Reader:
             if keys:
                 logger.warning(
                     "%s: ignoring unknown key(s) in %s: %s (this sammask reads %s version %d)",
-                    self.src, scope, ", ".join(f"'{k}' x{n}" for k, n in sorted(keys.items())),
-                    FORMAT_NAME, FORMAT_VERSION,
+                    self.src,
+                    scope,
+                    ", ".join(f"'{k}' x{n}" for k, n in sorted(keys.items())),
+                    FORMAT_NAME,
+                    FORMAT_VERSION,
                 )
         self.counter.log_summary(self.src)
         tracks = Tracks.from_detections(self.dets, source=self.src)
@@ -511,9 +528,9 @@ def detection_to_json(det: Detection) -> dict[str, Any]:
         TracksFormatError: the score is not a finite number in [0, 1].
     """
     if not (math.isfinite(det.score) and 0.0 <= det.score <= 1.0):
-        raise TracksFormatError(f"score must be in [0, 1], got {det.score}",
-                                location=f"frame_idx {det.frame_idx}, track_id {det.track_id}",
-                                field="score")
+        raise TracksFormatError(
+            f"score must be in [0, 1], got {det.score}", location=f"frame_idx {det.frame_idx}, track_id {det.track_id}", field="score"
+        )
     out: dict[str, Any] = {
         "track_id": det.track_id,
         "bbox": [float(c) for c in det.bbox],
@@ -545,9 +562,5 @@ def write_json(tracks: Tracks, path: str | os.PathLike[str]) -> None:
         items = ",\n".join("      " + dumps(detection_to_json(d)) for d in tracks.by_frame[f])
         frames.append(f'    {{"frame_idx": {f}, "detections": [\n{items}\n    ]}}')
     body = ",\n".join(frames)
-    text = (
-        f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n  "frames": [\n'
-        + (body + "\n" if body else "")
-        + "  ]\n}\n"
-    )
+    text = f'{{\n  "format": "{FORMAT_NAME}",\n  "version": {FORMAT_VERSION},\n  "frames": [\n' + (body + "\n" if body else "") + "  ]\n}\n"
     write_text_atomic(path, text)

@@ -42,9 +42,18 @@ MOT_COLUMNS = ("frame", "id", "bb_left", "bb_top", "bb_width", "bb_height", "con
 _SPLIT = re.compile(r"\s*,\s*|\s+")
 
 MOT17_CLASSES = {
-    1: "pedestrian", 2: "person_on_vehicle", 3: "car", 4: "bicycle", 5: "motorbike",
-    6: "non_motorized_vehicle", 7: "static_person", 8: "distractor", 9: "occluder",
-    10: "occluder_on_ground", 11: "occluder_full", 12: "reflection",
+    1: "pedestrian",
+    2: "person_on_vehicle",
+    3: "car",
+    4: "bicycle",
+    5: "motorbike",
+    6: "non_motorized_vehicle",
+    7: "static_person",
+    8: "distractor",
+    9: "occluder",
+    10: "occluder_on_ground",
+    11: "occluder_full",
+    12: "reflection",
 }
 """Class ids of MOT16/17 ground truth (Milan et al. 2016, table 2; column 8 of ``gt.txt``)."""
 
@@ -75,13 +84,9 @@ def _parse_number(text: str, col: int, ctx: RowPlace) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise RowError(
-            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx
-        ) from None
+        raise RowError(f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=name, **ctx) from None
     if not math.isfinite(value):
-        raise RowError(
-            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx
-        )
+        raise RowError(f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=name, **ctx)
     return value
 
 
@@ -95,24 +100,20 @@ def _parse_integer(text: str, col: int, ctx: RowPlace) -> int | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise RowError(
-            f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=MOT_COLUMNS[col], **ctx
-        ) from None
+        raise RowError(f"'{_shown(text)}' is not a number", reason=DropReason.NOT_A_NUMBER, field=MOT_COLUMNS[col], **ctx) from None
     if not value.is_finite():
-        raise RowError(
-            f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=MOT_COLUMNS[col], **ctx
-        )
+        raise RowError(f"{_shown(text)} is not a finite number", reason=DropReason.NOT_FINITE, field=MOT_COLUMNS[col], **ctx)
     if value.adjusted() >= 4000:  # int() refuses more than 4300 digits (CPython's int_max_str_digits)
         raise RowError(
-            f"{_shown(text)} is too large for a frame number or id", reason=DropReason.NOT_A_NUMBER,
-            field=MOT_COLUMNS[col], **ctx,
+            f"{_shown(text)} is too large for a frame number or id",
+            reason=DropReason.NOT_A_NUMBER,
+            field=MOT_COLUMNS[col],
+            **ctx,
         )
     return int(value) if value == value.to_integral_value() else None
 
 
-def _parse_line(
-    fields: list[str], ctx: RowPlace, counter: DropCounter
-) -> tuple[int, int, float, float, float, float, float]:
+def _parse_line(fields: list[str], ctx: RowPlace, counter: DropCounter) -> tuple[int, int, float, float, float, float, float]:
     """Parse one MOT row into ``(frame, id, left, top, width, height, score)``.
 
     In lenient mode (``counter.lenient``) a zero-size box is grown to 1 pixel and an invalid
@@ -124,8 +125,7 @@ def _parse_line(
     """
     if len(fields) < 6:
         raise RowError(
-            "expected at least 6 columns "
-            f"(frame,id,bb_left,bb_top,bb_width,bb_height[,conf,...]), got {len(fields)}",
+            f"expected at least 6 columns (frame,id,bb_left,bb_top,bb_width,bb_height[,conf,...]), got {len(fields)}",
             reason=DropReason.COLUMN_COUNT,
             field="columns",
             **ctx,
@@ -144,9 +144,7 @@ def _checked_frame(frame: int | None, text: str, ctx: RowPlace) -> int:
     if frame is None:
         raise RowError(f"frame must be an integer, got {text}", reason=DropReason.BAD_FRAME, field="frame", **ctx)
     if frame < 1:
-        raise RowError(
-            f"frame must be >= 1 (MOT frames are 1-based), got {text}", reason=DropReason.BAD_FRAME, field="frame", **ctx
-        )
+        raise RowError(f"frame must be >= 1 (MOT frames are 1-based), got {text}", reason=DropReason.BAD_FRAME, field="frame", **ctx)
     return frame
 
 
@@ -252,8 +250,7 @@ def read_mot(path: str | os.PathLike[str], *, lenient: bool = False) -> Tracks:
         dets.append(det)
     counter.log_summary(src)
     if not_considered:
-        logger.warning("%s: kept %d MOT ground-truth row(s) with consider flag 0 (privacy first: they are masked)",
-                       src, not_considered)
+        logger.warning("%s: kept %d MOT ground-truth row(s) with consider flag 0 (privacy first: they are masked)", src, not_considered)
     tracks = Tracks.from_detections(dets, source=src)
     tracks.dropped = dict(counter.counts)
     tracks.repaired = dict(counter.repaired)
@@ -299,8 +296,13 @@ def _row_detection(
         score = 1.0
     try:
         det = Detection(
-            frame_idx=frame - 1, track_id=tid, bbox=(left, top, left + w, top + h), type=DetectionType.AUTO,
-            selected=True, score=score, class_name=None if gt is None else gt[1],
+            frame_idx=frame - 1,
+            track_id=tid,
+            bbox=(left, top, left + w, top + h),
+            type=DetectionType.AUTO,
+            selected=True,
+            score=score,
+            class_name=None if gt is None else gt[1],
         )
     except RowError:
         raise

@@ -109,8 +109,9 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
     frame_key = next((k for k in FRAME_KEYS if k in keys), "")
     if rows and not frame_key:
         raise TracksFormatError(
-            "no frame column: append with custom_data={'frame_index': i} so each row says its frame "
-            f"(accepted: {', '.join(FRAME_KEYS)})", path=src, field="frame_index",
+            f"no frame column: append with custom_data={{'frame_index': i}} so each row says its frame (accepted: {', '.join(FRAME_KEYS)})",
+            path=src,
+            field="frame_index",
         )
     counter = DropCounter(lenient)
     dets: list[Detection] = []
@@ -120,25 +121,32 @@ def read_supervision(path: str | os.PathLike[str], *, lenient: bool = False) -> 
         try:
             tid = _cell(row, "tracker_id")
             if tid is None:
-                raise RowError("empty: untracked detections cannot be masked per track; run a tracker first",
-                               reason=DropReason.BAD_TRACK_ID, field="tracker_id", **ctx)
+                raise RowError(
+                    "empty: untracked detections cannot be masked per track; run a tracker first",
+                    reason=DropReason.BAD_TRACK_ID,
+                    field="tracker_id",
+                    **ctx,
+                )
             track_id = _int(tid, "tracker_id", ctx, DropReason.BAD_TRACK_ID)
             frame_idx = _int(_cell(row, frame_key), frame_key, ctx, DropReason.BAD_FRAME)
             x1, y1, x2, y2 = (_num(_cell(row, k), k, ctx) for k in SINK_COLUMNS[:4])
             if x2 <= x1 or y2 <= y1:
-                raise RowError(f"box [{x1}, {y1}, {x2}, {y2}] needs x_max > x_min and y_max > y_min",
-                               reason=DropReason.ZERO_SIZE if (x2 == x1 or y2 == y1) else DropReason.NEGATIVE_SIZE,
-                               field="x_max", **ctx)
+                raise RowError(
+                    f"box [{x1}, {y1}, {x2}, {y2}] needs x_max > x_min and y_max > y_min",
+                    reason=DropReason.ZERO_SIZE if (x2 == x1 or y2 == y1) else DropReason.NEGATIVE_SIZE,
+                    field="x_max",
+                    **ctx,
+                )
             conf = _cell(row, "confidence")
             score = 1.0 if conf is None else _num(conf, "confidence", ctx)
             if not 0.0 <= score <= 1.0:
                 raise RowError(f"must be in [0, 1], got {score}", reason=DropReason.BAD_SCORE, field="confidence", **ctx)
             if (frame_idx, track_id) in seen:
-                raise RowError(f"tracker_id {track_id} twice on frame {frame_idx}", reason=DropReason.DUPLICATE_TRACK,
-                               field="tracker_id", **ctx)
+                raise RowError(
+                    f"tracker_id {track_id} twice on frame {frame_idx}", reason=DropReason.DUPLICATE_TRACK, field="tracker_id", **ctx
+                )
             name = _cell(row, "class_name")
-            dets.append(Detection(frame_idx, track_id, (x1, y1, x2, y2), score=score,
-                                  class_name=None if name is None else str(name)))
+            dets.append(Detection(frame_idx, track_id, (x1, y1, x2, y2), score=score, class_name=None if name is None else str(name)))
             seen.add((frame_idx, track_id))
         except RowError as err:
             counter.handle(err)
@@ -167,8 +175,7 @@ def from_supervision(frames: Iterable[tuple[int, Any]], *, source: str | None = 
         if n == 0:
             continue
         if dets.tracker_id is None:
-            raise TracksFormatError(f"frame {frame_idx}: sv.Detections without tracker_id; run a tracker first",
-                                    field="tracker_id")
+            raise TracksFormatError(f"frame {frame_idx}: sv.Detections without tracker_id; run a tracker first", field="tracker_id")
         fi.extend([frame_idx] * n)
         ti.extend(np.asarray(dets.tracker_id).tolist())
         boxes.append(np.asarray(dets.xyxy, dtype=float).reshape(-1, 4))

@@ -93,9 +93,7 @@ class Detection:
             raise TracksFormatError(f"bbox must be 4 finite numbers, got {self.bbox}", field="bbox")
         x1, y1, x2, y2 = self.bbox
         if x2 <= x1 or y2 <= y1:
-            raise TracksFormatError(
-                f"bbox must have x2 > x1 and y2 > y1 (xyxy pixels), got {self.bbox}", field="bbox"
-            )
+            raise TracksFormatError(f"bbox must have x2 > x1 and y2 > y1 (xyxy pixels), got {self.bbox}", field="bbox")
         if self.type == DetectionType.POLYGON:
             if self.polygon is None or len(self.polygon) < 3:
                 raise TracksFormatError("type 4 (polygon) needs at least 3 polygon points", field="polygon")
@@ -136,9 +134,7 @@ class Tracks:
         Build tracks in code (two frames of one object), look them up by frame:
 
         >>> from sammask import Detection, Tracks
-        >>> tracks = Tracks.from_detections(
-        ...     [Detection(frame_idx=i, track_id=7, bbox=(10.0, 20.0, 50.0, 80.0)) for i in (0, 1)]
-        ... )
+        >>> tracks = Tracks.from_detections([Detection(frame_idx=i, track_id=7, bbox=(10.0, 20.0, 50.0, 80.0)) for i in (0, 1)])
         >>> len(tracks), tracks.track_ids
         (2, [7])
         >>> tracks.on_frame(1)[0].bbox
@@ -197,8 +193,7 @@ class Tracks:
         if boxes.size == 0 and n == 0:
             return cls(source=source)
         if fi.ndim != 1 or ti.shape != fi.shape:
-            raise TracksFormatError(f"frame_idx and track_id must be 1-D of one length, got {fi.shape} and {ti.shape}",
-                                    field="frame_idx")
+            raise TracksFormatError(f"frame_idx and track_id must be 1-D of one length, got {fi.shape} and {ti.shape}", field="frame_idx")
         if boxes.shape != (n, 4):
             raise TracksFormatError(f"xyxy must have shape (N, 4) = ({n}, 4), got {boxes.shape}", field="bbox")
         for name, arr in (("frame_idx", fi), ("track_id", ti)):
@@ -215,8 +210,9 @@ class Tracks:
             raise TracksFormatError("xyxy must be finite", field="bbox")
         bad = np.flatnonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))
         if bad.size:
-            raise TracksFormatError(f"row {bad[0]}: box {boxes[bad[0]].tolist()} needs x2 > x1 and y2 > y1 ({bad.size} such rows)",
-                                    field="bbox")
+            raise TracksFormatError(
+                f"row {bad[0]}: box {boxes[bad[0]].tolist()} needs x2 > x1 and y2 > y1 ({bad.size} such rows)", field="bbox"
+            )
         names = [None] * n if class_names is None else list(class_names)
         if len(names) != n:
             raise TracksFormatError(f"class_names must have {n} items, got {len(names)}", field="class")
@@ -236,8 +232,17 @@ class Tracks:
                 raise TracksFormatError(f"row {i}: unknown detection type {kinds[i]}", field="type") from None
             if dtype == DetectionType.POLYGON:
                 raise TracksFormatError("from_arrays makes box detections (types 1-3); build polygons as Detection", field="type")
-            dets.append(Detection(key[0], key[1], tuple(float(v) for v in boxes[i]), type=dtype,  # type: ignore[arg-type]  # a 4-element generator; mypy types it tuple[float, ...]
-                                  score=float(sc[i]), class_name=None if names[i] is None else str(names[i])))
+            x1, y1, x2, y2 = (float(v) for v in boxes[i])
+            dets.append(
+                Detection(
+                    key[0],
+                    key[1],
+                    (x1, y1, x2, y2),
+                    type=dtype,
+                    score=float(sc[i]),
+                    class_name=None if names[i] is None else str(names[i]),
+                )
+            )
         return cls.from_detections(dets, source=source)
 
     def __iter__(self) -> Iterator[Detection]:
@@ -285,10 +290,7 @@ class Tracks:
         box = transform.box_to_display if to_display else transform.box_to_stored
         points = transform.points_to_display if to_display else transform.points_to_stored
         by_frame = {
-            frame_idx: [
-                replace(det, bbox=box(det.bbox), polygon=None if det.polygon is None else points(det.polygon))
-                for det in dets
-            ]
+            frame_idx: [replace(det, bbox=box(det.bbox), polygon=None if det.polygon is None else points(det.polygon)) for det in dets]
             for frame_idx, dets in self.by_frame.items()
         }
         return replace(self, by_frame=by_frame, dropped=dict(self.dropped), repaired=dict(self.repaired))

@@ -20,8 +20,7 @@ from sammask.ui.image_tab import build_image_tab
 from sammask.ui.tabs.video import build_video_tab
 
 
-def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | None = None,
-              video: Path | None = None) -> gr.Blocks:
+def build_app(*, backend: str = "classical", backend_options: dict[str, Any] | None = None, video: Path | None = None) -> gr.Blocks:
     """Build the Gradio app (not launched).
 
     Args:

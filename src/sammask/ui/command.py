@@ -40,6 +40,4 @@ def ui_command(
         raise ModelLoadError(f"the web UI needs gradio ({exc}); install sammask[ui]") from exc
     options = {k: v for k, v in {"model": model, "checkpoint": model_path, "device": device}.items() if v is not None}
     typer.echo(f"sammask ui on http://{host}:{port} (backend {backend}); Ctrl-C stops it", err=True)
-    build_app(backend=backend, backend_options=options, video=video).launch(
-        server_name=host, server_port=port, show_error=True, quiet=True
-    )
+    build_app(backend=backend, backend_options=options, video=video).launch(server_name=host, server_port=port, show_error=True, quiet=True)

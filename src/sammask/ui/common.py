@@ -22,8 +22,16 @@ if TYPE_CHECKING:
     from sammask.segmentation.families import ModelAvailability
 
 PALETTE = [
-    (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-    (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128),
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
 ]
 """Object colours (RGB), by ``obj_id`` modulo the palette length."""
 
@@ -86,10 +94,20 @@ def models_markdown(models: Sequence[ModelAvailability] | None = None, backend: 
     from sammask.segmentation.families import installed_models, model_strategies
 
     rows = installed_models() if models is None else models
-    head = (f"Annotation backend **{backend}**" + (": takes the `sam2` family's models (`--model`); the others "
-            "serve `redact`, `batch`, the service and the image tools." if backend == "sam2" else
-            " (no weights); the models below serve the `sam2` backend (`--backend sam2 --model NAME`), "
-            "`redact`, `batch`, the service and the image tools.") + "\n\n") if backend else ""
+    head = (
+        (
+            f"Annotation backend **{backend}**"
+            + (
+                ": takes the `sam2` family's models (`--model`); the others serve `redact`, `batch`, the service and the image tools."
+                if backend == "sam2"
+                else " (no weights); the models below serve the `sam2` backend (`--backend sam2 --model NAME`), "
+                "`redact`, `batch`, the service and the image tools."
+            )
+            + "\n\n"
+        )
+        if backend
+        else ""
+    )
     lines = ["| model | family | strategies | here |", "|---|---|---|---|"]
     for m in rows:
         here = "installed" if m.available else f"no: {m.reason}"
@@ -145,9 +163,11 @@ def objects_html(state: TabState) -> str:
     for o in ids:
         r, g, b = colour(o)
         mark = " (selected)" if o == state.obj_id else ""
-        items.append(f'<span style="display:inline-block;margin-right:12px"><span style="display:inline-block;'
-                     f'width:12px;height:12px;background:rgb({r},{g},{b});margin-right:4px"></span>'
-                     f"object {o}{mark}</span>")
+        items.append(
+            f'<span style="display:inline-block;margin-right:12px"><span style="display:inline-block;'
+            f'width:12px;height:12px;background:rgb({r},{g},{b});margin-right:4px"></span>'
+            f"object {o}{mark}</span>"
+        )
     return "<div id='sammask-objects'>" + "".join(items) + "</div>"
 
 
@@ -173,13 +193,19 @@ def timeline_html(state: TabState, frame_idx: int) -> str:
             bg = "#222" if f in pset else f"rgb({r},{g},{b})" if f in mset else "#ddd"
             cur = " tl-current" if f == frame_idx else ""
             outline = "outline:2px solid #000;z-index:1;" if cur else ""
-            cells.append(f"<span class='tl-cell {kind}{cur}' data-frame='{f}' title='frame {f}' "
-                         f"style='flex:1;height:14px;cursor:pointer;background:{bg};{outline}'></span>")
-        rows.append(f"<div class='tl-row' data-obj='{o}' style='display:flex;align-items:center;gap:0;margin:2px 0'>"
-                    f"<span style='width:70px;font-size:12px'>object {o}</span>"
-                    f"<span style='display:flex;flex:1;gap:1px'>{''.join(cells)}</span></div>")
-    legend = ("<div style='font-size:11px;color:#555'>timeline: dark = prompted frame, colour = mask, "
-              "grey = no mask, outlined = frame on screen; click a cell to show its frame</div>")
+            cells.append(
+                f"<span class='tl-cell {kind}{cur}' data-frame='{f}' title='frame {f}' "
+                f"style='flex:1;height:14px;cursor:pointer;background:{bg};{outline}'></span>"
+            )
+        rows.append(
+            f"<div class='tl-row' data-obj='{o}' style='display:flex;align-items:center;gap:0;margin:2px 0'>"
+            f"<span style='width:70px;font-size:12px'>object {o}</span>"
+            f"<span style='display:flex;flex:1;gap:1px'>{''.join(cells)}</span></div>"
+        )
+    legend = (
+        "<div style='font-size:11px;color:#555'>timeline: dark = prompted frame, colour = mask, "
+        "grey = no mask, outlined = frame on screen; click a cell to show its frame</div>"
+    )
     return f"<div id='sammask-timeline'>{''.join(rows)}{legend if rows else ''}</div>"
 
 

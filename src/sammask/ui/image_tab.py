@@ -104,7 +104,6 @@ def _chosen(state: ImageTabState, label: str | None) -> int:
     return max(0, min(int(label.split(":")[0]) - 1, len(state.candidates) - 1))
 
 
-
 def _backend(backend: str, opts: dict[str, Any]) -> Any:
     """Build the image backend ``backend`` with the tab's options (``model``, ``checkpoint``, ``device``)."""
     from sammask.image.command import make_backend
@@ -159,8 +158,12 @@ def _click(state: ImageTabState | None, mode: str, evt: gr.SelectData) -> tuple[
     except SammaskError as exc:
         return state, render(state), gr.update(), f"Error: {exc}"
     best = state.candidates[0]
-    return (state, render(state), _choices(state),
-            f"{len(state.candidates)} candidate(s); best score {best.score:.2f}, {int(best.mask.sum())} px.")
+    return (
+        state,
+        render(state),
+        _choices(state),
+        f"{len(state.candidates)} candidate(s); best score {best.score:.2f}, {int(best.mask.sum())} px.",
+    )
 
 
 def _pick(state: ImageTabState | None, label: str | None) -> Any:
@@ -246,8 +249,7 @@ def _image_layout() -> ImageTabComponents:
         status = gr.Textbox(label="Status", interactive=False, elem_id="sammask-image-status", lines=2)
     with gr.Row():
         with gr.Column(scale=3):
-            image = gr.Image(label="Photo (click to prompt)", interactive=False, type="numpy", format="png",
-                             elem_id="sammask-image-view")
+            image = gr.Image(label="Photo (click to prompt)", interactive=False, type="numpy", format="png", elem_id="sammask-image-view")
         with gr.Column(scale=1):
             controls = _image_controls()
     return ImageTabComponents(upload, status, image, *controls)

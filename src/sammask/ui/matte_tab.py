@@ -49,9 +49,14 @@ def matte_export(state: Any, background: str, output: str, feather: float, progr
         settings = replace(settings, encode=replace(settings.encode, copy_audio=False))
     out = Path(tempfile.mkdtemp(dir=state.workdir)) / f"{session.frames.path.stem}-matte{suffix}"
     try:
-        report = matte(session.frames.path, out, masks=session.mask_source(),
-                       options=MatteOptions(background=parse_background(background), feather=float(feather)),
-                       settings=settings, progress=progress)
+        report = matte(
+            session.frames.path,
+            out,
+            masks=session.mask_source(),
+            options=MatteOptions(background=parse_background(background), feather=float(feather)),
+            settings=settings,
+            progress=progress,
+        )
     except SammaskError as exc:
         return None, f"Error: {exc}"
     if out.is_dir():
@@ -67,9 +72,15 @@ def add_matte_controls(state: Any, status: Any) -> None:
         status: the status ``gr.Textbox`` the result message goes to.
     """
     import gradio as gr
+
     with gr.Accordion("Background: remove or replace", open=False):
-        background = gr.Dropdown(BACKGROUNDS, value="transparent", allow_custom_value=True,
-                                 label="Background (transparent, blur, color:#RRGGBB)", elem_id="sammask-matte-bg")
+        background = gr.Dropdown(
+            BACKGROUNDS,
+            value="transparent",
+            allow_custom_value=True,
+            label="Background (transparent, blur, color:#RRGGBB)",
+            elem_id="sammask-matte-bg",
+        )
         output = gr.Dropdown(list(OUTPUTS), value=next(iter(OUTPUTS)), label="Output", elem_id="sammask-matte-out")
         feather = gr.Slider(0, 16, value=4, step=1, label="Soft edge (px)", elem_id="sammask-matte-feather")
         button = gr.Button("Export with background", elem_id="sammask-matte")

@@ -42,9 +42,7 @@ class AnnotateBackend(ABC):
         self.shape = (int(shape[0]), int(shape[1]))
 
     @abstractmethod
-    def predict(
-        self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None
-    ) -> np.ndarray:
+    def predict(self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None) -> np.ndarray:
         """The object's mask on ``frame_idx`` from all of its prompts on that frame.
 
         Args:

@@ -156,9 +156,7 @@ class ClassicalBackend(AnnotateBackend):
 
     # -- prompted frame ----------------------------------------------------------------------
 
-    def predict(
-        self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None
-    ) -> np.ndarray:
+    def predict(self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None) -> np.ndarray:
         """GrabCut from the prompt (see the module docstring).
 
         Returns:
@@ -195,8 +193,7 @@ class ClassicalBackend(AnnotateBackend):
             seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
             seed[current] = cv2.GC_PR_FGD
             # a positive click where the mask is not: the object is (also) there
-            _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]],
-                  radius, cv2.GC_PR_FGD)
+            _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]], radius, cv2.GC_PR_FGD)
             keep_box = None
         elif len(pos) == 0:
             return np.zeros((h, w), bool)  # negative clicks only: nothing is the object
@@ -361,9 +358,7 @@ class ClassicalBackend(AnnotateBackend):
             self._flow = cv2.DISOpticalFlow.create(self.flow_preset)
         return np.asarray(self._flow.calc(gray, prev_gray, None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
 
-    def _refine(
-        self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None
-    ) -> np.ndarray:
+    def _refine(self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         import cv2
 
         area = int(np.count_nonzero(warped))

@@ -94,8 +94,12 @@ class Sam2Backend(AnnotateBackend):
             from sammask.segmentation.sam2.model import build_sam2_model
 
             predictor = build_sam2_model(
-                model, checkpoint=checkpoint, image_size=input_size, device=device,
-                random_init=random_init, offline=offline,
+                model,
+                checkpoint=checkpoint,
+                image_size=input_size,
+                device=device,
+                random_init=random_init,
+                offline=offline,
             )
         self.predictor = predictor
         self.state: dict[str, Any] | None = None
@@ -122,13 +126,9 @@ class Sam2Backend(AnnotateBackend):
 
         super().bind(frames, num_frames, shape)
         images = _LazyImages(frames, num_frames, int(self.predictor.image_size), self.predictor.device)
-        self.state = new_inference_state(
-            self.predictor, images=images, num_frames=num_frames, video_height=shape[0], video_width=shape[1]
-        )
+        self.state = new_inference_state(self.predictor, images=images, num_frames=num_frames, video_height=shape[0], video_width=shape[1])
 
-    def predict(
-        self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None
-    ) -> np.ndarray:
+    def predict(self, frame_idx: int, obj_id: int, prompt: ObjectPrompt, current: np.ndarray | None) -> np.ndarray:
         """SAM 2's mask for all of the object's prompts on the frame (``current`` is unused:
         SAM 2 refines from its own previous logits on the frame).
 
@@ -175,9 +175,7 @@ class Sam2Backend(AnnotateBackend):
             return
         reverse = first < start
         wanted = {int(o) for o in start_masks if int(o) in self._bound_state["obj_id_to_idx"]}
-        gen = self.predictor.propagate_in_video(
-            self.state, start_frame_idx=start, max_frame_num_to_track=self.num_frames, reverse=reverse
-        )
+        gen = self.predictor.propagate_in_video(self.state, start_frame_idx=start, max_frame_num_to_track=self.num_frames, reverse=reverse)
         try:
             self._next(gen)  # the start frame itself
             self._float_memories()
@@ -243,8 +241,10 @@ class Sam2Backend(AnnotateBackend):
     def retained_outputs(self) -> int:
         """Propagated outputs with spatial memory held now, summed over objects (memory checks)."""
         return sum(
-            1 for od in self._bound_state["output_dict_per_obj"].values()
-            for out in od["non_cond_frame_outputs"].values() if out.get("maskmem_features") is not None
+            1
+            for od in self._bound_state["output_dict_per_obj"].values()
+            for out in od["non_cond_frame_outputs"].values()
+            if out.get("maskmem_features") is not None
         )
 
     def forget(self, obj_id: int) -> None:

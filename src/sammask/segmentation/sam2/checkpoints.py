@@ -138,9 +138,7 @@ class MemoryAttentionLayerConfig:
     """``sam2.modeling.memory_attention.MemoryAttentionLayer`` arguments."""
 
     self_attention: RoPEAttentionConfig = field(default_factory=RoPEAttentionConfig)
-    cross_attention: RoPEAttentionConfig = field(
-        default_factory=lambda: RoPEAttentionConfig(rope_k_repeat=True, kv_in_dim=64)
-    )
+    cross_attention: RoPEAttentionConfig = field(default_factory=lambda: RoPEAttentionConfig(rope_k_repeat=True, kv_in_dim=64))
     activation: str = "relu"
     dim_feedforward: int = 2048
     dropout: float = 0.1
@@ -317,9 +315,7 @@ def _make_spec(version: str, size: str) -> Sam2ModelSpec:
     )
 
 
-MODELS: dict[str, Sam2ModelSpec] = {
-    spec.name: spec for spec in (_make_spec(v, s) for v in ("sam2", "sam2.1") for s in _SIZES)
-}
+MODELS: dict[str, Sam2ModelSpec] = {spec.name: spec for spec in (_make_spec(v, s) for v in ("sam2", "sam2.1") for s in _SIZES)}
 """``name -> spec`` for the 8 published models (sam2 and sam2.1 x tiny/small/base_plus/large)."""
 
 
@@ -350,6 +346,7 @@ def get_model_spec(name: str) -> Sam2ModelSpec:
 
 # --- weight resolution ------------------------------------------------------------------------
 
+
 def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> Path:
     """Find the official ``.pt`` weights of a published model.
 
@@ -373,19 +370,14 @@ def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> 
             to use meanwhile.
     """
     spec = get_model_spec(name)
-    fix = (
-        f"download {spec.checkpoint_filename} from {spec.url} and pass --model-path FILE "
-        f"(config key model_path)"
-    )
+    fix = f"download {spec.checkpoint_filename} from {spec.url} and pass --model-path FILE (config key model_path)"
     meanwhile = "meanwhile use --segmenter grabcut (no model weights needed)"
     if checkpoint is not None:
         path = Path(checkpoint).expanduser()
         if path.is_file():
             return path
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise WeightsNotFoundError(
-            f"SAM 2 weights for {spec.name} not found: {path} {what}; {fix}; {meanwhile}"
-        )
+        raise WeightsNotFoundError(f"SAM 2 weights for {spec.name} not found: {path} {what}; {fix}; {meanwhile}")
     local_only = offline or hf_hub_offline()
     from sammask.offline import disable_telemetry
 
@@ -400,9 +392,7 @@ def resolve_checkpoint(name: str, checkpoint: Path | None, *, offline: bool) -> 
         ) from None
     cache_dir = hub_cache_dir()
     try:
-        found = hf_hub_download(
-            repo_id=spec.hf_repo_id, filename=spec.checkpoint_filename, local_files_only=local_only
-        )
+        found = hf_hub_download(repo_id=spec.hf_repo_id, filename=spec.checkpoint_filename, local_files_only=local_only)
     except Exception as exc:  # every hub failure becomes one actionable error
         how = "offline, cache only" if local_only else "online"
         raise WeightsNotFoundError(

@@ -72,9 +72,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def encode_image(
-    model: torch.nn.Module, image: np.ndarray, runtime: ImageEncoderRuntime | None = None
-) -> ImageFeatures:
+def encode_image(model: torch.nn.Module, image: np.ndarray, runtime: ImageEncoderRuntime | None = None) -> ImageFeatures:
     """Run SAM 2's image encoder on one frame (as ``SAM2ImagePredictor.set_image``).
 
     Args:
@@ -154,9 +152,7 @@ def decode_boxes(
         repeat_image=n > 1,
         high_res_features=features.high_res_feats,
     )
-    return DecodedMasks(
-        low_res_logits=torch.clamp(low_res.float(), -32.0, 32.0), iou=iou[:, 0].float().clamp(0.0, 1.0)
-    )
+    return DecodedMasks(low_res_logits=torch.clamp(low_res.float(), -32.0, 32.0), iou=iou[:, 0].float().clamp(0.0, 1.0))
 
 
 class ImageStrategy:
@@ -247,17 +243,14 @@ class ImageStrategy:
                 raise
             except (RuntimeError, ValueError) as exc:
                 raise SegmentationError(
-                    f"SAM 2 (image strategy) failed on frame {fp.frame_idx} with {len(prompts)} box(es): "
-                    f"{type(exc).__name__}: {exc}"
+                    f"SAM 2 (image strategy) failed on frame {fp.frame_idx} with {len(prompts)} box(es): {type(exc).__name__}: {exc}"
                 ) from exc
             masks, scores = result
             yield FrameMasks(frame_idx=fp.frame_idx, masks=masks, scores=scores)
             if self.on_frame is not None:
                 self.on_frame(fp.frame_idx, len(prompts))
 
-    def _segment_frame(
-        self, image: np.ndarray, prompts: list[TrackPrompt]
-    ) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
+    def _segment_frame(self, image: np.ndarray, prompts: list[TrackPrompt]) -> tuple[dict[int, np.ndarray | None], dict[int, float]]:
         height, width = image.shape[:2]
         boxes = np.array([p.bbox for p in prompts], dtype=np.float32).reshape(-1, 4)
         window: CropWindow | None = None

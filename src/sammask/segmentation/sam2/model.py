@@ -75,8 +75,7 @@ def resolve_device(device: str) -> torch.device:
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"device '{device}' asked for but CUDA is not available (torch {torch.__version__}, "
-                f"CPU build or no GPU); use --device cpu"
+                f"device '{device}' asked for but CUDA is not available (torch {torch.__version__}, CPU build or no GPU); use --device cpu"
             )
         dev = torch.device(device)
         if dev.index is not None and dev.index >= torch.cuda.device_count():
@@ -121,9 +120,7 @@ _SAM2_MODULES = (
 def _position_encoding(p: PositionEncodingConfig) -> Any:
     from sam2.modeling.position_encoding import PositionEmbeddingSine
 
-    return PositionEmbeddingSine(
-        num_pos_feats=p.num_pos_feats, normalize=p.normalize, scale=p.scale, temperature=p.temperature
-    )
+    return PositionEmbeddingSine(num_pos_feats=p.num_pos_feats, normalize=p.normalize, scale=p.scale, temperature=p.temperature)
 
 
 def _image_encoder(ie: ImageEncoderConfig) -> Any:
@@ -201,9 +198,7 @@ def _memory_encoder(me: MemoryEncoderConfig) -> Any:
     )
 
 
-def instantiate_sam2(
-    config: Sam2ModelConfig, postprocessing: PostprocessingConfig | None = None
-) -> SAM2VideoPredictor:
+def instantiate_sam2(config: Sam2ModelConfig, postprocessing: PostprocessingConfig | None = None) -> SAM2VideoPredictor:
     """Instantiate the sam2 modules described by ``config`` (random init, CPU, train mode).
 
     Equivalent to ``hydra.utils.instantiate(cfg.model)`` of the published YAML with
@@ -281,8 +276,7 @@ def load_sam2_checkpoint(model: torch.nn.Module, path: Path, name: str) -> None:
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
         keys = list(ckpt)[:5] if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ModelLoadError(
-            f"checkpoint {path} is not in the official SAM 2 format {{'model': state_dict}} "
-            f"(found {keys}); pass an official SAM 2 .pt file"
+            f"checkpoint {path} is not in the official SAM 2 format {{'model': state_dict}} (found {keys}); pass an official SAM 2 .pt file"
         )
     state = ckpt["model"]
     own = model.state_dict()
@@ -303,10 +297,7 @@ def load_sam2_checkpoint(model: torch.nn.Module, path: Path, name: str) -> None:
             parts.append(f"{len(unexpected)} unexpected keys, e.g. {', '.join(unexpected[:3])}")
         if mismatched:
             parts.append(f"{len(mismatched)} shape mismatches, e.g. {'; '.join(mismatched[:3])}")
-        raise ModelLoadError(
-            f"checkpoint {path} does not match {name}: {'; '.join(parts)}; "
-            f"pass --model matching the file{hint}"
-        )
+        raise ModelLoadError(f"checkpoint {path} does not match {name}: {'; '.join(parts)}; pass --model matching the file{hint}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -357,8 +357,13 @@ class _OnnxEncoder(ImageEncoderRuntime):
             logger.info("exporting the SAM 2 image encoder at %d px to ONNX (%s)", size, folder)
             with torch.no_grad():
                 torch.onnx.export(
-                    graph, (x,), str(folder / "encoder.onnx"), input_names=["image"],
-                    output_names=["fpn0", "fpn1", "fpn2"], dynamo=False, opset_version=17,
+                    graph,
+                    (x,),
+                    str(folder / "encoder.onnx"),
+                    input_names=["image"],
+                    output_names=["fpn0", "fpn1", "fpn2"],
+                    dynamo=False,
+                    opset_version=17,
                 )
 
         path, hit = _cached_export(cache, _export_name(model, "onnx", "fp32", size), "encoder.onnx", export_fp32)
@@ -452,7 +457,10 @@ def build_encoder_runtime(model: Any, options: Sam2Options) -> ImageEncoderRunti
             f"failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; use --runtime torch"
         ) from exc
     logger.info(
-        "SAM 2 image encoder: runtime %s, %s, %d px%s", runtime, precision, rt.image_size,
+        "SAM 2 image encoder: runtime %s, %s, %d px%s",
+        runtime,
+        precision,
+        rt.image_size,
         "" if rt.export_path is None else f", {'cached' if rt.cache_hit else 'exported'} {rt.export_path}",
     )
     return rt

@@ -133,9 +133,7 @@ class Sam2Segmenter(Segmenter):
 
         name = settings.model if source is None else source.name
         known = source.family if source is not None else family_of_model(model)
-        if settings.strategy == "baseline" or (
-            settings.strategy == "video" and known is not None and not FAMILIES[known].video_class
-        ):
+        if settings.strategy == "baseline" or (settings.strategy == "video" and known is not None and not FAMILIES[known].video_class):
             has_video = ", ".join(f.name for f in FAMILIES.values() if f.video_class)
             raise ConfigError(
                 f"model {name}: strategy '{settings.strategy}' is built only for the official SAM 2 checkpoints"
@@ -183,13 +181,19 @@ class Sam2Segmenter(Segmenter):
             self.strategy = HFVideoStrategy(model, family, reprompt_iou=settings.reprompt_iou, encoder=encoder)
         else:
             self.strategy = HFImageStrategy(
-                model, family, crop=settings.crop, precision=settings.precision, runtime=runtime,
+                model,
+                family,
+                crop=settings.crop,
+                precision=settings.precision,
+                runtime=runtime,
                 export_cache=settings.export_cache,
             )
         if self.strategy.image_size != settings.input_size:
             logger.info(
                 "model %s runs at its own input size %d (settings.input_size %d applies to official SAM 2 only)",
-                name, self.strategy.image_size, settings.input_size,
+                name,
+                self.strategy.image_size,
+                settings.input_size,
             )
 
     def segment(self, frames: Iterable[FramePrompts]) -> Iterator[FrameMasks]:

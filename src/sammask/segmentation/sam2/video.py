@@ -90,9 +90,7 @@ INFERENCE_STATE_KEYS = frozenset(
 )
 """Keys of ``SAM2VideoPredictor.init_state`` (sam2 1.1.0) that :func:`new_inference_state` builds."""
 
-FRAME_OUTPUT_KEYS = frozenset(
-    {"maskmem_features", "maskmem_pos_enc", "pred_masks", "obj_ptr", "object_score_logits"}
-)
+FRAME_OUTPUT_KEYS = frozenset({"maskmem_features", "maskmem_pos_enc", "pred_masks", "obj_ptr", "object_score_logits"})
 """Keys of one per-object frame output in ``output_dict_per_obj[i][...][t]`` (sam2 1.1.0)."""
 
 
@@ -150,9 +148,7 @@ def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:
     boxes: dict[int, BBox] = {}
     for p in fp.prompts:
         if p.track_id in boxes:
-            logger.warning(
-                "frame %d: track %d has more than one box; using the first", fp.frame_idx, p.track_id
-            )
+            logger.warning("frame %d: track %d has more than one box; using the first", fp.frame_idx, p.track_id)
             continue
         boxes[p.track_id] = as_bbox(p.bbox)
     return boxes
@@ -161,10 +157,7 @@ def _unique_prompts(fp: FramePrompts) -> dict[int, BBox]:
 def _frame_size(fp: FramePrompts) -> tuple[int, int]:
     img = fp.image
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
-        raise SegmentationError(
-            f"frame {fp.frame_idx}: expected an (H, W, 3) uint8 RGB image, got shape "
-            f"{img.shape} dtype {img.dtype}"
-        )
+        raise SegmentationError(f"frame {fp.frame_idx}: expected an (H, W, 3) uint8 RGB image, got shape {img.shape} dtype {img.dtype}")
     return int(img.shape[0]), int(img.shape[1])
 
 
@@ -374,9 +367,7 @@ class VideoStrategy(StreamingVideoStrategy):
         # (see SAM2Base._prepare_memory_conditioned_features).
         self.mem_span = 1 + max(num_maskmem - 2, 0) * stride if num_maskmem > 1 else 0
         # Oldest object pointer: f - (max_obj_ptrs_in_encoder - 1).
-        self.ptr_span = (
-            max(int(model.max_obj_ptrs_in_encoder) - 1, 0) if model.use_obj_ptrs_in_encoder else 0
-        )
+        self.ptr_span = max(int(model.max_obj_ptrs_in_encoder) - 1, 0) if model.use_obj_ptrs_in_encoder else 0
         self.evict_after = max(self.mem_span, self.ptr_span, 1)
         self.state: dict[str, Any] | None = None
         self.reprompt_count = 0
@@ -436,9 +427,7 @@ class VideoStrategy(StreamingVideoStrategy):
         model = self.model
         h, w = self._size  # type: ignore[misc]  # set by open(); mypy cannot see it is not None here
         if self.state is None:
-            self.state = new_inference_state(
-                model, images={}, num_frames=STREAMING_NUM_FRAMES, video_height=h, video_width=w
-            )
+            self.state = new_inference_state(model, images={}, num_frames=STREAMING_NUM_FRAMES, video_height=h, video_width=w)
         st = self.state
         # Hold only the current frame; drop the previous frame's cached backbone features.
         st["cached_features"] = {}
@@ -513,9 +502,7 @@ class VideoStrategy(StreamingVideoStrategy):
         return out
 
     def _prompt_box(self, step: int, tid: int, bbox: BBox) -> None:
-        self.model.add_new_points_or_box(
-            self.state, frame_idx=step, obj_id=tid, box=np.asarray(bbox, dtype=np.float32)
-        )
+        self.model.add_new_points_or_box(self.state, frame_idx=step, obj_id=tid, box=np.asarray(bbox, dtype=np.float32))
 
     def _evict_absent(self, step: int) -> None:
         """Remove tracks not seen for more than the attention window (their memories are stale)."""
@@ -622,8 +609,7 @@ class BaselineStrategy:
             raise
         except Exception as exc:
             raise SegmentationError(
-                f"SAM 2 baseline propagation failed on the chunk of frames "
-                f"{chunk[0].frame_idx}-{chunk[-1].frame_idx}: {exc}"
+                f"SAM 2 baseline propagation failed on the chunk of frames {chunk[0].frame_idx}-{chunk[-1].frame_idx}: {exc}"
             ) from exc
 
     def _propagate_chunk(self, chunk: list[FramePrompts]) -> list[FrameMasks]:
@@ -642,9 +628,7 @@ class BaselineStrategy:
         if not first:
             return results
         images = torch.stack([preprocess_frame(fp.image, model.image_size, model.device) for fp in chunk])
-        state = new_inference_state(
-            model, images=images, num_frames=len(chunk), video_height=h, video_width=w
-        )
+        state = new_inference_state(model, images=images, num_frames=len(chunk), video_height=h, video_width=w)
         # Tracks are added when the propagation reaches their first prompt (SAM 2 allows adding
         # objects after tracking started). Adding them all up front, as the original did, makes
         # sam2 1.1.0 run a track on frames *before* its prompt with only bf16 spatial memories
@@ -654,14 +638,10 @@ class BaselineStrategy:
         for k, s0 in enumerate(starts):
             for tid, (i, bbox) in first.items():
                 if i == s0:
-                    model.add_new_points_or_box(
-                        state, frame_idx=i, obj_id=tid, box=np.asarray(bbox, dtype=np.float32)
-                    )
+                    model.add_new_points_or_box(state, frame_idx=i, obj_id=tid, box=np.asarray(bbox, dtype=np.float32))
                     self.prompt_count += 1
             end = starts[k + 1] - 1 if k + 1 < len(starts) else len(chunk) - 1
-            for i, obj_ids, _video_res_masks in model.propagate_in_video(
-                state, start_frame_idx=s0, max_frame_num_to_track=end - s0
-            ):
+            for i, obj_ids, _video_res_masks in model.propagate_in_video(state, start_frame_idx=s0, max_frame_num_to_track=end - s0):
                 self._collect(state, i, obj_ids, boxes[i], results[i], h, w)
         for r, b in zip(results, boxes):
             for tid in b:
@@ -670,9 +650,7 @@ class BaselineStrategy:
         return results
 
     @staticmethod
-    def _collect(
-        state: dict[str, Any], i: int, obj_ids: list[int], wanted: dict[int, BBox], result: FrameMasks, h: int, w: int
-    ) -> None:
+    def _collect(state: dict[str, Any], i: int, obj_ids: list[int], wanted: dict[int, BBox], result: FrameMasks, h: int, w: int) -> None:
         """Store the masks of chunk frame ``i`` for the tracks prompted on it."""
         from sammask.segmentation.sam2.model import logits_to_mask
 

@@ -234,6 +234,7 @@ def paint(session: Session, frame_idx: int, obj_id: int, mode: str, points: Any,
     assert isinstance(current, np.ndarray)  # with obj_id: one mask
     return session.add_mask(frame_idx, obj_id, current | stroke if mode == MODES[3] else current & ~stroke)
 
+
 def _views(state: TabState, f: int) -> tuple[Any, str, str]:
     """The frame with its masks, the object legend and the timeline strips."""
     return overlay(state, f), objects_html(state), timeline_html(state, f)
@@ -254,8 +255,15 @@ def _open(state: TabState | None, path: str | None, backend: str, options: dict[
     state.session, state.obj_id, state.corner = new, 1, None
     s = new
     status = f"Opened {Path(path).name}: {s.num_frames} frames, {s.shape[1]}x{s.shape[0]}, backend {s.backend.name}."
-    return (state, gr.update(minimum=0, maximum=s.num_frames - 1, value=0, step=1), overlay(state, 0),
-            _choices(state), objects_html(state), timeline_html(state, 0), status)
+    return (
+        state,
+        gr.update(minimum=0, maximum=s.num_frames - 1, value=0, step=1),
+        overlay(state, 0),
+        _choices(state),
+        objects_html(state),
+        timeline_html(state, 0),
+        status,
+    )
 
 
 def _show(state: TabState | None, frame_idx: float) -> tuple[Any, Any]:
@@ -280,8 +288,7 @@ def _click(state: TabState | None, frame_idx: float, mode: str, brush: float, ev
         if mode == MODES[2]:
             if state.corner is None:
                 state.corner = (x, y)
-                return (overlay(state, f), gr.update(), gr.update(),
-                        f"Box: first corner at ({x:.0f}, {y:.0f}); click the opposite corner.")
+                return (overlay(state, f), gr.update(), gr.update(), f"Box: first corner at ({x:.0f}, {y:.0f}); click the opposite corner.")
             (x0, y0), state.corner = state.corner, None
             box = (min(x0, x), min(y0, y), max(x0, x), max(y0, y))
             m = s.add_box(f, state.obj_id, box)
@@ -298,8 +305,7 @@ def _click(state: TabState | None, frame_idx: float, mode: str, brush: float, ev
     return (*_views(state, f), f"Object {state.obj_id} on frame {f}: {what}; mask {int(m.sum())} pixels.")
 
 
-def _stroke(state: TabState | None, frame_idx: float, mode: str, brush: float,
-            evt: gr.EventData) -> tuple[Any, ...]:
+def _stroke(state: TabState | None, frame_idx: float, mode: str, brush: float, evt: gr.EventData) -> tuple[Any, ...]:
     if state is None or state.session is None:
         return None, gr.update(), gr.update(), "Open a video first."
     f = int(frame_idx)
@@ -312,8 +318,10 @@ def _stroke(state: TabState | None, frame_idx: float, mode: str, brush: float,
         m = paint(state.session, f, state.obj_id, mode, points, int(brush))
     except (SammaskError, ValueError, TypeError) as exc:
         return (*_views(state, f), error_line(exc))
-    return (*_views(state, f), f"Object {state.obj_id} on frame {f}: {mode} stroke of {len(points)} points, "
-                              f"radius {int(brush)}; mask {int(m.sum())} pixels.")
+    return (
+        *_views(state, f),
+        f"Object {state.obj_id} on frame {f}: {mode} stroke of {len(points)} points, radius {int(brush)}; mask {int(m.sum())} pixels.",
+    )
 
 
 def _jump(state: TabState | None, evt: gr.EventData) -> Any:
@@ -368,8 +376,11 @@ def _propagate(state: TabState | None, frame_idx: float, direction: str) -> Any:
         for idx, _ in it:
             last = idx
             if counts[0] % STREAM_EVERY == 0:
-                yield (overlay(state, idx), timeline_html(state, f),
-                       f"Propagating ({direction}): {counts[0]}/{counts[1]} frames, now frame {idx}.")
+                yield (
+                    overlay(state, idx),
+                    timeline_html(state, f),
+                    f"Propagating ({direction}): {counts[0]}/{counts[1]} frames, now frame {idx}.",
+                )
     except SammaskError as exc:
         yield overlay(state, f), timeline_html(state, f), error_line(exc)
         return
@@ -393,8 +404,7 @@ def _import(state: TabState | None, frame_idx: float, into: str, path: str | Non
     try:
         if upload_format(src) == "zip":  # a zipped masks folder, unpacked as the service does
             unpacked = Path(tempfile.mkdtemp(dir=state.workdir, prefix="import-"))
-            src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES,
-                                     limit_name="the page's import limit")
+            src = stage_masks_upload(src, unpacked / "masks", max_bytes=MASKS_ZIP_MAX_BYTES, limit_name="the page's import limit")
         got = state.session.import_masks(src, f if IMPORT_INTO[into] == "frame" else None)
     except SammaskError as exc:
         return (_choices(state), *_views(state, f), error_line(exc))
@@ -421,8 +431,7 @@ def _undo(state: TabState | None, frame_idx: float) -> tuple[Any, ...]:
         return gr.update(), None, "", gr.update(), "Open a video first."
     what = state.session.undo(state.obj_id)
     image, legend, timeline = _views(state, int(frame_idx))
-    return (_choices(state), image, legend, timeline,
-            f"Undid {what}." if what else f"Nothing to undo for object {state.obj_id}.")
+    return (_choices(state), image, legend, timeline, f"Undid {what}." if what else f"Nothing to undo for object {state.obj_id}.")
 
 
 def _reset(state: TabState | None, frame_idx: float) -> tuple[Any, ...]:
@@ -443,8 +452,7 @@ def _export(state: TabState | None, fmt: str) -> tuple[Any, str]:
 
     out = Path(tempfile.mkdtemp(dir=state.workdir)) / DEFAULT_NAMES[fmt]
     try:
-        gate(RunSpec(command="ui", video=state.session.frames.path, exports=out.parent,
-                     export_names=(out.name,)))
+        gate(RunSpec(command="ui", video=state.session.frames.path, exports=out.parent, export_names=(out.name,)))
         path = state.session.export(out, fmt)
     except SammaskError as exc:
         return None, error_line(exc)
@@ -465,15 +473,14 @@ def _redact(state: TabState | None, effect: str, progress=gr.Progress()) -> tupl
     settings = replace(settings, masking=replace(settings.masking, effect=Effect(effect)))
     out = Path(tempfile.mkdtemp(dir=state.workdir)) / f"{state.session.frames.path.stem}-redacted.mp4"
     try:
-        gate(RunSpec(command="ui", video=state.session.frames.path, output=out, source=Source.MASKS,
-                     settings=settings))
-        report = redact_masks(state.session.frames.path, state.session.mask_source(), out, settings,
-                              progress=lambda x: progress(x, desc="redact"))
+        gate(RunSpec(command="ui", video=state.session.frames.path, output=out, source=Source.MASKS, settings=settings))
+        report = redact_masks(
+            state.session.frames.path, state.session.mask_source(), out, settings, progress=lambda x: progress(x, desc="redact")
+        )
     except SammaskError as exc:
         return None, error_line(exc)
     objects = f"{report.tracks} object{'' if report.tracks == 1 else 's'}"
-    return str(out), (f"Redacted {report.frames} frames, {objects} "
-                      f"({report.fallback_total} box fallbacks): {out.name}.")
+    return str(out), (f"Redacted {report.frames} frames, {objects} ({report.fallback_total} box fallbacks): {out.name}.")
 
 
 @dataclass(frozen=True)
@@ -531,18 +538,21 @@ class FileControls:
 def _frame_view() -> tuple[gr.Image, gr.Button, gr.Slider, gr.Button, gr.HTML, gr.HTML]:
     """The frame image, the step buttons and slider, the stroke listener, the timeline and the
     shortcut list (call inside the frame column)."""
-    image = gr.Image(label="Frame (click to prompt)", interactive=False, type="numpy", format="jpeg",
-                     elem_id="sammask-frame")
+    image = gr.Image(label="Frame (click to prompt)", interactive=False, type="numpy", format="jpeg", elem_id="sammask-frame")
     with gr.Row():
         prev_btn = gr.Button("◀", elem_id="sammask-prev", scale=0)
         slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="sammask-slider")
         next_btn = gr.Button("▶", elem_id="sammask-next", scale=0)
-    stroke = gr.HTML("In brush / eraser mode, click to paint a disc or drag to paint a stroke "
-                     "(one undo step each).", js_on_load=STROKE_JS, elem_id="sammask-stroke")
-    timeline = gr.HTML(timeline_html(TabState(session=None), 0), js_on_load=TIMELINE_JS,
-                       elem_id="sammask-timeline-box")
-    gr.Markdown("**Keyboard shortcuts** (when no text field has focus): "
-                + " · ".join(f"`{k}` {a}" for k, a in SHORTCUTS), elem_id="sammask-shortcuts")
+    stroke = gr.HTML(
+        "In brush / eraser mode, click to paint a disc or drag to paint a stroke (one undo step each).",
+        js_on_load=STROKE_JS,
+        elem_id="sammask-stroke",
+    )
+    timeline = gr.HTML(timeline_html(TabState(session=None), 0), js_on_load=TIMELINE_JS, elem_id="sammask-timeline-box")
+    gr.Markdown(
+        "**Keyboard shortcuts** (when no text field has focus): " + " · ".join(f"`{k}` {a}" for k, a in SHORTCUTS),
+        elem_id="sammask-shortcuts",
+    )
     return image, prev_btn, slider, next_btn, stroke, timeline
 
 
@@ -560,8 +570,7 @@ def _object_controls() -> ObjectControls:
 
 def _propagation_controls() -> PropagationControls:
     """Build :class:`PropagationControls` (call inside the controls column)."""
-    direction = gr.Radio(list(DIRECTIONS), value="whole video", label="Propagate from the prompted frames",
-                         elem_id="sammask-direction")
+    direction = gr.Radio(list(DIRECTIONS), value="whole video", label="Propagate from the prompted frames", elem_id="sammask-direction")
     with gr.Row():
         prop_btn = gr.Button("Propagate", variant="primary", elem_id="sammask-propagate")
         cancel_btn = gr.Button("Cancel", elem_id="sammask-cancel")
@@ -573,23 +582,27 @@ def _propagation_controls() -> PropagationControls:
 
 def _file_controls() -> FileControls:
     """Build :class:`FileControls` (call inside the controls column)."""
-    into = gr.Radio(list(IMPORT_INTO), value=next(iter(IMPORT_INTO)), label="Import masks into",
-                    elem_id="sammask-import-into")
-    imported = gr.File(label="Import masks: COCO .json, MOTS .txt, zipped PNG id maps or zipped "
-                             "--save-masks folder", type="filepath",
-                       file_types=[".json", ".txt", ".zip"], elem_id="sammask-import")
+    into = gr.Radio(list(IMPORT_INTO), value=next(iter(IMPORT_INTO)), label="Import masks into", elem_id="sammask-import-into")
+    imported = gr.File(
+        label="Import masks: COCO .json, MOTS .txt, zipped PNG id maps or zipped --save-masks folder",
+        type="filepath",
+        file_types=[".json", ".txt", ".zip"],
+        elem_id="sammask-import",
+    )
     fmt = gr.Dropdown(FORMATS, value="coco", label="Export format", elem_id="sammask-format")
     export_btn = gr.Button("Export masks", elem_id="sammask-export")
     export_file = gr.File(label="Export", interactive=False, elem_id="sammask-export-file")
-    effect = gr.Dropdown([e.value for e in Effect], value=MaskingOptions().effect.value,
-                         label="Redaction effect", info=OPTIONS["effect"].help_text)
+    effect = gr.Dropdown(
+        [e.value for e in Effect], value=MaskingOptions().effect.value, label="Redaction effect", info=OPTIONS["effect"].help_text
+    )
     redact_btn = gr.Button("Redact with these masks", variant="stop", elem_id="sammask-redact")
     redacted = gr.File(label="Redacted video", interactive=False, elem_id="sammask-redacted")
     return FileControls(into, imported, fmt, export_btn, export_file, effect, redact_btn, redacted)
 
 
-def _wire_navigation(app: gr.Blocks, state: gr.State, frame: FramePanel, objs: ObjectControls, *,
-                     backend: str, options: dict[str, Any], video: Path | None) -> None:
+def _wire_navigation(
+    app: gr.Blocks, state: gr.State, frame: FramePanel, objs: ObjectControls, *, backend: str, options: dict[str, Any], video: Path | None
+) -> None:
     """Opening a video (upload, or ``video`` on page load), the shortcuts, the slider, the step
     buttons and timeline clicks."""
 
@@ -602,10 +615,8 @@ def _wire_navigation(app: gr.Blocks, state: gr.State, frame: FramePanel, objs: O
         app.load(lambda st: open_video(st, str(video)), [state], open_outputs)
     app.load(None, None, None, js=SHORTCUTS_JS)
     frame.slider.change(_show, [state, frame.slider], [frame.image, frame.timeline], show_progress="hidden")
-    frame.prev_btn.click(lambda st, f: _step(st, f, -1), [state, frame.slider], [frame.slider],
-                         show_progress="hidden")
-    frame.next_btn.click(lambda st, f: _step(st, f, 1), [state, frame.slider], [frame.slider],
-                         show_progress="hidden")
+    frame.prev_btn.click(lambda st, f: _step(st, f, -1), [state, frame.slider], [frame.slider], show_progress="hidden")
+    frame.next_btn.click(lambda st, f: _step(st, f, 1), [state, frame.slider], [frame.slider], show_progress="hidden")
     frame.timeline.click(_jump, [state], [frame.slider], show_progress="hidden")
 
 
@@ -619,12 +630,12 @@ def _wire_prompts(state: gr.State, frame: FramePanel, objs: ObjectControls) -> N
     objs.del_btn.click(_delete, [state, frame.slider], [objs.objects, *views])
 
 
-def _wire_propagation(state: gr.State, frame: FramePanel, objs: ObjectControls,
-                      prop: PropagationControls) -> None:
+def _wire_propagation(state: gr.State, frame: FramePanel, objs: ObjectControls, prop: PropagationControls) -> None:
     """Propagate (streamed), Cancel, Undo and Reset."""
     views = [objs.objects, frame.image, objs.legend, frame.timeline, frame.status]
-    prop.prop_btn.click(_propagate, [state, frame.slider, prop.direction], [frame.image, frame.timeline, frame.status],
-                        show_progress="hidden")
+    prop.prop_btn.click(
+        _propagate, [state, frame.slider, prop.direction], [frame.image, frame.timeline, frame.status], show_progress="hidden"
+    )
     prop.cancel_btn.click(_cancel, [state], None, queue=False)
     prop.undo_btn.click(_undo, [state, frame.slider], views)
     prop.reset_btn.click(_reset, [state, frame.slider], views)
@@ -632,15 +643,14 @@ def _wire_propagation(state: gr.State, frame: FramePanel, objs: ObjectControls,
 
 def _wire_files(state: gr.State, frame: FramePanel, objs: ObjectControls, files: FileControls) -> None:
     """Mask import, export and redaction."""
-    files.imported.upload(_import, [state, frame.slider, files.into, files.imported],
-                          [objs.objects, frame.image, objs.legend, frame.timeline, frame.status])
+    files.imported.upload(
+        _import, [state, frame.slider, files.into, files.imported], [objs.objects, frame.image, objs.legend, frame.timeline, frame.status]
+    )
     files.export_btn.click(_export, [state, files.fmt], [files.export_file, frame.status])
     files.redact_btn.click(_redact, [state, files.effect], [files.redacted, frame.status])
 
 
-def build_video_tab(
-    app: gr.Blocks, *, backend: str, backend_options: dict[str, Any], video: Path | None = None
-) -> None:
+def build_video_tab(app: gr.Blocks, *, backend: str, backend_options: dict[str, Any], video: Path | None = None) -> None:
     """Add the Video tab's components and events (call inside ``with gr.Tab(...)``).
 
     Args:
