@@ -112,6 +112,7 @@ class ClassicalBackend(AnnotateBackend):
         flow_preset: str = "medium",
         seed: int = 0,
         correction_window: float = 0.12,
+        reseed: float = 0.5,
     ) -> None:
         if int(iterations) < 1:
             raise ConfigError(f"classical iterations must be >= 1, got {iterations}")
@@ -153,6 +154,7 @@ class ClassicalBackend(AnnotateBackend):
         self.seed = int(seed)
         self.correction_window = float(correction_window)
         self._flow: cv2.DISOpticalFlow | None = None
+        self.reseed = float(reseed)
 
     # -- prompted frame ----------------------------------------------------------------------
 
@@ -312,6 +314,8 @@ class ClassicalBackend(AnnotateBackend):
         masks = {o: np.asarray(m, bool) for o, m in start_masks.items()}
         start_image = self.get_frame(start)
         models = {o: self._learn(start_image, m) for o, m in masks.items()}
+        ref = {o: float(np.count_nonzero(m)) for o, m in masks.items()}
+        size = {o: _box_size(m) for o, m in masks.items()}
         for idx in frame_indices:
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
@@ -325,10 +329,21 @@ class ClassicalBackend(AnnotateBackend):
                 if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
                     warped = prev.copy()
                 out[obj_id] = self._refine(image, warped, models.get(obj_id)) if self.refine_iterations else warped
+                got = float(np.count_nonzero(out[obj_id]))
+                if self.reseed and got < self.reseed * ref[obj_id] and models.get(obj_id) is not None:
+                    found = self._reseed(image, out[obj_id], size[obj_id], ref[obj_id], models[obj_id])
+                    if found is not None:
+                        out[obj_id] = found
+                        got = float(np.count_nonzero(found))
+                if got >= self.reseed * ref[obj_id]:
+                    ref[obj_id] = 0.8 * ref[obj_id] + 0.2 * got
+                    size[obj_id] = _box_size(out[obj_id]) if got else size[obj_id]
             for obj_id, anchor in anchors(idx).items():
                 if obj_id in out:
                     out[obj_id] = anchor
                     models[obj_id] = self._learn(image, anchor)
+                    ref[obj_id] = float(np.count_nonzero(anchor))
+                    size[obj_id] = _box_size(anchor)
             masks, prev_gray = out, gray
             yield idx, {o: m.copy() for o, m in out.items()}
 
@@ -388,9 +403,53 @@ class ClassicalBackend(AnnotateBackend):
             return warped
         return refined
 
+    def _reseed(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        size: tuple[float, float],
+        ref_area: float,
+        models: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray | None:
+        """Search a lost object again around ``current``: a frozen-model cut in a window of the
+        object's last known box size centred on ``current`` (grown by 50 %); None unless the
+        found mask's area is within [reseed, refine_area] x ``ref_area``."""
+        import cv2
+
+        h, w = current.shape
+        b = mask_bounds(current)
+        if b is None:
+            return None
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        bw, bh = size
+        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
+        wx0, wy0 = max(int(cx - bw), 0), max(int(cy - bh), 0)
+        wx1, wy1 = min(int(math.ceil(cx + bw)), w), min(int(math.ceil(cy + bh)), h)
+        seed[wy0:wy1, wx0:wx1] = cv2.GC_PR_BGD
+        fx0, fy0 = max(int(cx - 0.6 * bw), 0), max(int(cy - 0.6 * bh), 0)
+        fx1, fy1 = min(int(math.ceil(cx + 0.6 * bw)), w), min(int(math.ceil(cy + 0.6 * bh)), h)
+        seed[fy0:fy1, fx0:fx1] = cv2.GC_PR_FGD
+        seed[current] = cv2.GC_PR_FGD
+        m = 8
+        roi = (max(wx0 - m, 0), max(wy0 - m, 0), min(wx1 + m, w), min(wy1 + m, h))
+        found = self._cut(image, seed, roi, 1, models)
+        if found is None:
+            return None
+        found = _keep_touching(found, np.zeros((0, 2)), None, current)
+        got = float(np.count_nonzero(found))
+        if not self.reseed * ref_area <= got <= self.refine_area * ref_area:
+            return None
+        return found | current
+
     def reset(self) -> None:
         """Nothing to drop but the flow object (recreated on demand)."""
         self._flow = None
+
+
+def _box_size(mask: np.ndarray) -> tuple[float, float]:
+    """(width, height) in pixels of a mask's bounding box, (0, 0) when empty."""
+    b = mask_bounds(mask)
+    return (0.0, 0.0) if b is None else (float(b[2] - b[0]), float(b[3] - b[1]))
 
 
 def _warp(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
