@@ -29,7 +29,13 @@ frozen (``GC_EVAL_FREEZE_MODEL``; a prompted frame passed on the way re-learns t
 around its outline (definite foreground inside the mask eroded by ``band``, definite background
 outside it dilated by ``band_out``), kept to the parts overlapping the warped mask, and used only
 when its area stays within ``refine_area`` of the warped mask's (else the warped mask is used).
-Measured on all 17 DAVIS sequences in docs/annotate.md.
+A **lost object is searched again**: when the mask's area falls below ``reseed`` x the object's
+running area (start area, then 0.8 x itself + 0.2 x each frame's area while not lost), one
+frozen-model cut runs in a window of twice its last known box size centred on the mask
+(probable foreground in 1.2 x that box and on the mask, probable background in the rest of
+the window, definite background outside); its parts overlapping the mask are added to the mask
+when their area lies within [``reseed``, ``refine_area``] x the running area (else the mask
+stays). Measured on all 17 DAVIS sequences in docs/annotate.md.
 """
 
 from __future__ import annotations
@@ -89,6 +95,9 @@ class ClassicalBackend(AnnotateBackend):
             only within this radius of the frame's clicks, as a fraction of the frame's shorter
             side; elsewhere the mask stays as it was. 0 = no limit. Default 0.12 (measured:
             docs/annotate.md).
+        reseed: a propagated mask whose area falls below this fraction of the object's running
+            area is searched again around itself (module docstring), in [0, 1); 0 = never.
+            Default 0.5 (measured: docs/annotate.md).
 
     Raises:
         ConfigError: if an option is out of range.
@@ -136,6 +145,8 @@ class ClassicalBackend(AnnotateBackend):
             raise ConfigError(f"classical refine_area must be > 1, got {refine_area}")
         if not 0 <= correction_window <= 1:
             raise ConfigError(f"classical correction_window must be in [0, 1], got {correction_window}")
+        if not 0 <= reseed < 1:
+            raise ConfigError(f"classical reseed must be in [0, 1), got {reseed}")
         presets = {"ultrafast": 0, "fast": 1, "medium": 2}
         if flow_preset not in presets:
             raise ConfigError(f"classical flow_preset must be one of {', '.join(presets)}, got '{flow_preset}'")
@@ -330,8 +341,9 @@ class ClassicalBackend(AnnotateBackend):
                     warped = prev.copy()
                 out[obj_id] = self._refine(image, warped, models.get(obj_id)) if self.refine_iterations else warped
                 got = float(np.count_nonzero(out[obj_id]))
-                if self.reseed and got < self.reseed * ref[obj_id] and models.get(obj_id) is not None:
-                    found = self._reseed(image, out[obj_id], size[obj_id], ref[obj_id], models[obj_id])
+                model = models.get(obj_id)
+                if self.reseed and model is not None and got < self.reseed * ref[obj_id]:
+                    found = self._reseed(image, out[obj_id], size[obj_id], ref[obj_id], model)
                     if found is not None:
                         out[obj_id] = found
                         got = float(np.count_nonzero(found))
@@ -411,9 +423,11 @@ class ClassicalBackend(AnnotateBackend):
         ref_area: float,
         models: tuple[np.ndarray, np.ndarray],
     ) -> np.ndarray | None:
-        """Search a lost object again around ``current``: a frozen-model cut in a window of the
-        object's last known box size centred on ``current`` (grown by 50 %); None unless the
-        found mask's area is within [reseed, refine_area] x ``ref_area``."""
+        """Search a lost object again around ``current`` (module docstring): a frozen-model cut in
+        a window of twice the object's last known box ``size`` centred on ``current``; returns the
+        found parts overlapping ``current`` joined with it, or None when their area is outside
+        [reseed, refine_area] x ``ref_area`` or the cut fails. ``size``: (width, height) pixels of
+        the object's last known box; ``models``: its frozen (background, foreground) GMMs."""
         import cv2
 
         h, w = current.shape
