@@ -70,6 +70,7 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
         ],
     )
     assert res.exit_code == 0, res.output
+    assert "%|" not in res.output and "propagate in video" not in res.output  # --quiet: no library progress bar
     rep = json.loads(report.read_text())
     n_masks = len(list((seq / "masks").iterdir()))
     assert rep["frames"] == n_masks and rep["tracks"] == 3 and rep["segmenter_error"] is None

@@ -198,6 +198,23 @@ def _memory_encoder(me: MemoryEncoderConfig) -> Any:
     )
 
 
+def _silence_sam2_progress() -> None:
+    """Turn off the tqdm bar ``SAM2VideoPredictor.propagate_in_video`` draws on stderr.
+
+    sam2 1.1.0 calls ``tqdm(processing_order, desc="propagate in video")`` with no way to turn it
+    off, so a ``--quiet`` run (and the annotator's server) printed a progress bar per chunk; our
+    own progress goes through the pipeline's callback. The predictor module's ``tqdm`` name is
+    bound to a disabled tqdm, once, when the first model is built (never at import).
+    """
+    import functools
+
+    import sam2.sam2_video_predictor as predictor
+    from tqdm import tqdm
+
+    if not isinstance(predictor.tqdm, functools.partial):
+        predictor.tqdm = functools.partial(tqdm, disable=True)  # a disabled tqdm, same call signature
+
+
 def instantiate_sam2(config: Sam2ModelConfig, postprocessing: PostprocessingConfig | None = None) -> SAM2VideoPredictor:
     """Instantiate the sam2 modules described by ``config`` (random init, CPU, train mode).
 
@@ -220,6 +237,7 @@ def instantiate_sam2(config: Sam2ModelConfig, postprocessing: PostprocessingConf
         ) from exc
     from sam2.sam2_video_predictor import SAM2VideoPredictor
 
+    _silence_sam2_progress()
     post = postprocessing or PostprocessingConfig()
     c = config
     try:
