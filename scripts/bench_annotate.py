@@ -155,7 +155,7 @@ def main() -> None:
             for line in log.read_text(encoding="utf-8").splitlines():
                 if line.startswith('{"sequence"'):
                     row = json.loads(line)
-                    rows_by_seq.setdefault(row["sequence"], row)
+                    rows_by_seq.setdefault(row["sequence"], {}).update(row)  # runs of other protocols merge
         rows = [rows_by_seq[k] for k in sorted(rows_by_seq)]
         keys = [p for p in ("click", "box", "gt", "corrected") if p in rows[0]]
         summary = {"backend": args.backend, "sequences": len(rows), "collected_from": [str(x) for x in args.collect],

@@ -463,3 +463,46 @@ def test_import_masks_of_every_frame_from_a_png_folder(square_clip, tmp_path):
         with pytest.raises(ConfigError, match=f"masks on frame {n + 5}"):
             s.import_masks(path)
         assert s.prompts() == {} and not s.has_masks()
+
+
+@pytest.fixture(scope="module")
+def occluded_disc_clip(tmp_path_factory):
+    """A 6-frame 160x120 clip of a static yellow disc (radius 25 px) on a dark textured background;
+    on frames 1 and 2 only its right quarter is visible (the rest shows the background)."""
+    import av
+
+    path = tmp_path_factory.mktemp("occ") / "occluded.mp4"
+    rng = np.random.default_rng(0)
+    bg = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
+    yy, xx = np.mgrid[:120, :160]
+    disc = (xx - 80) ** 2 + (yy - 60) ** 2 <= 25**2
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = 160, 120, "yuv420p"
+        st.options = {"qp": "0"}
+        for i in range(6):
+            img = bg.copy()
+            img[disc & (xx >= 80 + 25 - 50 * 0.25) if i in (1, 2) else disc] = (230, 200, 40)
+            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path, disc
+
+
+@pytest.mark.parametrize("reseed", [0.5, 0.0])
+def test_propagation_finds_an_object_again_after_an_occlusion(occluded_disc_clip, reseed):
+    """Once the disc is whole again, the re-seeding cut (a lost object: area below ``reseed`` x
+    its running area) gives it back whole; without it (0) the mask stays the visible quarter."""
+    from sammask.annotate.backends.classical import ClassicalBackend
+
+    path, disc = occluded_disc_clip
+    with Session.open(path, ClassicalBackend(reseed=reseed)) as s:
+        s.add_mask(0, 1, disc)
+        list(s.propagate("forward", start=0))
+        js = [jaccard(disc, s.mask(f, 1)) for f in (3, 4, 5)]
+    # measured today: 0.999, 1.0, 1.0 with re-seeding, 0.377 on each without it
+    if reseed:
+        assert min(js) >= 0.95
+    else:
+        assert max(js) <= 0.5

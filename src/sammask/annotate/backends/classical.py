@@ -29,7 +29,13 @@ frozen (``GC_EVAL_FREEZE_MODEL``; a prompted frame passed on the way re-learns t
 around its outline (definite foreground inside the mask eroded by ``band``, definite background
 outside it dilated by ``band_out``), kept to the parts overlapping the warped mask, and used only
 when its area stays within ``refine_area`` of the warped mask's (else the warped mask is used).
-Measured on all 17 DAVIS sequences in docs/annotate.md.
+A **lost object is searched again**: when the mask's area falls below ``reseed`` x the object's
+running area (start area, then 0.8 x itself + 0.2 x each frame's area while not lost), one
+frozen-model cut runs in a window of twice its last known box size centred on the mask
+(probable foreground in 1.2 x that box and on the mask, probable background in the rest of
+the window, definite background outside); its parts overlapping the mask are added to the mask
+when their area lies within [``reseed``, ``refine_area``] x the running area (else the mask
+stays). Measured on all 17 DAVIS sequences in docs/annotate.md.
 """
 
 from __future__ import annotations
@@ -89,6 +95,9 @@ class ClassicalBackend(AnnotateBackend):
             only within this radius of the frame's clicks, as a fraction of the frame's shorter
             side; elsewhere the mask stays as it was. 0 = no limit. Default 0.12 (measured:
             docs/annotate.md).
+        reseed: a propagated mask whose area falls below this fraction of the object's running
+            area is searched again around itself (module docstring), in [0, 1); 0 = never.
+            Default 0.5 (measured: docs/annotate.md).
 
     Raises:
         ConfigError: if an option is out of range.
@@ -112,6 +121,7 @@ class ClassicalBackend(AnnotateBackend):
         flow_preset: str = "medium",
         seed: int = 0,
         correction_window: float = 0.12,
+        reseed: float = 0.5,
     ) -> None:
         if int(iterations) < 1:
             raise ConfigError(f"classical iterations must be >= 1, got {iterations}")
@@ -135,6 +145,8 @@ class ClassicalBackend(AnnotateBackend):
             raise ConfigError(f"classical refine_area must be > 1, got {refine_area}")
         if not 0 <= correction_window <= 1:
             raise ConfigError(f"classical correction_window must be in [0, 1], got {correction_window}")
+        if not 0 <= reseed < 1:
+            raise ConfigError(f"classical reseed must be in [0, 1), got {reseed}")
         presets = {"ultrafast": 0, "fast": 1, "medium": 2}
         if flow_preset not in presets:
             raise ConfigError(f"classical flow_preset must be one of {', '.join(presets)}, got '{flow_preset}'")
@@ -153,6 +165,7 @@ class ClassicalBackend(AnnotateBackend):
         self.seed = int(seed)
         self.correction_window = float(correction_window)
         self._flow: cv2.DISOpticalFlow | None = None
+        self.reseed = float(reseed)
 
     # -- prompted frame ----------------------------------------------------------------------
 
@@ -312,6 +325,8 @@ class ClassicalBackend(AnnotateBackend):
         masks = {o: np.asarray(m, bool) for o, m in start_masks.items()}
         start_image = self.get_frame(start)
         models = {o: self._learn(start_image, m) for o, m in masks.items()}
+        ref = {o: float(np.count_nonzero(m)) for o, m in masks.items()}
+        size = {o: _box_size(m) for o, m in masks.items()}
         for idx in frame_indices:
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
@@ -325,10 +340,22 @@ class ClassicalBackend(AnnotateBackend):
                 if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
                     warped = prev.copy()
                 out[obj_id] = self._refine(image, warped, models.get(obj_id)) if self.refine_iterations else warped
+                got = float(np.count_nonzero(out[obj_id]))
+                model = models.get(obj_id)
+                if self.reseed and model is not None and got < self.reseed * ref[obj_id]:
+                    found = self._reseed(image, out[obj_id], size[obj_id], ref[obj_id], model)
+                    if found is not None:
+                        out[obj_id] = found
+                        got = float(np.count_nonzero(found))
+                if got >= self.reseed * ref[obj_id]:
+                    ref[obj_id] = 0.8 * ref[obj_id] + 0.2 * got
+                    size[obj_id] = _box_size(out[obj_id]) if got else size[obj_id]
             for obj_id, anchor in anchors(idx).items():
                 if obj_id in out:
                     out[obj_id] = anchor
                     models[obj_id] = self._learn(image, anchor)
+                    ref[obj_id] = float(np.count_nonzero(anchor))
+                    size[obj_id] = _box_size(anchor)
             masks, prev_gray = out, gray
             yield idx, {o: m.copy() for o, m in out.items()}
 
@@ -388,9 +415,55 @@ class ClassicalBackend(AnnotateBackend):
             return warped
         return refined
 
+    def _reseed(
+        self,
+        image: np.ndarray,
+        current: np.ndarray,
+        size: tuple[float, float],
+        ref_area: float,
+        models: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray | None:
+        """Search a lost object again around ``current`` (module docstring): a frozen-model cut in
+        a window of twice the object's last known box ``size`` centred on ``current``; returns the
+        found parts overlapping ``current`` joined with it, or None when their area is outside
+        [reseed, refine_area] x ``ref_area`` or the cut fails. ``size``: (width, height) pixels of
+        the object's last known box; ``models``: its frozen (background, foreground) GMMs."""
+        import cv2
+
+        h, w = current.shape
+        b = mask_bounds(current)
+        if b is None:
+            return None
+        cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+        bw, bh = size
+        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
+        wx0, wy0 = max(int(cx - bw), 0), max(int(cy - bh), 0)
+        wx1, wy1 = min(int(math.ceil(cx + bw)), w), min(int(math.ceil(cy + bh)), h)
+        seed[wy0:wy1, wx0:wx1] = cv2.GC_PR_BGD
+        fx0, fy0 = max(int(cx - 0.6 * bw), 0), max(int(cy - 0.6 * bh), 0)
+        fx1, fy1 = min(int(math.ceil(cx + 0.6 * bw)), w), min(int(math.ceil(cy + 0.6 * bh)), h)
+        seed[fy0:fy1, fx0:fx1] = cv2.GC_PR_FGD
+        seed[current] = cv2.GC_PR_FGD
+        m = 8
+        roi = (max(wx0 - m, 0), max(wy0 - m, 0), min(wx1 + m, w), min(wy1 + m, h))
+        found = self._cut(image, seed, roi, 1, models)
+        if found is None:
+            return None
+        found = _keep_touching(found, np.zeros((0, 2)), None, current)
+        got = float(np.count_nonzero(found))
+        if not self.reseed * ref_area <= got <= self.refine_area * ref_area:
+            return None
+        return found | current
+
     def reset(self) -> None:
         """Nothing to drop but the flow object (recreated on demand)."""
         self._flow = None
+
+
+def _box_size(mask: np.ndarray) -> tuple[float, float]:
+    """(width, height) in pixels of a mask's bounding box, (0, 0) when empty."""
+    b = mask_bounds(mask)
+    return (0.0, 0.0) if b is None else (float(b[2] - b[0]), float(b[3] - b[1]))
 
 
 def _warp(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
