@@ -79,10 +79,14 @@ def tiny_config(family: str):
         return T.SamHQConfig(vision_config=vision, prompt_encoder_config=_PROMPT, mask_decoder_config=dict(_DECODER, vit_dim=32))
     if family == "edgetam":
         # The default EdgeTamVisionConfig builds timm's resnet50 (transformers 5.25 misspells the key
-        # 'archirecture'); the published model is RepViT-M1, named here explicitly.
+        # 'archirecture'); the published model is RepViT-M1, named here explicitly. num_classes is
+        # required: a timm_wrapper dict without it (or label_names) fails in transformers 5.25
+        # (TimmWrapperConfig.from_dict passes num_labels=None: "'NoneType' object cannot be
+        # interpreted as an integer"); saved configs always carry it (TimmWrapperConfig.to_dict).
         backbone = {
             "model_type": "timm_wrapper",
             "architecture": "repvit_m1",
+            "num_classes": 0,
             "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]},
         }
         vision = {
