@@ -20,27 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from sammask.palette import OBJECT_COLOURS
 from sammask.errors import EvalError
 
 LEAK_RGB = (255, 0, 255)
 """Magenta: leaked GT pixels."""
-
-_PALETTE = np.array(
-    [
-        [0, 0, 0],
-        [230, 25, 75],
-        [60, 180, 75],
-        [255, 225, 25],
-        [0, 130, 200],
-        [245, 130, 48],
-        [145, 30, 180],
-        [70, 240, 240],
-        [240, 50, 230],
-        [210, 245, 60],
-        [250, 190, 212],
-    ],
-    dtype=np.uint8,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +81,7 @@ def render_row(row: SheetRow, panel_width: int = 240) -> np.ndarray:
     leak_small = _leak_small(leaked, size)
 
     inp = _resize(row.image, size)
-    colours = _PALETTE[1:][(row.gt_ids.astype(np.int64) - 1) % (len(_PALETTE) - 1)]
+    colours = OBJECT_COLOURS[(row.gt_ids.astype(np.int64) - 1) % len(OBJECT_COLOURS)]
     gt = np.where(row.gt_ids[..., None] > 0, colours, row.image // 3).astype(np.uint8)
     gt = _resize(gt, size)
     mask = np.where(applied[..., None], np.uint8(255), np.uint8(0)).repeat(3, axis=2)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from sammask.palette import OBJECT_COLOURS
 from sammask.errors import ConfigError, InputFileError
 from sammask.geometry import as_bbox
 from sammask.image.backend import ImageBackend
@@ -314,23 +315,6 @@ def _write_dataset(out_dir: Path, format: str, records: list[dict[str, Any]], im
     write_bytes_atomic(out_dir / "contact_sheet.png", encode_png(contact_sheet(records, images)))
 
 
-_COLOURS = np.array(
-    [
-        [230, 25, 75],
-        [60, 180, 75],
-        [255, 225, 25],
-        [0, 130, 200],
-        [245, 130, 48],
-        [145, 30, 180],
-        [70, 240, 240],
-        [240, 50, 230],
-        [210, 245, 60],
-        [250, 190, 212],
-    ],
-    np.uint8,
-)
-
-
 def contact_sheet(records: list[dict[str, Any]], images: list[Path], *, thumb: int = 240, columns: int = 4) -> np.ndarray:
     """Review sheet: the first :data:`SHEET_MAX_IMAGES` images, masks tinted (50 %) in distinct
     colours with their boxes, captioned with the dataset key and the object count.
@@ -350,7 +334,7 @@ def contact_sheet(records: list[dict[str, Any]], images: list[Path], *, thumb: i
         rgb = load_image(path).rgb.copy()
         for i, o in enumerate(rec["objects"]):
             m = rle_to_mask(o["rle"])
-            col = _COLOURS[i % len(_COLOURS)]
+            col = OBJECT_COLOURS[i % len(OBJECT_COLOURS)]
             rgb[m] = (rgb[m].astype(np.uint16) // 2 + col // 2).astype(np.uint8)
             x1, y1, x2, y2 = (int(round(v)) for v in o["box"])
             cv2.rectangle(rgb, (x1, y1), (x2 - 1, y2 - 1), tuple(int(c) for c in col), max(1, rgb.shape[1] // 300))

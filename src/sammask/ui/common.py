@@ -17,28 +17,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sammask.annotate import Session
+from sammask.palette import OBJECT_COLOURS, object_colour
 
 if TYPE_CHECKING:
     from sammask.segmentation.families import ModelAvailability
 
-PALETTE = [
-    (230, 25, 75),
-    (60, 180, 75),
-    (0, 130, 200),
-    (245, 130, 48),
-    (145, 30, 180),
-    (70, 240, 240),
-    (240, 50, 230),
-    (210, 245, 60),
-    (250, 190, 212),
-    (0, 128, 128),
-]
-"""Object colours (RGB), by ``obj_id`` modulo the palette length."""
+PALETTE = [object_colour(i) for i in range(1, len(OBJECT_COLOURS) + 1)]
+"""Object colours (RGB), by ``obj_id`` modulo the palette length (:mod:`sammask.palette`)."""
 
 
 def colour(obj_id: int) -> tuple[int, int, int]:
     """The display colour of an object (RGB)."""
-    return PALETTE[(obj_id - 1) % len(PALETTE)]
+    return object_colour(obj_id)
 
 
 @dataclass
