@@ -72,8 +72,11 @@ class ClassicalBackend(AnnotateBackend):
         iterations: GrabCut iterations on a prompted frame (>= 1). Default 3.
         refine_iterations: GrabCut iterations refining a warped mask (0 = no refinement).
             Default 1.
-        max_side: the region of interest is downscaled so that its longer side is at most this
-            many pixels before cutting (>= 32). Default 320.
+        max_side: on a prompted frame, the region of interest is downscaled so that its longer
+            side is at most this many pixels before cutting (>= 32). Default 320 (measured:
+            docs/annotate.md).
+        refine_max_side: the same for the cuts of propagation (refinement, re-seeding), >= 32.
+            Default 480 (measured: docs/annotate.md).
         click_radius: with clicks only, the probable-foreground disc radius as a fraction of the
             frame's shorter side, in (0, 1]. Default 0.12.
         hard_radius: radius in pixels (full resolution) of the hard-label disc around each click
@@ -111,6 +114,7 @@ class ClassicalBackend(AnnotateBackend):
         iterations: int = 3,
         refine_iterations: int = 1,
         max_side: int = 320,
+        refine_max_side: int = 480,
         click_radius: float = 0.12,
         hard_radius: int = 3,
         band: float = 0.08,
@@ -129,6 +133,8 @@ class ClassicalBackend(AnnotateBackend):
             raise ConfigError(f"classical refine_iterations must be >= 0, got {refine_iterations}")
         if int(max_side) < 32:
             raise ConfigError(f"classical max_side must be >= 32 pixels, got {max_side}")
+        if int(refine_max_side) < 32:
+            raise ConfigError(f"classical refine_max_side must be >= 32 pixels, got {refine_max_side}")
         if not 0 < click_radius <= 1:
             raise ConfigError(f"classical click_radius must be in (0, 1], got {click_radius}")
         if int(hard_radius) < 0:
@@ -153,6 +159,7 @@ class ClassicalBackend(AnnotateBackend):
         self.iterations = int(iterations)
         self.refine_iterations = int(refine_iterations)
         self.max_side = int(max_side)
+        self.refine_max_side = int(refine_max_side)
         self.click_radius = float(click_radius)
         self.hard_radius = int(hard_radius)
         self.band = float(band)
@@ -255,13 +262,15 @@ class ClassicalBackend(AnnotateBackend):
         roi: tuple[int, int, int, int],
         iterations: int,
         models: tuple[np.ndarray, np.ndarray] | None = None,
+        max_side: int | None = None,
     ) -> np.ndarray | None:
         """GrabCut ``image`` in ``roi`` from the full-size ``seed`` label map; (H, W) bool or None.
 
         With ``models`` (background, foreground GMMs as GrabCut stores them, (1, 65) float64)
         one graph cut runs with those colour models frozen (``GC_EVAL_FREEZE_MODEL``); with
         ``iterations == 0`` the GMMs are only fitted to the seed and returned through
-        ``self._last_models`` (the cut is None)."""
+        ``self._last_models`` (the cut is None). ``max_side``: the longer side in pixels the
+        region is cut at (default ``self.max_side``)."""
         import cv2
 
         h, w = image.shape[:2]
@@ -269,7 +278,7 @@ class ClassicalBackend(AnnotateBackend):
         rw, rh = rx1 - rx0, ry1 - ry0
         if rw < 2 or rh < 2:
             return None
-        scale = min(1.0, self.max_side / max(rw, rh))
+        scale = min(1.0, (max_side or self.max_side) / max(rw, rh))
         sw, sh = max(round(rw * scale), 2), max(round(rh * scale), 2)
         crop = np.ascontiguousarray(image[ry0:ry1, rx0:rx1])
         labels = seed[ry0:ry1, rx0:rx1]
@@ -327,10 +336,11 @@ class ClassicalBackend(AnnotateBackend):
         models = {o: self._learn(start_image, m) for o, m in masks.items()}
         ref = {o: float(np.count_nonzero(m)) for o, m in masks.items()}
         size = {o: _box_size(m) for o, m in masks.items()}
+        flow: np.ndarray | None = None
         for idx in frame_indices:
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-            flow = self._flow_between(gray, prev_gray) if any(m.any() for m in masks.values()) else None
+            flow = self._flow_between(gray, prev_gray, flow) if any(m.any() for m in masks.values()) else None
             out: dict[int, np.ndarray] = {}
             for obj_id, prev in masks.items():
                 if flow is None or not prev.any():
@@ -377,13 +387,17 @@ class ClassicalBackend(AnnotateBackend):
         self._cut(image, seed, roi, 0)
         return self._last_models
 
-    def _flow_between(self, gray: np.ndarray, prev_gray: np.ndarray) -> np.ndarray:
-        """(H, W, 2) float32 flow from ``gray`` (new frame) to ``prev_gray``: where each pixel came from."""
+    def _flow_between(self, gray: np.ndarray, prev_gray: np.ndarray, initial: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 2) float32 flow from ``gray`` (new frame) to ``prev_gray``: where each pixel came
+        from. ``initial``: the previous step's flow, (H, W, 2) float32, DIS's starting point
+        (OpenCV's DIS refines a flow passed in of the frame's size): a constant-velocity prior,
+        so that a fast motion its coarsest scale misses is found while it continues."""
         import cv2
 
         if self._flow is None:
             self._flow = cv2.DISOpticalFlow.create(self.flow_preset)
-        return np.asarray(self._flow.calc(gray, prev_gray, None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
+        start = initial.copy() if initial is not None and initial.shape[:2] == gray.shape else None
+        return np.asarray(self._flow.calc(gray, prev_gray, start))  # type: ignore[arg-type]  # None = let OpenCV allocate the output; its stubs omit None
 
     def _refine(self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         import cv2
@@ -406,7 +420,7 @@ class ClassicalBackend(AnnotateBackend):
         x0, y0, x1, y1 = b
         m = 2 * r_out
         roi = (max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h))
-        refined = self._cut(image, seed, roi, self.refine_iterations, models)
+        refined = self._cut(image, seed, roi, self.refine_iterations, models, self.refine_max_side)
         if refined is None:
             return warped
         refined = _keep_touching(refined, np.zeros((0, 2)), None, warped)
@@ -446,7 +460,7 @@ class ClassicalBackend(AnnotateBackend):
         seed[current] = cv2.GC_PR_FGD
         m = 8
         roi = (max(wx0 - m, 0), max(wy0 - m, 0), min(wx1 + m, w), min(wy1 + m, h))
-        found = self._cut(image, seed, roi, 1, models)
+        found = self._cut(image, seed, roi, 1, models, self.refine_max_side)
         if found is None:
             return None
         found = _keep_touching(found, np.zeros((0, 2)), None, current)
