@@ -23,6 +23,19 @@ EXACT = {"runtime": "torch", "precision": "fp32", "crop": False}
 against sam2's predictors or pin exact outputs use these; the runtimes have their own tests."""
 
 
+def redact_sam2_argv(video: Path | str, tracks: Path | str, out: Path | str, *options: str) -> list[str]:
+    """``sammask redact`` arguments with the SAM 2 segmenter:
+    ``redact VIDEO -t TRACKS -o OUT --segmenter sam2 *options``."""
+    return ["redact", str(video), "-t", str(tracks), "-o", str(out), "--segmenter", "sam2", *options]
+
+
+def checked_run_options(report: Path, masks: Path) -> list[str]:
+    """``redact`` options of a run whose output the test checks pixel by pixel: a solid fill
+    (every masked pixel becomes the fill colour), a fast x264 preset, a 4 px dilation, the JSON
+    report at ``report``, the applied masks saved under ``masks``, no progress output."""
+    return ["--effect", "solid", "--preset", "ultrafast", "--dilate", "4", "--report", str(report), "--quiet", "--save-masks", str(masks)]
+
+
 def build_random_model(name: str = TINY, image_size: int = SMALL_INPUT, seed: int = 0):
     """Random-init published architecture ``name`` at ``image_size`` (eval, CPU), seeded."""
     import torch

@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from sam2_helpers import checked_run_options, redact_sam2_argv
 from hf_sam_helpers import save_tiny_model, save_tiny_video_model
 from typer.testing import CliRunner
 
@@ -131,15 +132,10 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(tracks),
-            "-o",
-            str(out),
-            "--segmenter",
-            "sam2",
+        redact_sam2_argv(
+            seq / "video.mp4",
+            tracks,
+            out,
             "--model",
             str(video_folders[family]),
             "--strategy",
@@ -148,18 +144,8 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
             runtime,
             "--precision",
             "fp32",
-            "--effect",
-            "solid",
-            "--preset",
-            "ultrafast",
-            "--dilate",
-            "4",
-            "--report",
-            str(report),
-            "--quiet",
-            "--save-masks",
-            str(tmp_path / "masks"),
-        ],
+            *checked_run_options(report, tmp_path / "masks"),
+        ),
     )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())

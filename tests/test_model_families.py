@@ -14,6 +14,7 @@ import av
 import numpy as np
 import pytest
 from hf_sam_helpers import save_tiny_model
+from sam2_helpers import checked_run_options, redact_sam2_argv
 from typer.testing import CliRunner
 
 from sammask.cli import app
@@ -155,33 +156,18 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(tracks),
-            "-o",
-            str(out),
-            "--segmenter",
-            "sam2",
+        redact_sam2_argv(
+            seq / "video.mp4",
+            tracks,
+            out,
             "--model",
             str(tiny_folders[family]),
             "--strategy",
             "image",
-            "--effect",
-            "solid",
             "--runtime",
             "openvino" if family == "samhq" else "torch",
-            "--preset",
-            "ultrafast",
-            "--dilate",
-            "4",
-            "--report",
-            str(report),
-            "--quiet",
-            "--save-masks",
-            str(tmp_path / "masks"),
-        ],
+            *checked_run_options(report, tmp_path / "masks"),
+        ),
     )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
@@ -208,20 +194,7 @@ def test_family_strategy_and_runtime_limits_are_one_error(davis_seq, tiny_folder
         out = tmp_path / "o.mp4"
         res = CliRunner().invoke(
             app,
-            [
-                "redact",
-                str(seq / "video.mp4"),
-                "-t",
-                str(seq / "gt.txt"),
-                "-o",
-                str(out),
-                "--segmenter",
-                "sam2",
-                "--model",
-                str(tiny_folders["samhq"]),
-                "--quiet",
-                *extra,
-            ],
+            redact_sam2_argv(seq / "video.mp4", seq / "gt.txt", out, "--model", str(tiny_folders["samhq"]), "--quiet", *extra),
         )
         lines = [ln for ln in res.output.splitlines() if ln.strip()]
         assert res.exit_code == 2 and len(lines) == 1 and needle in lines[0], res.output
@@ -234,20 +207,7 @@ def test_missing_weights_is_one_error_naming_model_place_and_fix(name: str, empt
     out = tmp_path / "o.mp4"
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(seq / "gt.txt"),
-            "-o",
-            str(out),
-            "--segmenter",
-            "sam2",
-            "--model",
-            name,
-            "--offline",
-            "--quiet",
-        ],
+        redact_sam2_argv(seq / "video.mp4", seq / "gt.txt", out, "--model", name, "--offline", "--quiet"),
     )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]

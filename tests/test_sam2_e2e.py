@@ -18,7 +18,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from sam2_helpers import SMALL_INPUT, TINY
+from sam2_helpers import SMALL_INPUT, TINY, checked_run_options, redact_sam2_argv
 from typer.testing import CliRunner
 
 from sammask.cli import app
@@ -38,15 +38,10 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(seq / "gt.txt"),
-            "-o",
-            str(out),
-            "--segmenter",
-            "sam2",
+        redact_sam2_argv(
+            seq / "video.mp4",
+            seq / "gt.txt",
+            out,
             "--model",
             TINY,
             "--model-path",
@@ -55,19 +50,9 @@ def test_redact_sam2_strategy_end_to_end(davis_seq, tiny_checkpoint: Path, tmp_p
             strategy,
             "--input-size",
             str(SMALL_INPUT),
-            "--effect",
-            "solid",
-            "--preset",
-            "ultrafast",
-            "--dilate",
-            "4",
-            "--report",
-            str(report),
-            "--quiet",
-            "--save-masks",
-            str(tmp_path / "masks"),
+            *checked_run_options(report, tmp_path / "masks"),
             *extra,
-        ],
+        ),
     )
     assert res.exit_code == 0, res.output
     assert "%|" not in res.output and "propagate in video" not in res.output  # --quiet: no library progress bar
@@ -105,20 +90,7 @@ def test_sam2_without_weights_offline_is_one_clear_error(davis_seq, tmp_path: Pa
     out = tmp_path / "o.mp4"
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(seq / "gt.txt"),
-            "-o",
-            str(out),
-            "--segmenter",
-            "sam2",
-            "--model",
-            TINY,
-            "--offline",
-            "--quiet",
-        ],
+        redact_sam2_argv(seq / "video.mp4", seq / "gt.txt", out, "--model", TINY, "--offline", "--quiet"),
     )
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
@@ -130,18 +102,13 @@ def test_sam2_missing_checkpoint_path(davis_seq, tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
-            str(seq / "video.mp4"),
-            "-t",
-            str(seq / "gt.txt"),
-            "-o",
-            str(tmp_path / "o.mp4"),
-            "--segmenter",
-            "sam2",
+        redact_sam2_argv(
+            seq / "video.mp4",
+            seq / "gt.txt",
+            tmp_path / "o.mp4",
             "--model-path",
             str(tmp_path / "model" / "sam2.1_hiera_base_plus.pt"),
             "--quiet",
-        ],
+        ),
     )
     assert res.exit_code == 2 and "sam2.1_hiera_base_plus.pt" in res.output

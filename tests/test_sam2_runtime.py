@@ -18,7 +18,7 @@ import pytest
 import torch
 from hypothesis import given, settings as hsettings
 from hypothesis import strategies as st
-from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes
+from sam2_helpers import EXACT, SMALL_INPUT, build_random_model, read_frames, read_gt_boxes, redact_sam2_argv
 
 from sammask.errors import ConfigError, RuntimeUnavailableError
 from sammask.segmentation.base import FramePrompts, TrackPrompt
@@ -143,22 +143,17 @@ def test_missing_runtime_cli_one_line_exit_2(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
+        redact_sam2_argv(
             "samples/pingpong-720p.mp4",
-            "-t",
             "samples/pingpong.tracks.json",
-            "-o",
-            str(tmp_path / "o.mp4"),
-            "--segmenter",
-            "sam2",
+            tmp_path / "o.mp4",
             "--runtime",
             "openvino",
             "--offline",
             "--model-path",
             str(tmp_path / "none.pt"),
             "--quiet",
-        ],
+        ),
     )
     assert res.exit_code == 2
     lines = [line for line in res.output.splitlines() if line.strip()]
@@ -295,21 +290,16 @@ def test_ini_and_cli_map_runtime_precision_crop(tmp_path):
         load_ini(ini)
     res = CliRunner().invoke(
         app,
-        [
-            "redact",
+        redact_sam2_argv(
             "samples/pingpong-720p.mp4",
-            "-t",
             "samples/pingpong.tracks.json",
-            "-o",
-            str(tmp_path / "o.mp4"),
-            "--segmenter",
-            "sam2",
+            tmp_path / "o.mp4",
             "--runtime",
             "onnx",
             "--precision",
             "bf16",
             "--quiet",
-        ],
+        ),
     )
     assert res.exit_code == 2 and "supports precision fp32 or int8" in res.output
     assert not (tmp_path / "o.mp4").exists()
