@@ -562,3 +562,14 @@ def test_propagation_follows_an_accelerating_object(accelerating_clip, prior):
         assert min(covered) >= 0.99
     else:
         assert covered[-1] <= 0.5
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"max_side": 16}, {"refine_max_side": 16}, {"band": 1.5}, {"reseed": 1.0}, {"refine_area": 1.0}, {"flow_preset": "slow"}],
+)
+def test_classical_backend_options_out_of_range_are_config_errors(options):
+    from sammask.annotate.backends.classical import ClassicalBackend
+
+    with pytest.raises(ConfigError, match=f"classical {next(iter(options))} must"):
+        ClassicalBackend(**options)
