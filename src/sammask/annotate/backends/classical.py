@@ -22,12 +22,14 @@ is kept to the connected parts touching a positive click (or the box).
 
 Propagation (:meth:`ClassicalBackend.propagate`): for each next frame, dense optical flow from
 the new frame to the previous one (OpenCV DIS, Kroeger et al., "Fast Optical Flow using Dense
-Inverse Search", ECCV 2016, on grayscale) warps the previous mask (backward warping with
+Inverse Search", ECCV 2016, on grayscale; started from the previous step's flow, a
+constant-velocity prior) warps the previous mask (backward warping with
 ``cv2.remap``; an empty warp keeps the previous mask); the warped mask is then re-estimated by
 one graph cut with the object's colour models (GrabCut GMMs) learnt on the start frame and
 frozen (``GC_EVAL_FREEZE_MODEL``; a prompted frame passed on the way re-learns them), in a band
-around its outline (definite foreground inside the mask eroded by ``band``, definite background
-outside it dilated by ``band_out``), kept to the parts overlapping the warped mask, and used only
+around its outline (definite foreground inside the mask eroded by ``band``, except where the
+flow fails a forward-backward check: there the object may have uncovered background, so only
+probable foreground; definite background outside it dilated by ``band_out``), kept to the parts overlapping the warped mask, and used only
 when its area stays within ``refine_area`` of the warped mask's (else the warped mask is used).
 A **lost object is searched again**: when the mask's area falls below ``reseed`` x the object's
 running area (start area, then 0.8 x itself + 0.2 x each frame's area while not lost), one
@@ -172,6 +174,7 @@ class ClassicalBackend(AnnotateBackend):
         self.seed = int(seed)
         self.correction_window = float(correction_window)
         self._flow: cv2.DISOpticalFlow | None = None
+        self._forward_flow: cv2.DISOpticalFlow | None = None
         self.reseed = float(reseed)
 
     # -- prompted frame ----------------------------------------------------------------------
@@ -341,6 +344,7 @@ class ClassicalBackend(AnnotateBackend):
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
             flow = self._flow_between(gray, prev_gray, flow) if any(m.any() for m in masks.values()) else None
+            unsure = self._inconsistent(gray, prev_gray, flow) if flow is not None else None
             out: dict[int, np.ndarray] = {}
             for obj_id, prev in masks.items():
                 if flow is None or not prev.any():
@@ -349,7 +353,7 @@ class ClassicalBackend(AnnotateBackend):
                 warped = _warp(prev, flow)
                 if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
                     warped = prev.copy()
-                out[obj_id] = self._refine(image, warped, models.get(obj_id)) if self.refine_iterations else warped
+                out[obj_id] = self._refine(image, warped, models.get(obj_id), unsure) if self.refine_iterations else warped
                 got = float(np.count_nonzero(out[obj_id]))
                 model = models.get(obj_id)
                 if self.reseed and model is not None and got < self.reseed * ref[obj_id]:
@@ -399,7 +403,34 @@ class ClassicalBackend(AnnotateBackend):
         start = initial.copy() if initial is not None and initial.shape[:2] == gray.shape else None
         return np.asarray(self._flow.calc(gray, prev_gray, start))  # type: ignore[arg-type]  # None = let OpenCV allocate the output; its stubs omit None
 
-    def _refine(self, image: np.ndarray, warped: np.ndarray, models: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    def _inconsistent(self, gray: np.ndarray, prev_gray: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """(H, W) bool: pixels of the new frame whose flow fails the forward-backward check
+        (in the manner of Sundaram, Brox and Keutzer, "Dense point trajectories by GPU-accelerated
+        large displacement optical flow", ECCV 2010): the forward flow (``prev_gray`` -> ``gray``)
+        at the point ``flow`` (new -> previous, (H, W, 2) float32) leads to does not bring it back
+        within max(1 px, 0.1 x the flow's length). Such pixels are disoccluded (the background an
+        object uncovers as it moves) or badly matched: a warped mask is not sure there."""
+        import cv2
+
+        if self._forward_flow is None:  # its own DIS object: the two directions do not share its buffers
+            self._forward_flow = cv2.DISOpticalFlow.create(self.flow_preset)
+        forward = np.asarray(self._forward_flow.calc(prev_gray, gray, None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
+        h, w = gray.shape
+        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        back = cv2.remap(forward, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.linalg.norm(flow + back, axis=2)
+        return np.asarray(err > np.maximum(1.0, 0.1 * np.linalg.norm(flow, axis=2)))
+
+    def _refine(
+        self,
+        image: np.ndarray,
+        warped: np.ndarray,
+        models: tuple[np.ndarray, np.ndarray] | None = None,
+        unsure: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Re-estimate a warped (H, W) bool mask by a graph cut in a band around its outline
+        (module docstring); ``unsure``: (H, W) bool pixels where the flow failed its
+        forward-backward check, only probable (not definite) foreground inside the band."""
         import cv2
 
         area = int(np.count_nonzero(warped))
@@ -414,7 +445,7 @@ class ClassicalBackend(AnnotateBackend):
         seed = np.full((h, w), cv2.GC_BGD, np.uint8)
         seed[outer] = cv2.GC_PR_BGD
         seed[warped] = cv2.GC_PR_FGD
-        seed[inner] = cv2.GC_FGD
+        seed[inner if unsure is None else inner & ~unsure] = cv2.GC_FGD
         b = mask_bounds(outer)
         assert b is not None
         x0, y0, x1, y1 = b
@@ -470,8 +501,8 @@ class ClassicalBackend(AnnotateBackend):
         return found | current
 
     def reset(self) -> None:
-        """Nothing to drop but the flow object (recreated on demand)."""
-        self._flow = None
+        """Nothing to drop but the flow objects (recreated on demand)."""
+        self._flow = self._forward_flow = None
 
 
 def _box_size(mask: np.ndarray) -> tuple[float, float]:
