@@ -571,7 +571,7 @@ def test_propagation_does_not_trail_behind_a_moving_object(accelerating_clip, ch
     from sammask.annotate.backends.classical import ClassicalBackend
 
     class NoCheck(ClassicalBackend):  # every pixel's flow taken as consistent
-        def _inconsistent(self, gray, prev_gray, flow):
+        def _inconsistent(self, gray, prev_gray, flow, sources):
             return np.zeros(gray.shape, bool)
 
     path, masks = accelerating_clip

@@ -344,13 +344,17 @@ class ClassicalBackend(AnnotateBackend):
             image = self.get_frame(idx)
             gray = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
             flow = self._flow_between(gray, prev_gray, flow) if any(m.any() for m in masks.values()) else None
-            unsure = self._inconsistent(gray, prev_gray, flow) if flow is not None else None
+            sources: tuple[np.ndarray, np.ndarray] | None = None
+            unsure: np.ndarray | None = None
+            if flow is not None:
+                sources = _source_maps(flow)
+                unsure = self._inconsistent(gray, prev_gray, flow, sources)
             out: dict[int, np.ndarray] = {}
             for obj_id, prev in masks.items():
-                if flow is None or not prev.any():
+                if sources is None or not prev.any():
                     out[obj_id] = np.zeros_like(prev)
                     continue
-                warped = _warp(prev, flow)
+                warped = _warp(prev, sources)
                 if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
                     warped = prev.copy()
                 out[obj_id] = self._refine(image, warped, models.get(obj_id), unsure) if self.refine_iterations else warped
@@ -403,21 +407,22 @@ class ClassicalBackend(AnnotateBackend):
         start = initial.copy() if initial is not None and initial.shape[:2] == gray.shape else None
         return np.asarray(self._flow.calc(gray, prev_gray, start))  # type: ignore[arg-type]  # None = let OpenCV allocate the output; its stubs omit None
 
-    def _inconsistent(self, gray: np.ndarray, prev_gray: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    def _inconsistent(
+        self, gray: np.ndarray, prev_gray: np.ndarray, flow: np.ndarray, sources: tuple[np.ndarray, np.ndarray]
+    ) -> np.ndarray:
         """(H, W) bool: pixels of the new frame whose flow fails the forward-backward check
         (in the manner of Sundaram, Brox and Keutzer, "Dense point trajectories by GPU-accelerated
         large displacement optical flow", ECCV 2010): the forward flow (``prev_gray`` -> ``gray``)
         at the point ``flow`` (new -> previous, (H, W, 2) float32) leads to does not bring it back
         within max(1 px, 0.1 x the flow's length). Such pixels are disoccluded (the background an
-        object uncovers as it moves) or badly matched: a warped mask is not sure there."""
+        object uncovers as it moves) or badly matched: a warped mask is not sure there.
+        ``sources``: :func:`_source_maps` of ``flow``."""
         import cv2
 
         if self._forward_flow is None:  # its own DIS object: the two directions do not share its buffers
             self._forward_flow = cv2.DISOpticalFlow.create(self.flow_preset)
         forward = np.asarray(self._forward_flow.calc(prev_gray, gray, None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
-        h, w = gray.shape
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-        back = cv2.remap(forward, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        back = cv2.remap(forward, *sources, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.linalg.norm(flow + back, axis=2)
         return np.asarray(err > np.maximum(1.0, 0.1 * np.linalg.norm(flow, axis=2)))
 
@@ -511,15 +516,20 @@ def _box_size(mask: np.ndarray) -> tuple[float, float]:
     return (0.0, 0.0) if b is None else (float(b[2] - b[0]), float(b[3] - b[1]))
 
 
-def _warp(mask: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward-warp an (H, W) bool mask with an (H, W, 2) flow (new pixel -> old position)."""
+def _source_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``cv2.remap`` maps of an (H, W, 2) flow (new pixel -> old position): (H, W) float32 x and y
+    of where each pixel of the new frame came from. Built once per frame, for every object's warp
+    and the forward-backward check."""
+    h, w = flow.shape[:2]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return gx + flow[..., 0], gy + flow[..., 1]
+
+
+def _warp(mask: np.ndarray, sources: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Backward-warp an (H, W) bool mask with :func:`_source_maps` of a flow."""
     import cv2
 
-    h, w = mask.shape
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    mx = gx + flow[..., 0]
-    my = gy + flow[..., 1]
-    out = cv2.remap(mask.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    out = cv2.remap(mask.astype(np.float32), *sources, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out >= 0.5
 
 
