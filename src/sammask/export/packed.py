@@ -53,11 +53,11 @@ def upload_format(upload: Path) -> str:
     raise ExportError(f"the masks upload is not {KINDS}")
 
 
-def _members(zf: zipfile.ZipFile, max_members: int) -> dict[str, zipfile.ZipInfo]:
+def _members(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     """Base name -> member of the files a zip's masks folder unpacks to (see the module docstring)."""
     infos = zf.infolist()
-    if len(infos) > max_members:
-        raise ExportError(f"the masks zip lists {len(infos)} members; at most {max_members} are accepted")
+    if len(infos) > MAX_ZIP_MEMBERS:
+        raise ExportError(f"the masks zip lists {len(infos)} members; at most {MAX_ZIP_MEMBERS} are accepted")
     files = []
     for info in infos:
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
@@ -80,13 +80,12 @@ def _members(zf: zipfile.ZipFile, max_members: int) -> dict[str, zipfile.ZipInfo
     return keep
 
 
-def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = None, *, limit_name: str = "the unpack limit") -> int:
+def check_masks_zip(archive: Path, max_bytes: int, *, limit_name: str = "the unpack limit") -> int:
     """Check a masks zip before anything is unpacked from it.
 
     Args:
         archive: the zip file.
         max_bytes: most bytes the unpacked files may declare, together.
-        max_members: most members the zip may list (None: :data:`MAX_ZIP_MEMBERS`).
         limit_name: what sets ``max_bytes``, named in the error (e.g. the server's option).
 
     Returns:
@@ -96,10 +95,9 @@ def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = Non
         ExportError: not a zip, too many members, no masks folder in it, or more than
             ``max_bytes`` declared.
     """
-    limit = MAX_ZIP_MEMBERS if max_members is None else max_members
     try:
         with zipfile.ZipFile(archive) as zf:
-            declared = sum(info.file_size for info in _members(zf, limit).values())
+            declared = sum(info.file_size for info in _members(zf).values())
     except zipfile.BadZipFile as exc:
         raise ExportError(f"the masks upload is not {KINDS} ({exc})") from None
     if declared > max_bytes:
@@ -107,9 +105,7 @@ def check_masks_zip(archive: Path, max_bytes: int, max_members: int | None = Non
     return declared
 
 
-def stage_masks_upload(
-    upload: Path, dest: Path, max_bytes: int | None = None, max_members: int | None = None, *, limit_name: str = "the unpack limit"
-) -> Path:
+def stage_masks_upload(upload: Path, dest: Path, max_bytes: int | None = None, *, limit_name: str = "the unpack limit") -> Path:
     """The path :func:`sammask.export.read_masks` reads for a packed masks file (``*.zip`` unpacked).
 
     A COCO or MOTS file (told by content, :func:`upload_format`) is returned as it is; a zip's masks folder is unpacked into ``dest``
@@ -117,19 +113,19 @@ def stage_masks_upload(
     as the bytes are written.
 
     Raises:
-        ExportError: not a zip, no masks folder, or over ``max_bytes`` / ``max_members`` (the
+        ExportError: not a zip, no masks folder, or over ``max_bytes`` / :data:`MAX_ZIP_MEMBERS` (the
             partial folder is removed).
     """
     if upload_format(upload) != "zip":
         return upload
     if max_bytes is not None:
-        check_masks_zip(upload, max_bytes, max_members, limit_name=limit_name)
+        check_masks_zip(upload, max_bytes, limit_name=limit_name)
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     written = 0
     try:
         with zipfile.ZipFile(upload) as zf:
-            for name, info in _members(zf, MAX_ZIP_MEMBERS if max_members is None else max_members).items():
+            for name, info in _members(zf).items():
                 with zf.open(info) as src, (dest / name).open("xb") as out:
                     while chunk := src.read(1 << 20):
                         written += len(chunk)

@@ -20,7 +20,7 @@ UPLOAD_NAMES = {"zip": "masks.zip", "coco": "masks.json", "mots": "masks.txt"}
 LIMIT_NAME = "the server's --max-unpack-mb"
 
 
-def check_masks_upload(upload: Path, max_bytes: int, max_members: int | None = None) -> Path:
+def check_masks_upload(upload: Path, max_bytes: int) -> Path:
     """Check an uploaded masks file at submission and store it under its format's name.
 
     A zip is checked by :func:`check_masks_zip` (nothing unpacked); a COCO or MOTS file is read
@@ -29,7 +29,6 @@ def check_masks_upload(upload: Path, max_bytes: int, max_members: int | None = N
     Args:
         upload: the received file (renamed to ``upload.parent / UPLOAD_NAMES[format]``).
         max_bytes: ``--max-unpack-mb`` in bytes.
-        max_members: most members a zip may list (None: :data:`MAX_ZIP_MEMBERS`).
 
     Returns:
         The stored path.
@@ -41,7 +40,7 @@ def check_masks_upload(upload: Path, max_bytes: int, max_members: int | None = N
     fmt = upload_format(upload)
     stored = upload.rename(upload.with_name(UPLOAD_NAMES[fmt]))
     if fmt == "zip":
-        check_masks_zip(stored, max_bytes, max_members, limit_name=LIMIT_NAME)
+        check_masks_zip(stored, max_bytes, limit_name=LIMIT_NAME)
         return stored
     from sammask.export import read_masks
 
