@@ -53,7 +53,7 @@ from sammask.segmentation.sam2.video import (
     MAX_COND_FRAMES,
     RetainedState,
     StreamingVideoStrategy,
-    _tensor_bytes,
+    tensor_bytes_of,
     drifted,
 )
 from sammask.geometry import BBox
@@ -161,7 +161,7 @@ class HFVideoStrategy(StreamingVideoStrategy):
             pointer_only_outputs=ptr_only,
             inputs=inputs,
             frames_tracked=sum(len(v) for v in st.frames_tracked_per_obj.values()),
-            tensor_bytes=_tensor_bytes(state),
+            tensor_bytes=tensor_bytes_of(state),
         )
 
     # -- internals --------------------------------------------------------------------------

@@ -221,7 +221,7 @@ class RetainedState:
     tensor_bytes: int
 
 
-def _tensor_bytes(obj: Any) -> int:
+def tensor_bytes_of(obj: Any) -> int:
     """Bytes of the distinct tensor storages reachable from nested dicts / lists / tuples."""
     import torch
 
@@ -407,7 +407,7 @@ class VideoStrategy(StreamingVideoStrategy):
             pointer_only_outputs=ptr_only,
             inputs=inputs,
             frames_tracked=tracked,
-            tensor_bytes=_tensor_bytes(st),
+            tensor_bytes=tensor_bytes_of(st),
         )
 
     # -- internals --------------------------------------------------------------------------
