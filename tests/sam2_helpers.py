@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from videos import redact_argv
 
 SMALL_INPUT = 128
 """Model input side (pixels) used by tests: 8x8 tokens at the top level instead of 64x64."""
@@ -26,7 +27,15 @@ against sam2's predictors or pin exact outputs use these; the runtimes have thei
 def redact_sam2_argv(video: Path | str, tracks: Path | str, out: Path | str, *options: str) -> list[str]:
     """``sammask redact`` arguments with the SAM 2 segmenter:
     ``redact VIDEO -t TRACKS -o OUT --segmenter sam2 *options``."""
-    return ["redact", str(video), "-t", str(tracks), "-o", str(out), "--segmenter", "sam2", *options]
+    return redact_argv(video, tracks, out, "--segmenter", "sam2", *options)
+
+
+def first_frames_tracks(seq: Path, frames: int, out: Path) -> Path:
+    """Write the rows of a DAVIS sequence's ``gt.txt`` (MOTChallenge, 1-based frames) on frames
+    1..``frames`` to ``out``; returns ``out``."""
+    rows = [ln for ln in (seq / "gt.txt").read_text().splitlines() if ln.strip() and int(ln.split(",")[0]) <= frames]
+    out.write_text("\n".join(rows) + "\n")
+    return out
 
 
 def checked_run_options(report: Path, masks: Path) -> list[str]:

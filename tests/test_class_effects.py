@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
-from videos import make_video
+from videos import make_video, redact_argv
 
 from sammask.cli import app
 from sammask.errors import ConfigError
@@ -69,13 +69,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def redact_cli(src: Path, tracks: Path, out: Path, *extra: str):
     return runner.invoke(
         app,
-        [
-            "redact",
-            str(src),
-            "--tracks",
-            str(tracks),
-            "-o",
-            str(out),
+        redact_argv(
+            src,
+            tracks,
+            out,
             "--segmenter",
             "box",
             "--dilate",
@@ -86,7 +83,7 @@ def redact_cli(src: Path, tracks: Path, out: Path, *extra: str):
             "ultrafast",
             "--quiet",
             *extra,
-        ],
+        ),
     )
 
 

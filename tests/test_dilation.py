@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import pytest
 from typer.testing import CliRunner
-from videos import make_video
+from videos import make_video, redact_argv
 
 from sammask.cli import app
 from sammask.masking.options import MaskingOptions, auto_dilate_px, max_dilate_px
@@ -59,13 +59,10 @@ def test_default_margin_scales_with_resolution_in_decoded_output(tmp_path: Path,
     out, report = tmp_path / "out.mp4", tmp_path / "r.json"
     res = runner.invoke(
         app,
-        [
-            "redact",
-            str(video),
-            "-t",
-            str(tracks),
-            "-o",
-            str(out),
+        redact_argv(
+            video,
+            tracks,
+            out,
             "--segmenter",
             "box",
             "--effect",
@@ -76,7 +73,7 @@ def test_default_margin_scales_with_resolution_in_decoded_output(tmp_path: Path,
             "--report",
             str(report),
             *dilate_args,
-        ],
+        ),
     )
     assert res.exit_code == 0, res.output
     assert json.loads(report.read_text())["dilate_px"] == px

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from sam2_helpers import checked_run_options, redact_sam2_argv
+from sam2_helpers import checked_run_options, first_frames_tracks, redact_sam2_argv
 from hf_sam_helpers import save_tiny_model, save_tiny_video_model
 from typer.testing import CliRunner
 
@@ -126,9 +126,7 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
     applied pixel filled in the decoded output, every detection covered by at least the 10 % floor
     of its box (the fail-secure rule), the masks record the run."""
     seq = davis_seq("dogs-jump")  # 432x240, 3 instances
-    rows = [ln for ln in (seq / "gt.txt").read_text().splitlines() if ln.strip() and int(ln.split(",")[0]) <= 3]
-    tracks = tmp_path / "gt.txt"
-    tracks.write_text("\n".join(rows) + "\n")
+    tracks = first_frames_tracks(seq, 3, tmp_path / "gt.txt")
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
     res = CliRunner().invoke(
         app,
@@ -149,7 +147,7 @@ def test_redact_video_strategy_end_to_end(family: str, runtime: str, davis_seq, 
     )
     assert res.exit_code == 0, res.output
     rep = json.loads(report.read_text())
-    assert rep["segmenter_error"] is None and rep["tracks"] == 3 and rep["segmented"] == len(rows) == 9
+    assert rep["segmenter_error"] is None and rep["tracks"] == 3 and rep["segmented"] == len(tracks.read_text().splitlines()) == 9
     gt = read_mot(tracks)
     with av.open(str(out)) as c:
         decoded = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]

@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 from hf_sam_helpers import save_tiny_model
-from sam2_helpers import checked_run_options, redact_sam2_argv
+from sam2_helpers import checked_run_options, first_frames_tracks, redact_sam2_argv
 from typer.testing import CliRunner
 
 from sammask.cli import app
@@ -150,9 +150,7 @@ def test_family_crop_masks_land_where_the_crop_was(family: str, tiny_folders: di
 def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dict[str, Path], tmp_path: Path) -> None:
     seq = davis_seq("dogs-jump")  # 432x240, 66 frames, 3 instances
     # Detections on the first 6 frames only (the model runs on those; the rest pass through).
-    rows = [ln for ln in (seq / "gt.txt").read_text().splitlines() if ln.strip() and int(ln.split(",")[0]) <= 6]
-    tracks = tmp_path / "gt.txt"
-    tracks.write_text("\n".join(rows) + "\n")
+    tracks = first_frames_tracks(seq, 6, tmp_path / "gt.txt")
     out, report = tmp_path / "o.mp4", tmp_path / "r.json"
     res = CliRunner().invoke(
         app,
@@ -173,7 +171,7 @@ def test_redact_with_family_end_to_end(family: str, davis_seq, tiny_folders: dic
     rep = json.loads(report.read_text())
     gt = read_mot(tracks)
     assert rep["segmenter_error"] is None and rep["tracks"] == 3
-    assert rep["segmented"] == len(rows) == 18
+    assert rep["segmented"] == len(tracks.read_text().splitlines()) == 18
     with av.open(str(out)) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     for af in read_applied_masks(tmp_path / "masks"):

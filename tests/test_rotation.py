@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
-from videos import OBJECT, OBJECT_FRAME, make_object_clip
+from videos import OBJECT, OBJECT_FRAME, make_object_clip, redact_argv
 
 from sammask.cli import app
 from sammask.errors import MediaError
@@ -50,13 +50,10 @@ def _write_mot(path: Path, box: tuple[float, float, float, float], frames: int =
 def _redact(src: Path, tracks: Path, out: Path, *extra: str):
     return runner.invoke(
         app,
-        [
-            "redact",
-            str(src),
-            "--tracks",
-            str(tracks),
-            "-o",
-            str(out),
+        redact_argv(
+            src,
+            tracks,
+            out,
             "--segmenter",
             "box",
             "--effect",
@@ -67,7 +64,7 @@ def _redact(src: Path, tracks: Path, out: Path, *extra: str):
             "ultrafast",
             "--quiet",
             *extra,
-        ],
+        ),
     )
 
 

@@ -12,6 +12,11 @@ import numpy as np
 BRIGHT = 230
 
 
+def redact_argv(video: Path | str, tracks: Path | str, out: Path | str, *options: str) -> list[str]:
+    """``sammask redact`` arguments: ``redact VIDEO --tracks TRACKS -o OUT *options``."""
+    return ["redact", str(video), "--tracks", str(tracks), "-o", str(out), *options]
+
+
 def make_video(
     path: Path,
     frames: int,
