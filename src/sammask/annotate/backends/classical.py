@@ -20,6 +20,18 @@ and, always, the clicks as **hard labels**: a disc of ``hard_radius`` pixels aro
 positive click is definite foreground, around each negative click definite background. The cut
 is kept to the connected parts touching a positive click (or the box).
 
+A box, or clicks on a frame where the object has no mask, are **told by motion** (``motion``):
+DIS optical flow to the next frame (the previous one on the last frame), less the camera's
+motion (a homography fitted by RANSAC outside the box), gives the pixels that move otherwise
+than the camera (:func:`_independent_motion`). In a box where some but not all pixels move
+(10-95 %), the static ones start as probable background instead of probable foreground, so the
+colour models are learnt on what moves; a cut that then covers less than the fail-secure
+minimum of the box (``MaskingOptions.min_coverage``) is dropped for the colour-only cut. With
+clicks only, the moving region holding a positive click is probable foreground, and the
+click window's pixels farther than 2.5 % of the frame's shorter side from it are definite
+background. An object that moves as the background does (a parked car), and any prompt on a
+one-frame video, get the colour-only cut. Measured on all 17 DAVIS sequences in docs/annotate.md.
+
 Propagation (:meth:`ClassicalBackend.propagate`): for each next frame, dense optical flow from
 the new frame to the previous one (OpenCV DIS, Kroeger et al., "Fast Optical Flow using Dense
 Inverse Search", ECCV 2016, on grayscale; started from the previous step's flow, a
@@ -49,15 +61,33 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from sammask.annotate.backends.base import AnnotateBackend
+from sammask.annotate.backends.base import AnnotateBackend, FrameGetter
 from sammask.annotate.types import ObjectPrompt
 from sammask.errors import ConfigError, SegmentationError
 from sammask.geometry import box_pixel_bounds, mask_bounds
+from sammask.masking.options import MaskingOptions
+from sammask.masking.rules import box_coverage
 
 if TYPE_CHECKING:
     import cv2
 
 logger = logging.getLogger(__name__)
+
+_MOTION_MAX_SIDE = 480
+"""Longer side in pixels of the frames the prompted frame's motion is computed at."""
+_MOTION_GRID = 8
+"""Step in pixels (at that size) of the flow samples the camera motion is fitted to."""
+_MOTION_FIT_PX = 1.0
+"""RANSAC inlier threshold of that fit, pixels at that size."""
+_MOTION_MIN_PX = 1.0
+_MOTION_NOISE = 4.0
+"""A pixel moves when its flow differs from the camera's by more than max(``_MOTION_MIN_PX``,
+``_MOTION_NOISE`` x the median difference over the background), pixels at full size."""
+_MOTION_BOX_FRACTION = (0.1, 0.95)
+"""Motion seeds a box only when the moving part of the box is within this fraction of it."""
+_MOTION_NEAR = 0.025
+"""With clicks only, the window's pixels farther than this fraction of the frame's shorter side
+from the clicked moving region are definite background."""
 
 
 def _disc(mask: np.ndarray, points: Iterable[Sequence[float] | np.ndarray], radius: int, value: int) -> None:
@@ -103,6 +133,8 @@ class ClassicalBackend(AnnotateBackend):
         reseed: a propagated mask whose area falls below this fraction of the object's running
             area is searched again around itself (module docstring), in [0, 1); 0 = never.
             Default 0.5 (measured: docs/annotate.md).
+        motion: seed a box or a first click by the object's own motion to the next frame
+            (module docstring). Default True (measured: docs/annotate.md).
 
     Raises:
         ConfigError: if an option is out of range.
@@ -128,6 +160,7 @@ class ClassicalBackend(AnnotateBackend):
         seed: int = 0,
         correction_window: float = 0.12,
         reseed: float = 0.5,
+        motion: bool = True,
     ) -> None:
         if int(iterations) < 1:
             raise ConfigError(f"classical iterations must be >= 1, got {iterations}")
@@ -176,6 +209,8 @@ class ClassicalBackend(AnnotateBackend):
         self._flow: cv2.DISOpticalFlow | None = None
         self._forward_flow: cv2.DISOpticalFlow | None = None
         self.reseed = float(reseed)
+        self.motion = bool(motion)
+        self._prompt_flow: tuple[tuple[int, int], np.ndarray] | None = None
 
     # -- prompted frame ----------------------------------------------------------------------
 
@@ -196,47 +231,28 @@ class ClassicalBackend(AnnotateBackend):
             return np.array(prompt.mask, bool, copy=True)  # a mask prompt is taken as given
         image = self.get_frame(frame_idx)
         h, w = image.shape[:2]
-        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
-        if prompt.box is not None:
-            x0, y0, x1, y1 = box_pixel_bounds(prompt.box, (h, w))
-            mx, my = math.ceil(0.15 * (x1 - x0)) + 8, math.ceil(0.15 * (y1 - y0)) + 8
-            roi = (max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, w), min(y1 + my, h))
-            seed[y0:y1, x0:x1] = cv2.GC_PR_FGD
-            keep_box: tuple[int, int, int, int] | None = (x0, y0, x1, y1)
-        elif current is not None and current.any():
-            b = mask_bounds(current)
-            assert b is not None
-            radius = round(self.click_radius * min(h, w))
-            pts = np.concatenate([pos, neg]) if len(pos) + len(neg) else np.zeros((0, 2))
-            xs = [b[0], b[2], *(pts[:, 0] - radius).tolist(), *(pts[:, 0] + radius).tolist()]
-            ys = [b[1], b[3], *(pts[:, 1] - radius).tolist(), *(pts[:, 1] + radius).tolist()]
-            bx0, bx1, by0, by1 = min(xs), max(xs), min(ys), max(ys)
-            mx, my = math.ceil(0.25 * (bx1 - bx0)) + 8, math.ceil(0.25 * (by1 - by0)) + 8
-            roi = (max(int(bx0) - mx, 0), max(int(by0) - my, 0), min(int(bx1) + mx, w), min(int(by1) + my, h))
-            seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
-            seed[current] = cv2.GC_PR_FGD
-            # a positive click where the mask is not: the object is (also) there
-            _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]], radius, cv2.GC_PR_FGD)
-            keep_box = None
-        elif len(pos) == 0:
+        has_mask = current is not None and current.any()
+        if prompt.box is None and not has_mask and len(pos) == 0:
             return np.zeros((h, w), bool)  # negative clicks only: nothing is the object
+        keep_box: tuple[int, int, int, int] | None = None
+        if prompt.box is not None:
+            keep_box = box_pixel_bounds(prompt.box, (h, w))
+            seed, roi = self._box_seed(keep_box, (h, w))
+        elif current is not None and has_mask:
+            seed, roi = self._correction_seed(prompt, current)
         else:
-            radius = round(self.click_radius * min(h, w))
-            if self.click_window > 0:
-                # a window around the clicks: probable background inside, definite outside
-                half = round(self.click_window * min(h, w))
-                x0, y0 = int(pos[:, 0].min()) - half, int(pos[:, 1].min()) - half
-                x1, y1 = int(pos[:, 0].max()) + half, int(pos[:, 1].max()) + half
-                roi = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
-                seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
-            else:
-                roi = (0, 0, w, h)
-                seed[:] = cv2.GC_PR_BGD
-            _disc(seed, pos, radius, cv2.GC_PR_FGD)
-            keep_box = None
+            seed, roi = self._clicks_seed(pos, (h, w))
         for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
             _disc(seed, [pt], self.hard_radius, cv2.GC_FGD if label else cv2.GC_BGD)
-        fg = self._cut(image, seed, roi, self.iterations)
+        fg = None
+        fresh = prompt.box is not None or not has_mask  # a box, or clicks on a frame without a mask
+        moved = self._motion_seed(frame_idx, seed, prompt) if self.motion and fresh else None
+        if moved is not None:
+            fg = self._cut(image, moved, roi, self.iterations)
+            if fg is not None and prompt.box is not None and box_coverage(fg, prompt.box) < MaskingOptions().min_coverage:
+                fg = None  # an implausible cut (the session would replace it by the box): colour alone
+        if fg is None:
+            fg = self._cut(image, seed, roi, self.iterations)
         if fg is None:
             if current is not None:
                 fg = current.copy()
@@ -257,6 +273,115 @@ class ClassicalBackend(AnnotateBackend):
         fg[hard == 1] = True
         fg[hard == 0] = False
         return fg
+
+    def _box_seed(self, box: tuple[int, int, int, int], shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """GrabCut labels and region for a box (integer pixel bounds ``x0, y0, x1, y1``): probable
+        foreground inside, definite background outside, the region the box grown by 15 % + 8 px."""
+        import cv2
+
+        h, w = shape
+        x0, y0, x1, y1 = box
+        mx, my = math.ceil(0.15 * (x1 - x0)) + 8, math.ceil(0.15 * (y1 - y0)) + 8
+        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
+        seed[y0:y1, x0:x1] = cv2.GC_PR_FGD
+        return seed, (max(x0 - mx, 0), max(y0 - my, 0), min(x1 + mx, w), min(y1 + my, h))
+
+    def _correction_seed(self, prompt: ObjectPrompt, current: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """GrabCut labels and region for clicks on a frame where the object has the (H, W) bool
+        mask ``current``: probable foreground on it and around positive clicks outside it,
+        probable background in the rest of the region, definite background outside."""
+        import cv2
+
+        h, w = current.shape
+        pos, neg = prompt.positive, prompt.negative
+        b = mask_bounds(current)
+        assert b is not None
+        radius = round(self.click_radius * min(h, w))
+        pts = np.concatenate([pos, neg]) if len(pos) + len(neg) else np.zeros((0, 2))
+        xs = [b[0], b[2], *(pts[:, 0] - radius).tolist(), *(pts[:, 0] + radius).tolist()]
+        ys = [b[1], b[3], *(pts[:, 1] - radius).tolist(), *(pts[:, 1] + radius).tolist()]
+        bx0, bx1, by0, by1 = min(xs), max(xs), min(ys), max(ys)
+        mx, my = math.ceil(0.25 * (bx1 - bx0)) + 8, math.ceil(0.25 * (by1 - by0)) + 8
+        roi = (max(int(bx0) - mx, 0), max(int(by0) - my, 0), min(int(bx1) + mx, w), min(int(by1) + my, h))
+        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
+        seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
+        seed[current] = cv2.GC_PR_FGD
+        # a positive click where the mask is not: the object is (also) there
+        _disc(seed, [p for p in pos if not current[min(int(p[1]), h - 1), min(int(p[0]), w - 1)]], radius, cv2.GC_PR_FGD)
+        return seed, roi
+
+    def _clicks_seed(self, pos: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """GrabCut labels and region for clicks only (``pos``: (N, 2) positive ``(x, y)``, N >= 1):
+        probable foreground in a disc around each, probable background in the click window,
+        definite background outside it."""
+        import cv2
+
+        h, w = shape
+        seed = np.full((h, w), cv2.GC_BGD, np.uint8)
+        if self.click_window > 0:
+            half = round(self.click_window * min(h, w))
+            x0, y0 = int(pos[:, 0].min()) - half, int(pos[:, 1].min()) - half
+            x1, y1 = int(pos[:, 0].max()) + half, int(pos[:, 1].max()) + half
+            roi = (max(x0, 0), max(y0, 0), min(x1, w), min(y1, h))
+        else:
+            roi = (0, 0, w, h)
+        seed[roi[1] : roi[3], roi[0] : roi[2]] = cv2.GC_PR_BGD
+        _disc(seed, pos, round(self.click_radius * min(h, w)), cv2.GC_PR_FGD)
+        return seed, roi
+
+    def _motion_seed(self, frame_idx: int, seed: np.ndarray, prompt: ObjectPrompt) -> np.ndarray | None:
+        """The GrabCut labels ``seed`` of a box or clicks-only prompt, told by motion (module
+        docstring); None when the video has one frame, the camera motion cannot be fitted, or
+        motion says nothing about the prompt's object."""
+        import cv2
+
+        h, w = seed.shape
+        box = box_pixel_bounds(prompt.box, (h, w)) if prompt.box is not None else None
+        moving = self._moving(frame_idx, box)
+        if moving is None:
+            return None
+        out = seed.copy()
+        if box is not None:
+            x0, y0, x1, y1 = box
+            if not _MOTION_BOX_FRACTION[0] <= float(moving[y0:y1, x0:x1].mean()) <= _MOTION_BOX_FRACTION[1]:
+                return None  # all static (or all moving): motion tells nothing apart in the box
+            out[(out == cv2.GC_PR_FGD) & ~moving] = cv2.GC_PR_BGD
+            return out
+        _, labels = cv2.connectedComponents(moving.astype(np.uint8), connectivity=8)
+        clicked = {int(labels[min(int(y), h - 1), min(int(x), w - 1)]) for x, y in prompt.positive} - {0}
+        if not clicked:
+            return None  # the clicked object is static (or moves with the camera)
+        part = np.isin(labels, sorted(clicked))
+        k = 2 * round(_MOTION_NEAR * min(h, w)) + 1
+        far = cv2.dilate(part.astype(np.uint8), np.ones((k, k), np.uint8)) == 0
+        window = out == cv2.GC_PR_BGD
+        out[window & part] = cv2.GC_PR_FGD
+        out[window & far] = cv2.GC_BGD
+        return out
+
+    def _moving(self, frame_idx: int, box: tuple[int, int, int, int] | None) -> np.ndarray | None:
+        """(H, W) bool: the pixels of ``frame_idx`` that move otherwise than the camera, from DIS
+        optical flow to the next frame (the previous one on the last frame); see
+        :func:`_independent_motion`. ``box``: pixel bounds kept out of the camera-motion fit.
+        None on a one-frame video or when the fit fails."""
+        import cv2
+
+        if self.num_frames < 2:
+            return None
+        other = frame_idx + 1 if frame_idx + 1 < self.num_frames else frame_idx - 1
+        if self._prompt_flow is None or self._prompt_flow[0] != (frame_idx, other):
+            h, w = self.shape
+            scale = min(1.0, _MOTION_MAX_SIDE / max(h, w))
+            grays = [
+                cv2.cvtColor(
+                    cv2.resize(np.ascontiguousarray(self.get_frame(i)), None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA),
+                    cv2.COLOR_RGB2GRAY,
+                )
+                for i in (frame_idx, other)
+            ]
+            flow = np.asarray(cv2.DISOpticalFlow.create(self.flow_preset).calc(grays[0], grays[1], None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
+            self._prompt_flow = ((frame_idx, other), flow)
+        return _independent_motion(self._prompt_flow[1], self.shape, box)
 
     def _cut(
         self,
@@ -505,15 +630,62 @@ class ClassicalBackend(AnnotateBackend):
             return None
         return found | current
 
+    def bind(self, frames: FrameGetter, num_frames: int, shape: tuple[int, int]) -> None:
+        """Attach to a video (:meth:`AnnotateBackend.bind`), dropping the last video's flows."""
+        super().bind(frames, num_frames, shape)
+        self.reset()
+
     def reset(self) -> None:
-        """Nothing to drop but the flow objects (recreated on demand)."""
+        """Nothing to drop but the flow objects (recreated on demand) and the prompted frame's flow."""
         self._flow = self._forward_flow = None
+        self._prompt_flow = None
 
 
 def _box_size(mask: np.ndarray) -> tuple[float, float]:
     """(width, height) in pixels of a mask's bounding box, (0, 0) when empty."""
     b = mask_bounds(mask)
     return (0.0, 0.0) if b is None else (float(b[2] - b[0]), float(b[3] - b[1]))
+
+
+def _independent_motion(flow: np.ndarray, shape: tuple[int, int], box: tuple[int, int, int, int] | None) -> np.ndarray | None:
+    """(H, W) bool pixels that move otherwise than the camera.
+
+    The camera's motion is a homography fitted by RANSAC (OpenCV ``findHomography``; the
+    dominant-motion model of motion segmentation, e.g. Irani and Anandan, "A unified approach
+    to moving object detection in 2D and 3D scenes", TPAMI 1998) to the flow sampled every
+    ``_MOTION_GRID`` pixels outside ``box``; a pixel moves when its flow differs from that
+    homography's by more than max(``_MOTION_MIN_PX``, ``_MOTION_NOISE`` x the median difference
+    outside ``box``). DIS smooths the flow across outlines, so the moving region is a little
+    wider than the object: it seeds GrabCut's colour models, it does not cut.
+
+    Args:
+        flow: (h, w, 2) float32 forward flow in pixels of a downscaled frame.
+        shape: ``(H, W)`` of the full-size frame in pixels.
+        box: ``(x0, y0, x1, y1)`` integer pixel bounds at full size kept out of the fit, or None.
+
+    Returns:
+        (H, W) bool, or None when fewer than 8 samples lie outside ``box`` or RANSAC fails.
+    """
+    import cv2
+
+    h, w = shape
+    sh, sw = flow.shape[:2]
+    scale = sw / w
+    ys, xs = np.mgrid[_MOTION_GRID // 2 : sh : _MOTION_GRID, _MOTION_GRID // 2 : sw : _MOTION_GRID]
+    outside = np.ones((h, w), bool)
+    if box is not None:
+        outside[box[1] : box[3], box[0] : box[2]] = False
+    keep = outside[np.minimum((ys / scale).astype(int), h - 1), np.minimum((xs / scale).astype(int), w - 1)]
+    if np.count_nonzero(keep) < 8:
+        return None
+    src = np.stack([xs[keep], ys[keep]], -1).astype(np.float32)
+    homography, _ = cv2.findHomography(src, src + flow[ys[keep], xs[keep]], cv2.RANSAC, _MOTION_FIT_PX)
+    if homography is None:
+        return None
+    grid = np.stack(np.meshgrid(np.arange(sw, dtype=np.float32), np.arange(sh, dtype=np.float32)), -1)
+    camera = cv2.perspectiveTransform(grid.reshape(-1, 1, 2), homography).reshape(sh, sw, 2) - grid
+    residual = cv2.resize(np.linalg.norm(flow - camera, axis=-1) / scale, (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(residual > max(_MOTION_MIN_PX, _MOTION_NOISE * float(np.median(residual[outside]))))
 
 
 def _source_maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
