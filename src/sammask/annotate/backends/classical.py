@@ -49,7 +49,11 @@ frozen-model cut runs in a window of twice its last known box size centred on th
 (probable foreground in 1.2 x that box and on the mask, probable background in the rest of
 the window, definite background outside); its parts overlapping the mask are added to the mask
 when their area lies within [``reseed``, ``refine_area``] x the running area (else the mask
-stays). Measured on all 17 DAVIS sequences in docs/annotate.md.
+stays). **Motion bounds the cut** (``motion``): when at least half of an object's warped mask
+moves otherwise than the camera (:func:`_independent_motion` on the frame's flow, the camera
+fitted outside the warped mask's box), the band's pixels outside the mask that move as the
+camera does are definite background, so a moving object's mask does not spread over a static
+background of its colours. Measured on all 17 DAVIS sequences in docs/annotate.md.
 """
 
 from __future__ import annotations
@@ -85,6 +89,9 @@ _MOTION_NOISE = 4.0
 ``_MOTION_NOISE`` x the median difference over the background), pixels at full size."""
 _MOTION_BOX_FRACTION = (0.1, 0.95)
 """Motion seeds a box only when the moving part of the box is within this fraction of it."""
+_MOTION_OBJECT_FRACTION = 0.5
+"""In propagation, the static pixels around an object bound its cut only when at least this
+fraction of its warped mask moves otherwise than the camera."""
 _MOTION_NEAR = 0.025
 """With clicks only, the window's pixels farther than this fraction of the frame's shorter side
 from the clicked moving region are definite background."""
@@ -133,8 +140,10 @@ class ClassicalBackend(AnnotateBackend):
         reseed: a propagated mask whose area falls below this fraction of the object's running
             area is searched again around itself (module docstring), in [0, 1); 0 = never.
             Default 0.5 (measured: docs/annotate.md).
-        motion: seed a box or a first click by the object's own motion to the next frame
-            (module docstring). Default True (measured: docs/annotate.md).
+        motion: use the object's own motion (module docstring): a box or a first click is
+            seeded by what moves otherwise than the camera, and in propagation the pixels
+            around a moving object that move as the camera does are definite background.
+            Default True (measured: docs/annotate.md).
 
     Raises:
         ConfigError: if an option is out of range.
@@ -482,7 +491,11 @@ class ClassicalBackend(AnnotateBackend):
                 warped = _warp(prev, sources)
                 if not warped.any():  # the flow moved it all out: keep the last mask rather than lose it
                     warped = prev.copy()
-                out[obj_id] = self._refine(image, warped, models.get(obj_id), unsure) if self.refine_iterations else warped
+                if self.refine_iterations:
+                    static = self._static_around(flow, warped) if self.motion and flow is not None else None
+                    out[obj_id] = self._refine(image, warped, models.get(obj_id), unsure, static)
+                else:
+                    out[obj_id] = warped
                 got = float(np.count_nonzero(out[obj_id]))
                 model = models.get(obj_id)
                 if self.reseed and model is not None and got < self.reseed * ref[obj_id]:
@@ -557,10 +570,13 @@ class ClassicalBackend(AnnotateBackend):
         warped: np.ndarray,
         models: tuple[np.ndarray, np.ndarray] | None = None,
         unsure: np.ndarray | None = None,
+        static: np.ndarray | None = None,
     ) -> np.ndarray:
         """Re-estimate a warped (H, W) bool mask by a graph cut in a band around its outline
         (module docstring); ``unsure``: (H, W) bool pixels where the flow failed its
-        forward-backward check, only probable (not definite) foreground inside the band."""
+        forward-backward check, only probable (not definite) foreground inside the band;
+        ``static``: (H, W) bool pixels that move as the camera does, definite background in the
+        band outside the mask (:meth:`_static_around`)."""
         import cv2
 
         area = int(np.count_nonzero(warped))
@@ -576,6 +592,8 @@ class ClassicalBackend(AnnotateBackend):
         seed[outer] = cv2.GC_PR_BGD
         seed[warped] = cv2.GC_PR_FGD
         seed[inner if unsure is None else inner & ~unsure] = cv2.GC_FGD
+        if static is not None:
+            seed[(seed == cv2.GC_PR_BGD) & static] = cv2.GC_BGD
         b = mask_bounds(outer)
         assert b is not None
         x0, y0, x1, y1 = b
@@ -589,6 +607,19 @@ class ClassicalBackend(AnnotateBackend):
         if not area / self.refine_area <= got <= area * self.refine_area:
             return warped
         return refined
+
+    def _static_around(self, flow: np.ndarray, warped: np.ndarray) -> np.ndarray | None:
+        """(H, W) bool pixels that move as the camera does (not :func:`_independent_motion`,
+        fitted outside the warped mask's box, on the frame's (H, W, 2) flow), when at least
+        ``_MOTION_OBJECT_FRACTION`` of the (H, W) bool ``warped`` mask moves otherwise; else
+        None (an object that stands still, or a failed fit, says nothing)."""
+        bounds = mask_bounds(warped)
+        if bounds is None:
+            return None
+        moving = _independent_motion(flow, warped.shape, bounds)
+        if moving is None or float(moving[warped].mean()) < _MOTION_OBJECT_FRACTION:
+            return None
+        return ~moving
 
     def _reseed(
         self,
