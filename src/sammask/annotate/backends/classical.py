@@ -253,8 +253,13 @@ class ClassicalBackend(AnnotateBackend):
             seed, roi = self._clicks_seed(pos, (h, w))
         for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
             _disc(seed, [pt], self.hard_radius, cv2.GC_FGD if label else cv2.GC_BGD)
-        fg = None
         fresh = prompt.box is not None or not has_mask  # a box, or clicks on a frame without a mask
+        if self.motion and not fresh and current is not None:
+            flow = self._frame_flow(frame_idx)
+            static = None if flow is None else self._static_around(flow, current)
+            if static is not None:  # a moving object: what stands still beside it is not the object
+                seed[((seed == cv2.GC_PR_BGD) | (seed == cv2.GC_PR_FGD)) & static & ~current] = cv2.GC_BGD
+        fg = None
         moved = self._motion_seed(frame_idx, seed, prompt) if self.motion and fresh else None
         if moved is not None:
             fg = self._cut(image, moved, roi, self.iterations)
@@ -270,11 +275,14 @@ class ClassicalBackend(AnnotateBackend):
             else:
                 raise SegmentationError(f"GrabCut failed on frame {frame_idx} for object {obj_id}")
         fg = _keep_touching(fg, pos, keep_box, current)
-        if current is not None and current.any() and self.correction_window > 0:
-            # a correction changes the mask near its clicks only: elsewhere the mask stays as it was
-            window = np.zeros((h, w), np.uint8)
-            _disc(window, prompt.points, round(self.correction_window * min(h, w)), 1)
-            fg = np.where(window.astype(bool), fg, current)
+        if not fresh and current is not None:
+            if self.correction_window > 0:
+                # a correction changes the mask near its clicks only: elsewhere the mask stays as it was
+                window = np.zeros((h, w), np.uint8)
+                _disc(window, prompt.points, round(self.correction_window * min(h, w)), 1)
+                fg = np.where(window.astype(bool), fg, current)
+            # the frame's last click decides the edit: a positive one only adds, a negative one only removes
+            fg = fg | current if prompt.labels[-1] == 1 else fg & current
         # the clicks are hard labels whatever the cut did
         hard = np.full((h, w), 255, np.uint8)
         for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
@@ -373,6 +381,13 @@ class ClassicalBackend(AnnotateBackend):
         optical flow to the next frame (the previous one on the last frame); see
         :func:`_independent_motion`. ``box``: pixel bounds kept out of the camera-motion fit.
         None on a one-frame video or when the fit fails."""
+        flow = self._frame_flow(frame_idx)
+        return None if flow is None else _independent_motion(flow, self.shape, box)
+
+    def _frame_flow(self, frame_idx: int) -> np.ndarray | None:
+        """(h, w, 2) float32 DIS flow from ``frame_idx`` to the next frame (the previous one on
+        the last frame), on the frames downscaled to ``_MOTION_MAX_SIDE``; cached for the
+        frame's other prompts. None on a one-frame video."""
         import cv2
 
         if self.num_frames < 2:
@@ -390,7 +405,7 @@ class ClassicalBackend(AnnotateBackend):
             ]
             flow = np.asarray(cv2.DISOpticalFlow.create(self.flow_preset).calc(grays[0], grays[1], None))  # type: ignore[call-overload]  # None = let OpenCV allocate the output; its stubs omit None
             self._prompt_flow = ((frame_idx, other), flow)
-        return _independent_motion(self._prompt_flow[1], self.shape, box)
+        return self._prompt_flow[1]
 
     def _cut(
         self,
@@ -609,10 +624,11 @@ class ClassicalBackend(AnnotateBackend):
         return refined
 
     def _static_around(self, flow: np.ndarray, warped: np.ndarray) -> np.ndarray | None:
-        """(H, W) bool pixels that move as the camera does (not :func:`_independent_motion`,
-        fitted outside the warped mask's box, on the frame's (H, W, 2) flow), when at least
-        ``_MOTION_OBJECT_FRACTION`` of the (H, W) bool ``warped`` mask moves otherwise; else
-        None (an object that stands still, or a failed fit, says nothing)."""
+        """(H, W) bool pixels that move as the camera does: the complement of
+        :func:`_independent_motion` of the frame's (H, W, 2) float32 ``flow``, the camera fitted
+        outside the (H, W) bool ``warped`` mask's box; only when at least
+        ``_MOTION_OBJECT_FRACTION`` of ``warped`` moves otherwise, else None (an object that
+        stands still, or a failed fit, says nothing)."""
         bounds = mask_bounds(warped)
         if bounds is None:
             return None
@@ -687,10 +703,11 @@ def _independent_motion(flow: np.ndarray, shape: tuple[int, int], box: tuple[int
     ``_MOTION_GRID`` pixels outside ``box``; a pixel moves when its flow differs from that
     homography's by more than max(``_MOTION_MIN_PX``, ``_MOTION_NOISE`` x the median difference
     outside ``box``). DIS smooths the flow across outlines, so the moving region is a little
-    wider than the object: it seeds GrabCut's colour models, it does not cut.
+    wider than the object: it seeds GrabCut's labels, it is not a mask.
 
     Args:
-        flow: (h, w, 2) float32 forward flow in pixels of a downscaled frame.
+        flow: (h, w, 2) float32 flow between two frames (either direction), in pixels of the
+            frame downscaled from (H, W) to (h, w) (or of the full-size frame: h, w = H, W).
         shape: ``(H, W)`` of the full-size frame in pixels.
         box: ``(x0, y0, x1, y1)`` integer pixel bounds at full size kept out of the fit, or None.
 
