@@ -294,7 +294,8 @@ def test_click_edits_are_monotone(square_clip, clicks):
 @given(clicks=st.lists(st.tuples(st.integers(0, 63), st.integers(0, 47), st.integers(0, 1)), min_size=1, max_size=4))
 def test_a_correction_changes_the_mask_only_near_its_clicks(square_clip, clicks):
     """Classical backend: a click where the object has a mask changes no pixel farther than
-    ``correction_window`` x the shorter side from the frame's clicks (a correction is local)."""
+    ``correction_window`` x the shorter side from the frame's clicks (a correction is local), and
+    a positive click only adds pixels, a negative one only removes."""
     from sammask.annotate.backends.classical import ClassicalBackend
 
     backend = ClassicalBackend(correction_window=0.2)
@@ -308,6 +309,7 @@ def test_a_correction_changes_the_mask_only_near_its_clicks(square_clip, clicks)
             after = s.add_points(2, 1, [[x + 0.5, y + 0.5]], [label])
             near |= (xx - x) ** 2 + (yy - y) ** 2 <= (radius + 1) ** 2
             np.testing.assert_array_equal(after[~near], before[~near])
+            assert not (before & ~after).any() if label else not (after & ~before).any()
 
 
 def test_monotone_rule_on_a_made_up_mask():
@@ -743,3 +745,18 @@ def test_propagation_does_not_spread_over_a_static_look_alike(passing_clip, moti
         assert min(js) >= 0.9
     else:
         assert js[-1] <= 0.75
+
+
+def test_a_box_on_a_frame_with_a_mask_is_cut_afresh(square_clip):
+    """A box given on a frame where the object already has a (propagated) mask gives the mask a
+    box gives on that frame in a new session: the old mask does not shape it."""
+    box = (14.0, 10.0, 44.0, 38.0)
+    with Session.open(square_clip) as s:
+        fresh = s.add_box(4, 1, box)
+    with Session.open(square_clip) as s:
+        wrong = np.zeros((48, 64), bool)
+        wrong[20:40, 2:20] = True  # half on the square, half off: a propagated mask unlike the fresh one
+        s.add_mask(0, 1, wrong)
+        list(s.propagate("forward", start=0, max_frames=4))
+        assert not np.array_equal(s.mask(4, 1), fresh)
+        np.testing.assert_array_equal(s.add_box(4, 1, box), fresh)

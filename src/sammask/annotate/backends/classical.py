@@ -253,7 +253,7 @@ class ClassicalBackend(AnnotateBackend):
             seed, roi = self._clicks_seed(pos, (h, w))
         for pt, label in zip(prompt.points, prompt.labels):  # in click order: a later click wins
             _disc(seed, [pt], self.hard_radius, cv2.GC_FGD if label else cv2.GC_BGD)
-        fresh = prompt.box is not None or not has_mask  # a box, or clicks on a frame without a mask
+        fresh = not has_mask or len(prompt.points) == 0  # a box alone, or clicks on a frame without a mask
         if self.motion and not fresh and current is not None:
             flow = self._frame_flow(frame_idx)
             static = None if flow is None else self._static_around(flow, current)
