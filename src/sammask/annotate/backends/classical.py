@@ -8,10 +8,12 @@ region of interest, seeded by
 - a mask prompt: taken as given (no cut);
 - a box: probable foreground inside, definite background outside (a margin of the box around it);
   the session replaces an implausible result (< 10 % of the box) by the box;
-- the object's current mask on the frame (a correction): probable foreground where it is set
-  and in a disc (``click_radius``) around each positive click outside it, probable background
-  elsewhere in the region; the cut changes the mask only within ``correction_window`` of the
-  frame's clicks (outside it the mask stays as it was);
+- the object's current mask on the frame (a correction: clicks where the object has a mask):
+  probable foreground where it is set and in a disc (``click_radius``) around each positive
+  click outside it, probable background elsewhere in the region; the cut changes the mask only
+  within ``correction_window`` of the frame's clicks (outside it the mask stays as it was), and
+  the frame's last click decides the edit: a positive one only adds pixels, a negative one only
+  removes;
 - clicks only: probable foreground in a disc around the positive clicks (radius
   ``click_radius`` x the frame's shorter side), probable background in a window of
   ``click_window`` x the shorter side around them, definite background outside it;
@@ -20,7 +22,7 @@ and, always, the clicks as **hard labels**: a disc of ``hard_radius`` pixels aro
 positive click is definite foreground, around each negative click definite background. The cut
 is kept to the connected parts touching a positive click (or the box).
 
-A box, or clicks on a frame where the object has no mask, are **told by motion** (``motion``):
+A box alone, or clicks on a frame where the object has no mask, are **told by motion** (``motion``):
 DIS optical flow to the next frame (the previous one on the last frame), less the camera's
 motion (a homography fitted by RANSAC outside the box), gives the pixels that move otherwise
 than the camera (:func:`_independent_motion`). In a box where some but not all pixels move
@@ -29,8 +31,10 @@ colour models are learnt on what moves; a cut that then covers less than the fai
 minimum of the box (``MaskingOptions.min_coverage``) is dropped for the colour-only cut. With
 clicks only, the moving region holding a positive click is probable foreground, and the
 click window's pixels farther than 2.5 % of the frame's shorter side from it are definite
-background. An object that moves as the background does (a parked car), and any prompt on a
-one-frame video, get the colour-only cut. Measured on all 17 DAVIS sequences in docs/annotate.md.
+background. In a correction of an object that moves (at least half of its mask), the pixels
+outside its mask that move as the camera does are definite background. An object that moves
+as the background does (a parked car), and any prompt on a one-frame video, get the
+colour-only cut. Measured on all 17 DAVIS sequences in docs/annotate.md.
 
 Propagation (:meth:`ClassicalBackend.propagate`): for each next frame, dense optical flow from
 the new frame to the previous one (OpenCV DIS, Kroeger et al., "Fast Optical Flow using Dense
@@ -141,8 +145,9 @@ class ClassicalBackend(AnnotateBackend):
             area is searched again around itself (module docstring), in [0, 1); 0 = never.
             Default 0.5 (measured: docs/annotate.md).
         motion: use the object's own motion (module docstring): a box or a first click is
-            seeded by what moves otherwise than the camera, and in propagation the pixels
-            around a moving object that move as the camera does are definite background.
+            seeded by what moves otherwise than the camera, and in corrections and propagation
+            the pixels around a moving object that move as the camera does are definite
+            background.
             Default True (measured: docs/annotate.md).
 
     Raises:
@@ -625,7 +630,7 @@ class ClassicalBackend(AnnotateBackend):
 
     def _static_around(self, flow: np.ndarray, warped: np.ndarray) -> np.ndarray | None:
         """(H, W) bool pixels that move as the camera does: the complement of
-        :func:`_independent_motion` of the frame's (H, W, 2) float32 ``flow``, the camera fitted
+        :func:`_independent_motion` of the frame's (h, w, 2) float32 ``flow`` (at any scale), the camera fitted
         outside the (H, W) bool ``warped`` mask's box; only when at least
         ``_MOTION_OBJECT_FRACTION`` of ``warped`` moves otherwise, else None (an object that
         stands still, or a failed fit, says nothing)."""
