@@ -17,6 +17,7 @@ from sammask.errors import ConfigError, MediaError
 from sammask.eval.groundtruth import GroundTruthSequence
 from sammask.eval.metrics import jaccard
 from sammask.media import VideoReader
+from videos import texture, write_lossless
 
 SEQ = "car-turn"
 OBJ = 1
@@ -181,23 +182,14 @@ def test_frame_source_random_access_matches_the_reader(seq):
 @pytest.fixture(scope="module")
 def square_clip(tmp_path_factory):
     """A 10-frame 64x48 clip of a bright square moving right on a dark textured background."""
-    import av
-
-    path = tmp_path_factory.mktemp("sq") / "square.mp4"
     rng = np.random.default_rng(0)
     bg = rng.integers(0, 60, (48, 64, 3), dtype=np.uint8)
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = 64, 48, "yuv420p"
-        st.options = {"qp": "0"}
-        for i in range(10):
-            img = bg.copy()
-            img[14:34, 8 + 3 * i : 28 + 3 * i] = (230, 200, 40)
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path
+    frames = []
+    for i in range(10):
+        img = bg.copy()
+        img[14:34, 8 + 3 * i : 28 + 3 * i] = (230, 200, 40)
+        frames.append(img)
+    return write_lossless(tmp_path_factory.mktemp("sq") / "square.mp4", frames)
 
 
 def _snapshot(s: Session):
@@ -471,25 +463,16 @@ def test_import_masks_of_every_frame_from_a_png_folder(square_clip, tmp_path):
 def occluded_disc_clip(tmp_path_factory):
     """A 6-frame 160x120 clip of a static yellow disc (radius 25 px) on a dark textured background;
     on frames 1 and 2 only its right quarter is visible (the rest shows the background)."""
-    import av
-
-    path = tmp_path_factory.mktemp("occ") / "occluded.mp4"
     rng = np.random.default_rng(0)
     bg = rng.integers(0, 60, (120, 160, 3), dtype=np.uint8)
     yy, xx = np.mgrid[:120, :160]
     disc = (xx - 80) ** 2 + (yy - 60) ** 2 <= 25**2
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = 160, 120, "yuv420p"
-        st.options = {"qp": "0"}
-        for i in range(6):
-            img = bg.copy()
-            img[disc & (xx >= 80 + 25 - 50 * 0.25) if i in (1, 2) else disc] = (230, 200, 40)
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path, disc
+    frames = []
+    for i in range(6):
+        img = bg.copy()
+        img[disc & (xx >= 80 + 25 - 50 * 0.25) if i in (1, 2) else disc] = (230, 200, 40)
+        frames.append(img)
+    return write_lossless(tmp_path_factory.mktemp("occ") / "occluded.mp4", frames), disc
 
 
 @pytest.mark.parametrize("reseed", [0.5, 0.0])
@@ -515,32 +498,26 @@ def accelerating_clip(tmp_path_factory):
     """A 5-frame 480x160 clip: a 48 px reddish textured square on a static greenish textured
     background, moving right by 8, 16, 24 and 32 px per frame. Returns the path and the square's
     (H, W) bool mask per frame."""
-    import av
-    import cv2
-
-    def texture(h: int, w: int, seed: int) -> np.ndarray:
-        small = np.random.default_rng(seed).integers(0, 255, (h // 8, w // 8), dtype=np.uint8)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-
     h, w, side = 160, 480, 48
     bg, obj = texture(h, w, 1), texture(side, side, 2)
-    path = tmp_path_factory.mktemp("acc") / "accelerating.mp4"
-    masks = []
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"qp": "0"}
-        for x in np.cumsum([4, 8, 16, 24, 32]):
-            img = np.dstack([bg // 3, bg, bg // 3])
-            img[56 : 56 + side, x : x + side] = np.dstack([obj, obj // 3, obj // 3])
-            m = np.zeros((h, w), bool)
-            m[56 : 56 + side, x : x + side] = True
-            masks.append(m)
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path, masks
+    frames, masks = [], []
+    for x in np.cumsum([4, 8, 16, 24, 32]):
+        img = np.dstack([bg // 3, bg, bg // 3])
+        img[56 : 56 + side, x : x + side] = np.dstack([obj, obj // 3, obj // 3])
+        m = np.zeros((h, w), bool)
+        m[56 : 56 + side, x : x + side] = True
+        frames.append(img)
+        masks.append(m)
+    return write_lossless(tmp_path_factory.mktemp("acc") / "accelerating.mp4", frames), masks
+
+
+def _propagated_js(path, masks: list[np.ndarray], backend) -> list[float]:
+    """J per frame of ``backend`` propagating ``masks[0]`` (object 1's mask prompt on frame 0)
+    forward through the clip at ``path``, against ``masks`` ((H, W) bool per frame)."""
+    with Session.open(path, backend) as s:
+        s.add_mask(0, 1, masks[0])
+        list(s.propagate("forward", start=0))
+        return [jaccard(m, s.mask(f, 1)) for f, m in enumerate(masks)]
 
 
 @pytest.mark.parametrize("prior", [True, False])
@@ -576,11 +553,7 @@ def test_propagation_does_not_trail_behind_a_moving_object(accelerating_clip, ch
         def _inconsistent(self, gray, prev_gray, flow, sources):
             return np.zeros(gray.shape, bool)
 
-    path, masks = accelerating_clip
-    with Session.open(path, ClassicalBackend() if check else NoCheck()) as s:
-        s.add_mask(0, 1, masks[0])
-        list(s.propagate("forward", start=0))
-        js = [jaccard(m, s.mask(f, 1)) for f, m in enumerate(masks)]
+    js = _propagated_js(*accelerating_clip, ClassicalBackend() if check else NoCheck())
     # measured today: 1.0, 1.0, 1.0, 1.0, 0.97 with the check; 1.0, 1.0, 0.85, 0.69, 0.58 without
     if check:
         assert min(js) >= 0.95
@@ -599,40 +572,38 @@ def test_classical_backend_options_out_of_range_are_config_errors(options):
         ClassicalBackend(**options)
 
 
+def _object_and_patch(xs: list[int], patch_x: int, tint: tuple[int, int, int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """240x160 frames on a static greenish textured background: a static reddish textured
+    40x64 px patch at rows 48..111 from column ``patch_x`` (texture t as RGB ``t // 2 + tint[0],
+    t // tint[1], t // tint[2]``) and, in front of it, a 48x64 px textured object, red on its
+    upper half (the patch's colours with ``tint`` (110, 3, 3)) and blue on its lower half, at
+    column ``xs[i]`` on frame i. Returns the (H, W, 3) uint8 RGB frames and the object's (H, W)
+    bool mask per frame."""
+    h, w = 160, 240
+    bg, obj, patch = texture(h, w, 1), texture(64, 48, 2), texture(64, 40, 3)
+    frames, masks = [], []
+    for x in xs:
+        img = np.dstack([bg // 3, bg, bg // 3])
+        img[48:112, patch_x : patch_x + 40] = np.dstack([patch // 2 + tint[0], patch // tint[1], patch // tint[2]])
+        img[48:80, x : x + 48] = np.dstack([obj[:32] // 2 + 110, obj[:32] // 3, obj[:32] // 3])
+        img[80:112, x : x + 48] = np.dstack([obj[32:] // 4, obj[32:] // 4, obj[32:] // 2 + 110])
+        m = np.zeros((h, w), bool)
+        m[48:112, x : x + 48] = True
+        frames.append(img)
+        masks.append(m)
+    return frames, masks
+
+
 @pytest.fixture(scope="module")
 def moving_and_static_clip(tmp_path_factory):
-    """A 4-frame 240x160 clip on a static greenish textured background: a 48x64 px textured
-    object, red on its upper half and blue on its lower half, moving left by 6 px per frame, and
-    right beside it on frame 0 a static reddish textured 40x64 px decoy. Returns the path, the
-    object's (H, W) bool mask on frame 0 and the decoy's."""
-    import av
-    import cv2
-
-    def texture(h: int, w: int, seed: int) -> np.ndarray:
-        small = np.random.default_rng(seed).integers(0, 255, (h // 8, w // 8), dtype=np.uint8)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-
-    h, w = 160, 240
-    bg, obj, dec = texture(h, w, 1), texture(64, 48, 2), texture(64, 40, 3)
-    path = tmp_path_factory.mktemp("motion") / "moving_and_static.mp4"
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"qp": "0"}
-        for i in range(4):
-            x = 92 - 6 * i
-            img = np.dstack([bg // 3, bg, bg // 3])
-            img[48:112, 140:180] = np.dstack([dec // 2 + 100, dec // 3, dec // 4])
-            img[48:80, x : x + 48] = np.dstack([obj[:32] // 2 + 110, obj[:32] // 3, obj[:32] // 3])
-            img[80:112, x : x + 48] = np.dstack([obj[32:] // 4, obj[32:] // 4, obj[32:] // 2 + 110])
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    obj0, decoy = np.zeros((h, w), bool), np.zeros((h, w), bool)
-    obj0[48:112, 92:140] = True
+    """4 frames of :func:`_object_and_patch`: the object moving left by 6 px per frame from
+    column 92, the patch (a static decoy, a little less red than the object's upper half) right
+    beside it on frame 0, at column 140. Returns the path, the object's (H, W) bool mask on
+    frame 0 and the decoy's."""
+    frames, masks = _object_and_patch([92 - 6 * i for i in range(4)], 140, (100, 3, 4))
+    decoy = np.zeros(masks[0].shape, bool)
     decoy[48:112, 140:180] = True
-    return path, obj0, decoy
+    return write_lossless(tmp_path_factory.mktemp("motion") / "moving_and_static.mp4", frames), masks[0], decoy
 
 
 @pytest.mark.parametrize("motion", [True, False])
@@ -691,39 +662,11 @@ def test_independent_motion_is_what_moves_otherwise_than_the_camera(camera, rela
 
 @pytest.fixture(scope="module")
 def passing_clip(tmp_path_factory):
-    """A 14-frame 240x160 clip on a static greenish textured background: a 48x64 px textured
-    object, red on its upper half and blue on its lower half, moving right by 4 px per frame,
-    passes in front of a static reddish textured 40x64 px patch from frame 11 on. Returns the
-    path and the object's (H, W) bool mask per frame."""
-    import av
-    import cv2
-
-    def texture(h: int, w: int, seed: int) -> np.ndarray:
-        small = np.random.default_rng(seed).integers(0, 255, (h // 8, w // 8), dtype=np.uint8)
-        return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-
-    h, w = 160, 240
-    bg, obj, patch = texture(h, w, 1), texture(64, 48, 2), texture(64, 40, 3)
-    path = tmp_path_factory.mktemp("passing") / "passing.mp4"
-    masks = []
-    with av.open(str(path), "w") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        st.options = {"qp": "0"}
-        for i in range(14):
-            x = 40 + 4 * i
-            img = np.dstack([bg // 3, bg, bg // 3])
-            img[48:112, 128:168] = np.dstack([patch // 2 + 110, patch // 3, patch // 3])
-            img[48:80, x : x + 48] = np.dstack([obj[:32] // 2 + 110, obj[:32] // 3, obj[:32] // 3])
-            img[80:112, x : x + 48] = np.dstack([obj[32:] // 4, obj[32:] // 4, obj[32:] // 2 + 110])
-            m = np.zeros((h, w), bool)
-            m[48:112, x : x + 48] = True
-            masks.append(m)
-            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path, masks
+    """14 frames of :func:`_object_and_patch`: the object moving right by 4 px per frame from
+    column 40 passes in front of the static patch (the colours of the object's upper half) at
+    column 128 from frame 11 on. Returns the path and the object's (H, W) bool mask per frame."""
+    frames, masks = _object_and_patch([40 + 4 * i for i in range(14)], 128, (110, 3, 3))
+    return write_lossless(tmp_path_factory.mktemp("passing") / "passing.mp4", frames), masks
 
 
 @pytest.mark.parametrize("motion", [True, False])
@@ -734,11 +677,7 @@ def test_propagation_does_not_spread_over_a_static_look_alike(passing_clip, moti
     background model) it does."""
     from sammask.annotate.backends.classical import ClassicalBackend
 
-    path, masks = passing_clip
-    with Session.open(path, ClassicalBackend(motion=motion)) as s:
-        s.add_mask(0, 1, masks[0])
-        list(s.propagate("forward", start=0))
-        js = [jaccard(m, s.mask(f, 1)) for f, m in enumerate(masks)]
+    js = _propagated_js(*passing_clip, ClassicalBackend(motion=motion))
     # measured today: at least 0.93 on every frame with motion (0.98, 0.98, 0.97, 0.93 on the
     # last four); 0.86, 0.79, 0.72, 0.66 on the last four without
     if motion:

@@ -138,3 +138,25 @@ def audio_packets(path: Path) -> list[tuple[int | None, bytes]]:
 def dark(img: np.ndarray, limit: int = 60) -> np.ndarray:
     """(H, W) bool: pixels a solid black fill made dark (inputs are bright)."""
     return img.max(axis=2) <= limit
+
+
+def write_lossless(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """Encode (H, W, 3) uint8 RGB ``frames`` losslessly (H.264, ``qp`` 0, yuv420p) into ``path``:
+    a clip whose decoded frames are the given ones up to chroma subsampling."""
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"qp": "0"}
+        for img in frames:
+            out.mux(st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(st.encode())
+    return path
+
+
+def texture(h: int, w: int, seed: int) -> np.ndarray:
+    """(h, w) uint8 smooth random texture (8 px cells, cubic): something optical flow can follow."""
+    import cv2
+
+    small = np.random.default_rng(seed).integers(0, 255, (max(h // 8, 1), max(w // 8, 1)), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
