@@ -699,3 +699,22 @@ def test_a_box_on_a_frame_with_a_mask_is_cut_afresh(square_clip):
         list(s.propagate("forward", start=0, max_frames=4))
         assert not np.array_equal(s.mask(4, 1), fresh)
         np.testing.assert_array_equal(s.add_box(4, 1, box), fresh)
+
+
+def test_a_box_whose_cut_fails_is_the_box_even_on_a_frame_with_a_mask(square_clip):
+    """When GrabCut fails for a box alone, the box is the mask (fail-secure: mask more), also on a
+    frame where the object already has a mask."""
+    from sammask.annotate.backends.classical import ClassicalBackend
+
+    class Failing(ClassicalBackend):  # every cut fails, as a cv2.error would make it
+        def _cut(self, *args, **kwargs):
+            return None
+
+    with Session.open(square_clip, Failing()) as s:
+        half = np.zeros((48, 64), bool)
+        half[10:38, 14:29] = True  # half of the box: a plausible mask the failed cut must not keep
+        s.add_mask(3, 1, half)
+        got = s.add_box(3, 1, (14.0, 10.0, 44.0, 38.0))
+    box = np.zeros((48, 64), bool)
+    box[10:38, 14:44] = True
+    np.testing.assert_array_equal(got, box)

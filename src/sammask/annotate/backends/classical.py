@@ -273,10 +273,10 @@ class ClassicalBackend(AnnotateBackend):
         if fg is None:
             fg = self._cut(image, seed, roi, self.iterations)
         if fg is None:
-            if current is not None:
+            if prompt.box is not None and fresh:
+                fg = seed == cv2.GC_PR_FGD  # the box (less its negative clicks): mask more
+            elif current is not None:
                 fg = current.copy()
-            elif prompt.box is not None:
-                fg = seed == cv2.GC_PR_FGD
             else:
                 raise SegmentationError(f"GrabCut failed on frame {frame_idx} for object {obj_id}")
         fg = _keep_touching(fg, pos, keep_box, current)
