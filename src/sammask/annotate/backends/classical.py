@@ -265,7 +265,7 @@ class ClassicalBackend(AnnotateBackend):
             if static is not None:  # a moving object: what stands still beside it is not the object
                 seed[((seed == cv2.GC_PR_BGD) | (seed == cv2.GC_PR_FGD)) & static & ~current] = cv2.GC_BGD
         fg = None
-        moved = self._motion_seed(frame_idx, seed, prompt) if self.motion and fresh else None
+        moved = self._motion_seed(frame_idx, seed, prompt, keep_box) if self.motion and fresh else None
         if moved is not None:
             fg = self._cut(image, moved, roi, self.iterations)
             if fg is not None and prompt.box is not None and box_coverage(fg, prompt.box) < MaskingOptions().min_coverage:
@@ -351,14 +351,16 @@ class ClassicalBackend(AnnotateBackend):
         _disc(seed, pos, round(self.click_radius * min(h, w)), cv2.GC_PR_FGD)
         return seed, roi
 
-    def _motion_seed(self, frame_idx: int, seed: np.ndarray, prompt: ObjectPrompt) -> np.ndarray | None:
+    def _motion_seed(
+        self, frame_idx: int, seed: np.ndarray, prompt: ObjectPrompt, box: tuple[int, int, int, int] | None
+    ) -> np.ndarray | None:
         """The GrabCut labels ``seed`` of a box or clicks-only prompt, told by motion (module
-        docstring); None when the video has one frame, the camera motion cannot be fitted, or
-        motion says nothing about the prompt's object."""
+        docstring); ``box``: the box prompt's pixel bounds, None for clicks only. None when the
+        video has one frame, the camera motion cannot be fitted, or motion says nothing about the
+        prompt's object."""
         import cv2
 
         h, w = seed.shape
-        box = box_pixel_bounds(prompt.box, (h, w)) if prompt.box is not None else None
         moving = self._moving(frame_idx, box)
         if moving is None:
             return None
